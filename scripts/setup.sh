@@ -1,0 +1,42 @@
+# Shared set-up steps for ./run, ./test and .ci/run. Sourced, not run.
+
+setup_python() {
+    # Creates .venv and installs Seen (with test extras when asked); quiet when nothing changed.
+    local extras="${1:-}"
+    local py="${PYTHON:-python3}"
+    if [ ! -x .venv/bin/python ]; then
+        "$py" -m venv .venv
+        .venv/bin/pip install -q --upgrade pip
+    fi
+    local stamp=".venv/.installed-${extras:-base}"
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        if [ -n "$extras" ]; then
+            .venv/bin/pip install -q -e ".[${extras}]"
+        else
+            .venv/bin/pip install -q -e .
+        fi
+        touch "$stamp"
+    fi
+}
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+setup_chromium() {
+    # Debian's chromium for the browser tests; Playwright never downloads a browser here.
+    if [ ! -x /usr/bin/chromium ]; then
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+    fi
+}
+
+setup_postgres() {
+    # The storage suite runs against the real PostgreSQL at 127.0.0.1:5432 (trust auth).
+    if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+        if [ -d /etc/postgresql ]; then
+            as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+        fi
+        for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    fi
+}
