@@ -1,0 +1,78 @@
+"""A worker's caseload, worst clock first: what the caseload screen and the offline picker show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlmodel import col, select
+
+from storage.cases import cases_for
+from storage.models import Child, Placement, Worker
+from storage.store import Store, age_on
+from storage.timescales import STATUS_ORDER, Clock, clocks_for_all
+
+RANK = {status: n for n, status in enumerate(STATUS_ORDER)}
+
+
+@dataclass
+class CaseloadRow:
+    child_id: str
+    name: str
+    initials: str
+    age: int | None
+    category: str
+    worker_id: str | None
+    team_id: str
+    clocks: list[Clock] = field(default_factory=list)
+    placement_town: str = ""
+    placement_la: str = ""
+    out_of_area: bool = False
+    distance_km: float | None = None
+
+    @property
+    def next_clock(self) -> Clock | None:
+        return self.clocks[0] if self.clocks else None
+
+    @property
+    def status(self) -> str:
+        return self.next_clock.status if self.next_clock else "on_track"
+
+
+def _sort_key(row: CaseloadRow) -> tuple[int, date, str]:
+    clock = row.next_clock
+    return (RANK[clock.status], clock.due, row.name) if clock else (len(RANK), date.max, row.name)
+
+
+def caseload(store: Store, worker: Worker, on: date | None = None, children: list[Child] | None = None
+             ) -> list[CaseloadRow]:
+    """The children this worker may see, each with every clock (worst first), worst child first."""
+    on = on or date.today()
+    with store.session() as session:
+        children = children if children is not None else store.visible_children(session, worker)
+        cases = cases_for(session, children)
+        current: dict[str, Placement] = {}
+        ids = [c.id for c in children]
+        if ids:
+            for p in session.exec(select(Placement).where(col(Placement.child_id).in_(ids)).order_by(
+                    col(Placement.start))):
+                if p.end is None or p.child_id not in current or current[p.child_id].end is not None:
+                    current[p.child_id] = p
+    by_child: dict[str, list[Clock]] = {}
+    for clock in clocks_for_all(cases, on):
+        by_child.setdefault(clock.child, []).append(clock)
+    rows = []
+    for child in children:
+        opened = store.opened(child)
+        placement = current.get(child.id)
+        town = store.opened(placement).body.town if placement else ""
+        rows.append(CaseloadRow(
+            child_id=child.id, name=opened.body.name, initials=opened.body.initials,
+            age=age_on(opened.body.date_of_birth, on), category=child.category, worker_id=child.worker_id,
+            team_id=child.team_id,
+            clocks=sorted(by_child.get(child.id, []), key=lambda c: (RANK[c.status], c.due)),
+            placement_town=town, placement_la=placement.local_authority if placement else "",
+            out_of_area=bool(placement and placement.out_of_area),
+            distance_km=placement.distance_km if placement else None,
+        ))
+    return sorted(rows, key=_sort_key)

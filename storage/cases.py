@@ -1,0 +1,81 @@
+"""The bridge from stored records to the timescales engine: each child's clock facts, read in bulk.
+
+Only clear columns are read (dates, category, seen), so clocks can be computed on a server without
+opening a single sealed body.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from storage.models import Child, Placement, RecordStatus, Review, Visit
+from storage.timescales import Case, PlacementFacts, ReviewFacts, VisitFacts
+
+LONDON = ZoneInfo("Europe/London")
+COUNTED_VISIT_STATUSES = (RecordStatus.submitted.value, RecordStatus.signed_off.value, RecordStatus.returned.value)
+
+
+def local_date(moment: object) -> date:
+    """The calendar day in England of a stored (UTC) moment."""
+    return moment.astimezone(LONDON).date()  # type: ignore[attr-defined]
+
+
+def cases_for(session: Session, children: Iterable[Child]) -> list[Case]:
+    """The timescales engine's view of these children, with their placements, visits and reviews."""
+    children = list(children)
+    ids = [c.id for c in children]
+    if not ids:
+        return []
+    placements: dict[str, list[PlacementFacts]] = defaultdict(list)
+    visits: dict[str, list[VisitFacts]] = defaultdict(list)
+    reviews: dict[str, list[ReviewFacts]] = defaultdict(list)
+    for chunk in _chunks(ids, 500):
+        for p in session.exec(select(Placement).where(col(Placement.child_id).in_(chunk))):
+            placements[p.child_id].append(PlacementFacts(
+                start=p.start, end=p.end, long_term=p.long_term, arrangement=p.arrangement,
+                child_agreed_less_frequent=p.child_agreed_less_frequent))
+        # Drafts do not count: a visit counts once it has been written up and submitted. A visit that a
+        # correction supersedes counts as the correction says, not twice and not as first written.
+        query = select(Visit.id, Visit.supersedes, Visit.child_id, Visit.visited_at, Visit.seen,
+                       Visit.seen_alone).where(col(Visit.child_id).in_(chunk),
+                                               col(Visit.status).in_(COUNTED_VISIT_STATUSES))
+        rows = list(session.exec(query))
+        superseded = {supersedes for _, supersedes, *_ in rows if supersedes}
+        for visit_id, _, child_id, visited_at, seen, seen_alone in rows:
+            if visit_id not in superseded:
+                visits[child_id].append(VisitFacts(date=local_date(visited_at), seen=seen, seen_alone=seen_alone))
+        query = select(Review.child_id, Review.kind, Review.held_on).where(
+            col(Review.child_id).in_(chunk), col(Review.held_on).is_not(None))
+        for child_id, kind, held_on in session.exec(query):
+            reviews[child_id].append(ReviewFacts(kind=kind, date=held_on))
+    return [
+        Case(
+            id=c.id,
+            category=c.category,
+            looked_after_since=c.looked_after_since,
+            strategy_discussion=c.strategy_discussion,
+            initial_conference=c.initial_conference,
+            cin_plan_start=c.cin_plan_start,
+            case_managed_since=c.case_managed_since,
+            referral=c.referral,
+            assessment_completed=c.assessment_completed,
+            placements=tuple(sorted(placements[c.id], key=lambda p: p.start)),
+            visits=tuple(visits[c.id]),  # Case puts its history in date order itself
+            reviews=tuple(reviews[c.id]),
+        )
+        for c in children
+    ]
+
+
+def all_open_cases(session: Session) -> list[Case]:
+    return cases_for(session, session.exec(select(Child).where(col(Child.closed_on).is_(None))))
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

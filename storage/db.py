@@ -1,0 +1,102 @@
+"""Database set-up: the engine for SQLite (WAL) or PostgreSQL (psycopg 3), and migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+from storage import audit
+from storage.config import settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Accepts postgres:// and postgresql:// URLs and makes them use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = normalise_url(url or settings().url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None hands transaction control to the "begin" hook below (SQLAlchemy's recipe).
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Any) -> None:
+            # One writer at a time from the start of the transaction: a transaction that read the audit
+            # chain's head, or a draft, can never be overtaken before it writes.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    # configparser treats % as interpolation: a URL with percent-escapes must be doubled.
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    return config
+
+
+def migrate(engine: Engine, revision: str = "heads") -> None:
+    """Upgrades the schema to `revision` (every branch head by default), keeping every row.
+
+    Subsystems add their tables on branches of their own from the first revision, so they can land in
+    any order; "heads" brings every branch up to date.
+    """
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back if it raises.
+
+    Refusals (`audit.Refusal`) met in the transaction are always recorded in the audit trail: with the
+    transaction when it commits, or, when it rolls back, in a transaction of their own afterwards, so
+    what a worker was refused is kept even though nothing else is.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            for refusal in session.info.pop("refusals", []):
+                audit.record_refusal(session, refusal)
+            session.commit()
+        except BaseException as e:
+            session.rollback()
+            refusals = session.info.pop("refusals", [])
+            if isinstance(e, audit.Refusal) and not any(r is e for r in refusals):
+                refusals.append(e)
+            refusals = [r for r in refusals if r.event is not None]
+            if refusals:
+                with Session(engine) as record:
+                    for refusal in refusals:
+                        audit.record_refusal(record, refusal)
+                    record.commit()
+            raise

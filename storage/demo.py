@@ -1,0 +1,325 @@
+"""A demo caseload: realistic, deterministic and obviously fictional.
+
+Two teams, six workers and about forty children across all four categories, with two years of visits,
+wishes-and-feelings and life-story work, care plans and reviews. Some children are overdue, some were
+not seen alone (with the reason), some are placed far outside the (fictional) authority of Seenshire.
+Every name is made up; every postcode is in ZZ99, the pseudo-postcode for "no fixed abode".
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import select
+
+from storage.models import (
+    CarePlan,
+    CarePlanAction,
+    CarePlanActionBody,
+    CarePlanBody,
+    Child,
+    ChildBody,
+    LifeStoryBody,
+    LifeStoryEntry,
+    ManagedTeam,
+    Placement,
+    PlacementBody,
+    RecordStatus,
+    Review,
+    ReviewBody,
+    Role,
+    SafetyScore,
+    Team,
+    Visit,
+    VisitBody,
+    WishesAndFeelings,
+    WishesBody,
+    Worker,
+)
+from storage.store import Store, hash_password
+
+DEMO_PASSWORD = "seen-demo"
+HOME_AUTHORITY = "Seenshire"
+LONDON = ZoneInfo("Europe/London")
+
+FIRST_NAMES = [
+    "Alfie", "Bella", "Caleb", "Daisy", "Ezra", "Freya", "Gus", "Hattie", "Isaac", "Jasmine", "Kai", "Luna",
+    "Milo", "Nia", "Oscar", "Poppy", "Quinn", "Rosie", "Sami", "Tilly", "Umar", "Violet", "Wren", "Xander",
+    "Yara", "Zach", "Amelie", "Bodhi", "Cleo", "Dexter", "Ellis", "Fern", "Gideon", "Hallie", "Ivo", "Juno",
+    "Kit", "Lyra", "Marnie", "Noor",
+]
+SURNAMES = [
+    "Applewick", "Brambleton", "Cobblestone", "Dandelion", "Elderflower", "Foxglove", "Gooseberry",
+    "Hedgerow", "Inkwell", "Juniper", "Kettleby", "Lavenderfield", "Marmalade", "Nettlebed", "Oatcake",
+    "Periwinkle", "Quillfeather", "Rosehip", "Sorrelwood", "Thistledown",
+]
+OUT_OF_AREA = [("Cumberland", "Whitehaven", 412.0), ("Cornwall", "Bodmin", 389.5), ("Kent", "Margate", 165.2),
+               ("Northumberland", "Alnwick", 455.8), ("Norfolk", "Cromer", 231.4), ("Devon", "Barnstaple", 310.0)]
+IN_AREA_TOWNS = ["Seenbury", "Little Seenford", "Upper Wold", "Marshby"]
+ETHNICITIES = ["White British", "Mixed White and Black Caribbean", "Asian British - Pakistani",
+               "Black British - African", "White Irish", "Mixed White and Asian", "Gypsy/Roma"]
+LANGUAGES = ["English", "English", "English", "Urdu", "Polish", "Somali", "British Sign Language"]
+RELIGIONS = ["None", "Christian", "Muslim", "None", "Not stated", "Sikh"]
+CHILD_WORDS = [
+    "I like it here because I have my own room and the dog sleeps on my bed.",
+    "I miss my mum. I want to see her more than on Saturdays.",
+    "School is ok but Jayden keeps taking my pencil case.",
+    "I don't want to talk today. Can we go to the park next time?",
+    "My carer makes pancakes on Sundays. That's the best bit.",
+    "I want to stay here until I'm grown up.",
+    "I'm worried about my little brother. Is he alright?",
+    "I got a gold star for my reading. I read a whole chapter book.",
+    "I don't like it when people shout. It's quiet here.",
+    "Can I have a phone? Everyone in my class has one.",
+]
+OBSERVATIONS = [
+    "The bedroom was clean and personalised with posters and photos. The child showed me a new drawing.",
+    "The child greeted me at the door and showed me their homework. The carer was present in the kitchen.",
+    "The home was warm and tidy. Food was in the cupboards. The child was dressed appropriately.",
+    "The child was playing a board game with the carer's son and was smiling and chatty.",
+]
+ANALYSIS = [
+    "The child appears settled and has a warm relationship with the carer.",
+    "I think the child is anxious about contact; this needs exploring at the next review.",
+    "The placement continues to meet the child's needs; no new worries today.",
+    "The child's presentation suggests they are still processing the move; more direct work is planned.",
+]
+
+
+def is_empty(store: Store) -> bool:
+    with store.session() as session:
+        return session.exec(select(Child).limit(1)).first() is None
+
+
+def create_demo(store: Store, today: date | None = None, seed: int = 2026) -> dict[str, int]:
+    """Fills an empty store with the demo caseload, relative to `today`. Returns counts of what it made."""
+    today = today or date.today()
+    rng = random.Random(seed)
+    counts: dict[str, int] = {}
+
+    def count(kind: str) -> None:
+        counts[kind] = counts.get(kind, 0) + 1
+
+    with store.session() as session:
+        cic_team = Team(id=_id(rng), name="Children in Care Team")
+        cin_team = Team(id=_id(rng), name="Children in Need and Disabled Children Team")
+        session.add(cic_team)
+        session.add(cin_team)
+        password = hash_password(DEMO_PASSWORD)
+
+        def worker(username: str, name: str, role: Role, team: Team, manager: Worker | None = None) -> Worker:
+            w = Worker(id=_id(rng), username=username, display_name=name, role=role.value, team_id=team.id,
+                       manager_id=manager.id if manager else None, password_hash=password)
+            session.add(w)
+            count("workers")
+            return w
+
+        amara = worker("amara", "Amara Okafor", Role.manager, cic_team)
+        ben = worker("ben", "Ben Castle", Role.practitioner, cic_team, amara)
+        chloe = worker("chloe", "Chloe Dunmore", Role.practitioner, cic_team, amara)
+        dev = worker("dev", "Dev Patel", Role.manager, cin_team)
+        erin = worker("erin", "Erin Frost", Role.practitioner, cin_team, dev)
+        femi = worker("femi", "Femi Adeyemi", Role.practitioner, cin_team, dev)
+        worker("admin", "Sam Admin", Role.admin, cic_team)
+        session.flush()
+        session.add(ManagedTeam(manager_id=amara.id, team_id=cic_team.id))
+        session.add(ManagedTeam(manager_id=dev.id, team_id=cin_team.id))
+        session.flush()
+
+        plan = ["cic"] * 16 + ["cin"] * 12 + ["cp"] * 7 + ["case_managed"] * 5
+        for index, category in enumerate(plan):
+            team = cic_team if category == "cic" else cin_team
+            owner = (ben, chloe)[index % 2] if category == "cic" else (erin, femi)[index % 2]
+            _demo_child(store, session, rng, today, index, category, team, owner, count)
+    return counts
+
+
+def _id(rng: random.Random) -> str:
+    return str(__import__("uuid").UUID(int=rng.getrandbits(128), version=4))
+
+
+def _at(day: date, rng: random.Random) -> datetime:
+    local = datetime(day.year, day.month, day.day, rng.choice([9, 10, 11, 13, 14, 15, 16]), rng.choice([0, 15, 30, 45]),
+                     tzinfo=LONDON)
+    return local.astimezone(UTC)
+
+
+def _demo_child(store, session, rng, today, index, category, team, owner, count) -> None:  # noqa: ANN001
+    age = rng.randint(2, 17)
+    dob = today - timedelta(days=age * 365 + rng.randint(0, 364))
+    # A few children are deliberately overdue so the dashboard has something to show.
+    overdue = index % 5 == 3
+    start = today - timedelta(days=rng.randint(120, 730))
+    child = Child(id=_id(rng), category=category, team_id=team.id, worker_id=owner.id, birth_year=dob.year)
+    body = ChildBody(
+        first_name=FIRST_NAMES[index % len(FIRST_NAMES)],
+        last_name=SURNAMES[(index * 7) % len(SURNAMES)],
+        date_of_birth=dob,
+        gender=rng.choice(["Female", "Male", "Non-binary"]),
+        ethnicity=rng.choice(ETHNICITIES),
+        first_language=rng.choice(LANGUAGES),
+        religion=rng.choice(RELIGIONS),
+        disability="Autism; uses a picture exchange system" if category == "case_managed" else rng.choice(["", "", "ADHD"]),
+        home_address=f"{rng.randint(1, 99)} Pretend Lane, {rng.choice(IN_AREA_TOWNS)}",
+        home_postcode=f"ZZ99 {rng.randint(1, 9)}{rng.choice('ABDEFG')}{rng.choice('HJLNPQ')}",
+        external_ref=f"DEMO{1000 + index}",
+    )
+    if category == "cic":
+        child.looked_after_since = start
+        child.legal_status = rng.choice(["C2", "C2", "C1", "V2", "E1"])
+    elif category == "cp":
+        child.legal_status = "S47"
+        child.strategy_discussion = start
+        if index % 7 != 6:  # one CP child is still waiting for the initial conference
+            child.initial_conference = start + timedelta(days=19)
+        else:
+            child.strategy_discussion = today - timedelta(days=8)
+            start = child.strategy_discussion
+    elif category == "cin":
+        child.legal_status = "S17"
+        child.cin_plan_start = start
+        if index % 6 == 0:
+            child.referral = today - timedelta(days=rng.randint(20, 70))
+    else:
+        child.legal_status = "S17"
+        child.case_managed_since = start
+    child.ref_hash = store.ref_hash(body.external_ref)
+    store.write(session, child, body, action="create")
+    count("children")
+
+    # Placements for children in care: some in Seenshire, some far away; some moved once.
+    current_start = start
+    if category == "cic":
+        if index % 4 == 1:
+            first = Placement(id=_id(rng), child_id=child.id, placement_type="U6", start=start,
+                              end=start + timedelta(days=rng.randint(60, 150)), local_authority=HOME_AUTHORITY,
+                              distance_km=round(rng.uniform(2, 15), 1))
+            store.write(session, first, PlacementBody(provider="Seenshire Fostering", carer="Mr and Mrs Toffeeapple",
+                                                      address="4 Make-Believe Close, Seenbury", postcode="ZZ99 1AB",
+                                                      town="Seenbury"), action="create")
+            count("placements")
+            current_start = first.end
+        kind = ["U4", "U6", "K2", "P1", "H5", "U3"][index % 6]
+        far = index % 3 == 0
+        la, town, distance = rng.choice(OUT_OF_AREA) if far else (HOME_AUTHORITY, rng.choice(IN_AREA_TOWNS),
+                                                                   round(rng.uniform(1, 20), 1))
+        placement = Placement(
+            id=_id(rng), child_id=child.id, placement_type=kind, start=current_start, local_authority=la,
+            out_of_area=far, distance_km=distance, long_term=kind in ("U4", "U1"),
+            arrangement="parent_pending_assessment" if kind == "P1" and index % 2 else "standard",
+        )
+        provider = {"K2": "Hilltop House (fictional) Ltd", "H5": "Stepping Stones Supported Living (fictional)",
+                    "P1": "Birth parent"}.get(kind, "Independent Fostering Agency (fictional)")
+        store.write(session, placement, PlacementBody(
+            provider=provider, carer=rng.choice(["Ms Puddleduck", "Mr and Mr Crumpet", "Mrs Wafflebottom"]),
+            address=f"{rng.randint(1, 200)} Imaginary Road, {town}", postcode=f"ZZ99 {rng.randint(1, 9)}XY",
+            town=town), action="create")
+        count("placements")
+
+    # Visits: roughly every 4-6 weeks, stopping early for the overdue children.
+    interval = {"cic": 38, "cp": 12, "cin": 24, "case_managed": 60}[category]
+    if category == "cp" and child.initial_conference is None:
+        interval = 999
+    last_day = today - timedelta(days=(interval * 2 + 10) if overdue else rng.randint(1, max(2, interval // 2)))
+    day = current_start + timedelta(days=rng.randint(2, 6))
+    visits = []
+    while day <= last_day:
+        visits.append(day)
+        day += timedelta(days=rng.randint(max(5, interval - 10), interval))
+    for n, visit_day in enumerate(visits):
+        recent = (today - visit_day).days < 14
+        seen = rng.random() > 0.05
+        alone = seen and age >= 5 and rng.random() > 0.2
+        reason = None
+        if seen and not alone:
+            reason = "inappropriate" if age < 5 else rng.choice(["refused", "unable"])
+        written = _at(visit_day, rng) + timedelta(days=rng.choice([0, 0, 0, 1, 1, 2, 5]))
+        visit = Visit(
+            id=_id(rng), child_id=child.id, worker_id=owner.id, visited_at=_at(visit_day, rng),
+            location="placement" if category == "cic" else rng.choice(["family_home", "school", "family_home"]),
+            seen=seen, seen_alone=alone if seen else None, not_alone_reason=reason,
+            bedroom_seen=(rng.random() > 0.3) if category == "cic" else None,
+            status=RecordStatus.submitted.value if recent else RecordStatus.signed_off.value,
+            written_up_at=written, submitted_at=written, supersedes=None,
+        )
+        visit.created_at = visit.visited_at
+        if not recent:
+            visit.signed_off_at = written + timedelta(days=3)
+        store.write(session, visit, VisitBody(
+            present="Carer" if category == "cic" else "Parent",
+            observations=rng.choice(OBSERVATIONS), analysis=rng.choice(ANALYSIS),
+            child_words=rng.choice(CHILD_WORDS) if seen and age >= 4 else "",
+            child_words_not_recorded_reason="" if seen and age >= 4 else "Too young to share views in words; observed play.",
+            worries="Contact with dad is inconsistent." if n % 3 == 0 else "",
+            working_well="Settled at school; good attendance." if n % 2 == 0 else "Warm relationship with carer.",
+            needs_to_happen="Arrange life-story session." if n % 4 == 0 else "",
+            safety_scale=[SafetyScore(who="Social worker", score=rng.randint(5, 9)),
+                          SafetyScore(who="Child", score=rng.randint(4, 10))] if category == "cp" else [],
+        ), action="create")
+        count("visits")
+
+    # Reviews on the child's statutory pattern.
+    review_kind = {"cic": "cic_review", "cp": "cp_review", "cin": "cin_review", "case_managed": "case_managed_review"}[category]
+    anchor = child.initial_conference if category == "cp" else start
+    if anchor is not None:
+        gaps = {"cic_review": [20, 90] + [182] * 5, "cp_review": [90] + [182] * 5,
+                "cin_review": [91] * 10, "case_managed_review": [182] * 5}[review_kind]
+        day = anchor
+        for gap in gaps:
+            day = day + timedelta(days=gap - rng.randint(0, 5))
+            if day > today - timedelta(days=3):
+                break
+            review = Review(id=_id(rng), child_id=child.id, kind=review_kind, scheduled_for=day, held_on=day)
+            store.write(session, review, ReviewBody(notes="Review held; plan updated."), action="create")
+            count("reviews")
+        upcoming = Review(id=_id(rng), child_id=child.id, kind=review_kind,
+                          scheduled_for=today + timedelta(days=rng.randint(5, 60)))
+        store.write(session, upcoming, ReviewBody(), action="create")
+        count("reviews")
+
+    # Wishes and feelings, and life story for children in care.
+    for n in range(rng.randint(1, 3)):
+        on = today - timedelta(days=rng.randint(10, 300))
+        work = WishesAndFeelings(id=_id(rng), child_id=child.id, worker_id=owner.id, on=on,
+                                 method=rng.choice(["conversation", "three_houses", "drawing", "app"]),
+                                 status=RecordStatus.submitted.value, submitted_at=_at(on, rng))
+        store.write(session, work, WishesBody(
+            child_words=rng.choice(CHILD_WORDS),
+            reflection="They spoke more freely while drawing; I will use the three houses again.",
+            shared_with="Independent reviewing officer" if n == 0 else "Carer"), action="create")
+        count("wishes_and_feelings")
+    if category == "cic":
+        for section, title, text in [
+            ("born", "The day you were born", "You were born on a sunny morning in the spring."),
+            ("lived", "Your home now", "You live with your carers, who have a dog called Biscuit."),
+            ("achievements", "Swimming badge", "You swam 25 metres without stopping! Everyone cheered."),
+        ]:
+            on = today - timedelta(days=rng.randint(10, 400))
+            entry = LifeStoryEntry(id=_id(rng), child_id=child.id, worker_id=owner.id, on=on, section=section,
+                                   status=RecordStatus.submitted.value, submitted_at=_at(on, rng))
+            store.write(session, entry, LifeStoryBody(title=title, text=text), action="create")
+            count("life_story")
+
+    # A plan with open and completed actions; one overdue.
+    kind = {"cic": "care_plan", "cp": "cp_plan", "cin": "cin_plan", "case_managed": "care_plan"}[category]
+    care_plan = CarePlan(id=_id(rng), child_id=child.id, kind=kind, start=start)
+    store.write(session, care_plan, CarePlanBody(summary="Keep the child safe, settled and in touch with family."),
+                action="create")
+    count("care_plans")
+    for n, (text, owner_name) in enumerate([
+        ("Arrange a dental check-up", "Carer"),
+        ("Complete life-story session about moving", "Social worker"),
+        ("Request school support plan review", "Designated teacher"),
+    ]):
+        due = today + timedelta(days=rng.randint(-40, 60))
+        done = n == 0
+        action = CarePlanAction(id=_id(rng), plan_id=care_plan.id, child_id=child.id, due=due,
+                                status="done" if done else rng.choice(["open", "in_progress"]),
+                                completed_on=due - timedelta(days=2) if done else None)
+        store.write(session, action, CarePlanActionBody(
+            description=text, owner=owner_name, outcome="Done: seen by the dentist, no treatment needed." if done else ""),
+            action="create")
+        count("care_plan_actions")
+    session.flush()

@@ -1,0 +1,307 @@
+"""Importing a caseload exported from a council's case management system (CSV, one row per child).
+
+The whole file is checked before anything is written: every bad row is reported with its line number,
+column and reason, and a file with any bad row imports nothing. Record ids are derived from the
+council's own references, so importing the same file twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, select
+
+from storage.models import (
+    LEGAL_STATUSES,
+    PLACEMENT_ARRANGEMENTS,
+    PLACEMENT_TYPES,
+    REVIEW_KINDS,
+    Category,
+    Child,
+    ChildBody,
+    Placement,
+    PlacementBody,
+    RecordStatus,
+    Review,
+    ReviewBody,
+    Team,
+    Visit,
+    VisitBody,
+    Worker,
+)
+from storage.store import Store
+
+REQUIRED = ["child_ref", "first_name", "last_name", "category", "team"]
+COLUMNS = REQUIRED + [
+    "date_of_birth", "legal_status", "worker", "looked_after_since", "strategy_discussion",
+    "initial_conference", "cin_plan_start", "case_managed_since", "referral", "assessment_completed",
+    "ethnicity", "first_language", "religion", "disability",
+    "placement_type", "placement_start", "placement_end", "placement_provider", "placement_address",
+    "placement_postcode", "placement_town", "placement_la", "out_of_area", "distance_km", "long_term",
+    "placement_arrangement", "last_visit_date", "last_visit_seen", "last_visit_seen_alone",
+    "last_review_kind", "last_review_date",
+]
+CLOCK_START = {
+    "cic": "looked_after_since",
+    "cp": "strategy_discussion",
+    "cin": "cin_plan_start",
+    "case_managed": "case_managed_since",
+}
+TRUE = {"yes", "y", "true", "1"}
+FALSE = {"no", "n", "false", "0"}
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.reason}"
+
+
+class ImportRejected(Exception):
+    """The file had bad rows; nothing was imported."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = errors
+        lines = "\n".join(f"  {e}" for e in errors)
+        super().__init__(f"Nothing was imported: {len(errors)} problem(s) to fix in the file.\n{lines}")
+
+
+@dataclass
+class ImportSummary:
+    created: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+
+    def count(self, bucket: dict[str, int], kind: str) -> None:
+        bucket[kind] = bucket.get(kind, 0) + 1
+
+    def __str__(self) -> str:
+        made = ", ".join(f"{n} {k}" for k, n in sorted(self.created.items())) or "nothing new"
+        same = sum(self.unchanged.values())
+        return f"Imported {made}; {same} record(s) were already there and left as they were."
+
+
+def _parse_date(value: str) -> date:
+    value = value.strip()
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"'{value}' is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
+
+
+@dataclass
+class _Row:
+    line: int
+    values: dict[str, str]
+    errors: list[RowError]
+    parsed: dict[str, Any] = field(default_factory=dict)
+
+    def text(self, column: str) -> str:
+        return (self.values.get(column) or "").strip()
+
+    def fail(self, column: str, reason: str) -> None:
+        self.errors.append(RowError(self.line, column, reason))
+
+    def date(self, column: str, required: bool = False) -> date | None:
+        raw = self.text(column)
+        if not raw:
+            if required:
+                self.fail(column, "is required here")
+            return None
+        try:
+            return _parse_date(raw)
+        except ValueError as e:
+            self.fail(column, str(e))
+            return None
+
+    def flag(self, column: str) -> bool | None:
+        raw = self.text(column).lower()
+        if not raw:
+            return None
+        if raw in TRUE:
+            return True
+        if raw in FALSE:
+            return False
+        self.fail(column, f"'{self.text(column)}' is not yes or no")
+        return None
+
+
+def _check(row: _Row, workers: dict[str, Worker], today: date) -> None:
+    p = row.parsed
+    for column in REQUIRED:
+        if not row.text(column):
+            row.fail(column, "is required")
+    category = row.text("category").lower()
+    if category and category not in {c.value for c in Category}:
+        row.fail("category", f"'{row.text('category')}' is not one of cin, cp, cic, case_managed")
+    p["category"] = category
+    legal = row.text("legal_status").upper()
+    if legal and legal not in LEGAL_STATUSES:
+        row.fail("legal_status", f"'{row.text('legal_status')}' is not an SSDA903 legal status code")
+    p["legal_status"] = legal
+    username = row.text("worker")
+    if username and username not in workers:
+        row.fail("worker", f"no worker with username '{username}' (add the worker first)")
+    p["worker"] = workers.get(username)
+    p["date_of_birth"] = row.date("date_of_birth")
+    if p["date_of_birth"] and p["date_of_birth"] > today:
+        row.fail("date_of_birth", "is in the future")
+    for column in (*CLOCK_START.values(), "initial_conference", "referral", "assessment_completed"):
+        p[column] = row.date(column, required=CLOCK_START.get(category) == column)
+    p["placement_type"] = row.text("placement_type").upper()
+    if p["placement_type"]:
+        if p["placement_type"] not in PLACEMENT_TYPES:
+            row.fail("placement_type", f"'{row.text('placement_type')}' is not an SSDA903 placement type code")
+        if category != "cic":
+            row.fail("placement_type", "only a child in care (category cic) has a placement")
+        p["placement_start"] = row.date("placement_start", required=True)
+        p["placement_end"] = row.date("placement_end")
+        if p["placement_start"] and p["placement_end"] and p["placement_end"] < p["placement_start"]:
+            row.fail("placement_end", "is before placement_start")
+        p["out_of_area"] = bool(row.flag("out_of_area"))
+        p["long_term"] = bool(row.flag("long_term"))
+        distance = row.text("distance_km")
+        p["distance_km"] = None
+        if distance:
+            try:
+                p["distance_km"] = float(distance)
+                if p["distance_km"] < 0:
+                    raise ValueError
+            except ValueError:
+                row.fail("distance_km", f"'{distance}' is not a distance in kilometres")
+        arrangement = row.text("placement_arrangement") or "standard"
+        if arrangement not in PLACEMENT_ARRANGEMENTS:
+            row.fail("placement_arrangement", f"'{arrangement}' is not one of {', '.join(PLACEMENT_ARRANGEMENTS)}")
+        p["arrangement"] = arrangement
+    p["last_visit_date"] = row.date("last_visit_date")
+    if p["last_visit_date"]:
+        if p["last_visit_date"] > today:
+            row.fail("last_visit_date", "is in the future")
+        seen = row.flag("last_visit_seen")
+        if seen is None and not row.text("last_visit_seen"):
+            row.fail("last_visit_seen", "say yes or no: was the child seen?")
+        p["last_visit_seen"] = bool(seen)
+        p["last_visit_seen_alone"] = row.flag("last_visit_seen_alone")
+        if p["worker"] is None:
+            row.fail("worker", "a visit needs the worker who made it")
+    kind = row.text("last_review_kind")
+    p["last_review_date"] = row.date("last_review_date", required=bool(kind))
+    if kind and kind not in REVIEW_KINDS:
+        row.fail("last_review_kind", f"'{kind}' is not one of {', '.join(REVIEW_KINDS)}")
+    if p["last_review_date"] and not kind:
+        row.fail("last_review_kind", "is required when last_review_date is given")
+
+
+def read_rows(text: str, workers: dict[str, Worker], today: date) -> tuple[list[_Row], list[RowError]]:
+    errors: list[RowError] = []
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        return [], [RowError(1, c, "this column is missing from the header") for c in missing]
+    unknown = [c for c in header if c not in COLUMNS]
+    if unknown:
+        return [], [RowError(1, c, "is not a column Seen knows; check the spelling") for c in unknown]
+    rows: list[_Row] = []
+    seen_refs: dict[str, int] = {}
+    for values in reader:
+        row = _Row(reader.line_num, {k.strip(): v for k, v in values.items() if k}, errors)
+        if None in values:
+            row.fail("(row)", "has more cells than the header has columns")
+        _check(row, workers, today)
+        ref = row.text("child_ref")
+        if ref in seen_refs:
+            row.fail("child_ref", f"'{ref}' is also on line {seen_refs[ref]}")
+        seen_refs.setdefault(ref, row.line)
+        rows.append(row)
+    if not rows and not errors:
+        errors.append(RowError(2, "(file)", "there are no children in this file"))
+    return rows, errors
+
+
+def import_csv(store: Store, path: Path | str, today: date | None = None) -> ImportSummary:
+    text = Path(path).read_text(encoding="utf-8-sig")
+    return import_text(store, text, today)
+
+
+def import_text(store: Store, text: str, today: date | None = None) -> ImportSummary:
+    """Checks the whole file, then writes it in one transaction; raises ImportRejected on any bad row."""
+    today = today or date.today()
+    with store.session() as session:
+        workers = {w.username: w for w in session.exec(select(Worker))}
+    rows, errors = read_rows(text, workers, today)
+    if errors:
+        raise ImportRejected(errors)
+    summary = ImportSummary()
+    with store.session() as session:
+        teams = {t.name: t for t in session.exec(select(Team))}
+        for row in rows:
+            _write_row(store, session, row, teams, summary)
+    return summary
+
+
+def _insert(store: Store, session: Session, row: Any, body: Any, summary: ImportSummary, kind: str) -> None:
+    if session.get(type(row), row.id) is not None:
+        summary.count(summary.unchanged, kind)
+        return
+    store.write(session, row, body, action="import")
+    summary.count(summary.created, kind)
+
+
+def _write_row(store: Store, session: Session, row: _Row, teams: dict[str, Team], summary: ImportSummary) -> None:
+    p = row.parsed
+    ref = row.text("child_ref")
+    team_name = row.text("team")
+    team = teams.get(team_name)
+    if team is None:
+        team = teams[team_name] = Team(name=team_name)
+        session.add(team)
+        session.flush()
+        summary.count(summary.created, "teams")
+    worker: Worker | None = p["worker"]
+    child = Child(
+        id=store.id_for_ref("child", ref), category=p["category"], legal_status=p["legal_status"],
+        team_id=team.id, worker_id=worker.id if worker else None, ref_hash=store.ref_hash(ref),
+        birth_year=p["date_of_birth"].year if p["date_of_birth"] else None,
+        **{k: p[k] for k in (*CLOCK_START.values(), "initial_conference", "referral", "assessment_completed")},
+    )
+    body = ChildBody(
+        first_name=row.text("first_name"), last_name=row.text("last_name"), date_of_birth=p["date_of_birth"],
+        ethnicity=row.text("ethnicity"), first_language=row.text("first_language"), religion=row.text("religion"),
+        disability=row.text("disability"), external_ref=ref,
+    )
+    _insert(store, session, child, body, summary, "children")
+    if p.get("placement_type"):
+        placement = Placement(
+            id=store.id_for_ref("placement", ref, str(p["placement_start"])), child_id=child.id,
+            placement_type=p["placement_type"], start=p["placement_start"], end=p["placement_end"],
+            long_term=p["long_term"], arrangement=p["arrangement"], local_authority=row.text("placement_la"),
+            out_of_area=p["out_of_area"], distance_km=p["distance_km"],
+        )
+        _insert(store, session, placement, PlacementBody(
+            provider=row.text("placement_provider"), address=row.text("placement_address"),
+            postcode=row.text("placement_postcode"), town=row.text("placement_town")), summary, "placements")
+    if p["last_visit_date"] and worker is not None:
+        moment = datetime.combine(p["last_visit_date"], time(12, 0), tzinfo=UTC)
+        visit = Visit(
+            id=store.id_for_ref("visit", ref, str(p["last_visit_date"])), child_id=child.id, worker_id=worker.id,
+            visited_at=moment, seen=p["last_visit_seen"], seen_alone=p["last_visit_seen_alone"],
+            status=RecordStatus.signed_off.value, written_up_at=moment, submitted_at=moment,
+        )
+        _insert(store, session, visit, VisitBody(observations="Imported from the case management system."),
+                summary, "visits")
+    if p["last_review_date"]:
+        kind = row.text("last_review_kind")
+        review = Review(id=store.id_for_ref("review", ref, kind, str(p["last_review_date"])), child_id=child.id,
+                        kind=kind, scheduled_for=p["last_review_date"], held_on=p["last_review_date"])
+        _insert(store, session, review, ReviewBody(), summary, "reviews")

@@ -1,0 +1,443 @@
+"""The store: one node's records, sealed at rest, with its keyring, outbox and audit trail.
+
+This is sealing's one entry point. Pages and the sync server ask the store for records and get them
+opened (`Opened`: the clear row and its body together); writes are sealed here, with their outbox entry
+and audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, col, select
+
+from storage import audit, sealing
+from storage.db import make_engine, migrate, session_scope
+from storage.hlc import HybridClock
+from storage.models import (
+    BODY_OF,
+    KIND_OF,
+    CarePlan,
+    CarePlanAction,
+    Child,
+    KeyringEntry,
+    LifeStoryEntry,
+    ManagedTeam,
+    MutableRecord,
+    Outbox,
+    Placement,
+    Review,
+    Role,
+    Visit,
+    WishesAndFeelings,
+    Worker,
+    utcnow,
+)
+
+DATA_KEY = "data_key"
+NODE_ID = "node_id"
+ID_NAMESPACE = uuid.UUID("6f1d7c1e-5e3b-4f5a-9a57-5ee05ee05ee0")
+
+R = TypeVar("R", bound=SQLModel)
+
+
+class Locked(Exception):
+    """The store is locked: nothing sealed can be read or written until it is unlocked."""
+
+    def __init__(self) -> None:
+        super().__init__("Seen is locked. Unlock it with your passphrase to see or record anything.")
+
+
+class NotAllowed(audit.Refusal):
+    """The signed-in worker may not see or change this record (audited when it names the record)."""
+
+
+class SignedOff(NotAllowed):
+    """A manager has signed this record off: it can no longer be changed."""
+
+    def __init__(self) -> None:
+        super().__init__("A manager has signed this record off, so it cannot be changed. "
+                         "Record a new one that supersedes it instead.")
+
+
+# What a worker without the role is told; a refusal reads the same whatever was asked for.
+ROLE_REFUSALS = {
+    Role.manager.value: "This page is for team managers.",
+    Role.admin.value: "This page is for administrators.",
+}
+
+
+@dataclass
+class Opened(Generic[R]):
+    """A record with its sealed body opened: clear columns and body fields read as one."""
+
+    row: R
+    body: Any
+
+    def __getattr__(self, name: str) -> Any:
+        row = self.__dict__["row"]
+        if name in type(row).model_fields:
+            return getattr(row, name)
+        return getattr(self.__dict__["body"], name)
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    salt = salt or os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        _scheme, salt_hex, digest_hex = stored.split("$")
+    except ValueError:
+        return False
+    candidate = hash_password(password, bytes.fromhex(salt_hex)).split("$")[2]
+    return hmac.compare_digest(candidate, digest_hex)
+
+
+class Store:
+    """One node's database and its data key."""
+
+    def __init__(self, engine: Engine, *, outbox: bool = True) -> None:
+        self.engine = engine
+        self.outbox_enabled = outbox
+        self._sealer: sealing.Sealer | None = None
+        self._ref_key: bytes | None = None
+        self._lock = threading.Lock()
+        self.clock = HybridClock(self.node_id())
+
+    # ------------------------------------------------------------ opening and keys
+
+    @classmethod
+    def open(cls, url: str | None = None, *, outbox: bool = True) -> Store:
+        """Connects to the database and brings its schema up to date."""
+        engine = make_engine(url)
+        migrate(engine)
+        return cls(engine, outbox=outbox)
+
+    def node_id(self) -> str:
+        with session_scope(self.engine) as session:
+            entry = session.get(KeyringEntry, NODE_ID)
+            if entry is None:
+                entry = KeyringEntry(name=NODE_ID, value=uuid.uuid4().hex[:12])
+                session.add(entry)
+            return entry.value
+
+    @property
+    def locked(self) -> bool:
+        return self._sealer is None
+
+    @property
+    def sealer(self) -> sealing.Sealer:
+        if self._sealer is None:
+            raise Locked()
+        return self._sealer
+
+    def is_initialised(self) -> bool:
+        with session_scope(self.engine) as session:
+            return session.get(KeyringEntry, DATA_KEY) is not None
+
+    def key_mode(self) -> str | None:
+        with session_scope(self.engine) as session:
+            entry = session.get(KeyringEntry, DATA_KEY)
+            return sealing.WrappedKey.from_json(entry.value).mode if entry else None
+
+    def _set_data_key(self, data_key: bytes) -> None:
+        self._sealer = sealing.Sealer(data_key)
+        self._ref_key = hmac.new(data_key, b"seen:external-ref", hashlib.sha256).digest()
+
+    def _save_wrapped(self, wrapped: sealing.WrappedKey, *, create: bool = False) -> None:
+        with session_scope(self.engine) as session:
+            entry = session.get(KeyringEntry, DATA_KEY)
+            if entry is None:
+                session.add(KeyringEntry(name=DATA_KEY, value=wrapped.to_json()))
+            else:
+                if create:
+                    raise RuntimeError("This store already has a data key.")
+                entry.value = wrapped.to_json()
+                session.add(entry)
+
+    def _load_wrapped(self) -> sealing.WrappedKey:
+        with session_scope(self.engine) as session:
+            entry = session.get(KeyringEntry, DATA_KEY)
+            if entry is None:
+                raise Locked()
+            return sealing.WrappedKey.from_json(entry.value)
+
+    def initialise_with_passphrase(self, passphrase: str) -> None:
+        """A new personal node: makes a data key and wraps it with the worker's passphrase."""
+        data_key = sealing.new_data_key()
+        self._save_wrapped(sealing.wrap_with_passphrase(data_key, passphrase), create=True)
+        self._set_data_key(data_key)
+
+    def initialise_with_server_key(self, server_key: bytes) -> None:
+        data_key = sealing.new_data_key()
+        self._save_wrapped(sealing.wrap_with_server_key(data_key, server_key), create=True)
+        self._set_data_key(data_key)
+
+    def unlock(self, passphrase: str, now: Callable[[], float] = time.time) -> None:
+        """Unlocks a personal node. Wrong passphrases back off, and the back-off survives restarts."""
+        with self._lock:
+            wrapped = self._load_wrapped()
+            try:
+                data_key = sealing.unlock_with_passphrase(wrapped, passphrase, now)
+            except sealing.WrongPassphrase:
+                self._save_wrapped(wrapped)
+                raise
+            self._save_wrapped(wrapped)
+            self._set_data_key(data_key)
+
+    def unlock_with_server_key(self, server_key: bytes) -> None:
+        self._set_data_key(sealing.unlock_with_server_key(self._load_wrapped(), server_key))
+
+    def change_passphrase(self, old: str, new: str) -> None:
+        """Rewraps the data key under a new passphrase; no record is re-sealed."""
+        with self._lock:
+            wrapped = self._load_wrapped()
+            try:
+                data_key = sealing.unlock_with_passphrase(wrapped, old)
+            except sealing.WrongPassphrase:
+                self._save_wrapped(wrapped)
+                raise
+            self._save_wrapped(sealing.wrap_with_passphrase(data_key, new))
+            self._set_data_key(data_key)
+
+    def lock(self) -> None:
+        self._sealer = None
+        self._ref_key = None
+
+    def ref_hash(self, external_ref: str) -> str:
+        """A keyed hash of a council's case id: re-imports find the child without the id in clear."""
+        if self._ref_key is None:
+            raise Locked()
+        return hmac.new(self._ref_key, external_ref.strip().encode(), hashlib.sha256).hexdigest()
+
+    def id_for_ref(self, kind: str, *parts: str) -> str:
+        """A stable record id from a council's reference, so importing twice finds the same record."""
+        return str(uuid.uuid5(ID_NAMESPACE, f"{kind}:{self.ref_hash('|'.join(parts))}"))
+
+    # ------------------------------------------------------------ sealing
+
+    def seal(self, row: SQLModel, body: BaseModel) -> None:
+        row.sealed = self.sealer.seal(KIND_OF[type(row)], row.id, body.model_dump(mode="json"))  # type: ignore[attr-defined]
+
+    def opened(self, row: R) -> Opened[R]:
+        body_type = BODY_OF[type(row)]
+        raw = self.sealer.open(KIND_OF[type(row)], row.id, row.sealed)  # type: ignore[attr-defined]
+        return Opened(row, body_type.model_validate(raw))
+
+    def seal_payload(self, kind: str, record_id: str, payload: dict[str, Any]) -> bytes:
+        return self.sealer.seal(kind, record_id, payload)
+
+    def open_payload(self, kind: str, record_id: str, sealed_bytes: bytes) -> dict[str, Any]:
+        return self.sealer.open(kind, record_id, sealed_bytes)
+
+    # ------------------------------------------------------------ writing
+
+    def write(
+        self,
+        session: Session,
+        row: SQLModel,
+        body: BaseModel | None = None,
+        *,
+        actor: Worker | None = None,
+        device_id: str | None = None,
+        action: str = "update",
+        changed: Iterable[str] | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Seals and saves one record with its outbox entry and audit event, in the caller's transaction."""
+        changed = list(changed) if changed is not None else None
+        self._refuse_change_after_sign_off(session, row, body)
+        if body is not None:
+            self.seal(row, body)
+        kind = KIND_OF.get(type(row), type(row).__tablename__)  # type: ignore[attr-defined]
+        record_id = row.id  # type: ignore[attr-defined]
+        stamp = self.clock.now()
+        base_clocks: dict[str, str] = {}  # what each changed field's clock was: sync tells edits that crossed
+        if isinstance(row, MutableRecord):
+            clocks = json.loads(row.field_clocks or "{}")
+            fields = list(changed) if changed is not None else [*_clear_fields(row), *(_body_fields(body))]
+            base_clocks = {name: clocks.get(name, "") for name in fields}
+            for name in fields:
+                clocks[name] = stamp
+            row.field_clocks = json.dumps(clocks, sort_keys=True)
+            row.revision += 1
+            row.updated_at = utcnow()
+        session.add(row)
+        # Flushed now so records written in one transaction reach the database parent first (foreign keys).
+        session.flush()
+        if self.outbox_enabled and kind in SYNCED_KINDS:
+            change = {
+                "kind": kind,
+                "record_id": record_id,
+                "fields": row.model_dump(mode="json", exclude={"sealed"}),
+                "body": body.model_dump(mode="json") if body is not None else None,
+                "clock": stamp,
+                "base_clocks": base_clocks,
+            }
+            entry = Outbox(kind=kind, record_id=record_id)
+            entry.sealed = self.sealer.seal("outbox", entry.change_id, change)
+            session.add(entry)
+        audit.append(
+            session,
+            action,
+            kind,
+            record_id,
+            worker_id=actor.id if actor else None,
+            device_id=device_id,
+            child_id=getattr(row, "child_id", None) or (record_id if kind == "child" else None),
+            detail=detail if detail is not None else ",".join(sorted(changed)) if changed else "",
+        )
+
+    def _refuse_change_after_sign_off(self, session: Session, row: SQLModel, body: BaseModel | None) -> None:
+        """Signed-off records are final. Writing one again unchanged (a retried sync) is let through."""
+        model = type(row)
+        if model not in SIGNED_OFF_FINAL:
+            return
+        table = model.__table__  # type: ignore[attr-defined]
+        # The stored row as it is in the database, not the caller's modified copy.
+        with session.no_autoflush:
+            stored = session.connection().execute(select(table).where(table.c.id == row.id)).first()  # type: ignore[attr-defined]
+        if stored is None or stored.status != "signed_off":
+            return
+        clear = {c.name: getattr(stored, c.name) for c in table.columns if c.name != "sealed"}
+        same_clear = all(_same(clear[name], getattr(row, name)) for name in clear)
+        same_body = body is None or self.open_payload(KIND_OF[model], row.id, stored.sealed) == body.model_dump(  # type: ignore[attr-defined]
+            mode="json")
+        if not (same_clear and same_body):
+            raise SignedOff()
+
+    def session(self) -> Any:
+        return session_scope(self.engine)
+
+    # ------------------------------------------------------------ who may see what
+
+    def managed_team_ids(self, session: Session, worker: Worker) -> set[str]:
+        teams = set(session.exec(select(ManagedTeam.team_id).where(ManagedTeam.manager_id == worker.id)))
+        if worker.role == Role.manager and worker.team_id:
+            teams.add(worker.team_id)
+        return teams
+
+    def may_see_child(self, session: Session, worker: Worker, child: Child) -> bool:
+        """Practitioners see their own caseload; managers their teams'; admins no case records."""
+        if child.worker_id == worker.id:
+            return True
+        return child.team_id in self.managed_team_ids(session, worker)
+
+    def visible_children(self, session: Session, worker: Worker) -> list[Child]:
+        query = select(Child).where(col(Child.closed_on).is_(None))
+        teams = self.managed_team_ids(session, worker)
+        if teams:
+            query = query.where((col(Child.team_id).in_(teams)) | (Child.worker_id == worker.id))
+        else:
+            query = query.where(Child.worker_id == worker.id)
+        return list(session.exec(query))
+
+    def require_role(self, session: Session, worker: Worker, role: str, *, what: str,
+                     device_id: str | None = None) -> None:
+        """Refuses, and audits, a worker without the role a screen or action needs ("manager", "admin").
+
+        A manager is anyone who manages a team; an admin manages workers, teams and devices but reads
+        no case records unless they manage a team too.
+        """
+        if role == Role.manager.value:
+            allowed = bool(self.managed_team_ids(session, worker))
+        else:
+            allowed = worker.role == Role.admin.value
+        if not (allowed and worker.active):
+            raise audit.refuse(session, NotAllowed(ROLE_REFUSALS[role], kind="page", record_id=what,
+                                                   worker_id=worker.id, device_id=device_id))
+
+    def require_manager_of(self, session: Session, worker: Worker, child_id: str, *, kind: str = "child",
+                           record_id: str | None = None, device_id: str | None = None) -> Child:
+        """The child, if this worker manages its team; a refusal is audited and reads as 'not found'."""
+        child = session.get(Child, child_id) if child_id else None
+        if child is None or not worker.active or child.team_id not in self.managed_team_ids(session, worker):
+            raise audit.refuse(session, NotAllowed(
+                "That is not in a team you manage, or does not exist.", kind=kind, record_id=record_id or child_id,
+                worker_id=worker.id, device_id=device_id, child_id=child.id if child else None))
+        return child
+
+    def child_for(self, session: Session, worker: Worker, child_id: str, *, device_id: str | None = None) -> Child:
+        """The child, if this worker may see it; a refusal is audited and reads as 'not found'."""
+        child = session.get(Child, child_id)
+        if child is None or not self.may_see_child(session, worker, child):
+            # Recorded by session_scope however this transaction ends.
+            raise audit.refuse(session, NotAllowed(
+                "That child is not on your caseload, or does not exist.", kind="child", record_id=child_id,
+                worker_id=worker.id, device_id=device_id, child_id=child_id if child else None))
+        return child
+
+    # ------------------------------------------------------------ reading a child's records
+
+    def child_records(self, session: Session, child_id: str) -> dict[str, list[Any]]:
+        """Everything held about one child, opened, grouped by kind."""
+
+        def rows(model: type[SQLModel], order: Any) -> list[Any]:
+            return list(session.exec(select(model).where(model.child_id == child_id).order_by(order)))  # type: ignore[attr-defined]
+
+        return {
+            "placements": [self.opened(r) for r in rows(Placement, col(Placement.start).desc())],
+            "visits": [self.opened(r) for r in rows(Visit, col(Visit.visited_at).desc())],
+            "wishes_and_feelings": [self.opened(r) for r in rows(WishesAndFeelings, col(WishesAndFeelings.on).desc())],
+            "life_story": [self.opened(r) for r in rows(LifeStoryEntry, col(LifeStoryEntry.on).desc())],
+            "care_plans": [self.opened(r) for r in rows(CarePlan, col(CarePlan.start).desc())],
+            "actions": [self.opened(r) for r in rows(CarePlanAction, col(CarePlanAction.due))],
+            "reviews": [self.opened(r) for r in rows(Review, col(Review.scheduled_for).desc())],
+        }
+
+
+SYNCED_KINDS = {
+    "child",
+    "placement",
+    "visit",
+    "wishes_and_feelings",
+    "life_story",
+    "photo",
+    "care_plan",
+    "care_plan_action",
+    "review",
+}
+
+
+# Records a manager signs off, after which they are final.
+SIGNED_OFF_FINAL = (Visit, WishesAndFeelings, LifeStoryEntry)
+
+
+def _same(stored: Any, current: Any) -> bool:
+    # SQLite hands back naive datetimes for aware ones written: compare them as UTC.
+    if isinstance(stored, datetime) and isinstance(current, datetime):
+        if stored.tzinfo is None:
+            stored = stored.replace(tzinfo=UTC)
+        if current.tzinfo is None:
+            current = current.replace(tzinfo=UTC)
+    return stored == current
+
+
+def _clear_fields(row: SQLModel) -> list[str]:
+    skip = {"id", "sealed", "revision", "field_clocks", "updated_at"}
+    return [name for name in type(row).model_fields if name not in skip]
+
+
+def _body_fields(body: BaseModel | None) -> list[str]:
+    return [f"body.{name}" for name in type(body).model_fields] if body is not None else []
+
+
+def age_on(date_of_birth: date | None, on: date) -> int | None:
+    if date_of_birth is None:
+        return None
+    return on.year - date_of_birth.year - ((on.month, on.day) < (date_of_birth.month, date_of_birth.day))

@@ -1,0 +1,792 @@
+"""Sync's storage: the server's change log and devices, the node's pulled changes and cursor, and the merge.
+
+A change is a plain dict, the same at both ends: `{"change_id", "kind", "record_id", "fields", "body",
+"clock", "base_clocks"}` (what `Store.write` puts in the outbox, plus its id). Merging is the same at
+both ends and idempotent: mutable records (child, placement, care plan, action, review) merge field by
+field, the later hybrid logical clock winning; other records (visits, wishes and feelings, life story)
+keep the write with the later clock. So changes may arrive twice, or in any order, and every node still
+ends with the same records. Only the server decides what was a conflict (two edits that crossed), keeps
+the losing value in the `Conflict` table and logs the conflict so it reaches the nodes too.
+
+The server's `ChangeLog` numbers every applied change; pushes are applied one at a time (a PostgreSQL
+advisory lock, or SQLite's single writer), so a change is committed before any with a higher number and
+a node that pulls by cursor never skips one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, func, text
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlmodel import Session, SQLModel, col, select
+
+from storage import audit
+from storage.models import (
+    BODY_OF,
+    KIND_OF,
+    CarePlan,
+    CarePlanAction,
+    ChangeLog,
+    Child,
+    Conflict,
+    Device,
+    Draft,
+    EnrolmentCode,
+    KeyringEntry,
+    LifeStoryEntry,
+    ManagedTeam,
+    MutableRecord,
+    Outbox,
+    Photo,
+    Placement,
+    Review,
+    Role,
+    SyncClock,
+    SyncState,
+    Team,
+    Visit,
+    WishesAndFeelings,
+    Worker,
+    utcnow,
+)
+from storage.store import SYNCED_KINDS, Store
+
+SYNC_LOCK = 7431002  # PostgreSQL advisory lock: one push applied at a time, so seq order is commit order
+CONFLICT_NS = uuid.UUID("0c0f11c7-5ee0-4c0f-a11c-7c0f11c75ee0")
+MODEL_OF: dict[str, type[SQLModel]] = {kind: model for model, kind in KIND_OF.items() if kind in SYNCED_KINDS}
+# Parents before children, so foreign keys hold whatever order changes arrive in.
+KIND_RANK = {"child": 0, "placement": 1, "care_plan": 1, "review": 1, "visit": 1, "wishes_and_feelings": 1,
+             "life_story": 1, "photo": 1, "care_plan_action": 2, "conflict": 3}
+CHILD_PARTS: tuple[type[SQLModel], ...] = (CarePlanAction, CarePlan, Placement, Visit, WishesAndFeelings,
+                                           LifeStoryEntry, Photo, Review, Draft)
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud and typed on a phone
+
+# Node-side keys in the sync_state table.
+CURSOR = "cursor"
+ENROLMENT = "enrolment"
+LAST_SYNCED = "last_synced_at"
+LAST_ERROR = "last_error"
+REFUSED_PREFIX = "refused:"
+
+
+class SyncRefused(Exception):
+    """A request the server will not carry out; `status` is the HTTP status the API answers with."""
+
+    def __init__(self, message: str, *, status: int = 400, code: str = "bad_request",
+                 change_ids: Iterable[str] = (), wipe: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.change_ids = list(change_ids)
+        self.wipe = wipe
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _lock(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        # Keyed by schema too: several Seen databases may share one PostgreSQL without waiting on each other.
+        session.execute(text(f"SELECT pg_advisory_xact_lock({SYNC_LOCK}, hashtext(current_schema()))"))
+
+
+def _child_id_of(kind: str, record_id: str, fields: dict[str, Any]) -> str | None:
+    return record_id if kind == "child" else fields.get("child_id")
+
+
+def _dump(row: SQLModel) -> dict[str, Any]:
+    return row.model_dump(mode="json", exclude={"sealed"})
+
+
+def _value(fields: dict[str, Any], body: dict[str, Any] | None, name: str) -> tuple[bool, Any]:
+    """(present, value) of a clear field or a `body.` field in a change."""
+    if name.startswith("body."):
+        if body is None or name[5:] not in body:
+            return False, None
+        return True, body[name[5:]]
+    return (name in fields), fields.get(name)
+
+
+def record_as_change(store: Store, session: Session, row: SQLModel) -> dict[str, Any]:
+    """A stored record as a change: how a node that never held it receives it whole."""
+    kind = KIND_OF[type(row)]
+    body = store.opened(row).body.model_dump(mode="json") if type(row) in BODY_OF else None
+    clock = ""
+    if not isinstance(row, MutableRecord):
+        entry = session.get(SyncClock, row.id)  # type: ignore[attr-defined]
+        clock = entry.clock if entry else ""
+    return {"change_id": str(uuid.uuid5(CONFLICT_NS, f"snapshot:{kind}:{row.id}:{clock}")),  # type: ignore[attr-defined]
+            "kind": kind, "record_id": row.id, "fields": _dump(row), "body": body,  # type: ignore[attr-defined]
+            "clock": clock, "base_clocks": {}}
+
+
+def conflict_as_change(store: Store, conflict: Conflict) -> dict[str, Any]:
+    return {"change_id": str(uuid.uuid5(CONFLICT_NS, f"conflict:{conflict.id}")), "kind": "conflict",
+            "record_id": conflict.id, "fields": _dump(conflict),
+            "body": store.open_payload("conflict", conflict.id, conflict.sealed), "clock": "", "base_clocks": {}}
+
+
+# ------------------------------------------------------------------------------------------------ merging
+
+
+@dataclass
+class Merged:
+    """What merging one change did."""
+
+    changed: bool = False
+    conflicts: list[Conflict] = field(default_factory=list)
+
+
+def merge_change(store: Store, session: Session, change: dict[str, Any], *, judge_conflicts: bool) -> Merged:
+    """Applies one change to this node's records: idempotent, and the same result in any order.
+
+    Raises ValueError (a change that does not describe a valid record) and lets IntegrityError through.
+    """
+    kind, record_id = change["kind"], change["record_id"]
+    fields: dict[str, Any] = dict(change.get("fields") or {})
+    body: dict[str, Any] | None = change.get("body")
+    if kind == "conflict":
+        return _merge_conflict(store, session, record_id, fields, body)
+    model = MODEL_OF.get(kind)
+    if model is None:
+        raise ValueError(f"Seen does not sync records of kind {kind!r}.")
+    fields["id"] = record_id
+    fields.pop("sealed", None)
+    body_model = BODY_OF.get(model)
+    row = session.get(model, record_id)
+    try:
+        incoming = model.model_validate(fields)
+        incoming_body = body_model.model_validate(body or {}) if body_model else None
+    except ValidationError as e:
+        raise ValueError(f"The {kind} {record_id} is not a valid record: {_first_error(e)}") from e
+    if row is None:
+        if incoming_body is not None:
+            store.seal(incoming, incoming_body)
+        _rehash_child(store, incoming, incoming_body)
+        session.add(incoming)
+        if not issubclass(model, MutableRecord):
+            session.merge(SyncClock(record_id=record_id, kind=kind, clock=change.get("clock") or ""))
+        _observe(store, change, incoming)
+        return Merged(changed=True)
+    if isinstance(row, MutableRecord):
+        return _merge_fields(store, session, change, row, incoming, incoming_body, body, judge_conflicts)
+    # Records without field clocks: the write with the later clock is kept whole.
+    entry = session.get(SyncClock, record_id)
+    clock = change.get("clock") or ""
+    if entry is not None and clock <= entry.clock:
+        return Merged()
+    for name in type(row).model_fields:
+        if name not in ("id", "sealed"):
+            setattr(row, name, getattr(incoming, name))
+    if incoming_body is not None:
+        store.seal(row, incoming_body)
+    session.add(row)
+    session.merge(SyncClock(record_id=record_id, kind=kind, clock=clock))
+    _observe(store, change, row)
+    return Merged(changed=True)
+
+
+def _merge_fields(store: Store, session: Session, change: dict[str, Any], row: Any, incoming: Any,
+                  incoming_body: Any, body: dict[str, Any] | None, judge_conflicts: bool) -> Merged:
+    kind = change["kind"]
+    ours = json.loads(row.field_clocks or "{}")
+    theirs = json.loads(incoming.field_clocks or "{}")
+    base: dict[str, str] = change.get("base_clocks") or {}
+    current_body = store.opened(row).body if type(row) in BODY_OF else None
+    result = Merged()
+    new_body: dict[str, Any] | None = current_body.model_dump(mode="json") if current_body is not None else None
+    incoming_clear = _dump(incoming)
+    our_clear = _dump(row)
+    for name, their_clock in sorted(theirs.items()):
+        our_clock = ours.get(name, "")
+        if their_clock == our_clock:
+            continue
+        present, their_value = _value(incoming_clear, body, name)
+        if not present:
+            continue
+        _, our_value = _value(our_clear, new_body, name)
+        crossed = judge_conflicts and name in base and base[name] != our_clock and our_clock != ""
+        if crossed and their_value != our_value:
+            won = their_clock > our_clock
+            result.conflicts.append(_log_conflict(
+                store, session, kind, row, name,
+                winner=(their_clock, their_value) if won else (our_clock, our_value),
+                loser=(our_clock, our_value) if won else (their_clock, their_value)))
+        if their_clock < our_clock:
+            continue
+        ours[name] = their_clock
+        result.changed = True
+        if name.startswith("body."):
+            assert new_body is not None
+            new_body[name[5:]] = getattr(incoming_body, name[5:])
+        else:
+            setattr(row, name, getattr(incoming, name))
+    if result.changed:
+        row.field_clocks = json.dumps(ours, sort_keys=True)
+        row.revision = max(row.revision, incoming.revision)
+        row.updated_at = max(_aware(row.updated_at), _aware(incoming.updated_at))
+        if new_body is not None:
+            body_value = BODY_OF[type(row)].model_validate(new_body)
+            store.seal(row, body_value)
+            _rehash_child(store, row, body_value)
+        session.add(row)
+        _observe(store, change, row)
+    return result
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _observe(store: Store, change: dict[str, Any], row: Any) -> None:
+    clocks = [change.get("clock") or ""]
+    if isinstance(row, MutableRecord):
+        clocks += list(json.loads(row.field_clocks or "{}").values())
+    latest = max(clocks)
+    if latest:
+        store.clock.observe(latest)
+
+
+def _rehash_child(store: Store, row: Any, body: Any) -> None:
+    # The keyed hash of the council's id is keyed by each node's own data key: recompute it here.
+    if isinstance(row, Child) and body is not None:
+        row.ref_hash = store.ref_hash(body.external_ref) if body.external_ref else ""
+
+
+def _log_conflict(store: Store, session: Session, kind: str, row: Any, name: str, *,
+                  winner: tuple[str, Any], loser: tuple[str, Any]) -> Conflict:
+    conflict_id = str(uuid.uuid5(CONFLICT_NS, f"{row.id}|{name}|{loser[0]}"))
+    existing = session.get(Conflict, conflict_id)
+    if existing is not None:
+        return existing
+    conflict = Conflict(id=conflict_id, kind=kind, record_id=row.id, child_id=_child_id_of(kind, row.id, {
+        "child_id": getattr(row, "child_id", None)}), field=name, winner_clock=winner[0], loser_clock=loser[0])
+    conflict.sealed = store.seal_payload("conflict", conflict_id, {"winner": winner[1], "loser": loser[1]})
+    session.add(conflict)
+    return conflict
+
+
+def _merge_conflict(store: Store, session: Session, record_id: str, fields: dict[str, Any],
+                    body: dict[str, Any] | None) -> Merged:
+    if session.get(Conflict, record_id) is not None:
+        return Merged()
+    fields = {**fields, "id": record_id}
+    fields.pop("sealed", None)
+    try:
+        conflict = Conflict.model_validate(fields)
+    except ValidationError as e:
+        raise ValueError(f"The conflict {record_id} is not valid: {_first_error(e)}") from e
+    conflict.sealed = store.seal_payload("conflict", record_id, body or {})
+    session.add(conflict)
+    return Merged(changed=True)
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "the record"
+    return f"{where}: {first.get('msg', 'not valid')}"
+
+
+# ------------------------------------------------------------------------------------------------ devices
+
+
+def issue_enrolment_code(store: Store, worker_id: str, issued_by: str, *, hours: int = 24) -> str:
+    """A one-time code that enrols one device for `worker_id`. Only its hash is kept."""
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+    code = f"{code[:5]}-{code[5:]}"
+    with store.session() as session:
+        worker = session.get(Worker, worker_id)
+        if worker is None or not worker.active:
+            raise SyncRefused("There is no active worker with that id.")
+        session.add(EnrolmentCode(code_hash=_code_hash(code), worker_id=worker_id, issued_by=issued_by,
+                                  expires_at=utcnow() + timedelta(hours=hours)))
+        audit.append(session, "issue_enrolment", "device", worker_id, worker_id=issued_by)
+    return code
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().replace(" ", "").encode()).hexdigest()
+
+
+def enrol_device(store: Store, code: str, name: str) -> tuple[Device, Worker, str]:
+    """Spends an enrolment code: a new device for the code's worker, and its token (shown once)."""
+    with store.session() as session:
+        entry = session.get(EnrolmentCode, _code_hash(code))
+        if entry is None or entry.used_at is not None or _aware(entry.expires_at) < utcnow():
+            raise SyncRefused("That enrolment code is not valid: it may be mistyped, used already or expired. "
+                              "Ask your manager or an administrator for a new one.", code="bad_code")
+        worker = session.get(Worker, entry.worker_id)
+        if worker is None or not worker.active:
+            raise SyncRefused("The worker this code was issued for is no longer active.", code="bad_code")
+        token = secrets.token_urlsafe(32)
+        device = Device(worker_id=worker.id, name=name.strip()[:80] or "Unnamed device", token_hash=token_hash(token))
+        entry.used_at = utcnow()
+        session.add(entry)
+        session.add(device)
+        audit.append(session, "enrol", "device", device.id, worker_id=worker.id, device_id=device.id)
+    return device, worker, token
+
+
+def revoke_device(store: Store, device_id: str, *, by: str | None = None) -> Device:
+    with store.session() as session:
+        device = session.get(Device, device_id)
+        if device is None:
+            raise SyncRefused(f"There is no device {device_id}.", status=404, code="not_found")
+        if device.revoked_at is None:
+            device.revoked_at = utcnow()
+            session.add(device)
+            audit.append(session, "revoke", "device", device.id, worker_id=by, device_id=device.id)
+    return device
+
+
+def devices(store: Store) -> list[tuple[Device, Worker]]:
+    with store.session() as session:
+        rows = session.exec(select(Device, Worker).where(Device.worker_id == Worker.id)
+                            .order_by(col(Device.enrolled_at)))
+        return [(d, w) for d, w in rows]
+
+
+def device_for_token(store: Store, token: str) -> tuple[Device, Worker]:
+    """The device a token belongs to; a revoked device is told to wipe itself."""
+    if not token:
+        raise SyncRefused("This request has no device token. Enrol the device first.", status=401, code="no_token")
+    with store.session() as session:
+        device = session.exec(select(Device).where(Device.token_hash == token_hash(token))).first()
+        if device is None:
+            raise SyncRefused("This device is not enrolled with this server.", status=401, code="unknown_device")
+        worker = session.get(Worker, device.worker_id)
+        if device.revoked_at is not None or worker is None or not worker.active:
+            raise SyncRefused("This device has been revoked. Seen has wiped its local records; "
+                              "ask an administrator to enrol it again.", status=403, code="revoked", wipe=True)
+        if device.last_seen_at is None or utcnow() - _aware(device.last_seen_at) > timedelta(minutes=1):
+            device.last_seen_at = utcnow()
+            session.add(device)
+    return device, worker
+
+
+# ------------------------------------------------------------------------------------------------ server: push
+
+
+@dataclass
+class PushOutcome:
+    applied: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    conflicts: int = 0
+    cursor: int = 0
+
+
+def apply_batch(store: Store, device: Device, worker: Worker, batch_id: str,
+                changes: list[dict[str, Any]]) -> PushOutcome:
+    """Applies a device's batch in one transaction: all of it, or (if any change is refused) none of it."""
+    absorb_local_changes(store)
+    outcome = PushOutcome()
+    try:
+        with store.session() as session:
+            _lock(session)
+            seen_ids = set(session.exec(select(ChangeLog.change_id).where(
+                col(ChangeLog.change_id).in_([c["change_id"] for c in changes]))))
+            refused: list[str] = []
+            for change in changes:
+                if change["change_id"] in seen_ids:
+                    outcome.duplicates.append(change["change_id"])
+                    continue
+                seen_ids.add(change["change_id"])
+                if not _may_make(store, session, worker, change):
+                    refused.append(change["change_id"])
+                    continue
+                merged = merge_change(store, session, change, judge_conflicts=True)
+                session.flush()
+                child_id = _child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
+                _log(store, session, change, batch_id=batch_id, device_id=device.id, child_id=child_id)
+                for conflict in merged.conflicts:
+                    _log(store, session, conflict_as_change(store, conflict), batch_id=batch_id,
+                         device_id=device.id, child_id=conflict.child_id)
+                outcome.conflicts += len(merged.conflicts)
+                audit.append(session, "sync", change["kind"], change["record_id"], worker_id=worker.id,
+                             device_id=device.id, child_id=child_id)
+                outcome.applied.append(change["change_id"])
+            if refused:
+                raise SyncRefused("Some changes in this batch are for children this worker may not change, "
+                                  "so none of the batch was applied.", status=403, code="not_allowed",
+                                  change_ids=refused)
+            session.flush()
+            outcome.cursor = _latest_seq(session)
+    except SyncRefused as refusal:
+        if refusal.code == "not_allowed":
+            _audit_refusal(store, worker, device, batch_id, refusal.change_ids)
+        raise
+    except (DataError, UnicodeError) as e:
+        raise SyncRefused("A change in this batch holds a value the database cannot store. Nothing in the "
+                          "batch was applied.", status=422, code="invalid") from e
+    except ValueError as e:
+        raise SyncRefused(f"{e} Nothing in the batch was applied.", status=422, code="invalid") from e
+    except IntegrityError as e:
+        raise SyncRefused("A change in this batch refers to a record the server does not have (or repeats "
+                          "one with different contents). Nothing in the batch was applied.", status=409,
+                          code="integrity") from e
+    return outcome
+
+
+def _audit_refusal(store: Store, worker: Worker, device: Device, batch_id: str, change_ids: list[str]) -> None:
+    # The batch's own transaction was rolled back; the refusal is still worth a trace.
+    with store.session() as session:
+        audit.append(session, "denied", "sync", batch_id, worker_id=worker.id, device_id=device.id,
+                     detail=",".join(change_ids[:20]))
+
+
+def _may_make(store: Store, session: Session, worker: Worker, change: dict[str, Any]) -> bool:
+    """Only changes to children the device's worker may see now (as the server sees them)."""
+    kind, record_id = change["kind"], change["record_id"]
+    fields = change.get("fields") or {}
+    if kind not in MODEL_OF or worker.role == Role.admin.value and not store.managed_team_ids(session, worker):
+        return False
+    if kind == "child":
+        child = session.get(Child, record_id)
+        if child is not None:
+            return store.may_see_child(session, worker, child)
+        proposed = Child(id=record_id, category=str(fields.get("category", "")),
+                         team_id=str(fields.get("team_id", "")), worker_id=fields.get("worker_id"))
+        return store.may_see_child(session, worker, proposed)
+    child_id = fields.get("child_id")
+    existing = session.get(MODEL_OF[kind], record_id)
+    if existing is not None and getattr(existing, "child_id", None) != child_id:
+        return False  # a record cannot be moved to another child by sync
+    child = session.get(Child, child_id) if isinstance(child_id, str) else None
+    return child is not None and store.may_see_child(session, worker, child)
+
+
+def _log(store: Store, session: Session, change: dict[str, Any], *, batch_id: str, device_id: str | None,
+         child_id: str | None) -> None:
+    entry = ChangeLog(change_id=change["change_id"], batch_id=batch_id, device_id=device_id, kind=change["kind"],
+                      record_id=change["record_id"], child_id=child_id)
+    entry.sealed = store.seal_payload("change_log", entry.change_id, change)
+    session.add(entry)
+
+
+def _latest_seq(session: Session) -> int:
+    return int(session.exec(select(func.max(ChangeLog.seq))).one() or 0)
+
+
+def absorb_local_changes(store: Store) -> int:
+    """Moves changes written on the server itself (the hosted app) from its outbox into the change log."""
+    with store.session() as session:
+        if session.exec(select(Outbox.seq).limit(1)).first() is None:
+            return 0
+        _lock(session)
+        entries = list(session.exec(select(Outbox).order_by(col(Outbox.seq)).limit(1000)))
+        for entry in entries:
+            change = {"change_id": entry.change_id, **store.open_payload("outbox", entry.change_id, entry.sealed)}
+            if session.exec(select(ChangeLog.seq).where(ChangeLog.change_id == entry.change_id)).first() is None:
+                if change["kind"] in MODEL_OF and not issubclass(MODEL_OF[change["kind"]], MutableRecord):
+                    session.merge(SyncClock(record_id=change["record_id"], kind=change["kind"],
+                                            clock=change.get("clock") or ""))
+                _log(store, session, change, batch_id="local", device_id=None,
+                     child_id=_child_id_of(change["kind"], change["record_id"], change.get("fields") or {}))
+            session.delete(entry)
+        return len(entries)
+
+
+# ------------------------------------------------------------------------------------------------ server: pull
+
+
+@dataclass
+class PullPage:
+    changes: list[dict[str, Any]]
+    removals: list[str]
+    directory: dict[str, list[dict[str, Any]]]
+    cursor: int
+    more: bool
+
+
+def pull_page(store: Store, worker: Worker, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
+              limit: int = 200, children_per_page: int = 10) -> PullPage:
+    """One page of what this worker's device should hold: children it lacks whole, then the log after `cursor`.
+
+    `held` is the children the device holds now; any it may no longer see are returned as removals.
+    """
+    absorb_local_changes(store)
+    held = set(held)
+    with store.session() as session:
+        visible = {c.id for c in store.visible_children(session, worker)}
+        if child_ids is not None:
+            refused = [c for c in child_ids if c not in visible]
+            if refused:
+                for child_id in refused:
+                    audit.append(session, "denied", "child", child_id, worker_id=worker.id)
+                raise SyncRefused("That child is not on this worker's caseload or team, or does not exist.",
+                                  status=403, code="not_allowed")
+            scope = set(child_ids)
+            removals: list[str] = []
+        else:
+            scope = visible
+            removals = sorted(held - visible)
+        latest = _latest_seq(session)
+        changes: list[dict[str, Any]] = []
+        new_children = sorted(scope - held)
+        whole = new_children[:children_per_page]
+        for child_id in whole:
+            changes.extend(_whole_child(store, session, child_id))
+        more = len(new_children) > len(whole)
+        next_cursor = cursor
+        if not more and scope:
+            rows = list(session.exec(
+                select(ChangeLog).where(col(ChangeLog.seq) > cursor, col(ChangeLog.seq) <= latest,
+                                        col(ChangeLog.child_id).in_(sorted(scope)))
+                .order_by(col(ChangeLog.seq)).limit(limit)))
+            for row in rows:
+                changes.append(store.open_payload("change_log", row.change_id, row.sealed))
+            more = len(rows) == limit
+            next_cursor = rows[-1].seq if more else latest  # type: ignore[assignment]
+        elif not scope:
+            next_cursor = latest
+        return PullPage(changes=changes, removals=removals, directory=_directory(session, worker),
+                        cursor=int(next_cursor or 0), more=more)
+
+
+def _whole_child(store: Store, session: Session, child_id: str) -> list[dict[str, Any]]:
+    child = session.get(Child, child_id)
+    if child is None:
+        return []
+    out = [record_as_change(store, session, child)]
+    for model in CHILD_PARTS:
+        if model in (Draft, Photo):
+            continue  # drafts stay on the device that typed them; photos are not synced yet
+        for row in session.exec(select(model).where(model.child_id == child_id)):  # type: ignore[attr-defined]
+            out.append(record_as_change(store, session, row))
+    for conflict in session.exec(select(Conflict).where(Conflict.child_id == child_id)):
+        out.append(conflict_as_change(store, conflict))
+    return out
+
+
+def _directory(session: Session, worker: Worker) -> dict[str, list[dict[str, Any]]]:
+    """Teams and workers, so a node can show who did what; only the device's own worker's password hash."""
+    workers = []
+    for w in session.exec(select(Worker)):
+        row = w.model_dump(mode="json")
+        if w.id != worker.id:
+            row["password_hash"] = ""
+        workers.append(row)
+    return {"teams": [t.model_dump(mode="json") for t in session.exec(select(Team))], "workers": workers,
+            "managed_teams": [m.model_dump(mode="json") for m in session.exec(select(ManagedTeam))]}
+
+
+# ------------------------------------------------------------------------------------------------ node
+
+
+@dataclass
+class Enrolment:
+    """This node's place in sync: which server, as which device, for which worker."""
+
+    server_url: str
+    device_id: str
+    token: str
+    worker_id: str
+    username: str = ""
+
+
+def save_enrolment(store: Store, enrolment: Enrolment) -> None:
+    sealed = store.seal_payload("sync_enrolment", "enrolment", enrolment.__dict__)
+    with store.session() as session:
+        session.merge(SyncState(key=ENROLMENT, value=base64.b64encode(sealed).decode()))
+
+
+def load_enrolment(store: Store) -> Enrolment | None:
+    with store.session() as session:
+        entry = session.get(SyncState, ENROLMENT)
+    if entry is None:
+        return None
+    return Enrolment(**store.open_payload("sync_enrolment", "enrolment", base64.b64decode(entry.value)))
+
+
+def pending_changes(store: Store, limit: int = 100) -> list[dict[str, Any]]:
+    """The oldest local changes not yet pushed (refused ones are kept aside, not re-sent)."""
+    with store.session() as session:
+        entries = session.exec(select(Outbox).where(col(Outbox.sent_at).is_(None)).order_by(col(Outbox.seq))
+                               .limit(limit))
+        return [{"change_id": e.change_id, **store.open_payload("outbox", e.change_id, e.sealed)} for e in entries]
+
+
+def mark_pushed(store: Store, change_ids: Iterable[str]) -> None:
+    """The server holds these changes: they leave the outbox."""
+    ids = list(change_ids)
+    if ids:
+        with store.session() as session:
+            session.exec(delete(Outbox).where(col(Outbox.change_id).in_(ids)))  # type: ignore[call-overload]
+
+
+def mark_refused(store: Store, change_ids: Iterable[str], reason: str) -> None:
+    """Changes the server will not take stay on the node, set aside and shown, never silently dropped."""
+    with store.session() as session:
+        for change_id in change_ids:
+            entry = session.exec(select(Outbox).where(Outbox.change_id == change_id)).first()
+            if entry is not None:
+                entry.sent_at = utcnow()
+                session.add(entry)
+                session.merge(SyncState(key=REFUSED_PREFIX + change_id, value=reason))
+
+
+def cursor(store: Store) -> int:
+    with store.session() as session:
+        entry = session.get(SyncState, CURSOR)
+    return int(entry.value) if entry else 0
+
+
+def held_children(store: Store) -> list[str]:
+    with store.session() as session:
+        return list(session.exec(select(Child.id)))
+
+
+def apply_pulled(store: Store, page: PullPage) -> int:
+    """Applies one pulled page and saves its cursor, in one transaction: the cursor never runs ahead."""
+    with store.session() as session:
+        _apply_directory(session, page.directory)
+        for child_id in page.removals:
+            _remove_child(session, child_id)
+        applied = 0
+        for change in sorted(page.changes, key=lambda c: KIND_RANK.get(c["kind"], 9)):
+            if change["kind"] != "conflict" and _child_id_of(change["kind"], change["record_id"],
+                                                             change.get("fields") or {}) in page.removals:
+                continue
+            applied += merge_change(store, session, change, judge_conflicts=False).changed
+            session.flush()
+        session.merge(SyncState(key=CURSOR, value=str(page.cursor)))
+        session.merge(SyncState(key=LAST_SYNCED, value=utcnow().isoformat()))
+    return applied
+
+
+def _apply_directory(session: Session, directory: dict[str, list[dict[str, Any]]]) -> None:
+    for team in directory.get("teams", []):
+        session.merge(Team.model_validate(team))
+    session.flush()
+    for data in directory.get("workers", []):
+        incoming = Worker.model_validate(data)
+        existing = session.get(Worker, incoming.id)
+        if existing is not None and not incoming.password_hash:
+            incoming.password_hash = existing.password_hash  # keep a local sign-in the server does not send
+        session.merge(incoming)
+    session.flush()
+    for managed in directory.get("managed_teams", []):
+        session.merge(ManagedTeam.model_validate(managed))
+    session.flush()
+
+
+def _remove_child(session: Session, child_id: str) -> None:
+    """A child who left this worker's caseload leaves the device, with every record about them."""
+    record_ids: list[str] = [child_id]
+    for model in CHILD_PARTS:
+        ids = list(session.exec(select(model.id).where(model.child_id == child_id)))  # type: ignore[attr-defined]
+        record_ids += ids
+        if ids:
+            session.exec(delete(model).where(model.child_id == child_id))  # type: ignore[attr-defined,call-overload]
+    session.exec(delete(Conflict).where(Conflict.child_id == child_id))  # type: ignore[call-overload]
+    session.exec(delete(SyncClock).where(col(SyncClock.record_id).in_(record_ids)))  # type: ignore[call-overload]
+    session.exec(delete(Child).where(Child.id == child_id))  # type: ignore[call-overload]
+
+
+def record_error(store: Store, message: str) -> None:
+    with store.session() as session:
+        if message:
+            session.merge(SyncState(key=LAST_ERROR, value=message))
+        else:
+            session.exec(delete(SyncState).where(SyncState.key == LAST_ERROR))  # type: ignore[call-overload]
+
+
+def wipe(store: Store) -> None:
+    """Deletes every record and the keyring: the data key goes, so nothing left on disk can be opened."""
+    with store.session() as session:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            session.execute(table.delete())
+    if store.engine.dialect.name == "sqlite":
+        raw = store.engine.raw_connection()
+        try:
+            raw.driver_connection.isolation_level = None  # type: ignore[union-attr]  # VACUUM needs autocommit
+            raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]  # freed pages leave the file too
+        finally:
+            raw.close()
+    store.lock()
+
+
+def is_wiped(store: Store) -> bool:
+    with store.session() as session:
+        return session.get(KeyringEntry, "data_key") is None
+
+
+@dataclass
+class SyncStatus:
+    """What the sync status widget shows."""
+
+    enrolled: bool
+    server_url: str
+    last_synced_at: datetime | None
+    waiting: int
+    conflicts: int
+    refused: int
+    last_error: str
+
+
+def sync_status(store: Store) -> SyncStatus:
+    with store.session() as session:
+        states = {s.key: s.value for s in session.exec(select(SyncState))}
+        waiting = session.exec(select(func.count()).select_from(Outbox).where(col(Outbox.sent_at).is_(None))).one()
+        conflicts = session.exec(select(func.count()).select_from(Conflict)
+                                 .where(col(Conflict.resolved_at).is_(None))).one()
+    enrolment = load_enrolment(store) if ENROLMENT in states and not store.locked else None
+    last = states.get(LAST_SYNCED)
+    return SyncStatus(
+        enrolled=ENROLMENT in states,
+        server_url=enrolment.server_url if enrolment else "",
+        last_synced_at=datetime.fromisoformat(last) if last else None,
+        waiting=int(waiting),
+        conflicts=int(conflicts),
+        refused=sum(1 for k in states if k.startswith(REFUSED_PREFIX)),
+        last_error=states.get(LAST_ERROR, ""),
+    )
+
+
+@dataclass
+class ConflictView:
+    conflict: Conflict
+    winner: Any
+    loser: Any
+
+
+def conflicts(store: Store, session: Session, child_ids: Iterable[str] | None = None) -> list[ConflictView]:
+    """Values that lost a concurrent edit, newest first, for the children given (or all)."""
+    query = select(Conflict).order_by(col(Conflict.at).desc())
+    if child_ids is not None:
+        query = query.where(col(Conflict.child_id).in_(list(child_ids)))
+    out = []
+    for conflict in session.exec(query):
+        values = store.open_payload("conflict", conflict.id, conflict.sealed)
+        out.append(ConflictView(conflict, values.get("winner"), values.get("loser")))
+    return out
+
+
+def visible_conflicts(store: Store, worker: Worker) -> list[ConflictView]:
+    """The conflicts on children this worker may see (their own caseload, or their teams')."""
+    with store.session() as session:
+        ids = [c.id for c in store.visible_children(session, worker)]
+        return conflicts(store, session, ids)
+
+
+
+def latest_seq(store: Store) -> int:
+    with store.session() as session:
+        return _latest_seq(session)

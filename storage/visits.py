@@ -1,0 +1,454 @@
+"""Statutory visits: the draft saved as the worker types, submitting (sealed, immutable), corrections.
+
+A visit form travels as a plain dict of strings and lists (`fields`), the same shape whether it comes
+from the visit screen, a restored draft or the offline page's IndexedDB copy:
+
+    visit_date "YYYY-MM-DD", visit_time "HH:MM" (England's local time), location (a VISIT_LOCATIONS
+    code), location_detail, seen / seen_alone / bedroom_seen ("yes", "no" or ""), not_alone_reason (a
+    NOT_ALONE_REASONS code), present, observations (fact), analysis (opinion), child_words,
+    child_words_not_recorded_reason, worries, working_well, needs_to_happen,
+    safety_scale [{"who", "score"}], actions [{"description", "owner", "due"}], supersedes (a visit id).
+
+A draft is one sealed row per worker and child in `Draft`. Submitting checks the form, seals the visit
+with its outbox entry and audit event, turns its actions arising into care plan actions and discards the
+draft, all in one transaction. A submitted visit is never changed: a correction is a new visit whose
+`supersedes` names the old one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.models import (
+    NOT_ALONE_REASONS,
+    VISIT_LOCATIONS,
+    CarePlan,
+    CarePlanAction,
+    CarePlanActionBody,
+    CarePlanBody,
+    Child,
+    Draft,
+    RecordStatus,
+    SafetyScore,
+    Visit,
+    VisitBody,
+    Worker,
+    utcnow,
+)
+from storage.store import NotAllowed, Store
+from storage.timescales import is_late_write_up
+
+LONDON = ZoneInfo("Europe/London")
+DRAFT_KIND = "visit"
+# A submitted offline draft leaves a receipt (kind below) holding its idempotency key and the visit it
+# became, so a retried submission finds the visit instead of storing it twice.
+RECEIPT_KIND = "visit_receipt"
+R = TypeVar("R")  # the record an offline draft becomes
+# A phone's clock can run a little ahead of the server's: a visit "now" must not read as the future.
+CLOCK_SLACK = timedelta(minutes=5)
+
+TEXT_FIELDS = ("location_detail", "present", "observations", "analysis", "child_words",
+               "child_words_not_recorded_reason", "worries", "working_well", "needs_to_happen")
+PLAN_KIND_FOR = {"cic": "care_plan", "cp": "cp_plan", "cin": "cin_plan", "case_managed": "care_plan"}
+
+
+class VisitInvalid(ValueError):
+    """The form cannot be submitted as it is: `problems` maps each field to what to do about it."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__(" ".join(problems.values()))
+        self.problems = problems
+
+
+def blank_form(now: datetime | None = None) -> dict[str, Any]:
+    """A new visit form: dated now, at the placement, child seen; everything else to be answered."""
+    local = (now or utcnow()).astimezone(LONDON)
+    return {
+        "visit_date": local.strftime("%Y-%m-%d"), "visit_time": local.strftime("%H:%M"),
+        "location": "placement", "seen": "yes", "seen_alone": "", "not_alone_reason": "", "bedroom_seen": "",
+        **{name: "" for name in TEXT_FIELDS},
+        "safety_scale": [], "actions": [], "supersedes": "",
+    }
+
+
+# ------------------------------------------------------------ the child, checked
+
+
+@contextmanager
+def child_session(store: Store, worker: Worker, child_id: str, *, device_id: str | None = None
+                  ) -> Iterator[tuple[Session, Child]]:
+    """A transaction on a child the worker may see; NotAllowed (audited, "not found") otherwise."""
+    with store.session() as session:
+        yield session, store.child_for(session, worker, child_id, device_id=device_id)
+
+
+# ------------------------------------------------------------ checking a form
+
+
+@dataclass
+class CheckedVisit:
+    """A form that passed every check, in the shapes the Visit row and its body take."""
+
+    visited_at: datetime
+    location: str
+    seen: bool
+    seen_alone: bool | None
+    not_alone_reason: str | None
+    bedroom_seen: bool | None
+    body: VisitBody
+    actions: list[tuple[str, str, date | None]]  # description, owner, due
+    supersedes: str | None
+
+
+def _text(fields: dict[str, Any], name: str) -> str:
+    value = fields.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _yes_no(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value or "").strip().lower()
+    return True if text in ("yes", "true") else False if text in ("no", "false") else None
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip())
+    except (ValueError, AttributeError):
+        return None
+
+
+def check_visit(fields: dict[str, Any], category: str, now: datetime | None = None) -> CheckedVisit:
+    """Checks a visit form against the recording standards; raises VisitInvalid saying what to fix."""
+    now = now or utcnow()
+    problems: dict[str, str] = {}
+    visited_at: datetime | None = None
+    day = _date(_text(fields, "visit_date"))
+    clock_text = _text(fields, "visit_time") or "12:00"
+    try:
+        at = time.fromisoformat(clock_text)
+    except ValueError:
+        at = None
+        problems["visit_time"] = "Enter the time of the visit as hours and minutes, like 14:30."
+    if day is None:
+        problems["visit_date"] = "Enter the date of the visit."
+    elif at is not None:
+        visited_at = datetime.combine(day, at, tzinfo=LONDON).astimezone(UTC)
+        if visited_at > now + CLOCK_SLACK:
+            problems["visit_date"] = ("The visit date and time are in the future. "
+                                      "Enter when the visit happened.")
+    location = _text(fields, "location")
+    if location not in VISIT_LOCATIONS:
+        problems["location"] = "Choose where the visit took place."
+    seen = _yes_no(fields.get("seen"))
+    seen_alone = _yes_no(fields.get("seen_alone")) if seen else None
+    reason = _text(fields, "not_alone_reason") if seen and seen_alone is False else ""
+    if seen is None:
+        problems["seen"] = "Say whether you saw the child."
+    elif seen and seen_alone is None:
+        problems["seen_alone"] = "Say whether you saw the child alone."
+    elif seen and seen_alone is False and reason not in NOT_ALONE_REASONS:
+        problems["not_alone_reason"] = ("Choose why the child was not seen alone: the Care Planning "
+                                        "Regulations (reg 29) ask for the reason.")
+    bedroom = _yes_no(fields.get("bedroom_seen"))
+    if category == "cic" and bedroom is None:
+        problems["bedroom_seen"] = "Say whether you saw the child's bedroom."
+    if not _text(fields, "observations"):
+        problems["observations"] = ("Write what you saw and heard (your observations) before submitting: "
+                                    "the visit is empty without them.")
+    if seen and not _text(fields, "child_words") and not _text(fields, "child_words_not_recorded_reason"):
+        problems["child_words"] = "Write the child's wishes and feelings in their own words, or say why not."
+
+    scale: list[SafetyScore] = []
+    for row in fields.get("safety_scale") or []:
+        who = str(row.get("who") or "").strip()
+        raw = row.get("score")
+        if not who and raw in (None, ""):
+            continue  # an empty row the worker added and did not use
+        try:
+            score = int(float(raw))
+            if score != float(raw) or not 0 <= score <= 10:
+                raise ValueError
+        except (TypeError, ValueError):
+            problems["safety_scale"] = "Give each safety score as a whole number from 0 to 10."
+            continue
+        if not who:
+            problems["safety_scale"] = "Say who gave each safety score."
+            continue
+        scale.append(SafetyScore(who=who, score=score))
+
+    actions: list[tuple[str, str, date | None]] = []
+    for row in fields.get("actions") or []:
+        description = str(row.get("description") or "").strip()
+        owner = str(row.get("owner") or "").strip()
+        due_text = str(row.get("due") or "").strip()
+        if not (description or owner or due_text):
+            continue
+        due = _date(due_text) if due_text else None
+        if not description:
+            problems["actions"] = "Describe each action arising, or remove it."
+        elif due_text and due is None:
+            problems["actions"] = "Give each action's due date as a date, or leave it blank."
+        else:
+            actions.append((description, owner, due))
+
+    if problems:
+        raise VisitInvalid(problems)
+    assert visited_at is not None and seen is not None
+    body = VisitBody(**{name: _text(fields, name) for name in TEXT_FIELDS}, safety_scale=scale,
+                     actions=[a[0] for a in actions])
+    return CheckedVisit(visited_at=visited_at, location=location, seen=seen, seen_alone=seen_alone,
+                        not_alone_reason=reason or None, bedroom_seen=bedroom, body=body, actions=actions,
+                        supersedes=_text(fields, "supersedes") or None)
+
+
+# ------------------------------------------------------------ drafts
+
+
+def _draft_row(session: Session, worker: Worker, child_id: str) -> Draft | None:
+    return session.exec(select(Draft).where(Draft.worker_id == worker.id, Draft.child_id == child_id,
+                                            Draft.kind == DRAFT_KIND)).first()
+
+
+def save_draft(store: Store, worker: Worker, child_id: str, fields: dict[str, Any]) -> datetime:
+    """Saves (sealed) the visit the worker is typing; returns when. One draft per worker and child.
+
+    Not audited: a draft is work in progress seen only by its author, saved every few seconds; the audit
+    trail records the visit when it is submitted.
+    """
+    with child_session(store, worker, child_id) as (session, _child):
+        draft = _draft_row(session, worker, child_id) or Draft(worker_id=worker.id, child_id=child_id,
+                                                               kind=DRAFT_KIND)
+        draft.updated_at = utcnow()
+        draft.sealed = store.seal_payload("draft", draft.id, dict(fields))
+        session.add(draft)
+        return draft.updated_at
+
+
+@dataclass
+class SavedDraft:
+    fields: dict[str, Any]
+    updated_at: datetime
+
+
+def load_draft(store: Store, worker: Worker, child_id: str) -> SavedDraft | None:
+    """The worker's unfinished visit for this child, if there is one."""
+    with store.session() as session:
+        draft = _draft_row(session, worker, child_id)
+        if draft is None:
+            return None
+        return SavedDraft(store.open_payload("draft", draft.id, draft.sealed), draft.updated_at)
+
+
+def discard_draft(store: Store, worker: Worker, child_id: str) -> None:
+    with store.session() as session:
+        _discard(session, worker, child_id)
+
+
+def _discard(session: Session, worker: Worker, child_id: str) -> None:
+    draft = _draft_row(session, worker, child_id)
+    if draft is not None:
+        session.delete(draft)
+
+
+def children_with_drafts(store: Store, worker: Worker) -> set[str]:
+    """Which children this worker has an unfinished visit for (the caseload says "continue")."""
+    with store.session() as session:
+        return set(session.exec(select(Draft.child_id).where(Draft.worker_id == worker.id,
+                                                             Draft.kind == DRAFT_KIND)))
+
+
+# ------------------------------------------------------------ submitting
+
+
+def _check_correction(session: Session, worker: Worker, child_id: str, old_id: str) -> Visit:
+    old = session.get(Visit, old_id)
+    if old is None or old.child_id != child_id or old.status == RecordStatus.draft.value:
+        raise VisitInvalid({"supersedes": "The visit you are correcting could not be found."})
+    if old.worker_id != worker.id:
+        raise VisitInvalid({"supersedes": "Only the worker who recorded a visit can correct it."})
+    newer = session.exec(select(Visit.id).where(Visit.supersedes == old_id)).first()
+    if newer is not None:
+        raise VisitInvalid({"supersedes": "This visit has already been corrected: correct the newer record."})
+    return old
+
+
+def _plan_for(store: Store, session: Session, worker: Worker, child: Child, on: date) -> CarePlan:
+    """The child's current plan, which actions arising join; a first plan is started if there is none."""
+    plan = session.exec(select(CarePlan).where(CarePlan.child_id == child.id, col(CarePlan.ended).is_(None))
+                        .order_by(col(CarePlan.start).desc())).first()
+    if plan is None:
+        plan = CarePlan(child_id=child.id, kind=PLAN_KIND_FOR.get(child.category, "care_plan"), start=on)
+        store.write(session, plan, CarePlanBody(), actor=worker, action="create")
+    return plan
+
+
+def _submit(store: Store, session: Session, worker: Worker, child: Child, fields: dict[str, Any],
+            now: datetime, device_id: str | None) -> Visit:
+    checked = check_visit(fields, child.category, now)
+    if checked.supersedes:
+        _check_correction(session, worker, child.id, checked.supersedes)
+    visit = Visit(child_id=child.id, worker_id=worker.id, visited_at=checked.visited_at, location=checked.location,
+                  seen=checked.seen, seen_alone=checked.seen_alone, not_alone_reason=checked.not_alone_reason,
+                  bedroom_seen=checked.bedroom_seen, status=RecordStatus.submitted.value, created_at=now,
+                  updated_at=now, written_up_at=now, submitted_at=now, supersedes=checked.supersedes)
+    store.write(session, visit, checked.body, actor=worker, device_id=device_id, action="submit")
+    if checked.actions:
+        plan = _plan_for(store, session, worker, child, checked.visited_at.astimezone(LONDON).date())
+        for description, owner, due in checked.actions:
+            action = CarePlanAction(plan_id=plan.id, child_id=child.id, due=due, from_visit=visit.id)
+            store.write(session, action, CarePlanActionBody(description=description, owner=owner),
+                        actor=worker, device_id=device_id, action="create")
+    _discard(session, worker, child.id)
+    return visit
+
+
+def submit_visit(store: Store, worker: Worker, child_id: str, fields: dict[str, Any], *,
+                 now: datetime | None = None, device_id: str | None = None) -> Visit:
+    """Checks, seals and stores the visit as submitted (immutable from now on); discards the draft.
+
+    Raises VisitInvalid (nothing stored) when the form needs fixing, NotAllowed for a child not
+    on the worker's caseload.
+    """
+    with child_session(store, worker, child_id, device_id=device_id) as (session, child):
+        return _submit(store, session, worker, child, fields, now or utcnow(), device_id)
+
+
+def submit_visit_from_draft(store: Store, worker: Worker, child_id: str, fields: dict[str, Any],
+                            idempotency_key: str, *, now: datetime | None = None,
+                            device_id: str | None = None) -> Visit:
+    """Stores an offline draft as a submitted visit exactly once per idempotency key.
+
+    A retry with a key already used returns the visit it stored the first time and changes nothing.
+    """
+    def submit(session: Session, child: Child) -> Visit:
+        return _submit(store, session, worker, child, fields, now or utcnow(), device_id)
+
+    return submit_once(store, worker, child_id, idempotency_key, RECEIPT_KIND, Visit, submit, device_id=device_id)
+
+
+def submit_once(store: Store, worker: Worker, child_id: str, idempotency_key: str, receipt_kind: str,
+                model: type[R], submit: Callable[[Session, Child], R], *, device_id: str | None = None) -> R:
+    """Runs `submit` (which stores one `model` row for the child) exactly once per idempotency key.
+
+    Every kind of offline draft (visits, wishes and feelings, life story) comes home through here. A retry
+    with a key already used returns the row stored the first time and changes nothing. The receipt is a
+    `Draft` row with the (unique) key, written in the record's own transaction, so two submissions racing
+    each other store one record: the loser's insert fails and it reads the winner's.
+    """
+    key = idempotency_key.strip()
+    if not key:
+        raise ValueError("An idempotency key is needed to submit an offline draft.")
+    existing = _record_for_receipt(store, worker, key, receipt_kind, model)
+    if existing is not None:
+        return existing
+    try:
+        with child_session(store, worker, child_id, device_id=device_id) as (session, child):
+            record = submit(session, child)
+            receipt = Draft(worker_id=worker.id, child_id=child_id, kind=receipt_kind, idempotency_key=key)
+            receipt.sealed = store.seal_payload("draft", receipt.id, {"record_id": record.id})
+            session.add(receipt)
+            session.flush()
+            return record
+    except IntegrityError:
+        existing = _record_for_receipt(store, worker, key, receipt_kind, model)
+        if existing is None:
+            raise
+        return existing
+
+
+def _record_for_receipt(store: Store, worker: Worker, key: str, receipt_kind: str, model: type[R]) -> R | None:
+    with store.session() as session:
+        receipt = session.exec(select(Draft).where(Draft.idempotency_key == key)).first()
+        if receipt is None:
+            return None
+        if receipt.worker_id != worker.id:
+            raise NotAllowed("That submission belongs to another worker.")
+        if receipt.kind != receipt_kind:
+            raise ValueError("That draft's key was already used for another form. Start the draft again.")
+        payload = store.open_payload("draft", receipt.id, receipt.sealed)
+        # Receipts written before every kind shared this code name the visit as "visit_id".
+        return session.get(model, payload.get("record_id") or payload.get("visit_id"))
+
+
+# ------------------------------------------------------------ reading visits back
+
+
+def written_up_late(visit: Visit) -> bool:
+    """Whether the visit was written up more than the allowed working days after it happened."""
+    if visit.written_up_at is None:
+        return False
+    return is_late_write_up(visit.visited_at.astimezone(LONDON).date(), visit.written_up_at.astimezone(LONDON).date())
+
+
+def form_from_visit(store: Store, worker: Worker, child_id: str, visit_id: str) -> dict[str, Any]:
+    """A new form prefilled from a submitted visit, to correct it (the new visit supersedes the old)."""
+    with child_session(store, worker, child_id) as (session, _child):
+        visit = _check_correction(session, worker, child_id, visit_id)
+        opened = store.opened(visit)
+    body: VisitBody = opened.body
+    local = visit.visited_at.astimezone(LONDON)
+
+    def yes_no(value: bool | None) -> str:
+        return "" if value is None else "yes" if value else "no"
+
+    return {
+        "visit_date": local.strftime("%Y-%m-%d"), "visit_time": local.strftime("%H:%M"),
+        "location": visit.location, "seen": yes_no(visit.seen), "seen_alone": yes_no(visit.seen_alone),
+        "not_alone_reason": visit.not_alone_reason or "", "bedroom_seen": yes_no(visit.bedroom_seen),
+        **{name: getattr(body, name) for name in TEXT_FIELDS},
+        "safety_scale": [{"who": s.who, "score": s.score} for s in body.safety_scale],
+        # The old visit's actions are already care plan actions: a correction adds only new ones.
+        "actions": [], "supersedes": visit.id,
+    }
+
+
+def visits_for_child(store: Store, session: Session, child_id: str) -> list[Any]:
+    """Every visit to the child, opened, newest first (for the child's timeline)."""
+    rows = session.exec(select(Visit).where(Visit.child_id == child_id).order_by(col(Visit.visited_at).desc()))
+    return [store.opened(v) for v in rows]
+
+
+# ------------------------------------------------------------ opening the form
+
+
+@dataclass
+class VisitFormStart:
+    """What the visit screen opens with: whose visit, and the form (restored draft, correction or new)."""
+
+    child_name: str
+    category: str
+    fields: dict[str, Any]
+    restored_at: datetime | None = None  # when the restored draft was last saved
+    problem: str = ""  # why a requested correction could not be started
+
+
+def start_visit_form(store: Store, worker: Worker, child_id: str, supersedes: str = "",
+                     now: datetime | None = None) -> VisitFormStart:
+    """The form to show: the worker's unfinished draft if there is one, else a correction, else a new visit.
+
+    Raises NotAllowed (audited) for a child not on the worker's caseload.
+    """
+    with child_session(store, worker, child_id) as (_session, child):
+        name = store.opened(child).body.name
+    start = VisitFormStart(child_name=name, category=child.category, fields=blank_form(now))
+    draft = load_draft(store, worker, child_id)
+    if draft is not None:
+        # A draft is never overwritten by opening the form: what the worker typed comes first.
+        start.fields = {**start.fields, **draft.fields}
+        start.restored_at = draft.updated_at
+    elif supersedes:
+        try:
+            start.fields = form_from_visit(store, worker, child_id, supersedes)
+        except (VisitInvalid, NotAllowed) as e:
+            start.problem = str(e)
+    return start
