@@ -1,0 +1,107 @@
+"""Start-up: opens the store, registers every page and API, and runs the NiceGUI server."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+from pathlib import Path
+
+from nicegui import app, ui
+
+from pwa import state
+from pwa.auth import AuthMiddleware
+from storage.config import Settings, settings
+
+# Each screen lives in its own module, whose `register()` adds its page(s).
+PAGE_MODULES = [
+    "pwa.pages.login",
+    "pwa.pages.caseload",
+    "pwa.pages.child",
+    "pwa.pages.visit",
+    "pwa.pages.wishes",
+    "pwa.pages.life_story",
+    "pwa.pages.care_plan",
+    "pwa.pages.settings",
+    "pwa.pages.team",
+    "pwa.pages.signoff",
+    "pwa.pages.admin",
+    "pwa.pages.audit",
+]
+# Optional parts that add routes when present: the PWA shell, the sync API, push notifications.
+EXTENSIONS = ["pwa.pwa_shell", "pwa.sync.server", "pwa.push"]
+
+
+def _import_optional(name: str) -> object | None:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name == name:
+            return None
+        raise
+
+
+def open_store(config: Settings):  # noqa: ANN201
+    from storage.bootstrap import open_personal_store, open_server_store
+
+    if config.node_mode == "personal":
+        return open_personal_store(config)
+    return open_server_store(config)
+
+
+def build(store: object | None = None, config: Settings | None = None) -> None:
+    """Registers everything on NiceGUI's app; `store` defaults to the one the settings describe."""
+    config = config or settings()
+    state.set_store(store or open_store(config))  # type: ignore[arg-type]
+    for name in PAGE_MODULES:
+        module = _import_optional(name)
+        if module is not None:
+            module.register()  # type: ignore[attr-defined]
+    for name in EXTENSIONS:
+        module = _import_optional(name)
+        if module is not None and hasattr(module, "install"):
+            module.install(app)  # type: ignore[attr-defined]
+    app.add_middleware(AuthMiddleware)
+
+    @app.get("/status")
+    def status() -> dict[str, str]:
+        return {"status": "ok", "locked": str(state.store().locked).lower()}
+
+
+def storage_secret(config: Settings) -> str:
+    if config.storage_secret:
+        return config.storage_secret
+    path = Path(config.data_dir) / "storage.secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        os.chmod(path, 0o600)
+    return path.read_text().strip()
+
+
+def run(host: str | None = None, port: int | None = None, demo: bool = False) -> None:
+    config = settings()
+    store = open_store(config)
+    if demo and not store.locked:
+        from storage.demo import DEMO_PASSWORD, create_demo, is_empty
+
+        if is_empty(store):
+            print("Adding the demo caseload (first start)...")
+            create_demo(store)
+        print(f"Demo sign-in: ben, chloe, erin, femi (workers); amara, dev (managers); admin. "
+              f"Password: {DEMO_PASSWORD}")
+    build(store, config)
+    host = host or config.host
+    port = port or config.port
+    print(f"Seen is running at http://{host}:{port}/", flush=True)
+    ui.run(
+        host=host,
+        port=port,
+        title="Seen",
+        storage_secret=storage_secret(config),
+        reload=False,
+        show=False,
+        reconnect_timeout=90.0,
+        favicon="🟦",
+        language="en-GB",  # <html lang>: screen readers speak English; axe-core asks for it
+    )

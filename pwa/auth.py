@@ -1,0 +1,85 @@
+"""Who is signed in, and the one guard in front of every page.
+
+The middleware sends anyone not signed in to the sign-in page, and a locked personal node to the unlock
+page; pages never check this themselves. What a signed-in worker may see is decided in `storage.store`
+(`may_see_child`, `visible_children`), on the server, for pages and API alike.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import app
+from sqlmodel import select
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+from pwa import state
+from storage.models import Role, Worker
+from storage.store import check_password
+
+# Reachable without signing in: sign-in itself, NiceGUI's assets and the PWA's installable parts.
+OPEN_PATHS = {"/login", "/unlock", "/status", "/manifest.webmanifest", "/sw.js", "/offline", "/favicon.ico"}
+OPEN_PREFIXES = ("/_nicegui", "/static/", "/icons/", "/api/", "/docs", "/openapi.json", "/pwa/")
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
+def idle_limit_seconds() -> int:
+    from storage.config import settings
+
+    return settings().idle_lock_minutes * 60
+
+
+class AuthMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        path = request.url.path
+        if is_open(path):
+            return await call_next(request)
+        if state.store().locked:
+            return RedirectResponse(f"/unlock?next={quote(path)}")
+        user = app.storage.user
+        if not user.get("worker_id"):
+            return RedirectResponse(f"/login?next={quote(path)}")
+        if time.time() - float(user.get("last_active", 0)) > idle_limit_seconds():
+            user.clear()
+            return RedirectResponse(f"/login?next={quote(path)}&locked=1")
+        user["last_active"] = time.time()
+        return await call_next(request)
+
+
+def sign_in(username: str, password: str) -> Worker | None:
+    """Checks the worker's password; on success, remembers them in this browser's session."""
+    with state.store().session() as session:
+        worker = session.exec(select(Worker).where(Worker.username == username.strip().lower())).first()
+    if worker is None or not worker.active or not check_password(password, worker.password_hash):
+        return None
+    app.storage.user.update({"worker_id": worker.id, "last_active": time.time()})
+    return worker
+
+
+def sign_out() -> None:
+    app.storage.user.clear()
+
+
+def current_worker() -> Worker:
+    """The signed-in worker. The middleware guarantees there is one on every guarded page."""
+    worker_id = app.storage.user.get("worker_id")
+    with state.store().session() as session:
+        worker = session.get(Worker, worker_id) if worker_id else None
+    if worker is None or not worker.active:
+        raise PermissionError("Sign in to continue.")
+    return worker
+
+
+def is_manager(worker: Worker) -> bool:
+    return worker.role == Role.manager.value
+
+
+def is_admin(worker: Worker) -> bool:
+    return worker.role == Role.admin.value

@@ -1,0 +1,171 @@
+"""The `seen` command: run the app, fill a demo caseload, import, see what is due, check the audit chain."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import getpass
+import importlib
+import os
+import sys
+from collections.abc import Callable
+
+
+def _server_store():  # noqa: ANN202
+    from storage.bootstrap import open_server_store
+
+    return open_server_store()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pwa.app import run
+
+    run(host=args.host, port=args.port, demo=args.demo)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from storage.demo import DEMO_PASSWORD, create_demo, is_empty
+
+    store = _server_store()
+    if not is_empty(store):
+        print("The store already holds children; the demo caseload is only added to an empty store.")
+        return 1
+    counts = create_demo(store)
+    print("Demo caseload added: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    print(f"Sign in as ben, chloe, erin or femi (workers), amara or dev (managers), admin; password {DEMO_PASSWORD}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from storage.importer import ImportRejected, import_csv
+
+    store = _server_store()
+    try:
+        summary = import_csv(store, args.file)
+    except ImportRejected as e:
+        print(e, file=sys.stderr)
+        return 2
+    except FileNotFoundError:
+        print(f"There is no file at {args.file}.", file=sys.stderr)
+        return 2
+    print(summary)
+    return 0
+
+
+def cmd_due(argv: list[str]) -> int:
+    from storage.timescales import due_command
+
+    def load() -> list:
+        from storage.cases import all_open_cases
+
+        store = _server_store()
+        with store.session() as session:
+            return all_open_cases(session)
+
+    return due_command(argv, load)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from storage import audit
+
+    store = _server_store()
+    with store.session() as session:
+        verdict = audit.verify(session)
+    print(verdict)
+    return 0 if verdict.ok else 1
+
+
+def cmd_passphrase(args: argparse.Namespace) -> int:
+    from storage import sealing
+    from storage.bootstrap import open_personal_store
+
+    store = open_personal_store()
+    if store.key_mode() != "passphrase":
+        print("This store is not a personal node; its key is wrapped by the server key.", file=sys.stderr)
+        return 2
+    old = getpass.getpass("Current passphrase: ")
+    new = getpass.getpass("New passphrase: ")
+    if new != getpass.getpass("New passphrase again: "):
+        print("The new passphrases do not match; nothing was changed.", file=sys.stderr)
+        return 2
+    try:
+        store.change_passphrase(old, new)
+    except (sealing.WrongPassphrase, sealing.TooSoon, ValueError) as e:
+        print(e, file=sys.stderr)
+        return 2
+    print("Passphrase changed. Every record is still readable with the new one.")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    print(base64.b64encode(os.urandom(32)).decode())
+    return 0
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None, Callable[..., int]]] = {}
+
+
+def register(name: str, help_text: str, configure: Callable[[argparse.ArgumentParser], None] | None = None
+             ) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    """Lets other modules add a subcommand (sync server, push) without editing this parser."""
+
+    def decorator(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = (help_text, configure, func)
+        return func
+
+    return decorator
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seen", description="Seen: statutory visits and direct work, on a phone.")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="start the all-in-one server (app, sync API, scheduler)")
+    run.add_argument("--host", default=None)
+    run.add_argument("--port", type=int, default=None)
+    run.add_argument("--demo", action="store_true", help="add the demo caseload if the store is empty")
+    run.set_defaults(func=cmd_run)
+    sub.add_parser("demo", help="fill an empty store with the demo caseload").set_defaults(func=cmd_demo)
+    imp = sub.add_parser("import", help="import a caseload CSV from a case management system")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_import)
+    sub.add_parser("due", help="what is due, when and why (seen due --help)", add_help=False)
+    aud = sub.add_parser("audit", help="check the audit trail")
+    aud.add_argument("action", choices=["verify"])
+    aud.set_defaults(func=cmd_audit)
+    sub.add_parser("passphrase", help="change a personal node's passphrase").set_defaults(func=cmd_passphrase)
+    sub.add_parser("keygen", help="print a new random server key for SEEN_SERVER_KEY").set_defaults(func=cmd_keygen)
+    # Plugins register on the module `pwa.cli`, which is not this one when run as `python -m pwa.cli`.
+    registry = importlib.import_module("pwa.cli").COMMANDS
+    for name, (help_text, configure, func) in registry.items():
+        extra = sub.add_parser(name, help=help_text)
+        if configure:
+            configure(extra)
+        extra.set_defaults(func=func)
+    return parser
+
+
+def _load_plugins() -> None:
+    # Subcommands that live beside their subsystem register themselves on import.
+    for module in ("pwa.sync.commands", "pwa.push_commands"):
+        try:
+            __import__(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "due":
+        return cmd_due(argv[1:])
+    _load_plugins()
+    args = build_parser().parse_args(argv)
+    if not getattr(args, "func", None):
+        build_parser().print_help()
+        return 0
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

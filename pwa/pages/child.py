@@ -1,0 +1,156 @@
+"""The child: who they are, their placement, every clock with the rule behind it, and one timeline."""
+
+from __future__ import annotations
+
+from nicegui import run, ui
+
+from pwa import state
+from pwa.auth import current_worker
+from pwa.layout import frame, status_badge
+from storage.child_view import STATUS_WORDS, ChildView, TimelineItem, child_view, clock_name
+from storage.store import NotAllowed
+
+KIND_ICONS = {"visit": "home", "wishes_and_feelings": "record_voice_over", "life_story": "auto_stories",
+              "review": "groups", "care_plan": "assignment", "care_plan_action": "task_alt"}
+
+
+def not_found(back: str = "/") -> None:
+    """The same words whether the child does not exist or is not the worker's: no hint either way."""
+    with frame("Not found", back=back):
+        ui.label("Child not found").classes("text-xl font-bold").props('role="heading" aria-level="2"')
+        ui.label("That child is not on your caseload, or does not exist.")
+        ui.link("Back to my caseload", "/").classes("text-primary text-lg")
+
+
+def heading(text: str) -> ui.label:
+    return ui.label(text).classes("text-lg font-bold mt-2").props('role="heading" aria-level="2"')
+
+
+def fact(label: str, value: str) -> None:
+    with ui.row().classes("w-full gap-x-2 gap-y-0 no-wrap items-baseline"):
+        ui.label(label).classes("text-sm text-gray-800 w-32 shrink-0")
+        ui.label(value).classes("break-words min-w-0")
+
+
+def child_words(text: str) -> None:
+    """The child's words in their own style, set apart from the worker's."""
+    with ui.element("blockquote").classes("border-l-4 border-purple-700 bg-purple-50 px-3 py-2 my-1 "
+                                          "italic text-purple-950 break-words"):
+        ui.label(f"“{text}”").classes("text-base")
+
+
+def show_timeline_item(item: TimelineItem, child_id: str) -> None:
+    when = f"{item.at:%-d %b %Y, %H:%M}" if item.at else f"{item.on:%-d %b %Y}"
+    with ui.card().classes("w-full p-3 gap-1").props(f'data-record="{item.record_id}" data-kind="{item.kind}"'):
+        with ui.row().classes("w-full items-center gap-2 no-wrap"):
+            ui.icon(KIND_ICONS.get(item.kind, "event")).classes("text-primary text-xl shrink-0")
+            ui.label(item.title).classes("font-bold grow min-w-0 break-words")
+        with ui.row().classes("w-full items-center gap-2"):
+            ui.label(when).classes("text-sm text-gray-800")
+            if item.status and item.kind == "visit":
+                ui.label(STATUS_WORDS.get(item.status, item.status)).classes(
+                    "text-sm rounded px-2 bg-gray-200 text-gray-900")
+            if item.late:
+                ui.label("Written up late").classes("text-sm rounded px-2 bg-orange-700 text-white font-bold")
+            if item.superseded_by:
+                ui.label("Corrected by a later record").classes("text-sm rounded px-2 bg-gray-700 text-white")
+            if item.supersedes:
+                ui.label("Correction").classes("text-sm rounded px-2 bg-blue-900 text-white")
+        if item.child_words:
+            child_words(item.child_words)
+        if item.lines:
+            with ui.expansion("Details").classes("w-full").props("dense"):
+                for label, text in item.lines:
+                    ui.label(label).classes("text-sm font-bold text-gray-800 mt-1")
+                    ui.label(text).classes("break-words whitespace-pre-line")
+                if item.correctable:
+                    ui.button("Correct this visit", icon="edit", on_click=lambda: ui.navigate.to(
+                        f"/child/{child_id}/visit?supersedes={item.record_id}")).props("outline").classes(
+                        "w-full h-12 mt-2")
+
+
+def show_child(view: ChildView) -> None:
+    with ui.row().classes("w-full items-center gap-3 no-wrap"):
+        if view.photo:
+            ui.image(view.photo).classes("w-16 h-16 rounded-full shrink-0").props(f'alt="Photo of {view.name}"')
+        else:
+            ui.label(view.initials).classes("w-16 h-16 rounded-full bg-primary text-white text-xl font-bold "
+                                            "flex items-center justify-center shrink-0").props('aria-hidden="true"')
+        with ui.column().classes("gap-0 min-w-0"):
+            ui.label(view.name).classes("text-2xl font-bold break-words").props('role="heading" aria-level="2"')
+            if view.age is not None:
+                ui.label(f"Age {view.age}")
+    with ui.column().classes("w-full gap-2"):
+        ui.button("Log a visit" if not view.has_draft else "Continue visit draft", icon="edit_note",
+                  on_click=lambda: ui.navigate.to(f"/child/{view.child_id}/visit")).classes(
+            "w-full h-14 text-lg").mark("log-visit")
+        with ui.grid(columns=3).classes("w-full gap-2"):
+            for label, icon, path in [("Wishes and feelings", "record_voice_over", "wishes"),
+                                      ("Life story", "auto_stories", "life-story"),
+                                      ("Care plan", "assignment", "care-plan")]:
+                ui.button(label, icon=icon, on_click=lambda p=path: ui.navigate.to(
+                    f"/child/{view.child_id}/{p}")).props("outline stack no-caps").classes(
+                    "h-20 text-sm leading-tight")
+        if view.manages:
+            ui.button("Audit trail", icon="history", on_click=lambda: ui.navigate.to(
+                f"/child/{view.child_id}/audit")).props("outline no-caps").classes("w-full h-12").mark("audit-trail")
+
+    heading("Who the child is")
+    with ui.card().classes("w-full p-3 gap-1"):
+        fact("Category", view.category_words)
+        fact("Legal status", f"{view.legal_status} – {view.legal_status_words}" if view.legal_status_words
+             else (view.legal_status or "Not recorded"))
+        for label, value in view.facts:
+            fact(label, value)
+
+    if view.placement is not None:
+        p = view.placement
+        heading("Placement")
+        with ui.card().classes("w-full p-3 gap-1").mark("placement"):
+            fact("Type", f"{p.type_code} – {p.type_words}")
+            if p.carer:
+                fact("Carer", p.carer)
+            if p.provider:
+                fact("Provider", p.provider)
+            if p.address:
+                fact("Address", ", ".join(x for x in (p.address, p.postcode) if x))
+            fact("Local authority", p.local_authority or "Not recorded")
+            if p.out_of_area:
+                distance = f", {p.distance_km:.0f} km from home" if p.distance_km is not None else ""
+                fact("Out of area", f"Yes{distance}")
+            elif p.distance_km is not None:
+                fact("Distance", f"{p.distance_km:.0f} km from home")
+            fact("Since", f"{p.start:%-d %B %Y}" + (" (intended to last until 18)" if p.long_term else ""))
+
+    heading("What is due")
+    if not view.clocks:
+        ui.label("Nothing is due for this child.")
+    for clock in view.clocks:
+        with ui.card().classes("w-full p-3 gap-1").props(f'data-clock="{clock.clock}"'):
+            with ui.row().classes("w-full items-center no-wrap gap-2"):
+                ui.label(clock_name(clock)).classes("font-bold grow min-w-0")
+                status_badge(clock.status)
+            ui.label(f"Due {clock.due:%-d %B %Y}")
+            ui.label(clock.rule).classes("text-sm break-words")
+            ui.label(f"Source: {clock.source}").classes("text-sm text-gray-800 break-words")
+
+    heading("Timeline")
+    if not view.timeline:
+        ui.label("Nothing has been recorded yet.")
+    for item in view.timeline:
+        show_timeline_item(item, view.child_id)
+
+
+async def child_page(child_id: str) -> None:
+    worker = current_worker()
+    try:
+        view = await run.io_bound(child_view, state.store(), worker, child_id)
+    except NotAllowed:
+        not_found()
+        return
+    with frame(view.name, back="/"):
+        show_child(view)
+
+
+def register() -> None:
+    ui.page("/child/{child_id}", title="Child · Seen")(child_page)

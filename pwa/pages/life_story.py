@@ -1,0 +1,210 @@
+"""Life story: dated entries in the chapters of the child's life-story book, with photos from the phone.
+
+Photos are downscaled and sealed like every other record (storage/direct_work.py) and reach the screen
+only through `/photo/{id}`, which opens them for a worker who may see the child. `Export life-story book`
+makes the PDF the child keeps (storage/life_story_book.py).
+
+The text inputs carry `data-field="<name>"` (storage.direct_work's life-story form), so the page's offline
+script (pwa/static/seen-page.js) can keep the words if the connection drops; photos need the connection.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+from fastapi import Response
+from nicegui import app, events, run, ui
+from PIL import Image
+
+from pwa import state
+from pwa.auth import current_worker
+from pwa.layout import NOT_FOUND, frame, show_problems
+from storage.direct_work import (
+    PHOTOS_PER_ENTRY,
+    FormInvalid,
+    LifeStorySection,
+    add_life_story_entry,
+    blank_life_story_form,
+    life_story_book,
+    life_story_for_child,
+    photo_for_worker,
+    prepare_photo,
+    today_in_england,
+)
+from storage.life_story_book import life_story_pdf
+from storage.models import LIFE_STORY_SECTIONS
+from storage.store import NotAllowed
+
+
+def export_book(worker: Any, child_id: str) -> tuple[str, bytes]:
+    """The child's first name and their book as PDF bytes (NotAllowed for a child the worker may not see)."""
+    book = life_story_book(state.store(), worker, child_id)
+    return book.first_name, life_story_pdf(book)
+
+
+def _thumbnail(image: bytes) -> str:
+    """A small data URL of a photo not yet saved, so the worker sees what they are adding."""
+    with Image.open(io.BytesIO(image)) as picture:
+        picture.thumbnail((240, 240))
+        out = io.BytesIO()
+        picture.save(out, "JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def _section_card(section: LifeStorySection) -> None:
+    with ui.card().classes("w-full p-3 gap-2").props(f'data-section="{section.code}"'):
+        ui.label(section.title).classes("text-lg font-bold text-primary").props('role="heading" aria-level="3"')
+        if not section.entries:
+            ui.label("Nothing in this chapter yet.").classes("text-gray-800")
+        for entry in section.entries:
+            with ui.column().classes("w-full gap-1 border-l-4 border-blue-200 pl-3"):
+                ui.label(f"{entry.on:%-d %B %Y}").classes("text-sm text-gray-800")
+                ui.label(entry.title).classes("font-bold")
+                if entry.text:
+                    ui.label(entry.text).classes("whitespace-pre-wrap")
+                for number, photo_id in enumerate(entry.photo_ids, start=1):
+                    ui.image(f"/photo/{photo_id}").props(
+                        f'alt="Photo {number} for {entry.title}" loading=lazy fit=contain').classes(
+                        "w-full max-h-80 rounded")
+                if entry.worker_first_name:
+                    ui.label(f"Added with {entry.worker_first_name}").classes("text-xs text-gray-800")
+
+
+async def life_story_page(child_id: str) -> None:
+    worker = current_worker()
+    store = state.store()
+    back = f"/child/{child_id}"
+    try:
+        heading, sections = await run.io_bound(life_story_for_child, store, worker, child_id)
+    except NotAllowed:
+        with frame("Life story", back=back):
+            ui.label(NOT_FOUND).props('role="alert"')
+        return
+
+    today = today_in_england()
+    pending: list[bytes] = []
+
+    with frame("Life story", back=back):
+        ui.label(f"{heading.first_name}'s life-story book").classes("text-xl font-bold").props(
+            'role="heading" aria-level="2"')
+        export_button = ui.button("Export life-story book", icon="menu_book").props("no-caps").classes(
+            "w-full h-12 text-base").mark("export")
+        ui.separator()
+        ui.label("Add an entry").classes("text-lg font-bold").props('role="heading" aria-level="2"')
+        problems = ui.column().classes("w-full gap-1 text-red-800").props('role="alert"')
+        blank = blank_life_story_form(today)
+        on = ui.input("Date", value=blank["on"]).props(
+            f'type=date outlined stack-label max={today.isoformat()} data-field="on"').classes("w-full").mark("on")
+        section = ui.select(LIFE_STORY_SECTIONS, label="Chapter of the book").props('outlined data-field="section"').classes(
+            "w-full").mark("section")
+        title = ui.input("Title").props('outlined data-field="title"').classes("w-full").mark("title")
+        text = ui.textarea("The story, written for the child").props(
+            'outlined autogrow data-field="text"').classes("w-full").mark("text")
+        ui.label("Photos").classes("text-sm font-bold")
+        # Quasar's uploader header is not accessible (unnamed, nested controls): the uploaders stay hidden
+        # and two plain buttons open them. The camera one asks the phone for its camera directly.
+        camera = ui.upload(auto_upload=True, max_files=PHOTOS_PER_ENTRY).props(
+            'accept="image/*" capture="environment"').classes("hidden").mark("camera")
+        library = ui.upload(auto_upload=True, multiple=True, max_files=PHOTOS_PER_ENTRY).props(
+            'accept="image/*"').classes("hidden").mark("library")
+        with ui.row().classes("w-full gap-2 no-wrap"):
+            ui.button("Take a photo", icon="photo_camera", on_click=lambda: camera.run_method("pickFiles")).props(
+                "outline no-caps").classes("grow h-12")
+            ui.button("Choose photos", icon="photo_library", on_click=lambda: library.run_method("pickFiles")).props(
+                "outline no-caps").classes("grow h-12")
+        waiting = ui.label().classes("text-sm").props('aria-live="polite"')
+        previews = ui.row().classes("w-full gap-2")
+        save_button = ui.button("Add to the book", icon="add").props("no-caps").classes("w-full h-12 text-base").mark(
+            "save")
+        ui.separator()
+        ui.label("The book so far").classes("text-lg font-bold").props('role="heading" aria-level="2"')
+        book = ui.column().classes("w-full gap-3")
+
+    def show_book(items: list[LifeStorySection]) -> None:
+        book.clear()
+        with book:
+            for item in items:
+                _section_card(item)
+
+    def show_pending() -> None:
+        count = len(pending)
+        waiting.text = f"{count} photo{'s' if count != 1 else ''} ready to add" if count else ""
+        previews.clear()
+        with previews:
+            for index, image in enumerate(pending):
+                with ui.column().classes("items-center gap-1"):
+                    ui.image(_thumbnail(image)).props(f'alt="New photo {index + 1}"').classes("w-24 h-24 rounded")
+                    ui.button("Remove", on_click=lambda i=index: remove(i)).props("flat dense no-caps")
+
+    def remove(index: int) -> None:
+        del pending[index]
+        show_pending()
+
+    async def photo_added(e: events.UploadEventArguments) -> None:
+        try:
+            image = await run.io_bound(prepare_photo, await e.file.read())
+        except FormInvalid as problem:
+            ui.notify(str(problem), type="warning")
+            return
+        if len(pending) >= PHOTOS_PER_ENTRY:
+            ui.notify(f"An entry can hold up to {PHOTOS_PER_ENTRY} photos.", type="warning")
+            return
+        pending.append(image)
+        show_pending()
+
+    async def save() -> None:
+        problems.clear()
+        fields = {"on": on.value or "", "section": section.value or "", "title": title.value or "",
+                  "text": text.value or ""}
+        try:
+            await run.io_bound(add_life_story_entry, store, worker, child_id, fields, list(pending))
+        except FormInvalid as e:
+            show_problems(problems, e.problems, "Nothing was added yet. Please fix:")
+            return
+        except NotAllowed:
+            with problems:
+                ui.label(NOT_FOUND)
+            return
+        pending.clear()
+        show_pending()
+        camera.reset()
+        library.reset()
+        title.value, text.value = "", ""
+        ui.notify("Added to the life-story book", type="positive")
+        _, items = await run.io_bound(life_story_for_child, store, worker, child_id)
+        show_book(items)
+
+    async def export() -> None:
+        export_button.props("loading")
+        try:
+            first_name, pdf = await run.io_bound(export_book, worker, child_id)
+        except NotAllowed:
+            ui.notify(NOT_FOUND, type="warning")
+            return
+        finally:
+            export_button.props(remove="loading")
+        ui.download.content(pdf, f"{first_name or 'my'}-life-story-book.pdf".lower(), "application/pdf")
+        ui.notify("Life-story book ready", type="positive")
+
+    camera.on_upload(photo_added)
+    library.on_upload(photo_added)
+    save_button.on_click(save)
+    export_button.on_click(export)
+    show_book(sections)
+
+
+def serve_photo(photo_id: str) -> Response:
+    """A sealed photo, opened for a worker who may see its child; anyone else gets 'not found'."""
+    try:
+        image, mime = photo_for_worker(state.store(), current_worker(), photo_id)
+    except (NotAllowed, PermissionError):
+        return Response("Not found", status_code=404, media_type="text/plain")
+    # Never cached: a shared or lost phone must not keep the child's photos outside the sealed store.
+    return Response(image, media_type=mime, headers={"Cache-Control": "no-store"})
+
+
+def register() -> None:
+    ui.page("/child/{child_id}/life-story", title="Life story · Seen")(life_story_page)
+    app.get("/photo/{photo_id}", include_in_schema=False)(serve_photo)

@@ -1,0 +1,231 @@
+"""Wishes and feelings: direct work with the child, their words kept as they said them.
+
+The form saves itself (sealed, as a draft) a couple of seconds after the worker stops typing and whenever
+a field loses focus, so a closed tab loses nothing. Saving it for good seals the record and makes it
+immutable; a correction is a new record that supersedes the old. Past work is listed below the form,
+the child's words in their own style, set apart from the worker's reflection.
+
+Each input carries `data-field="<name>"`, the names of storage.direct_work's wishes form, so the page's
+offline script (pwa/static/seen-page.js) can keep the form if the connection drops while it is typed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from nicegui import run, ui
+
+from pwa import state
+from pwa.auth import current_worker
+from pwa.layout import NOT_FOUND, frame, show_problems
+from storage.direct_work import (
+    LONDON,
+    WISHES_TEXT_FIELDS,
+    FormInvalid,
+    WishesView,
+    blank_wishes_form,
+    discard_wishes_draft,
+    load_wishes_draft,
+    save_wishes_draft,
+    submit_wishes,
+    today_in_england,
+    wishes_correction_form,
+    wishes_for_child,
+)
+from storage.models import WISHES_METHODS
+from storage.store import NotAllowed
+
+AUTOSAVE_SECONDS = 2.0
+
+# The child's words look like the child's, not like the file: a rounded speech bubble in a handwriting-like
+# face. System fonts only (no download); `cursive` is the last resort everywhere.
+CHILD_WORDS_CSS = """
+.seen-child-words { font-family: "Comic Neue", "Comic Sans MS", "Chalkboard SE", "Segoe Print", "Bradley Hand",
+  "Patrick Hand", cursive; font-size: 1.15rem; line-height: 1.5; color: #1f1f1f; background: #fff6cc;
+  border: 2px solid #b38f00; border-radius: 1.25rem; padding: 0.75rem 1rem; position: relative;
+  white-space: pre-wrap; overflow-wrap: anywhere; margin-bottom: 0.9rem; }
+.seen-child-words::after { content: ""; position: absolute; left: 1.5rem; bottom: -0.8rem; width: 1.2rem;
+  height: 1.2rem; background: #fff6cc; border-right: 2px solid #b38f00; border-bottom: 2px solid #b38f00;
+  transform: skewX(35deg) rotate(45deg) scale(0.7); }
+.seen-child-words-input textarea { font-family: "Comic Neue", "Comic Sans MS", "Chalkboard SE", "Segoe Print",
+  "Bradley Hand", "Patrick Hand", cursive; font-size: 1.15rem; }
+.seen-child-words-input .q-field__control { background: #fff6cc; }
+"""
+
+
+def child_words_bubble(words: str, whose: str) -> None:
+    """The child's words in a speech bubble, labelled so a screen reader says whose words they are."""
+    ui.label(f"In {whose}'s words" if whose else "In the child's words").classes("text-sm font-bold")
+    ui.label(words).classes("seen-child-words w-full").props('role="note"')
+
+
+def _entry_card(entry: WishesView, child_first_name: str, on_correct: Any) -> None:
+    with ui.card().classes("w-full p-3 gap-2" + (" opacity-80" if entry.superseded_by else "")).props(
+            f'data-record="{entry.id}"'):
+        with ui.row().classes("w-full items-center gap-2"):
+            ui.label(f"{entry.on:%-d %b %Y}").classes("font-bold")
+            ui.label(entry.method_words).classes("rounded bg-blue-100 text-blue-900 px-2 text-sm")
+            if entry.worker_first_name:
+                ui.label(f"with {entry.worker_first_name}").classes("text-sm text-gray-800")
+        if entry.superseded_by:
+            ui.label("Corrected by a later record (shown above).").classes("text-sm font-bold text-orange-900")
+        if entry.supersedes:
+            ui.label("This corrects an earlier record.").classes("text-sm text-gray-800")
+        child_words_bubble(entry.child_words, child_first_name)
+        if entry.reflection:
+            ui.label("Worker's reflection").classes("text-sm font-bold")
+            ui.label(entry.reflection).classes("whitespace-pre-wrap")
+        if entry.shared_with:
+            ui.label(f"Shared with: {entry.shared_with}").classes("text-sm")
+        if entry.correctable:
+            ui.button("Correct this record", icon="edit", on_click=lambda e=entry: on_correct(e.id)).props(
+                "flat no-caps").classes("self-start")
+
+
+async def wishes_page(child_id: str) -> None:
+    worker = current_worker()
+    store = state.store()
+    back = f"/child/{child_id}"
+    try:
+        heading, entries = await run.io_bound(wishes_for_child, store, worker, child_id)
+        draft = await run.io_bound(load_wishes_draft, store, worker, child_id)
+    except NotAllowed:
+        with frame("Wishes and feelings", back=back):
+            ui.label(NOT_FOUND).props('role="alert"')
+        return
+
+    ui.add_css(CHILD_WORDS_CSS)
+    today = today_in_england()
+    form: dict[str, Any] = {**blank_wishes_form(today), **(draft or {})}
+    dirty = {"value": False}
+    # One write at a time: an autosave landing after a submit would bring back the draft it discarded.
+    writing = asyncio.Lock()
+
+    with frame("Wishes and feelings", back=back):
+        ui.label(f"Direct work with {heading.name}").classes("text-xl font-bold").props(
+            'role="heading" aria-level="2"')
+        correcting = ui.label().classes("font-bold text-orange-900")
+        problems = ui.column().classes("w-full gap-1 text-red-800").props('role="alert"')
+        on = ui.input("Date of the work").props(
+            f'type=date outlined max={today.isoformat()} stack-label data-field="on"').classes(
+            "w-full").mark("on")
+        ui.label("How you worked together").classes("text-sm font-bold -mb-2").props('id="wishes-method"')
+        method = ui.radio(WISHES_METHODS).props('inline aria-labelledby="wishes-method" data-field="method"').classes(
+            "w-full").mark("method")
+        child_words = ui.textarea("The child's words, as they said them").props(
+            'outlined autogrow data-field="child_words"').classes("w-full seen-child-words-input").mark("child_words")
+        reflection = ui.textarea("Your reflection (your view)").props('outlined autogrow data-field="reflection"').classes(
+            "w-full").mark("reflection")
+        shared_with = ui.input("Shared with (who has seen this work)").props('outlined data-field="shared_with"').classes("w-full").mark(
+            "shared_with")
+        submit_button = ui.button("Save wishes and feelings", icon="check").props("no-caps").classes(
+            "w-full h-12 text-base").mark("submit")
+        with ui.row().classes("w-full items-center gap-2 no-wrap"):
+            saved = ui.label("Draft restored: carry on where you left off." if draft else "").classes(
+                "text-sm text-gray-800 grow").props('aria-live="polite"')
+            clear_button = ui.button("Clear form").props("flat no-caps").classes("h-12").mark("clear")
+        ui.separator()
+        ui.label("Earlier work").classes("text-xl font-bold").props('role="heading" aria-level="2"')
+        history = ui.column().classes("w-full gap-3")
+
+    fields = {"on": on, "method": method, "child_words": child_words, "reflection": reflection,
+              "shared_with": shared_with}
+
+    def current() -> dict[str, str]:
+        values = {name: str(element.value or "") for name, element in fields.items()}
+        values["supersedes"] = form.get("supersedes", "")
+        return values
+
+    def fill(values: dict[str, Any]) -> None:
+        merged = {**blank_wishes_form(today), **values}
+        form.clear()
+        form.update(merged)
+        for name, element in fields.items():
+            element.set_value(form.get(name) or ("conversation" if name == "method" else ""))
+        correcting.text = ("You are correcting an earlier record: saving adds a new record that replaces it."
+                           if form.get("supersedes") else "")
+        dirty["value"] = False
+
+    def is_blank() -> bool:
+        values = current()
+        return not any(values[name].strip() for name in WISHES_TEXT_FIELDS) and not values["supersedes"]
+
+    async def save_draft() -> None:
+        if not dirty["value"] or writing.locked():
+            return
+        async with writing:
+            dirty["value"] = False
+            try:
+                when = await run.io_bound(save_wishes_draft, store, worker, child_id, current())
+            except Exception:
+                dirty["value"] = True  # try again on the next tick; the words are still on the screen
+                saved.text = "Could not save the draft just now. Keep this page open; Seen will try again."
+                raise
+            saved.text = f"Draft saved at {when.astimezone(LONDON):%H:%M:%S}"
+
+    def changed() -> None:
+        dirty["value"] = True
+
+    def show_history(items: list[WishesView]) -> None:
+        history.clear()
+        with history:
+            if not items:
+                ui.label("No wishes-and-feelings work recorded yet.")
+            for entry in items:
+                _entry_card(entry, heading.first_name, correct)
+
+    async def correct(record_id: str) -> None:
+        if not is_blank():
+            ui.notify("Save or clear the form you are writing first, then correct the earlier record.",
+                      type="warning")
+            return
+        try:
+            values = await run.io_bound(wishes_correction_form, store, worker, child_id, record_id)
+        except FormInvalid as e:
+            ui.notify(str(e), type="warning")
+            return
+        fill(values)
+        dirty["value"] = True
+        await save_draft()
+        child_words.run_method("focus")
+
+    async def submit() -> None:
+        problems.clear()
+        values = current()
+        try:
+            async with writing:
+                await run.io_bound(submit_wishes, store, worker, child_id, values)
+                dirty["value"] = False
+        except FormInvalid as e:
+            show_problems(problems, e.problems)
+            return
+        except NotAllowed:
+            with problems:
+                ui.label(NOT_FOUND)
+            return
+        fill({})
+        saved.text = "Saved. The record is now sealed and cannot be changed; correct it with a new record."
+        ui.notify("Wishes and feelings saved", type="positive")
+        _, items = await run.io_bound(wishes_for_child, store, worker, child_id)
+        show_history(items)
+
+    async def clear() -> None:
+        async with writing:
+            fill({})
+            await run.io_bound(discard_wishes_draft, store, worker, child_id)
+        saved.text = "Form cleared."
+
+    fill(form)
+    for element in fields.values():
+        element.on_value_change(changed)
+        element.on("blur", save_draft)
+    method.on_value_change(save_draft)
+    submit_button.on_click(submit)
+    clear_button.on_click(clear)
+    ui.timer(AUTOSAVE_SECONDS, save_draft)
+    show_history(entries)
+
+
+def register() -> None:
+    ui.page("/child/{child_id}/wishes", title="Wishes and feelings · Seen")(wishes_page)

@@ -1,0 +1,332 @@
+"""The installable shell: manifest, icons, service worker, offline page, and the offline drafts' API.
+
+Everything here is reachable without signing in (pwa/auth.py OPEN_PATHS / OPEN_PREFIXES) except what the
+two `/api/offline/` routes check themselves: they read the worker from NiceGUI's session cookie, as the
+pages do. The browser half lives in pwa/static/ (plain JavaScript, served at /pwa/...) and pwa/shell/
+(the service worker's and the offline page's templates).
+
+The shell's version is the app's version plus a hash of the browser code (and SEEN_PWA_VERSION, which a
+deployment may set): it is written into /sw.js, so each deployment's service worker differs from the
+last by at least that constant, and the browser installs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import nicegui
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from nicegui import app as nicegui_app
+from nicegui.client import Client
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from pwa import state
+from pwa.auth import idle_limit_seconds
+from pwa.icons import ICONS, icon_name, icon_png
+from storage.models import LIFE_STORY_SECTIONS, NOT_ALONE_REASONS, VISIT_LOCATIONS, WISHES_METHODS, Worker
+from storage.offline import offline_children, receive_draft
+from storage.store import NotAllowed
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"  # plain browser JS, served at /pwa/<name>
+SHELL_DIR = HERE / "shell"  # templates of /sw.js and /offline
+THEME_COLOUR = "#1d4f91"
+BACKGROUND_COLOUR = "#ffffff"
+NO_CACHE = {"Cache-Control": "no-cache"}
+HEAD_MARKER = "<!-- seen-pwa-shell -->"
+
+# NiceGUI's files every page loads (see nicegui/templates/index.html, with prod_js and tailwind on).
+NICEGUI_CORE_FILES = (
+    "fonts.css", "quasar.unimportant.prod.css", "quasar.important.prod.css", "nicegui.css", "socket.io.min.js",
+    "tailwindcss.min.js", "quasar.umd.prod.js", "nicegui.js", "lang/en-US.umd.prod.js", "vue.esm-browser.prod.js",
+    "dompurify.mjs", "immutable.es.js",
+)
+
+
+def _yes_no(name: str, label: str) -> dict[str, Any]:
+    return {"name": name, "label": label, "type": "yesno"}
+
+
+def _text(name: str, label: str, kind: str = "textarea") -> dict[str, Any]:
+    return {"name": name, "label": label, "type": kind}
+
+
+def _options(name: str, label: str, codes: dict[str, str]) -> dict[str, Any]:
+    return {"name": name, "label": label, "type": "select", "options": [[k, v] for k, v in codes.items()]}
+
+
+# The forms the offline page can finish, in the field names and codes storage expects
+# (storage/visits.py documents the visit's). One definition, put into the offline page and every page.
+OFFLINE_FORMS: dict[str, dict[str, Any]] = {
+    "visit": {
+        "title": "Visit",
+        "defaults": {"location": "placement", "seen": "yes"},
+        "fields": [
+            _text("visit_date", "Date of the visit", "date"),
+            _text("visit_time", "Time of the visit", "time"),
+            _options("location", "Where the visit took place", VISIT_LOCATIONS),
+            _text("location_detail", "Where exactly (optional)", "text"),
+            _yes_no("seen", "Did you see the child?"),
+            _yes_no("seen_alone", "Did you see the child alone?"),
+            _options("not_alone_reason", "If not alone, why not", NOT_ALONE_REASONS),
+            _yes_no("bedroom_seen", "Did you see the child's bedroom?"),
+            _text("present", "Who else was there", "text"),
+            _text("observations", "What you saw and heard (fact)"),
+            _text("analysis", "What you think it means (your analysis)"),
+            _text("child_words", "The child's wishes and feelings, in their own words"),
+            _text("child_words_not_recorded_reason", "If the child's words are not recorded, why not"),
+            _text("worries", "What are we worried about?"),
+            _text("working_well", "What is working well?"),
+            _text("needs_to_happen", "What needs to happen?"),
+            {"name": "safety_scale", "label": "Safety scale: each person's number from 0 to 10", "type": "rows",
+             "row_word": "a person's score", "row_field": "safety_scale_row", "columns": [["who", "Who"], ["score", "Score 0 to 10"]]},
+            {"name": "actions", "label": "Actions arising", "type": "rows", "row_word": "an action", "row_field": "action_row",
+             "columns": [["description", "Action"], ["owner", "Who will do it"], ["due", "Due by"]]},
+        ],
+    },
+    "wishes_and_feelings": {
+        "title": "Wishes and feelings",
+        "fields": [
+            _text("on", "Date", "date"),
+            _options("method", "How", WISHES_METHODS),
+            _text("child_words", "The child's words, as they said them"),
+            _text("reflection", "Your reflection"),
+            _text("shared_with", "Shared with", "text"),
+        ],
+    },
+    "life_story": {
+        "title": "Life story entry",
+        "fields": [
+            _text("on", "Date", "date"),
+            _options("section", "Section of the book", LIFE_STORY_SECTIONS),
+            _text("title", "Title", "text"),
+            _text("text", "The entry"),
+        ],
+    },
+}
+
+
+# ---------------------------------------------------------------- version and files
+
+
+def app_version() -> str:
+    try:
+        return metadata.version("seen")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def browser_files() -> list[Path]:
+    return sorted([*STATIC_DIR.glob("*.js"), *SHELL_DIR.iterdir()])
+
+
+@cache
+def shell_version() -> str:
+    """App version + a hash of every browser file (and SEEN_PWA_VERSION): new code, new worker."""
+    digest = hashlib.sha256(os.environ.get("SEEN_PWA_VERSION", "").encode())
+    for path in browser_files():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(nicegui.__version__.encode())
+    return f"{app_version()}-{digest.hexdigest()[:12]}"
+
+
+def nicegui_prefix() -> str:
+    return f"/_nicegui/{nicegui.__version__}/"
+
+
+def precache_urls() -> list[str]:
+    version = shell_version()
+    static = Path(nicegui.__file__).parent / "static"
+    urls = ["/offline", "/manifest.webmanifest", *(f"/icons/{name}" for name in ICONS)]
+    urls += [f"/pwa/{p.name}?v={version}" for p in sorted(STATIC_DIR.glob("*.js"))]
+    urls += [f"{nicegui_prefix()}static/{name}" for name in NICEGUI_CORE_FILES if (static / name).is_file()]
+    return urls
+
+
+def schema_json() -> str:
+    # Safe inside <script type="application/json">: no "</" can close the tag early.
+    return json.dumps(OFFLINE_FORMS, ensure_ascii=False).replace("</", "<\\/")
+
+
+@cache
+def service_worker_js() -> str:
+    return ((SHELL_DIR / "sw.js").read_text()
+            .replace("__VERSION__", shell_version())
+            .replace("__NICEGUI_PREFIX__", nicegui_prefix())
+            .replace("__PRECACHE__", json.dumps(precache_urls())))
+
+
+@cache
+def offline_html() -> str:
+    return ((SHELL_DIR / "offline.html").read_text()
+            .replace("__VERSION__", shell_version())
+            .replace("__THEME__", THEME_COLOUR)
+            .replace("__SCHEMA__", schema_json()))
+
+
+def manifest() -> dict[str, Any]:
+    icons = [{"src": f"/icons/{icon_name(size, maskable)}", "sizes": f"{size}x{size}", "type": "image/png",
+              "purpose": "maskable" if maskable else "any"} for (size, maskable) in ICONS.values()]
+    return {
+        "id": "/",
+        "name": "Seen: visits and direct work with children",
+        "short_name": "Seen",
+        "description": "Record statutory visits, wishes and feelings and life-story work, even without a signal.",
+        "start_url": "/",
+        "scope": "/",
+        "display": "standalone",
+        "orientation": "portrait",
+        "lang": "en-GB",
+        "dir": "ltr",
+        "theme_color": THEME_COLOUR,
+        "background_color": BACKGROUND_COLOUR,
+        "icons": icons,
+    }
+
+
+def head_html() -> str:
+    version = shell_version()
+    return "\n".join([
+        HEAD_MARKER,
+        '<link rel="manifest" href="/manifest.webmanifest">',
+        f'<meta name="theme-color" content="{THEME_COLOUR}">',
+        '<link rel="apple-touch-icon" href="/icons/icon-192.png">',
+        f'<meta name="seen-pwa-version" content="{version}">',
+        f'<script id="seen-offline-schema" type="application/json">{schema_json()}</script>',
+        f'<script src="/pwa/seen-drafts.js?v={version}" defer></script>',
+        f'<script src="/pwa/seen-page.js?v={version}" defer></script>',
+    ])
+
+
+# ---------------------------------------------------------------- the offline API
+
+
+class DraftIn(BaseModel):
+    """A draft as the phone sends it: its idempotency key is the UUID made when the draft was created."""
+
+    idempotency_key: str = Field(min_length=8, max_length=64)
+    kind: str = Field(max_length=40)
+    child_id: str = Field(min_length=1, max_length=64)
+    fields: dict[str, Any]
+    worker_id: str | None = None
+
+
+def _problem(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"message": message, **extra}, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def session_worker_id() -> str | None:
+    """The worker signed in on this browser (NiceGUI's session cookie), as the page guard sees them.
+
+    Read in the request's own context, where NiceGUI finds the session; an idle session counts as none.
+    """
+    user = nicegui_app.storage.user
+    worker_id = user.get("worker_id")
+    if not worker_id or time.time() - float(user.get("last_active", 0)) > idle_limit_seconds():
+        return None
+    return str(worker_id)
+
+
+def active_worker(worker_id: str) -> Worker | None:
+    with state.store().session() as session:
+        worker = session.get(Worker, worker_id)
+    return worker if worker is not None and worker.active else None
+
+
+async def session_worker() -> Worker | None:
+    worker_id = session_worker_id()
+    return await run_in_threadpool(active_worker, worker_id) if worker_id else None
+
+
+def _same_origin(request: Request) -> bool:
+    # The session cookie is SameSite=Lax and the body must be JSON; checking Origin closes the last gap.
+    origin = request.headers.get("origin")
+    if not origin:
+        return True
+    return origin.split("://", 1)[-1] == request.headers.get("host", "")
+
+
+async def offline_caseload() -> Response:
+    if state.store().locked:
+        return _problem(503, "Seen is locked. Unlock it to refresh the caseload kept on this phone.")
+    worker = await session_worker()
+    if worker is None:
+        return _problem(401, "Sign in to keep your caseload on this phone for offline visits.")
+    children = await run_in_threadpool(offline_children, state.store(), worker)
+    body = {"worker_id": worker.id, "children": [{"id": c.id, "initials": c.initials, "age": c.age} for c in children]}
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+async def receive_offline_draft(request: Request) -> Response:
+    if not _same_origin(request):
+        return _problem(403, "Drafts can only be sent from Seen itself.")
+    if state.store().locked:
+        return _problem(503, "Seen is locked. Your draft stays on the phone until it is unlocked.")
+    worker = await session_worker()
+    if worker is None:
+        return _problem(401, "Sign in to send the drafts kept on this phone.")
+    try:
+        draft = DraftIn.model_validate(await request.json())
+    except (ValidationError, ValueError):
+        return _problem(400, "That draft could not be read. It stays on the phone; try sending it again.")
+    if draft.worker_id and draft.worker_id != worker.id:
+        return _problem(409, "This draft was written by another worker on this phone. It will be sent when they sign in.")
+    try:
+        received = await run_in_threadpool(receive_draft, state.store(), worker, draft.kind, draft.child_id,
+                                           draft.fields, draft.idempotency_key)
+    except NotAllowed as e:
+        return _problem(403, str(e))
+    except ValueError as e:  # includes the kinds' own checks (VisitInvalid): say what to fix
+        return _problem(422, str(e), problems=getattr(e, "problems", {}))
+    return JSONResponse({"status": "stored", "kind": received.kind, "record_id": received.record_id,
+                         "kept_as_draft": received.kept_as_draft}, headers={"Cache-Control": "no-store"})
+
+
+# ---------------------------------------------------------------- routes
+
+
+def install(app: FastAPI) -> None:
+    """Adds the shell's routes and puts the manifest, theme colour and offline scripts in every page's head."""
+
+    def web_manifest() -> Response:
+        return Response(json.dumps(manifest()), media_type="application/manifest+json", headers=NO_CACHE)
+
+    def service_worker() -> Response:
+        return Response(service_worker_js(), media_type="text/javascript",
+                        headers={**NO_CACHE, "Service-Worker-Allowed": "/"})
+
+    def offline_page() -> HTMLResponse:
+        return HTMLResponse(offline_html(), headers=NO_CACHE)
+
+    def icon(name: str) -> Response:
+        if name not in ICONS:
+            return Response("No such icon.", status_code=404, media_type="text/plain")
+        size, maskable = ICONS[name]
+        return Response(icon_png(size, maskable), media_type="image/png",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+    def browser_file(name: str) -> Response:
+        path = STATIC_DIR / name
+        # Only the .js files in pwa/static/, by plain name: nothing else on disk is reachable here.
+        if "/" in name or not name.endswith(".js") or not path.is_file():
+            return Response("Not found.", status_code=404, media_type="text/plain")
+        return Response(path.read_bytes(), media_type="text/javascript", headers=NO_CACHE)
+
+    app.add_api_route("/manifest.webmanifest", web_manifest, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/sw.js", service_worker, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/offline", offline_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/icons/{name}", icon, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/pwa/{name}", browser_file, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/api/offline/caseload", offline_caseload, methods=["GET"])
+    app.add_api_route("/api/offline/drafts", receive_offline_draft, methods=["POST"])
+    if HEAD_MARKER not in Client.shared_head_html:
+        Client.shared_head_html += head_html() + "\n"

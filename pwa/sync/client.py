@@ -1,0 +1,280 @@
+"""The node's sync client: a small state machine, in the manner of PouchDB's replicator.
+
+    idle -> pushing -> pulling -> checkpointing -> (pulling ...) -> idle
+                 \\________________\\______________-> backing_off (network or server down)
+    any -> wiped (the server says this device is revoked: local records and keys are deleted)
+
+Every step is idempotent: a batch pushed twice is applied once (the server keys changes by id), and the
+cursor is saved in the same transaction as the pulled changes it covers, so a crash anywhere loses
+nothing and repeats nothing. The loop runs in the node's background and on demand ("Sync now").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+from pwa.sync import messages
+from pwa.sync.server import PREFIX
+from storage import sync_store
+from storage.store import Store
+from storage.sync_store import Enrolment
+
+log = logging.getLogger("seen.sync")
+INTERVAL_SECONDS = 60.0
+MAX_BACKOFF_SECONDS = 300.0
+
+
+class Phase(StrEnum):
+    idle = "idle"
+    pushing = "pushing"
+    pulling = "pulling"
+    checkpointing = "checkpointing"
+    backing_off = "backing_off"
+    wiped = "wiped"
+    not_enrolled = "not_enrolled"
+    locked = "locked"
+
+
+class SyncUnavailable(Exception):
+    """The server could not be reached or failed: try again later (with back-off)."""
+
+
+class SyncFailed(Exception):
+    """The server refused something it will go on refusing: the worker must be told."""
+
+
+class DeviceWiped(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+@dataclass
+class SyncReport:
+    phase: Phase
+    pushed: int = 0
+    duplicates: int = 0
+    pulled: int = 0
+    removed: int = 0
+    conflicts: int = 0
+    refused: int = 0
+    message: str = ""
+
+
+class SyncClient:
+    """Pushes this node's outbox and pulls the server's changes; one sync at a time."""
+
+    def __init__(self, store: Store, *, http: httpx.Client | None = None, urls: list[str] | None = None,
+                 batch_size: int = 100, page_size: int = 200, rng: random.Random | None = None) -> None:
+        self.store = store
+        self.http = http or httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
+        self.urls = urls
+        self.batch_size = batch_size
+        self.page_size = page_size
+        self.rng = rng or random.Random()
+        self.phase = Phase.idle
+        self.failures = 0
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ enrolment
+
+    def enrol(self, server_url: str, code: str, device_name: str) -> Enrolment:
+        """Spends a one-time code with the server and keeps the device token, sealed, in this node."""
+        server_url = server_url.rstrip("/")
+        answer = self._post_to(server_url, "/enrol", {"code": code, "device_name": device_name}, token="")
+        enrolled = messages.Enrolled.model_validate(answer)
+        enrolment = Enrolment(server_url=server_url, device_id=enrolled.device_id, token=enrolled.token,
+                              worker_id=enrolled.worker_id, username=enrolled.username)
+        sync_store.save_enrolment(self.store, enrolment)
+        return enrolment
+
+    # ------------------------------------------------------------ the loop
+
+    def sync_once(self) -> SyncReport:
+        """One full sync: push everything waiting, then pull until the server has nothing more."""
+        with self._lock:
+            try:
+                report = self._sync()
+            except SyncUnavailable as e:
+                self.failures += 1
+                self.phase = Phase.backing_off
+                sync_store.record_error(self.store, str(e))
+                return SyncReport(Phase.backing_off, message=str(e))
+            except SyncFailed as e:
+                self.failures += 1
+                self.phase = Phase.backing_off
+                sync_store.record_error(self.store, str(e))
+                return SyncReport(Phase.backing_off, message=str(e))
+            except DeviceWiped as e:
+                self.phase = Phase.wiped
+                return SyncReport(Phase.wiped, message=str(e))
+            self.failures = 0
+            sync_store.record_error(self.store, "")
+            return report
+
+    def next_delay(self) -> float:
+        """Seconds until the next background sync: the interval, or exponential back-off after failures."""
+        if self.failures == 0:
+            return INTERVAL_SECONDS
+        return min(MAX_BACKOFF_SECONDS, 5.0 * 2 ** (self.failures - 1)) * (0.5 + self.rng.random() / 2)
+
+    def _sync(self) -> SyncReport:
+        if self.store.locked:
+            self.phase = Phase.locked
+            return SyncReport(Phase.locked, message="Seen is locked; unlock it to sync.")
+        enrolment = sync_store.load_enrolment(self.store)
+        if enrolment is None:
+            self.phase = Phase.not_enrolled
+            return SyncReport(Phase.not_enrolled, message="This device is not enrolled with a server yet.")
+        report = SyncReport(Phase.idle)
+        self.phase = Phase.pushing
+        self._push_all(enrolment, report)
+        self.phase = Phase.pulling
+        self._pull_all(enrolment, report)
+        self.phase = Phase.idle
+        return report
+
+    def _push_all(self, enrolment: Enrolment, report: SyncReport) -> None:
+        key = messages.token_key(enrolment.token)
+        while changes := sync_store.pending_changes(self.store, self.batch_size):
+            result = self._push(enrolment, key, changes, report)
+            if result is None and len(changes) > 1:
+                # The batch as a whole was not valid: send its changes one by one to set aside only the bad.
+                for change in changes:
+                    self._push(enrolment, key, [change], report)
+            elif result is None:
+                continue
+
+    def _push(self, enrolment: Enrolment, key: str, changes: list[dict[str, Any]],
+              report: SyncReport) -> messages.PushResult | None:
+        wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in changes]
+        batch_id = str(uuid.uuid4())
+        payload = {"batch_id": batch_id, "changes": wire,
+                   "signature": messages.batch_signature(key, batch_id, wire)}
+        try:
+            answer = self._post(enrolment, "/push", payload)
+        except _Refused as refused:
+            if refused.status == 403 and refused.body.change_ids:
+                sync_store.mark_refused(self.store, refused.body.change_ids, refused.body.message)
+                report.refused += len(refused.body.change_ids)
+                return None if len(changes) == 1 else messages.PushResult(applied=[], duplicates=[],
+                                                                          conflicts=0, cursor=0)
+            if refused.status in (409, 422) and len(changes) == 1:
+                sync_store.mark_refused(self.store, [changes[0]["change_id"]], refused.body.message)
+                report.refused += 1
+                return None
+            if refused.status in (409, 422):
+                return None
+            raise SyncFailed(refused.body.message) from None
+        result = messages.PushResult.model_validate(answer)
+        sync_store.mark_pushed(self.store, [*result.applied, *result.duplicates])
+        report.pushed += len(result.applied)
+        report.duplicates += len(result.duplicates)
+        report.conflicts += result.conflicts
+        return result
+
+    def _pull_all(self, enrolment: Enrolment, report: SyncReport) -> None:
+        for _ in range(10_000):
+            request = {"cursor": sync_store.cursor(self.store), "held": sync_store.held_children(self.store),
+                       "limit": self.page_size}
+            try:
+                answer = self._post(enrolment, "/pull", request)
+            except _Refused as refused:
+                raise SyncFailed(refused.body.message) from None
+            page = messages.PullPage.model_validate(answer)
+            self.phase = Phase.checkpointing
+            report.pulled += sync_store.apply_pulled(self.store, sync_store.PullPage(
+                changes=[c.model_dump(mode="json") for c in page.changes], removals=page.removals,
+                directory=page.directory, cursor=page.cursor, more=page.more))
+            report.removed += len(page.removals)
+            self.phase = Phase.pulling
+            if not page.more:
+                return
+
+    # ------------------------------------------------------------ talking to the server
+
+    def _post(self, enrolment: Enrolment, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        url = self.rng.choice(self.urls) if self.urls else enrolment.server_url
+        try:
+            return self._post_to(url, path, payload, token=enrolment.token)
+        except _Refused as refused:
+            if refused.body.wipe:
+                sync_store.wipe(self.store)
+                raise DeviceWiped(refused.body.message) from None
+            raise
+
+    def _post_to(self, url: str, path: str, payload: dict[str, Any], *, token: str) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            response = self.http.post(f"{url}{PREFIX}{path}", json=payload, headers=headers)
+        except httpx.HTTPError as e:
+            raise SyncUnavailable(f"The sync server could not be reached ({e.__class__.__name__}); "
+                                  "Seen will try again.") from e
+        if response.status_code >= 500:
+            raise SyncUnavailable(f"The sync server had a problem (HTTP {response.status_code}); "
+                                  "Seen will try again.")
+        if response.status_code >= 400:
+            try:
+                body = messages.Refusal.model_validate(response.json())
+            except ValueError:
+                body = messages.Refusal(code="http", message=f"The sync server refused (HTTP {response.status_code}).")
+            raise _Refused(response.status_code, body)
+        return response.json()
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, body: messages.Refusal) -> None:
+        super().__init__(body.message)
+        self.status = status
+        self.body = body
+
+
+# ------------------------------------------------------------ in the app
+
+_clients: dict[int, SyncClient] = {}
+_wake = threading.Event()
+
+
+def client_for(store: Store) -> SyncClient:
+    """The one sync client of a store, shared by the background loop and the "Sync now" button."""
+    if id(store) not in _clients:
+        _clients[id(store)] = SyncClient(store)
+    return _clients[id(store)]
+
+
+async def background_loop(store: Store) -> None:
+    """Syncs while the app runs: every minute when the network is there, backing off when it is not."""
+    from nicegui import run
+
+    sync = client_for(store)
+    while True:
+        started = time.monotonic()
+        try:
+            report = await run.io_bound(sync.sync_once)
+            if report.phase == Phase.wiped:
+                log.warning("This device was revoked and its local records wiped: %s", report.message)
+                return
+        except Exception:  # noqa: BLE001 - the loop must outlive any one failure
+            log.exception("Background sync failed")
+            sync.failures += 1
+        delay = sync.next_delay() - (time.monotonic() - started)
+        await asyncio.to_thread(_wake.wait, max(1.0, delay))
+        _wake.clear()
+
+
+def install_background(app: Any) -> None:
+    from pwa import state
+
+    def start() -> None:
+        asyncio.get_event_loop().create_task(background_loop(state.store()))
+
+    app.on_startup(start)

@@ -1,0 +1,110 @@
+"""The sync protocol's messages, imported by both ends: what a node sends and what the server answers.
+
+A push batch is signed with an HMAC keyed by the device token's hash (`batch_signature`), over the batch
+id and every change, so a batch altered on the way is refused, and one replayed is applied once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+MAX_BATCH = 500
+MAX_PAGE = 1000
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+SYNCED_KIND = Literal["child", "placement", "visit", "wishes_and_feelings", "life_story", "photo", "care_plan",
+                      "care_plan_action", "review", "conflict"]
+
+
+class Change(BaseModel):
+    """One write to one record: its clear fields, its body in plain text (HTTPS only), and its clocks."""
+
+    change_id: str = Field(pattern=UUID_PATTERN, description="made by the node; the same change twice is held once")
+    kind: SYNCED_KIND
+    record_id: str = Field(pattern=ID_PATTERN)
+    fields: dict[str, Any] = Field(description="the record's clear columns, field_clocks among them")
+    body: dict[str, Any] | None = Field(default=None, description="the record's sealed body, opened")
+    clock: str = Field(default="", max_length=80, description="hybrid logical clock of the write")
+    base_clocks: dict[str, str] = Field(default_factory=dict,
+                                        description="each changed field's clock before the write")
+
+
+class PushBatch(BaseModel):
+    batch_id: str = Field(pattern=UUID_PATTERN)
+    changes: list[Change] = Field(max_length=MAX_BATCH)
+    signature: str = Field(description="hex HMAC-SHA256 of the batch, keyed by sha256(device token)")
+
+
+class PushResult(BaseModel):
+    applied: list[str]
+    duplicates: list[str] = Field(description="changes the server already held: applied once, not again")
+    conflicts: int = Field(description="values that lost a concurrent edit, kept in the conflict log")
+    cursor: int
+
+
+class PullRequest(BaseModel):
+    cursor: int = Field(default=0, ge=0, le=2**31 - 1)
+    held: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
+        default_factory=list, max_length=100_000, description="ids of the children the node holds now")
+    child_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(
+        default=None, max_length=1000, description="only these children (403 if any is not the worker's)")
+    limit: int = Field(default=200, ge=1, le=MAX_PAGE)
+
+
+class PullPage(BaseModel):
+    changes: list[Change]
+    removals: list[str] = Field(description="children that must leave the node: no longer the worker's")
+    directory: dict[str, list[dict[str, Any]]]
+    cursor: int
+    more: bool
+
+
+class EnrolRequest(BaseModel):
+    code: str = Field(min_length=1, max_length=40)
+    device_name: str = Field(default="", max_length=200)
+
+
+class Enrolled(BaseModel):
+    device_id: str
+    token: str = Field(description="shown once; the server keeps only its hash")
+    worker_id: str
+    username: str
+
+
+class Refusal(BaseModel):
+    """Every refusal: what went wrong in plain English, and whether the device must wipe itself."""
+
+    code: str
+    message: str
+    wipe: bool = False
+    change_ids: list[str] = Field(default_factory=list)
+
+
+class DeviceStatus(BaseModel):
+    device_id: str
+    worker_id: str
+    latest_seq: int
+
+
+def token_key(token: str) -> str:
+    """What the server keeps of a device token, and the key batches are signed with."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def canonical(batch_id: str, changes: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"batch_id": batch_id, "changes": changes}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=True).encode()
+
+
+def batch_signature(key: str, batch_id: str, changes: list[dict[str, Any]]) -> str:
+    return hmac.new(key.encode(), canonical(batch_id, changes), hashlib.sha256).hexdigest()
+
+
+def signature_ok(key: str, batch: PushBatch) -> bool:
+    expected = batch_signature(key, batch.batch_id, [c.model_dump(mode="json") for c in batch.changes])
+    return hmac.compare_digest(expected.encode(), batch.signature.encode())  # bytes: any text is comparable

@@ -1,0 +1,95 @@
+"""The sync status card: last synced, changes waiting, conflicts (with both values), and "Sync now".
+
+Other pages call `sync_status_card()` (the settings page places it); `enrolment_card()` lets a manager
+or admin issue a one-time enrolment code with its QR code.
+"""
+
+from __future__ import annotations
+
+from nicegui import run, ui
+
+from pwa import state
+from pwa.auth import current_worker
+from pwa.sync.client import Phase, client_for
+from storage import sync_store
+from storage.models import Worker
+
+
+def _when(status: sync_store.SyncStatus) -> str:
+    if status.last_synced_at is None:
+        return "Never synced"
+    return f"Last synced {status.last_synced_at.astimezone():%d %b %Y at %H:%M}"
+
+
+def sync_status_card() -> None:
+    """A card showing how sync stands on this node, with a button to sync at once."""
+    with ui.card().classes("w-full").props('aria-label="Sync"'):
+        ui.label("Sync").classes("text-lg font-bold").props('role="heading" aria-level="2"')
+        sync_status_section(current_worker())
+
+
+def add_to_settings() -> None:
+    """Puts the sync status in its section of the settings screen (replacing the placeholder)."""
+    from pwa.pages.settings import add_section
+
+    add_section("sync", "Sync", sync_status_section, 30)
+
+
+def sync_status_section(worker: Worker) -> None:
+    """Last synced, changes waiting, refusals and conflicts (both values), and a "Sync now" button."""
+    store = state.store()
+    summary = ui.column().classes("gap-1")
+
+    async def refresh() -> None:
+        status = await run.io_bound(sync_store.sync_status, store)
+        shown = await run.io_bound(sync_store.visible_conflicts, store, worker)
+        summary.clear()
+        with summary:
+            if not status.enrolled:
+                ui.label("This device does not sync: it is the server, or not enrolled yet.")
+            ui.label(_when(status)).props('data-testid="sync-last"')
+            ui.label(f"{status.waiting} change{'s' if status.waiting != 1 else ''} waiting to sync")
+            if status.refused:
+                ui.label(f"{status.refused} change(s) the server would not take are kept on this device. "
+                         "Ask your manager.").classes("text-negative")
+            if status.last_error:
+                ui.label(status.last_error).classes("text-warning")
+            ui.label(f"{len(shown)} conflict{'s' if len(shown) != 1 else ''}")
+            for item in shown[:20]:
+                field = item.conflict.field.removeprefix("body.").replace("_", " ")
+                ui.label(f"{item.conflict.kind.replace('_', ' ')} {field}: kept “{item.winner}”, "
+                         f"also written “{item.loser}”").classes("text-sm")
+
+    async def sync_now() -> None:
+        button.disable()
+        try:
+            report = await run.io_bound(client_for(store).sync_once)
+        finally:
+            button.enable()
+        if report.phase == Phase.idle:
+            ui.notify(f"Synced: {report.pushed} sent, {report.pulled} received.", type="positive")
+        else:
+            ui.notify(report.message or "Sync did not finish; Seen will try again.", type="warning")
+        await refresh()
+
+    button = ui.button("Sync now", icon="sync", on_click=sync_now).props('data-testid="sync-now"')
+    ui.timer(0.1, refresh, once=True)
+
+
+def enrolment_card(worker_id: str) -> None:
+    """For a manager or admin: issue a one-time code that enrols this worker's device, shown with its QR code."""
+    from pwa.sync.commands import qr_data_url
+
+    store = state.store()
+    issuer = current_worker()
+    shown = ui.column().classes("items-center")
+
+    async def issue() -> None:
+        code = await run.io_bound(sync_store.issue_enrolment_code, store, worker_id, issuer.id)
+        shown.clear()
+        with shown:
+            ui.label(f"Enrolment code: {code}").classes("text-lg font-mono").props('data-testid="enrol-code"')
+            ui.image(qr_data_url(code)).classes("w-48 h-48").props(f'alt="QR code for {code}"')
+            ui.label("Valid once, for 24 hours.").classes("text-sm")
+
+    ui.button("Enrol a device", icon="qr_code", on_click=issue)
