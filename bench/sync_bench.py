@@ -1,0 +1,508 @@
+"""Sync at a council's scale, against real `seen server` processes on loopback and the real PostgreSQL.
+
+- `sync_push`: 10,000 changes (visits written on a node) pushed through the HTTP API in the client's
+  batches of 100, against psycopg `executemany` of the very rows the push wrote (read back afterwards),
+  into twin tables (`CREATE TABLE ... (LIKE ... INCLUDING ALL)`) in the same run. The issue's target is
+  executemany time / API time of at least 0.5; the harness holds figures under an upper bound, so it is
+  reported as API time / executemany time under 2 (the same condition).
+- `sync_pull`: a fresh node enrols and pulls a 30-child caseload with two years' history (about 3,000
+  records, each in the server's change log as if its devices had pushed it), with the real SyncClient.
+- `sync_load`: 200 devices (one per worker) sync at once against one server process: each pushes a new
+  visit and pulls what is new for its children. p95 of the whole sync per device, and the errors.
+
+Seeding happens before any clock starts. The server runs in its own process, so what is timed includes
+HTTP, JSON and pydantic on both ends, sealing, the merge and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import func, select
+
+from bench import Figure, benchmark
+from pwa.sync import messages
+from pwa.sync.client import Phase, SyncClient
+from pwa.sync.server import PREFIX
+from storage import sync_store
+from storage.models import (
+    CarePlan,
+    CarePlanAction,
+    CarePlanActionBody,
+    CarePlanBody,
+    Child,
+    ChildBody,
+    LifeStoryBody,
+    LifeStoryEntry,
+    Placement,
+    PlacementBody,
+    Review,
+    ReviewBody,
+    Role,
+    SafetyScore,
+    Team,
+    Visit,
+    VisitBody,
+    WishesAndFeelings,
+    WishesBody,
+    Worker,
+)
+from storage.store import Store, hash_password
+from tests.support import PG_URL, postgres_reachable
+from tests.sync_support import SyncServer, new_store, server_store
+
+PUSH_CHANGES = {"tiny": 50, "full": 10_000}
+PULL_CHILDREN = {"tiny": 2, "full": 30}
+LOAD_DEVICES = {"tiny": 5, "full": 200}
+BATCH = 100  # SyncClient's default batch size
+TODAY = date(2026, 11, 23)
+PASSWORD = hash_password("bench")
+
+
+def _require_postgres() -> None:
+    reason = postgres_reachable()
+    if reason:
+        raise RuntimeError(f"The sync benchmarks need PostgreSQL (SEEN_TEST_DATABASE_URL): {reason}")
+
+
+@contextmanager
+def bench_database() -> Iterator[str]:
+    """A PostgreSQL database of the benchmark's own, dropped afterwards.
+
+    Not a schema in the test database: the server's push lock is a database-wide advisory lock, and the
+    test suite's sync tests, if running, would hold it in the test database and be timed with us.
+    """
+    _require_postgres()
+    name = f"seen_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def _server(url: str) -> Iterator[SyncServer]:
+    """One `seen server` process on a free loopback port, on the database `url` names."""
+    with tempfile.TemporaryDirectory(prefix="seen-bench-server-") as tmp:
+        server = SyncServer(url, Path(tmp))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.kill()
+
+
+_shared: tuple[str, SyncServer] | None = None
+_cleanup = ExitStack()
+atexit.register(_cleanup.close)
+
+
+def shared_server() -> tuple[str, SyncServer]:
+    """The database and server process all three sync benchmarks use, made once per run.
+
+    Starting `seen server` takes seconds on a busy machine; each benchmark seeds its own workers and
+    children (their own ids and usernames), so they do not see each other's data.
+    """
+    global _shared
+    if _shared is None:
+        url = _cleanup.enter_context(bench_database())
+        new_store(url).engine.dispose()  # migrated and keyed before the server starts
+        _shared = (url, _cleanup.enter_context(_server(url)))
+    return _shared
+
+
+def _visit_body(rng: random.Random) -> VisitBody:
+    return VisitBody(
+        present="Foster carer", observations="The bedroom was clean and personalised with posters. " * 6,
+        analysis="The child appears settled and has a warm relationship with the carer. " * 4,
+        child_words="I like it here because the dog sleeps on my bed.", worries="Contact is inconsistent.",
+        working_well="Settled at school.", needs_to_happen="Arrange a life-story session.",
+        safety_scale=[SafetyScore(who="Child", score=rng.randint(4, 10))], actions=["Book a dental check-up"])
+
+
+def _at(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 10, 0, tzinfo=UTC)
+
+
+@dataclass
+class Org:
+    prefix: str
+    team_id: str
+    workers: list[str]  # ids, one practitioner per device
+    children: dict[str, list[str]]  # worker id -> their children's ids
+    admin: str = ""
+
+
+def _seed_org(store: Store, prefix: str, n_workers: int, children_each: int) -> Org:
+    """A team of `n_workers` practitioners, each with `children_each` children who have a care plan.
+
+    Ids come from a generator seeded by `prefix`, so a node can be given the very same rows.
+    """
+    rng = random.Random(prefix)
+    ids = lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))  # noqa: E731 - same ids on every store
+    with store.session() as session:
+        team = Team(id=ids(), name="Bench team")
+        session.add(team)
+        session.flush()
+        org = Org(prefix, team.id, [], {})
+        for w in range(n_workers):
+            worker = Worker(id=ids(), username=f"{prefix}{w:03d}", display_name=f"Worker {w}",
+                            role=Role.practitioner.value, team_id=team.id, password_hash=PASSWORD)
+            session.add(worker)
+            org.workers.append(worker.id)
+            org.children[worker.id] = []
+        admin = Worker(id=ids(), username=f"{prefix}-admin", display_name="Admin", role=Role.admin.value,
+                       team_id=team.id, password_hash=PASSWORD)
+        session.add(admin)
+        org.admin = admin.id
+        session.flush()
+        for worker_id in org.workers:
+            for c in range(children_each):
+                child = Child(id=ids(), category="cic", team_id=team.id, worker_id=worker_id,
+                              looked_after_since=TODAY - timedelta(days=700))
+                store.write(session, child, ChildBody(first_name=f"Child{c}", last_name="Bench"), action="create")
+                plan = CarePlan(id=ids(), child_id=child.id, start=TODAY - timedelta(days=690))
+                store.write(session, plan, CarePlanBody(summary="Stay with current carers."), action="create")
+                org.children[worker_id].append(child.id)
+    return org
+
+
+def _history(store: Store, worker_id: str, child_id: str, rng: random.Random) -> int:
+    """Two years of a looked-after child's records: ~100 (visits, placements, reviews, plan, direct work)."""
+    first = TODAY - timedelta(days=730)
+    made = 0
+    with store.session() as session:
+        for p in range(3):
+            start = first + timedelta(days=240 * p)
+            placement = Placement(child_id=child_id, placement_type="U3", start=start,
+                                  end=None if p == 2 else start + timedelta(days=240))
+            store.write(session, placement, PlacementBody(provider="Bench Fostering", carer="Mr and Mrs Carer",
+                                                          address="1 High Street", town="Leeds"), action="create")
+            made += 1
+        plan = CarePlan(child_id=child_id, start=first)
+        store.write(session, plan, CarePlanBody(summary="Remain with carers; contact with mum monthly."),
+                    action="create")
+        made += 1
+        for a in range(8):
+            action = CarePlanAction(plan_id=plan.id, child_id=child_id, due=first + timedelta(days=90 * a))
+            store.write(session, action, CarePlanActionBody(description="Arrange contact", owner="carer"),
+                        action="create")
+            made += 1
+        for r in range(6):
+            review = Review(child_id=child_id, kind="lac_review", held_on=first + timedelta(days=20 + 120 * r))
+            store.write(session, review, ReviewBody(notes="The plan continues."), action="create")
+            made += 1
+        day = first + timedelta(days=3)
+        while day < TODAY and made < 96:
+            visit = Visit(child_id=child_id, worker_id=worker_id, visited_at=_at(day), status="submitted",
+                          seen_alone=True, bedroom_seen=True)
+            store.write(session, visit, _visit_body(rng), action="create")
+            made += 1
+            day += timedelta(days=10)
+        for k in range(2):
+            store.write(session, WishesAndFeelings(child_id=child_id, worker_id=worker_id,
+                                                   on=first + timedelta(days=300 * k + 30), status="submitted"),
+                        WishesBody(child_words="I want to stay here.", reflection="Consistent views."),
+                        action="create")
+            store.write(session, LifeStoryEntry(child_id=child_id, worker_id=worker_id,
+                                                on=first + timedelta(days=300 * k + 60), status="submitted"),
+                        LifeStoryBody(title="My first school", text="I started at Hill Primary."), action="create")
+            made += 2
+    return made
+
+
+def _token_for(store: Store, worker_id: str, admin_id: str, name: str) -> str:
+    code = sync_store.issue_enrolment_code(store, worker_id, admin_id)
+    _device, _worker, token = sync_store.enrol_device(store, code, name)
+    return token
+
+
+def _signed(token: str, changes: list[dict[str, Any]]) -> dict[str, Any]:
+    """A push batch as SyncClient makes it."""
+    wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in changes]
+    batch_id = str(uuid.uuid4())
+    return {"batch_id": batch_id, "changes": wire,
+            "signature": messages.batch_signature(messages.token_key(token), batch_id, wire)}
+
+
+def _node_with(url: str, org: Org) -> Store:
+    """A SQLite node holding the same workers and children as the server (same ids), outbox on."""
+    node = new_store(url)
+    node.outbox_enabled = False
+    _seed_org(node, org.prefix, len(org.workers), len(next(iter(org.children.values()))))
+    node.outbox_enabled = True
+    return node
+
+
+# ------------------------------------------------------------------------------------------------ sync_push
+
+
+def _pg_conninfo(url: str) -> tuple[str, str]:
+    """(libpq conninfo, schema) of the benchmark database's SQLAlchemy URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False), "public"
+
+
+def _tables(conn: psycopg.Connection, schema: str) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE'",
+        (schema,))]
+
+
+def _primary_key(conn: psycopg.Connection, schema: str, table: str) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+        " WHERE i.indrelid = %s::regclass AND i.indisprimary", (f'"{schema}"."{table}"',))]
+
+
+def _keys(conn: psycopg.Connection, schema: str) -> dict[str, set[tuple]]:
+    """Every table's primary keys now: what the push finds already there."""
+    out = {}
+    for table in _tables(conn, schema):
+        names = ", ".join(f'"{k}"' for k in _primary_key(conn, schema, table))
+        out[table] = {tuple(r) for r in conn.execute(f'SELECT {names} FROM "{schema}"."{table}"')}  # noqa: S608
+    return out
+
+
+Rows = dict[str, tuple[list[str], list[tuple]]]
+
+
+def _written_rows(conn: psycopg.Connection, schema: str, before: dict[str, set[tuple]]) -> Rows:
+    """Every row the push added, table by table: (columns, rows), those whose primary key is new."""
+    out: Rows = {}
+    for table in _tables(conn, schema):
+        cursor = conn.execute(f'SELECT * FROM "{schema}"."{table}"')  # noqa: S608 - our own table names
+        columns = [d.name for d in cursor.description or ()]
+        at = [columns.index(k) for k in _primary_key(conn, schema, table)]
+        rows = [r for r in cursor.fetchall() if tuple(r[i] for i in at) not in before.get(table, set())]
+        if rows:
+            out[table] = (columns, rows)
+    return out
+
+
+def _executemany_baseline(conninfo: str, schema: str, written: Rows) -> float:
+    """The same rows inserted with psycopg executemany, one transaction, into twin tables of a new schema."""
+    twin = f"{schema}_twin"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{twin}"')
+        try:
+            for table in written:
+                conn.execute(f'CREATE TABLE "{twin}"."{table}" (LIKE "{schema}"."{table}" INCLUDING ALL)')
+            conn.autocommit = False
+            started = time.perf_counter()
+            with conn.cursor() as cursor:
+                for table, (columns, rows) in written.items():
+                    names = ", ".join(f'"{c}"' for c in columns)
+                    marks = ", ".join(["%s"] * len(columns))
+                    cursor.executemany(f'INSERT INTO "{twin}"."{table}" ({names}) VALUES ({marks})', rows)  # noqa: S608
+            conn.commit()
+            elapsed = time.perf_counter() - started
+        finally:
+            conn.autocommit = True
+            conn.execute(f'DROP SCHEMA "{twin}" CASCADE')
+    return elapsed
+
+
+@benchmark("sync_push")
+def sync_push(size: str) -> list[Figure]:
+    n = PUSH_CHANGES[size]
+    rng = random.Random(11)
+    url, running = shared_server()
+    with tempfile.TemporaryDirectory(prefix="seen-bench-push-") as tmp:
+        server = server_store(url)
+        org = _seed_org(server, "push", 1, 20)
+        worker_id = org.workers[0]
+        token = _token_for(server, worker_id, org.admin, "bench laptop")
+        node = _node_with(f"sqlite:///{Path(tmp) / 'node.db'}", org)
+        with node.session() as session:
+            for i in range(n):
+                child_id = org.children[worker_id][i % 20]
+                visit = Visit(child_id=child_id, worker_id=worker_id, visited_at=_at(TODAY - timedelta(days=i % 700)),
+                              status="submitted", seen_alone=True)
+                node.write(session, visit, _visit_body(rng), action="create")
+        changes = sync_store.pending_changes(node, n)
+        batches = [_signed(token, changes[i:i + BATCH]) for i in range(0, n, BATCH)]
+        conninfo, schema = _pg_conninfo(url)
+        with httpx.Client(timeout=120) as http:
+            headers = {"Authorization": f"Bearer {token}"}
+            # Warm the server's connection pool and code paths with a request that writes nothing.
+            http.get(f"{running.url}{PREFIX}/status", headers=headers).raise_for_status()
+            with psycopg.connect(conninfo) as conn:
+                before = _keys(conn, schema)
+            started = time.perf_counter()
+            for batch in batches:
+                response = http.post(f"{running.url}{PREFIX}/push", json=batch, headers=headers)
+                if response.status_code != 200:
+                    raise RuntimeError(f"push refused: HTTP {response.status_code} {response.text[:300]}")
+            pushed = time.perf_counter() - started
+        with psycopg.connect(conninfo) as conn:
+            written = _written_rows(conn, schema, before)
+        if len(written.get("visit", ([], []))[1]) != n:
+            raise RuntimeError("the server did not hold every pushed visit")
+        plain = _executemany_baseline(conninfo, schema, written)
+        server.engine.dispose()
+        node.engine.dispose()
+    ratio = pushed / plain
+    full = size == "full"
+    rows = sum(len(r) for _c, r in written.values())
+    return [
+        Figure("sync_push", pushed, "s", baseline=plain, ratio=ratio),
+        Figure("sync_push_per_change", pushed / n * 1000, "ms"),
+        Figure("sync_push_ratio", ratio, "x", target=2.0 if full else None),
+        Figure("sync_push_rows_written", float(rows), "rows"),
+    ]
+
+
+# ------------------------------------------------------------------------------------------------ sync_pull
+
+
+@benchmark("sync_pull")
+def sync_pull(size: str) -> list[Figure]:
+    n_children = PULL_CHILDREN[size]
+    rng = random.Random(12)
+    url, running = shared_server()
+    with tempfile.TemporaryDirectory(prefix="seen-bench-pull-") as tmp:
+        seeding = server_store(url)
+        seeding.outbox_enabled = True  # each record reaches the change log as a device's push would
+        org = _seed_org(seeding, "pull", 1, n_children)
+        worker_id = org.workers[0]
+        records = sum(_history(seeding, worker_id, c, rng) for c in org.children[worker_id]) + 2 * n_children
+        while sync_store.absorb_local_changes(seeding):
+            pass
+        admin = org.admin
+        timings = []
+        for attempt in range(3 if size == "full" else 1):
+            node = new_store(f"sqlite:///{Path(tmp) / f'node{attempt}.db'}")
+            client = SyncClient(node, urls=[running.url])
+            client.enrol(running.url, sync_store.issue_enrolment_code(seeding, worker_id, admin), "fresh")
+            started = time.perf_counter()
+            report = client.sync_once()
+            timings.append(time.perf_counter() - started)
+            if report.phase != Phase.idle:
+                raise RuntimeError(f"the fresh node's sync failed: {report.message}")
+            if _visits_on(node, worker_id) != _visits_on(seeding, worker_id):
+                raise RuntimeError("the fresh node does not hold every visit")
+            client.http.close()
+            node.engine.dispose()
+        seeding.engine.dispose()
+    seconds = statistics.median(timings)
+    return [
+        Figure("sync_pull", seconds, "s", target=2.0 if size == "full" else None),
+        Figure("sync_pull_records", float(records), "records"),
+    ]
+
+
+def _visits_on(store: Store, worker_id: str) -> int:
+    with store.session() as session:
+        return session.exec(select(func.count()).select_from(Visit).where(Visit.worker_id == worker_id)).one()
+
+
+# ------------------------------------------------------------------------------------------------ sync_load
+
+
+async def _device_sync(http: httpx.AsyncClient, url: str, token: str, batch: dict[str, Any], cursor: int,
+                       held: list[str]) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    response = await http.post(f"{url}{PREFIX}/push", json=batch, headers=headers)
+    response.raise_for_status()
+    while True:
+        response = await http.post(f"{url}{PREFIX}/pull", headers=headers,
+                                   json={"cursor": cursor, "held": held, "limit": 200})
+        response.raise_for_status()
+        page = response.json()
+        cursor = page["cursor"]
+        if not page["more"]:
+            return
+
+
+async def _load_round(url: str, devices: list[tuple[str, dict[str, Any], int, list[str]]]) -> tuple[list[float], int]:
+    """Every device syncs at once; returns each successful sync's seconds, and how many failed."""
+    limits = httpx.Limits(max_connections=len(devices), max_keepalive_connections=len(devices))
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        go = asyncio.Event()
+
+        async def one(token: str, batch: dict[str, Any], cursor: int, held: list[str]) -> float | None:
+            await go.wait()
+            started = time.perf_counter()
+            try:
+                await _device_sync(http, url, token, batch, cursor, held)
+            except (httpx.HTTPError, ValueError, KeyError):
+                return None
+            return time.perf_counter() - started
+
+        tasks = [asyncio.create_task(one(*d)) for d in devices]
+        await asyncio.sleep(0.05)
+        go.set()
+        results = await asyncio.gather(*tasks)
+    ok = [r for r in results if r is not None]
+    return ok, len(results) - len(ok)
+
+
+@benchmark("sync_load")
+def sync_load(size: str) -> list[Figure]:
+    n = LOAD_DEVICES[size]
+    rng = random.Random(13)
+    url, running = shared_server()
+    with tempfile.TemporaryDirectory(prefix="seen-bench-load-") as tmp:
+        server = server_store(url)
+        org = _seed_org(server, "load", n, 3)
+        admin = org.admin
+        tokens = {w: _token_for(server, w, admin, f"phone {i}") for i, w in enumerate(org.workers)}
+        node = _node_with(f"sqlite:///{Path(tmp) / 'node.db'}", org)
+        batches: dict[str, dict[str, Any]] = {}
+        for worker_id in org.workers:  # one new visit per device, made before the clock starts
+            with node.session() as session:
+                visit = Visit(child_id=org.children[worker_id][0], worker_id=worker_id, visited_at=_at(TODAY),
+                              status="submitted", seen_alone=True)
+                node.write(session, visit, _visit_body(rng), action="create")
+            batches[worker_id] = _signed(tokens[worker_id], sync_store.pending_changes(node, 10))
+            sync_store.mark_pushed(node, [c["change_id"] for c in batches[worker_id]["changes"]])
+        # Each device has synced before (it holds its children and a cursor), as phones in use have.
+        with httpx.Client(timeout=60) as http:
+            cursors = {}
+            for worker_id in org.workers:
+                headers = {"Authorization": f"Bearer {tokens[worker_id]}"}
+                cursor, held = 0, []
+                while True:
+                    page = http.post(f"{running.url}{PREFIX}/pull", headers=headers,
+                                     json={"cursor": cursor, "held": held}).raise_for_status().json()
+                    cursor = page["cursor"]
+                    held = org.children[worker_id]
+                    if not page["more"]:
+                        break
+                cursors[worker_id] = cursor
+        devices = [(tokens[w], batches[w], cursors[w], org.children[w]) for w in org.workers]
+        started = time.perf_counter()
+        latencies, errors = asyncio.run(_load_round(running.url, devices))
+        wall = time.perf_counter() - started
+        server.engine.dispose()
+        node.engine.dispose()
+    p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 2 else (latencies or [0.0])[0]
+    full = size == "full"
+    return [
+        Figure("sync_load_p95", p95 * 1000, "ms", target=500.0 if full else None),
+        Figure("sync_load_median", statistics.median(latencies) * 1000 if latencies else 0.0, "ms"),
+        Figure("sync_load_errors", float(errors), "errors", target=1.0 if full else None),
+        Figure("sync_load_wall", wall, "s"),
+    ]
+
