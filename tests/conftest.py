@@ -1,0 +1,111 @@
+"""Fixtures: real databases (SQLite file and the machine's PostgreSQL), stores, and the app's User."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from datetime import date
+from pathlib import Path
+
+import pytest
+from nicegui.testing.user import User
+from nicegui.testing.user_simulation import user_simulation
+
+from storage.demo import create_demo
+from storage.store import Store
+from tests.support import SERVER_KEY, postgres_reachable, postgres_schema, set_current_test_store
+
+ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.browser_support"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each storage test runs on both engines: SQLite in a temporary file, and the real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'seen.db'}"
+        return
+    reason = postgres_reachable()
+    if reason:
+        pytest.skip(reason)
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    s = Store.open(db_url, outbox=True)
+    s.initialise_with_server_key(SERVER_KEY)
+    yield s
+    s.engine.dispose()
+
+
+DEMO_DAY = date(2026, 11, 23)
+
+
+@pytest.fixture
+def demo_store(store: Store) -> Store:
+    create_demo(store, today=DEMO_DAY)
+    return store
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_demo_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """One demo caseload per engine for a whole test module (making one takes seconds): for modules whose
+    tests each use children, keys or records of their own, so they do not see each other's work."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('module_demo') / 'seen.db'}"
+        else:
+            reason = postgres_reachable()
+            if reason:
+                pytest.skip(reason)
+            url = stack.enter_context(postgres_schema())
+        store = Store.open(url, outbox=True)
+        store.initialise_with_server_key(SERVER_KEY)
+        create_demo(store, today=DEMO_DAY)
+        yield store
+        store.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Today's demo caseload built once per run; each test gets its own copy of the file."""
+    path = tmp_path_factory.mktemp("template") / "demo.db"
+    s = Store.open(f"sqlite:///{path}", outbox=False)
+    s.initialise_with_server_key(SERVER_KEY)
+    create_demo(s)
+    s.engine.dispose()  # the last connection to close checkpoints the WAL into the file
+    assert not path.with_name("demo.db-wal").exists()
+    return path
+
+
+@pytest.fixture
+def app_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_template: Path) -> Iterator[Store]:
+    """The store the app runs on in page tests: SQLite with today's demo caseload."""
+    monkeypatch.setenv("SEEN_DATA_DIR", str(tmp_path))
+    shutil.copy(demo_template, tmp_path / "app.db")
+    s = Store.open(f"sqlite:///{tmp_path / 'app.db'}", outbox=False)
+    s.unlock_with_server_key(SERVER_KEY)
+    set_current_test_store(s)
+    yield s
+    set_current_test_store(None)
+    s.engine.dispose()
+
+
+@pytest.fixture
+async def user(app_store: Store, caplog: pytest.LogCaptureFixture) -> AsyncIterator[User]:
+    """NiceGUI's simulated user, on the app built over `app_store`."""
+    async with user_simulation(main_file=ROOT / "tests" / "app_main.py") as simulated:
+        yield simulated
+    errors = [r for r in caplog.get_records("call") if r.levelname == "ERROR"]
+    if errors:
+        pytest.fail(f"There were unexpected ERROR logs: {errors[0].getMessage()}", pytrace=False)
+
+
+async def sign_in(user: User, username: str, password: str = "seen-demo") -> None:
+    await user.open("/login")
+    user.find("Username").type(username)
+    user.find("Password").type(password)
+    user.find(marker="sign-in").click()

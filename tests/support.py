@@ -1,0 +1,55 @@
+"""Shared test helpers: database URLs for both engines, and the store a test's app runs on."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, text
+
+from storage.store import Store
+
+PG_URL = os.environ.get("SEEN_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SERVER_KEY = b"k" * 32
+
+_current: Store | None = None
+
+
+def set_current_test_store(store: Store | None) -> None:
+    global _current
+    _current = store
+
+
+def current_test_store() -> Store:
+    assert _current is not None, "the test did not prepare a store (use the `user` or `app_store` fixture)"
+    return _current
+
+
+def postgres_reachable() -> str | None:
+    """None if PostgreSQL answers, else the reason it does not."""
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as e:  # noqa: BLE001 - any failure means: skip with the reason
+        return f"PostgreSQL is not reachable at {PG_URL}: {e.__class__.__name__}"
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards: a clean PostgreSQL per test."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

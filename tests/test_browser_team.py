@@ -1,0 +1,55 @@
+"""The team dashboard in a real browser, as a manager sees it on a phone (360x740) and at a desk (1280x800)."""
+
+from __future__ import annotations
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+from tests.browser_support import LiveServer, no_horizontal_scroll, screenshot, sign_in
+
+pytestmark = pytest.mark.browser
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def open_dashboard(page) -> None:
+    sign_in(page, "amara")
+    page.goto("/team")
+    page.get_by_role("heading", name="Visits in and out of timescale, by month").wait_for()
+    page.locator(".nicegui-echart canvas").first.wait_for()
+    page.get_by_role("heading", name="Overdue (").wait_for()
+    # The chart and any notification fade in: wait until nothing is moving before the picture.
+    page.wait_for_function("document.getAnimations().every(a => a.playState !== 'running')")
+
+
+def serious_axe_violations(page) -> list[str]:
+    violations = Axe().run(page, options={"resultTypes": ["violations"]}).response["violations"]
+    return [f"{v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in violations if v.get("impact") in ("serious", "critical")]
+
+
+def test_the_team_dashboard_on_a_phone_and_a_desktop(page, browser, live_server: LiveServer) -> None:
+    open_dashboard(page)
+    counts = page.locator("[data-count]")
+    assert counts.count() == 5
+    assert page.locator("[data-count=overdue]").inner_text().split()[0].isdigit()
+    assert page.locator("[data-child]").count() == 16  # every child in the Children in Care Team
+    assert no_horizontal_scroll(page), "the dashboard scrolls sideways at 360 px"
+    assert not serious_axe_violations(page)
+    screenshot(page, "team-dashboard-phone")
+
+    # The worker filter narrows the list and the chart to one worker's children.
+    page.get_by_label("Worker").click()
+    page.get_by_role("option", name="Ben Castle").click()
+    page.wait_for_function("document.querySelectorAll('[data-child]').length === 8")
+    assert "Chloe Dunmore ·" not in page.locator("[role=main]").inner_text()
+
+    desk = browser.new_context(viewport=DESKTOP, base_url=live_server.url)
+    try:
+        wide = desk.new_page()
+        open_dashboard(wide)
+        box = wide.locator(".nicegui-echart").first.bounding_box()
+        assert box and box["width"] > 600  # at a desk the chart has room to breathe
+        assert no_horizontal_scroll(wide)
+        screenshot(wide, "team-dashboard-desktop")
+    finally:
+        desk.close()

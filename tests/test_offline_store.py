@@ -1,0 +1,88 @@
+"""What the phone's offline part gets from the store: the picker's minimum, and drafts stored once per key."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from storage.models import Child, ChildBody, Draft, Visit, Worker
+from storage.offline import KEPT_KIND, SUBMITTERS, offline_children, receive_draft
+from storage.store import NotAllowed, Store
+from storage.visits import VisitInvalid
+from tests.conftest import DEMO_DAY
+
+
+def worker(store: Store, username: str) -> Worker:
+    with store.session() as session:
+        return session.exec(select(Worker).where(Worker.username == username)).one()
+
+
+def a_child(store: Store, who: Worker, category: str = "cin") -> Child:
+    with store.session() as session:
+        return session.exec(select(Child).where(Child.worker_id == who.id, Child.category == category)).first()
+
+
+def visit_form(words: str) -> dict:
+    return {"visit_date": "2026-11-20", "visit_time": "10:30", "location": "family_home", "seen": "yes",
+            "seen_alone": "yes", "observations": "Kitchen tidy, food in.", "child_words": words}
+
+
+def test_the_offline_picker_holds_initials_age_and_id_only(module_demo_store: Store) -> None:
+    ben = worker(module_demo_store, "ben")
+    rows = offline_children(module_demo_store, ben, on=DEMO_DAY)
+    with module_demo_store.session() as session:
+        mine = {c.id: module_demo_store.opened(c).body for c in module_demo_store.visible_children(session, ben)}
+    assert {r.id for r in rows} == set(mine)
+    for row in rows:
+        body: ChildBody = mine[row.id]
+        assert row.initials == body.initials and "." in row.initials
+        assert set(vars(row)) == {"id", "initials", "age"}  # nothing else can leak: no name, no address
+        assert body.last_name not in repr(row)
+
+
+def test_a_draft_sent_twice_is_stored_once(module_demo_store: Store) -> None:
+    erin = worker(module_demo_store, "erin")
+    child = a_child(module_demo_store, erin)
+    words = "I want to stay with nan at weekends."
+    first = receive_draft(module_demo_store, erin, "visit", child.id, visit_form(words), "key-one-0001")
+    again = receive_draft(module_demo_store, erin, "visit", child.id, visit_form(words), "key-one-0001")
+    assert first.record_id == again.record_id
+    with module_demo_store.session() as session:
+        visits = [module_demo_store.opened(v) for v in session.exec(select(Visit).where(Visit.child_id == child.id))]
+    assert [v.child_words for v in visits].count(words) == 1
+
+
+def test_a_draft_that_needs_fixing_stores_nothing_and_says_what(module_demo_store: Store) -> None:
+    erin = worker(module_demo_store, "erin")
+    child = a_child(module_demo_store, erin)
+    form = visit_form("words") | {"observations": ""}
+    with pytest.raises(VisitInvalid) as refused:
+        receive_draft(module_demo_store, erin, "visit", child.id, form, "key-fix-0001")
+    assert "observations" in refused.value.problems
+    with module_demo_store.session() as session:
+        assert session.exec(select(Draft).where(Draft.idempotency_key == "key-fix-0001")).first() is None
+
+
+def test_another_workers_child_is_refused(module_demo_store: Store) -> None:
+    ben, erin = worker(module_demo_store, "ben"), worker(module_demo_store, "erin")
+    with pytest.raises(NotAllowed):
+        receive_draft(module_demo_store, ben, "visit", a_child(module_demo_store, erin).id, visit_form("x"), "key-not-0001")
+
+
+def test_a_kind_without_its_submitter_is_kept_sealed_once(module_demo_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every kind the phone sends today has its submitter; a kind whose storage module is not written yet
+    # (as wishes and life story were at first) is kept as a sealed draft, once per key.
+    monkeypatch.setitem(SUBMITTERS, "future_form", ("storage.not_written_yet", "submit_future_from_draft"))
+    erin = worker(module_demo_store, "erin")
+    child = a_child(module_demo_store, erin)
+    fields = {"on": "2026-11-20", "method": "drawing", "child_words": "My house has a red door."}
+    first = receive_draft(module_demo_store, erin, "future_form", child.id, fields, "key-later-0001")
+    again = receive_draft(module_demo_store, erin, "future_form", child.id, fields, "key-later-0001")
+    assert first.kept_as_draft and first.record_id == again.record_id
+    with module_demo_store.session() as session:
+        kept = session.exec(select(Draft).where(Draft.idempotency_key == "key-later-0001")).one()
+        assert kept.kind == KEPT_KIND.format(kind="future_form")
+        assert b"red door" not in kept.sealed
+        assert module_demo_store.open_payload("draft", kept.id, kept.sealed) == fields
+    with pytest.raises(ValueError):
+        receive_draft(module_demo_store, erin, "shopping_list", child.id, fields, "key-bad-0001")

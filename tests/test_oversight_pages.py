@@ -1,0 +1,205 @@
+"""The manager's and admin's screens as each role meets them, and what each role must not reach."""
+
+from __future__ import annotations
+
+from nicegui import ui
+from nicegui.testing.user import User
+from sqlmodel import col, select
+
+from storage.models import AuditEvent, Child, Device, RecordStatus, Visit, Worker
+from storage.store import Store
+from tests.conftest import sign_in
+
+
+def worker(store: Store, username: str) -> Worker:
+    with store.session() as session:
+        return session.exec(select(Worker).where(Worker.username == username)).one()
+
+
+def child_of(store: Store, username: str) -> Child:
+    who = worker(store, username)
+    with store.session() as session:
+        return session.exec(select(Child).where(Child.worker_id == who.id)).first()
+
+
+def waiting_visit(store: Store, manager: str) -> Visit:
+    who = worker(store, manager)
+    with store.session() as session:
+        teams = store.managed_team_ids(session, who)
+        return session.exec(select(Visit).join(Child).where(
+            Visit.status == RecordStatus.submitted.value, col(Child.team_id).in_(teams)).order_by(
+            col(Visit.submitted_at))).first()
+
+
+def denials(store: Store, username: str) -> list[tuple[str, str, str | None]]:
+    who = worker(store, username)  # SQLite takes one transaction at a time: never open a session inside another
+    with store.session() as session:
+        events = session.exec(select(AuditEvent).where(
+            AuditEvent.action == "denied", AuditEvent.worker_id == who.id).order_by(
+            col(AuditEvent.seq)))
+        return [(e.kind, e.record_id, e.child_id) for e in events]
+
+
+async def test_a_manager_sees_their_team_by_status_filters_it_and_moves_a_child(user: User, app_store: Store) -> None:
+    await sign_in(user, "amara")
+    await user.should_see("My caseload", retries=50)
+    await user.open("/team")
+    await user.should_see("Children in Care Team", retries=50)
+    for words in ("Overdue", "Due this week", "Not seen alone", "Written up late", "Overdue actions",
+                  "Visits in and out of timescale, by month", "Last 12 months:"):
+        await user.should_see(words)
+    await user.should_see(kind=ui.echart)
+    await user.should_see("Chloe Dunmore · Child in care")
+    await user.should_not_see("Erin Frost")  # another team's worker: none of her children appear
+
+    ben, chloe = worker(app_store, "ben"), worker(app_store, "chloe")
+    user.find(marker="filter-worker").elements.pop().value = ben.id  # narrows the list to Ben's children
+    await user.should_not_see("Chloe Dunmore · Child in care")
+    await user.should_see("Ben Castle · Child in care")
+
+    child = child_of(app_store, "ben")
+    name = app_store.opened(child).body.name
+    user.find(marker=f"move-{child.id}").click()
+    await user.should_see(f"Move {name} to another worker")
+    user.find(marker="confirm-move").click()
+    await user.should_see("Choose the worker to move this child to.")
+    user.find(marker="move-to").elements.pop().value = chloe.id
+    user.find(marker="confirm-move").click()
+    await user.should_see(f"{name} is now allocated to Chloe Dunmore.", retries=50)
+    with app_store.session() as session:
+        assert session.get(Child, child.id).worker_id == chloe.id
+        assert session.exec(select(AuditEvent).where(AuditEvent.action == "allocate",
+                                                     AuditEvent.record_id == child.id)).one()
+
+
+async def test_a_manager_reads_a_visit_writes_oversight_and_signs_it_off(user: User, app_store: Store) -> None:
+    visit = waiting_visit(app_store, "amara")
+    await sign_in(user, "amara")
+    await user.should_see("My caseload", retries=50)
+    await user.open("/signoff")
+    await user.should_see("waiting for sign-off, oldest first", retries=50)
+    await user.open(f"/signoff/{visit.id}")
+    await user.should_see("Observations (what was seen and heard)", retries=50)
+    user.find("Sign off").click()
+    await user.should_see("Write a management oversight note before signing the visit off.", retries=50)
+    user.find("Management oversight note").type("Good analysis. Arrange the life-story session by Friday.")
+    user.find("Sign off").click()
+    await user.should_see("Visit signed off.", retries=50)
+    amara = worker(app_store, "amara")
+    with app_store.session() as session:
+        row = session.get(Visit, visit.id)
+        assert row.status == "signed_off" and row.signed_off_by == amara.id
+        assert app_store.opened(row).body.manager_note.startswith("Good analysis.")
+    await user.open(f"/signoff/{visit.id}")
+    await user.should_see("Signed off by Amara Okafor", retries=50)
+    await user.should_see("Signed-off records cannot be changed.")
+    await user.should_not_see("Return to worker")
+
+
+async def test_a_manager_returns_a_visit_with_a_reason(user: User, app_store: Store) -> None:
+    visit = waiting_visit(app_store, "dev")
+    await sign_in(user, "dev")
+    await user.should_see("My caseload", retries=50)
+    await user.open(f"/signoff/{visit.id}")
+    await user.should_see("Return to the worker instead", retries=50)
+    user.find("Return to worker").click()
+    await user.should_see("Say why the visit is being returned", retries=50)
+    user.find("Why it is being returned").type("Please record the child's words as they said them.")
+    user.find("Return to worker").click()
+    await user.should_see("Visit returned to the worker.", retries=50)
+    with app_store.session() as session:
+        row = session.get(Visit, visit.id)
+        assert row.status == "returned"
+        assert app_store.opened(row).body.return_reason == "Please record the child's words as they said them."
+
+
+async def test_a_practitioner_is_refused_the_manager_and_admin_screens(user: User, app_store: Store) -> None:
+    visit = waiting_visit(app_store, "amara")  # a visit in Ben's own team
+    await sign_in(user, "ben")
+    await user.should_see("My caseload", retries=50)
+    for path, words in (("/team", "This page is for team managers."),
+                        ("/signoff", "This page is for team managers."),
+                        ("/admin", "This page is for administrators."),
+                        (f"/signoff/{visit.id}", "Not found: that visit is not in a team you manage"),
+                        (f"/child/{visit.child_id}/audit", "Not found: that child is not in a team you manage")):
+        await user.open(path)
+        await user.should_see(words, retries=50)
+        await user.should_not_see("Sign off")
+    assert denials(app_store, "ben") == [
+        ("page", "/team", None), ("page", "/signoff", None), ("page", "/admin", None),
+        ("visit", visit.id, visit.child_id), ("audit_trail", visit.child_id, visit.child_id)]
+    with app_store.session() as session:
+        assert session.get(Visit, visit.id).status == "submitted"
+
+
+async def test_a_manager_cannot_reach_another_teams_child_visit_or_trail(user: User, app_store: Store) -> None:
+    theirs = waiting_visit(app_store, "dev")
+    await sign_in(user, "amara")
+    await user.should_see("My caseload", retries=50)
+    await user.open(f"/child/{theirs.child_id}")
+    await user.should_see("Child not found", retries=50)
+    await user.open(f"/signoff/{theirs.id}")
+    await user.should_see("Not found: that visit is not in a team you manage", retries=50)
+    await user.open(f"/child/{theirs.child_id}/audit")
+    await user.should_see("Not found: that child is not in a team you manage", retries=50)
+    await user.open("/signoff")
+    await user.should_see("waiting for sign-off", retries=50)
+    await user.should_not_see(f"/signoff/{theirs.id}")
+    assert denials(app_store, "amara") == [
+        ("child", theirs.child_id, theirs.child_id), ("visit", theirs.id, theirs.child_id),
+        ("audit_trail", theirs.child_id, theirs.child_id)]
+
+
+async def test_an_admin_revokes_a_device_sees_a_trail_and_reads_no_child(user: User, app_store: Store) -> None:
+    ben = worker(app_store, "ben")
+    with app_store.session() as session:
+        device = Device(worker_id=ben.id, name="Ben's work phone")
+        session.add(device)
+    child = child_of(app_store, "ben")
+    with app_store.session() as session:
+        name = app_store.opened(session.get(Child, child.id)).body.name
+    await sign_in(user, "admin")
+    await user.should_see("My caseload", retries=50)
+    await user.open("/admin")
+    await user.should_see("Ben Castle: Ben's work phone", retries=50)
+    await user.should_see("Amara Okafor (amara)")
+    await user.should_see("Managed by Amara Okafor")
+    user.find("Revoke").click()
+    await user.should_see("Revoke Ben Castle's device", retries=50)
+    user.find(marker="confirm-revoke").click()
+    await user.should_see("is revoked", retries=50)
+    with app_store.session() as session:
+        assert session.get(Device, device.id).revoked_at is not None
+        assert session.exec(select(AuditEvent).where(AuditEvent.action == "revoke")).one().record_id == device.id
+
+    await user.open(f"/child/{child.id}")
+    await user.should_see("Child not found", retries=50)
+    await user.should_not_see(name)
+    await user.open("/team")
+    await user.should_see("This page is for team managers.", retries=50)
+    await user.open(f"/child/{child.id}/audit")
+    await user.should_see(f"Child {child.id[:8]}", retries=50)
+    await user.should_see("Sam Admin: Refused access to child's details")
+    await user.should_not_see(name)
+    assert denials(app_store, "admin") == [("child", child.id, child.id), ("page", "/team", None)]
+
+
+async def test_a_manager_reaches_a_childs_audit_trail_from_the_child_page_and_a_worker_has_no_such_button(
+        user: User, app_store: Store) -> None:
+    child = child_of(app_store, "ben")
+    await sign_in(user, "amara")
+    await user.should_see("Team", retries=50)
+    await user.open(f"/child/{child.id}")
+    await user.should_see(marker="audit-trail", retries=50)
+    user.find(marker="audit-trail").click()
+    await user.should_see("events, newest first", retries=50)
+    await user.should_see("Amara Okafor: Read child's details", retries=50)  # her opening the child page
+
+
+async def test_a_practitioner_sees_no_audit_trail_button_on_their_own_child(user: User, app_store: Store) -> None:
+    child = child_of(app_store, "ben")
+    await sign_in(user, "ben")
+    await user.should_see("My caseload", retries=50)
+    await user.open(f"/child/{child.id}")
+    await user.should_see(marker="log-visit", retries=50)
+    await user.should_not_see(marker="audit-trail")

@@ -1,0 +1,410 @@
+"""Push notifications end to end: a push service on loopback, devices with their own keys, the scheduler.
+
+What a worker and a manager depend on: the right alerts reach the right people, once (not again on the
+next run, nor after a restart), signed with the server's VAPID key, readable only by the device, and never
+naming a child; a gone subscription is removed; a busy push service is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time as clock
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+
+import pytest
+from nicegui.testing.user import User
+from sqlalchemy import create_engine, text
+from sqlmodel import select
+
+from pwa import push
+from storage import notify
+from storage.cases import cases_for
+from storage.demo import FIRST_NAMES, SURNAMES
+from storage.models import (
+    Child,
+    ChildBody,
+    ManagedTeam,
+    PushDelivery,
+    PushSubscription,
+    Role,
+    SentAlert,
+    Team,
+    Worker,
+)
+from storage.store import Store
+from storage.timescales import add_working_days, clocks_for_all
+from tests.conftest import DEMO_DAY, sign_in
+from tests.push_service import Device, PushService, check_vapid
+from tests.support import SERVER_KEY
+
+TITLE = re.compile(r"^(Visit|Review|Review conference|Initial conference|Assessment) "
+                   r"(due today|overdue|due \w{3} \d{1,2} \w{3}) — ([A-Z]\.){1,2}$")
+
+
+@pytest.fixture(autouse=True)
+def _no_background_scheduler(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tests run the scheduler themselves, at a moment they choose.
+    monkeypatch.setenv("SEEN_SCHEDULER_MINUTES", "0")
+    monkeypatch.delenv("SEEN_NOTIFY_HOURS", raising=False)
+
+
+@pytest.fixture
+def service() -> Iterator[PushService]:
+    s = PushService()
+    yield s
+    s.close()
+
+
+def morning(day: date) -> datetime:
+    return datetime.combine(day, time(9, 0), notify.LONDON)
+
+
+def expected_alerts(store: Store, worker: Worker, day: date) -> set[tuple[str, str, str]]:
+    """(child, clock, stage) a worker should hear about, straight from the timescales engine."""
+    soon = add_working_days(day, 3)
+    with store.session() as session:
+        children = list(session.exec(select(Child).where(Child.worker_id == worker.id)))
+        clocks = clocks_for_all(cases_for(session, children), day)
+    out = set()
+    for c in clocks:
+        stage = "overdue" if c.due < day else "due_today" if c.due == day else "due_in_3" if c.due <= soon else None
+        if stage:
+            out.add((c.child, c.clock, stage))
+    return out
+
+
+def names_of_children(store: Store) -> set[str]:
+    with store.session() as session:
+        bodies = [store.opened(c).body for c in session.exec(select(Child))]
+    return {n for b in bodies for n in (b.first_name, b.last_name, b.preferred_name) if n} | set(FIRST_NAMES) | set(
+        SURNAMES)
+
+
+def assert_names_no_child(payload: dict, names: set[str]) -> None:
+    words = set(re.findall(r"[A-Za-z]+", " ".join(str(v) for v in payload.values())))
+    assert not words & names, f"a notification names a child: {words & names}"
+
+
+def worker_named(store: Store, username: str) -> Worker:
+    with store.session() as session:
+        return session.exec(select(Worker).where(Worker.username == username)).one()
+
+
+async def subscribe_as(user: User, username: str, device: Device) -> None:
+    await sign_in(user, username)
+    await user.should_see("My caseload", retries=50)
+    response = await user.http_client.post("/api/push/subscribe", json=device.subscription())
+    assert response.status_code == 200, response.text
+
+
+async def test_the_right_alerts_reach_the_right_people_once_signed_and_never_naming_a_child(
+        user: User, app_store: Store, service: PushService) -> None:
+    ben_phone, amara_phone = Device(service, "ben"), Device(service, "amara")
+    await subscribe_as(user, "ben", ben_phone)
+    await subscribe_as(user, "amara", amara_phone)
+    key = (await user.http_client.get("/api/push/key")).json()["publicKey"]
+    today = date.today()
+    now = morning(today)
+
+    report = await asyncio.to_thread(push.run_once, app_store, now)
+    assert report.delivered == len(service.received) > 0
+
+    ben, amara = worker_named(app_store, "ben"), worker_named(app_store, "amara")
+    names = names_of_children(app_store)
+    with app_store.session() as session:
+        children = {c.id: c for c in session.exec(select(Child))}
+        initials = {cid: app_store.opened(c).body.initials for cid, c in children.items()}
+    ben_got = [ben_phone.decrypt(r) for r in service.to(ben_phone.path)]
+    amara_got = [amara_phone.decrypt(r) for r in service.to(amara_phone.path)]
+    for received in service.received:
+        check_vapid(received, key, service.origin)
+        assert received.headers["ttl"] == str(push.TTL_SECONDS)
+        assert len(received.headers["topic"]) <= 32
+    for payload in ben_got + amara_got:
+        assert_names_no_child(payload, names)
+        if payload["stage"] != "digest":
+            assert TITLE.match(payload["title"]), payload["title"]
+            assert payload["title"].endswith(initials[payload["child"]])
+            assert payload["url"] == f"/child/{payload['child']}"
+
+    # Ben hears about his own children only: due in 3 working days, due today, overdue.
+    assert {(p["child"], p["clock"], p["stage"]) for p in ben_got} == expected_alerts(app_store, ben, today)
+    assert len(ben_got) == len(expected_alerts(app_store, ben, today))
+    # Amara, who manages the children in care team, hears what is overdue there, and gets her digest.
+    overdue_in_team = {(child, clk) for who in ("ben", "chloe")
+                       for child, clk, stage in expected_alerts(app_store, worker_named(app_store, who), today)
+                       if stage == "overdue"}
+    assert overdue_in_team, "the demo caseload has overdue children in care"
+    assert {(p["child"], p["clock"]) for p in amara_got if p["stage"] == "overdue"} == overdue_in_team
+    assert {p["stage"] for p in amara_got} == {"overdue", "digest"}
+    digest = [p for p in amara_got if p["stage"] == "digest"]
+    assert len(digest) == 1 and digest[0]["url"] == "/team" and "overdue" in digest[0]["body"]
+    assert all(children[p["child"]].team_id == amara.team_id for p in amara_got if p["child"])
+
+    # Once: a second run, and a restart (a new store and sender on the same database), send nothing.
+    count = len(service.received)
+    again = await asyncio.to_thread(push.run_once, app_store, now + timedelta(minutes=15))
+    assert (again.decided, again.delivered) == (0, 0)
+    restarted = Store(app_store.engine)
+    restarted.unlock_with_server_key(SERVER_KEY)
+    after_restart = await asyncio.to_thread(push.run_once, restarted, now + timedelta(hours=1))
+    assert after_restart.delivered == 0 and len(service.received) == count
+    with app_store.session() as session:
+        assert len(list(session.exec(select(SentAlert)))) == len(ben_got) + len(amara_got)
+
+
+async def test_only_a_signed_in_worker_on_seen_itself_can_subscribe_and_bad_input_is_refused(
+        user: User, app_store: Store, service: PushService) -> None:
+    phone = Device(service, "x")
+    response = await user.http_client.post("/api/push/subscribe", json=phone.subscription())
+    assert response.status_code == 401 and "Sign in" in response.json()["error"]
+    await sign_in(user, "erin")
+    await user.should_see("My caseload", retries=50)
+    bad = phone.subscription() | {"keys": {"p256dh": "bm90IGEga2V5", "auth": phone.subscription()["keys"]["auth"]}}
+    response = await user.http_client.post("/api/push/subscribe", json=bad)
+    assert response.status_code == 400 and "P-256" in response.json()["error"]
+    response = await user.http_client.post("/api/push/subscribe", json=phone.subscription() | {
+        "endpoint": "http://push.example.com/x"})
+    assert response.status_code == 400 and "https://" in response.json()["error"]
+    response = await user.http_client.post("/api/push/subscribe", json=phone.subscription(),
+                                           headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403
+    assert not notify.subscriptions_of(app_store, worker_named(app_store, "erin").id)
+
+    # A worker may have several devices; turning one off removes that one only.
+    laptop = Device(service, "laptop")
+    for device in (phone, laptop):
+        assert (await user.http_client.post("/api/push/subscribe", json=device.subscription())).status_code == 200
+    assert (await user.http_client.post("/api/push/subscribe", json=phone.subscription())).status_code == 200
+    assert len(notify.subscriptions_of(app_store, worker_named(app_store, "erin").id)) == 2
+    response = await user.http_client.post("/api/push/unsubscribe", json={"endpoint": phone.endpoint})
+    assert response.json() == {"ok": True, "removed": True}
+    left = notify.subscriptions_of(app_store, worker_named(app_store, "erin").id)
+    assert [notify.open_subscription(app_store, s)["endpoint"] for s in left] == [laptop.endpoint]
+
+
+# ---------------------------------------------------------------- on both databases
+
+
+def small_caseload(store: Store) -> Store:
+    """A small team: ben and chloe (workers) managed by amara, three children long overdue a visit."""
+    with store.session() as session:
+        team = Team(name="Children in Need Team")
+        session.add(team)
+        session.flush()
+        amara = Worker(username="amara", display_name="Amara Okafor", role=Role.manager.value, team_id=team.id)
+        session.add(amara)
+        session.flush()
+        ben = Worker(username="ben", display_name="Ben Castle", team_id=team.id, manager_id=amara.id)
+        chloe = Worker(username="chloe", display_name="Chloe Dunmore", team_id=team.id, manager_id=amara.id)
+        session.add(ben)
+        session.add(chloe)
+        session.add(ManagedTeam(manager_id=amara.id, team_id=team.id))
+        session.flush()
+        for n, (first, last) in enumerate([("Juno", "Sorrelwood"), ("Kit", "Applewick"), ("Wren", "Oatcake")]):
+            child = Child(category="cin", team_id=team.id, worker_id=(ben, chloe)[n % 2].id,
+                          cin_plan_start=DEMO_DAY - timedelta(days=200))
+            store.write(session, child, ChildBody(first_name=first, last_name=last), action="create")
+    return store
+
+
+@pytest.fixture
+def small_store(store: Store) -> Store:
+    return small_caseload(store)
+
+
+def subscribe(store: Store, username: str, device: Device) -> PushSubscription:
+    return notify.subscribe(store, worker_named(store, username).id, device.subscription())
+
+
+def quick_sender(store: Store) -> push.Sender:
+    return push.Sender(notify.vapid_private_key(store), backoff=0.05)
+
+
+def test_a_gone_subscription_is_removed_with_its_queue(small_store: Store, service: PushService) -> None:
+    gone, kept = Device(service, "gone"), Device(service, "kept")
+    sub = subscribe(small_store, "ben", gone)
+    subscribe(small_store, "ben", kept)
+    service.script[gone.path] = [(410, {})]
+    report = push.run_once(small_store, morning(DEMO_DAY), quick_sender(small_store))
+    assert report.gone == 1 and report.delivered > 0
+    assert len(service.to(gone.path)) == 1  # removed at the first 410: never tried again
+    with small_store.session() as session:
+        assert session.get(PushSubscription, sub.id) is None
+        assert not list(session.exec(select(PushDelivery).where(PushDelivery.subscription_id == sub.id)))
+    assert len(service.to(kept.path)) == report.delivered
+
+
+def test_a_busy_push_service_is_retried_honouring_retry_after(small_store: Store, service: PushService) -> None:
+    phone = Device(service, "phone")
+    subscribe(small_store, "amara", phone)
+    service.script[phone.path] = [(429, {"Retry-After": "1"}), (503, {})]
+    started = clock.monotonic()
+    report = push.run_once(small_store, morning(DEMO_DAY), quick_sender(small_store))
+    got = service.to(phone.path)
+    assert report.retry == 0 and report.failed == 0 and report.delivered == len(got) - 2
+    # The first message was tried three times: the retry waited the second Retry-After asked for.
+    first = [r for r in got if r.body == got[0].body]
+    assert len(first) == 1 and got[1].at - got[0].at >= 1.0
+    assert clock.monotonic() - started < 20
+    decrypted = {phone.decrypt(r)["tag"] for r in got}
+    assert len(decrypted) == report.delivered  # every alert arrived once
+
+
+def test_a_push_service_down_for_longer_gets_the_message_at_a_later_run_once(
+        small_store: Store, service: PushService) -> None:
+    phone = Device(service, "phone")
+    subscribe(small_store, "chloe", phone)
+    service.script[phone.path] = [(503, {})] * 100
+    sender = push.Sender(notify.vapid_private_key(small_store), backoff=0.01, tries=2)
+    first = push.run_once(small_store, morning(DEMO_DAY), sender)
+    assert first.delivered == 0 and first.retry == first.decided > 0
+    service.script[phone.path] = []
+    service.received.clear()
+    later = push.run_once(small_store, morning(DEMO_DAY) + timedelta(minutes=15), sender)
+    assert later.decided == 0 and later.delivered == first.decided
+    assert len({phone.decrypt(r)["tag"] for r in service.received}) == len(service.received)
+
+
+def test_an_alert_decided_before_a_crash_is_delivered_after_the_restart(
+        small_store: Store, service: PushService) -> None:
+    phone = Device(service, "phone")
+    subscribe(small_store, "ben", phone)
+    decided = notify.record(small_store, morning(DEMO_DAY))  # ... and the process dies before sending
+    assert decided and not service.received
+    restarted = Store(small_store.engine)
+    restarted.unlock_with_server_key(SERVER_KEY)
+    report = push.run_once(restarted, morning(DEMO_DAY) + timedelta(minutes=1), quick_sender(restarted))
+    assert report.decided == 0 and report.delivered == len(decided) == len(service.received)
+
+
+def test_nothing_is_sent_at_night(small_store: Store, service: PushService) -> None:
+    phone = Device(service, "phone")
+    subscribe(small_store, "ben", phone)
+    night = datetime.combine(DEMO_DAY, time(2, 30), notify.LONDON)
+    assert push.run_once(small_store, night, quick_sender(small_store)).decided == 0
+    assert not service.received
+    # Queued in the evening, still waiting at night: it goes in the morning, not at half past two.
+    queued = notify.record(small_store, datetime.combine(DEMO_DAY, time(19, 50), notify.LONDON))
+    assert queued
+    assert push.run_once(small_store, night + timedelta(days=1), quick_sender(small_store)).delivered == 0
+    assert not service.received
+    later = push.run_once(small_store, morning(DEMO_DAY + timedelta(days=1)), quick_sender(small_store))
+    assert later.delivered == len(queued) == len(service.received)
+
+
+def test_only_one_instance_runs_the_scheduler_on_postgresql(small_store: Store, service: PushService) -> None:
+    if small_store.engine.dialect.name != "postgresql":
+        pytest.skip("the advisory lock is PostgreSQL's")
+    subscribe(small_store, "ben", Device(service, "phone"))
+    other = create_engine(small_store.engine.url)
+    with other.connect() as connection:
+        assert connection.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": notify.SCHEDULER_LOCK_ID}).scalar()
+        report = push.run_once(small_store, morning(DEMO_DAY), quick_sender(small_store))
+        assert not report.ran and not service.received
+        connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": notify.SCHEDULER_LOCK_ID})
+    other.dispose()
+    assert push.run_once(small_store, morning(DEMO_DAY), quick_sender(small_store)).delivered > 0
+
+
+def test_the_vapid_key_is_made_once_and_kept_sealed(store: Store) -> None:
+    first = notify.public_key_b64url(notify.vapid_private_key(store))
+    again = Store(store.engine)
+    again.unlock_with_server_key(SERVER_KEY)
+    assert notify.public_key_b64url(notify.vapid_private_key(again)) == first
+    assert len(first) == 87 and first[0] == "B"  # base64url of an uncompressed point: 0x04 + 64 bytes
+    with store.engine.connect() as connection:
+        stored = connection.execute(text("SELECT value FROM keyring WHERE name = 'vapid'")).scalar()
+    private = notify.vapid_private_key(store).private_numbers().private_value
+    assert format(private, "064x") not in str(stored) and str(private) not in str(stored)
+
+
+def test_seen_notify_dry_run_says_what_would_be_sent_to_whom_and_why(
+        tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import base64
+
+    from pwa.cli import main
+
+    url = f"sqlite:///{tmp_path / 'seen.db'}"
+    monkeypatch.setenv("SEEN_DATABASE_URL", url)
+    monkeypatch.setenv("SEEN_SERVER_KEY", base64.b64encode(SERVER_KEY).decode())
+    store = Store.open(url)
+    store.initialise_with_server_key(SERVER_KEY)
+    small_caseload(store)
+    assert main(["notify", "--dry-run", "--at", "2026-11-23T09:00"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r'to Ben Castle \(ben, worker, no device subscribed: not sent\): "Visit overdue — [A-Z]\.[A-Z]\." '
+                     r"— because cin_visit for child \S+ on your caseload is overdue \(due .*\): 20 working days after", out)
+    assert re.search(r"to Amara Okafor \(amara, manager, .*\): \"Your teams' week ahead\"", out)
+    assert not set(re.findall(r"[A-Za-z]+", out)) & names_of_children(store)
+    with store.session() as session:
+        assert not list(session.exec(select(SentAlert)))  # a dry run records nothing
+    assert main(["vapid"]) == 0
+    assert capsys.readouterr().out.strip() == notify.public_key_b64url(notify.vapid_private_key(store))
+    assert main(["notify", "--dry-run", "--at", "tomorrow"]) == 2
+
+
+def wait_for(condition, seconds: float = 20.0) -> None:
+    deadline = clock.monotonic() + seconds
+    while not condition():
+        assert clock.monotonic() < deadline, "timed out"
+        clock.sleep(0.05)
+
+
+@pytest.fixture
+def sqlite_small_store(tmp_path) -> Iterator[Store]:
+    s = Store.open(f"sqlite:///{tmp_path / 'seen.db'}")
+    s.initialise_with_server_key(SERVER_KEY)
+    yield small_caseload(s)
+    s.engine.dispose()
+
+
+def overdue_received(service: PushService, device: Device) -> int:
+    """How many different overdue alerts reached the device (a 503'd try and its retry are one)."""
+    return len({p["tag"] for p in map(device.decrypt, service.to(device.path)) if p["stage"] == "overdue"})
+
+
+def test_the_scheduler_runs_on_a_thread_of_its_own_for_seen_server(
+        sqlite_small_store: Store, service: PushService, monkeypatch: pytest.MonkeyPatch) -> None:
+    small_store = sqlite_small_store
+    monkeypatch.setenv("SEEN_NOTIFY_HOURS", "0-24")  # whenever the suite runs
+    phone = Device(service, "phone")
+    subscribe(small_store, "ben", phone)
+    handle = push.start_scheduler(small_store, minutes=60, first_delay=0)
+    try:
+        assert handle.thread is not None
+        wait_for(lambda: overdue_received(service, phone) == 4)  # two children, two clocks each, all overdue
+    finally:
+        handle.stop()
+    assert not handle.thread.is_alive()
+
+
+async def test_the_scheduler_runs_on_the_apps_event_loop_without_blocking_it(
+        sqlite_small_store: Store, service: PushService, monkeypatch: pytest.MonkeyPatch) -> None:
+    small_store = sqlite_small_store
+    monkeypatch.setenv("SEEN_NOTIFY_HOURS", "0-24")
+    phone = Device(service, "phone")
+    subscribe(small_store, "amara", phone)
+    service.script[phone.path] = [(503, {})]  # one retry on the way: the loop keeps turning meanwhile
+    handle = push.start_scheduler(small_store, minutes=60, first_delay=0)
+    ticks = 0
+    try:
+        assert handle.task is not None
+        deadline = clock.monotonic() + 20
+        while overdue_received(service, phone) < 6 and clock.monotonic() < deadline:  # 3 children, 2 clocks
+            await asyncio.sleep(0.01)
+            ticks += 1
+    finally:
+        handle.stop()
+    assert overdue_received(service, phone) == 6
+    assert ticks > 10  # the event loop ran while the alerts were decided, encrypted and sent
+
+
+async def test_settings_offer_to_turn_notifications_on(user: User) -> None:
+    await sign_in(user, "ben")
+    await user.should_see("My caseload", retries=50)
+    await user.open("/settings")
+    await user.should_see("Turn on notifications", retries=50)
+    await user.should_see("initials only, never a name")

@@ -1,0 +1,63 @@
+"""Sealing: bodies open only on their own record, with the right key; wrong passphrases back off."""
+
+import pytest
+
+from storage import sealing
+
+
+def test_a_sealed_body_opens_on_its_own_record() -> None:
+    sealer = sealing.Sealer(sealing.new_data_key())
+    blob = sealer.seal("visit", "v1", {"child_words": "I like it here"})
+    assert b"I like it here" not in blob
+    assert sealer.open("visit", "v1", blob) == {"child_words": "I like it here"}
+
+
+@pytest.mark.parametrize("kind, record_id", [("visit", "v2"), ("child", "v1")])
+def test_a_body_moved_to_another_record_or_kind_is_refused(kind: str, record_id: str) -> None:
+    sealer = sealing.Sealer(sealing.new_data_key())
+    blob = sealer.seal("visit", "v1", {"child_words": "secret"})
+    with pytest.raises(sealing.SealError, match="altered or belongs to another record"):
+        sealer.open(kind, record_id, blob)
+
+
+def test_an_altered_body_is_refused_not_returned_as_garbage() -> None:
+    sealer = sealing.Sealer(sealing.new_data_key())
+    blob = bytearray(sealer.seal("visit", "v1", {"observations": "The bedroom was tidy."}))
+    blob[-5] ^= 0x01
+    with pytest.raises(sealing.SealError):
+        sealer.open("visit", "v1", bytes(blob))
+    with pytest.raises(sealing.SealError, match="not a sealed body"):
+        sealer.open("visit", "v1", b"plain text")
+
+
+def test_wrong_passphrases_back_off_exponentially_and_say_so() -> None:
+    key = sealing.new_data_key()
+    wrapped = sealing.wrap_with_passphrase(key, "correct horse battery")
+    now = [1000.0]
+    waits = []
+    for _ in range(4):
+        with pytest.raises(sealing.WrongPassphrase, match="not right. Wait") as caught:
+            sealing.unlock_with_passphrase(wrapped, "wrong guess!", lambda: now[0])
+        waits.append(caught.value.wait_seconds)
+        # Trying again too soon, even with the right passphrase, is refused until the wait is over.
+        with pytest.raises(sealing.TooSoon):
+            sealing.unlock_with_passphrase(wrapped, "correct horse battery", lambda: now[0])
+        now[0] += caught.value.wait_seconds
+    assert waits == [1, 2, 4, 8]
+    assert sealing.unlock_with_passphrase(wrapped, "correct horse battery", lambda: now[0]) == key
+    assert wrapped.failures == 0
+
+
+def test_the_back_off_is_capped() -> None:
+    assert sealing.backoff_seconds(40) == sealing.MAX_BACKOFF_SECONDS
+
+
+def test_a_short_passphrase_is_refused_with_advice() -> None:
+    with pytest.raises(ValueError, match="at least 8 characters"):
+        sealing.wrap_with_passphrase(sealing.new_data_key(), "short")
+
+
+def test_the_wrong_server_key_is_refused_clearly() -> None:
+    wrapped = sealing.wrap_with_server_key(sealing.new_data_key(), b"a" * 32)
+    with pytest.raises(sealing.SealError, match="SEEN_SERVER_KEY"):
+        sealing.unlock_with_server_key(wrapped, b"b" * 32)

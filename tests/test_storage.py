@@ -1,0 +1,179 @@
+"""Sealed storage on SQLite and the real PostgreSQL: nothing identifying in the clear, nothing tampered
+returned, passphrases that back off and can be changed, migrations that keep every row."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlmodel import select
+
+from storage import audit, sealing
+from storage.db import make_engine, migrate
+from storage.demo import CHILD_WORDS, create_demo
+from storage.models import Child, ChildBody, Placement, Team, Visit
+from storage.store import Locked, Store
+from tests.conftest import DEMO_DAY
+
+
+def _demo_secrets(store: Store) -> set[str]:
+    """Every child's name, address and words as the demo wrote them."""
+    secrets: set[str] = set(CHILD_WORDS)
+    with store.session() as session:
+        for child in session.exec(select(Child)):
+            body = store.opened(child).body
+            secrets |= {body.first_name + " " + body.last_name, body.last_name, body.home_address}
+        for placement in session.exec(select(Placement)):
+            secrets.add(store.opened(placement).body.address)
+    return {s for s in secrets if s}
+
+
+def _raw_database_bytes(store: Store, db_url: str) -> bytes:
+    if db_url.startswith("sqlite"):
+        store.engine.dispose()  # flush the WAL into the file
+        path = db_url.split("///", 1)[1]
+        raw = open(path, "rb").read()
+        for suffix in ("-wal", "-shm"):
+            try:
+                raw += open(path + suffix, "rb").read()
+            except FileNotFoundError:
+                pass
+        return raw
+    chunks = []
+    with store.engine.connect() as connection:
+        for table in inspect(connection).get_table_names():
+            for row in connection.execute(text(f'SELECT * FROM "{table}"')):
+                for value in row:
+                    chunks.append(bytes(value) if isinstance(value, (bytes, memoryview)) else str(value).encode())
+    return b"\n".join(chunks)
+
+
+def test_the_raw_database_holds_none_of_the_childrens_names_addresses_or_words(demo_store: Store, db_url: str) -> None:
+    secrets = _demo_secrets(demo_store)
+    assert len(secrets) > 60
+    raw = _raw_database_bytes(demo_store, db_url)
+    assert len(raw) > 100_000
+    leaked = [s for s in secrets if s.encode() in raw]
+    assert leaked == []
+
+
+def test_a_tampered_sealed_body_is_refused(demo_store: Store) -> None:
+    with demo_store.session() as session:
+        visit = session.exec(select(Visit).limit(1)).one()
+        altered = bytearray(visit.sealed)
+        altered[20] ^= 0xFF
+        visit.sealed = bytes(altered)
+        session.add(visit)
+    with demo_store.session() as session:
+        visit = session.get(Visit, visit.id)
+        with pytest.raises(sealing.SealError, match="altered or belongs to another record"):
+            demo_store.opened(visit)
+
+
+def test_a_sealed_body_moved_to_another_child_is_refused(demo_store: Store) -> None:
+    with demo_store.session() as session:
+        first, second = session.exec(select(Child).limit(2)).all()
+        second.sealed = first.sealed
+        session.add(second)
+    with demo_store.session() as session:
+        with pytest.raises(sealing.SealError):
+            demo_store.opened(session.get(Child, second.id))
+        assert demo_store.opened(session.get(Child, first.id)).body.first_name
+
+
+def _personal_store(db_url: str) -> Store:
+    store = Store.open(db_url)
+    store.initialise_with_passphrase("blue kettle on the hill")
+    with store.session() as session:
+        team = Team(name="Test team")
+        session.add(team)
+        session.flush()
+        child = Child(id="c1", category="cic", team_id=team.id)
+        store.write(session, child, ChildBody(first_name="Wilhelmina", last_name="Zebedee-Quince"))
+    return store
+
+
+def test_a_wrong_passphrase_is_refused_and_backs_off_even_after_a_restart(db_url: str) -> None:
+    _personal_store(db_url).engine.dispose()
+    store = Store(make_engine(db_url))
+    assert store.locked
+    with pytest.raises(Locked):
+        _ = store.sealer
+    with pytest.raises(sealing.WrongPassphrase):
+        store.unlock("red kettle on the hill")
+    # A new process (a reopened store) still sees the back-off.
+    again = Store(make_engine(db_url))
+    with pytest.raises(sealing.TooSoon, match="Try again in"):
+        again.unlock("blue kettle on the hill")
+    assert again.locked
+    again.unlock("blue kettle on the hill", now=lambda: time.time() + 5)
+    with again.session() as session:
+        assert again.opened(session.get(Child, "c1")).body.first_name == "Wilhelmina"
+
+
+def test_changing_the_passphrase_keeps_every_record_readable_without_resealing(db_url: str) -> None:
+    store = _personal_store(db_url)
+    with store.session() as session:
+        before = session.get(Child, "c1").sealed
+    store.change_passphrase("blue kettle on the hill", "green teapot by the sea")
+    reopened = Store(make_engine(db_url))
+    with pytest.raises(sealing.WrongPassphrase):
+        reopened.unlock("blue kettle on the hill")
+    reopened.unlock("green teapot by the sea", now=lambda: time.time() + 5)
+    with reopened.session() as session:
+        child = session.get(Child, "c1")
+        assert child.sealed == before
+        assert reopened.opened(child).body.last_name == "Zebedee-Quince"
+
+
+def test_a_locked_store_shows_nothing_identifying(db_url: str) -> None:
+    _personal_store(db_url).engine.dispose()
+    store = Store(make_engine(db_url))
+    with store.session() as session:
+        child = session.get(Child, "c1")
+        assert child.category == "cic"  # clear columns still answer queries
+        with pytest.raises(Locked, match="Unlock it with your passphrase"):
+            store.opened(child)
+
+
+def test_migrations_upgrade_an_empty_database(db_url: str) -> None:
+    engine = make_engine(db_url)
+    migrate(engine)
+    tables = set(inspect(engine).get_table_names())
+    assert {"child", "placement", "visit", "wishes_and_feelings", "life_story_entry", "care_plan",
+            "care_plan_action", "review", "worker", "team", "device", "audit_event", "outbox"} <= tables
+    migrate(engine)  # running again changes nothing and does not fail
+    engine.dispose()
+
+
+def test_migrations_upgrade_a_populated_database_keeping_every_row(db_url: str) -> None:
+    engine = make_engine(db_url)
+    migrate(engine, "0001")
+    store = Store(engine)
+    store.initialise_with_server_key(b"m" * 32)
+    create_demo(store, today=DEMO_DAY)
+    with store.session() as session:
+        children_before = len(session.exec(select(Child)).all())
+        visits_before = len(session.exec(select(Visit)).all())
+    migrate(engine)  # every later revision, on every branch
+    with store.session() as session:
+        assert len(session.exec(select(Child)).all()) == children_before
+        assert len(session.exec(select(Visit)).all()) == visits_before
+        assert store.opened(session.exec(select(Child)).first()).body.first_name
+        assert audit.verify(session).ok
+    engine.dispose()
+
+
+def test_the_demo_caseload_is_deterministic_and_covers_every_category(tmp_path) -> None:
+    def snapshot(name: str) -> list[tuple]:
+        store = Store.open(f"sqlite:///{tmp_path / name}")
+        store.initialise_with_server_key(b"d" * 32)
+        create_demo(store, today=DEMO_DAY)
+        with store.session() as session:
+            return sorted((c.id, c.category, store.opened(c).body.name) for c in session.exec(select(Child)))
+
+    first = snapshot("a.db")
+    assert first == snapshot("b.db")
+    assert 35 <= len(first) <= 45
+    assert {c[1] for c in first} == {"cin", "cp", "cic", "case_managed"}

@@ -1,0 +1,58 @@
+"""The sync API's OpenAPI document, and schemathesis against it: no request makes the server fail (5xx)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+
+from pwa import state
+from pwa.sync.server import build_app
+from storage import sync_store
+from storage.store import Store
+from tests.sync_support import Caseload, new_store, seed
+
+EXAMPLES = 25
+
+
+@pytest.fixture
+def api_store(db_url: str) -> Iterator[tuple[Store, Caseload]]:
+    server = new_store(db_url)
+    server.outbox_enabled = False
+    caseload = seed(server)
+    state.set_store(server)
+    yield server, caseload
+    server.engine.dispose()
+
+
+def test_openapi_document_describes_every_sync_route():
+    document = build_app().openapi()
+    assert {"/api/sync/enrol", "/api/sync/push", "/api/sync/pull", "/api/sync/status"} <= set(document["paths"])
+    push = document["paths"]["/api/sync/push"]["post"]
+    assert {"200", "400", "401", "403", "409", "422"} <= set(push["responses"])
+
+
+def test_schemathesis_finds_no_server_error(api_store):
+    server, caseload = api_store
+    _device, _worker, token = sync_store.enrol_device(
+        server, sync_store.issue_enrolment_code(server, caseload.workers["ben"], caseload.workers["admin"]), "fuzz")
+    schema = schemathesis.openapi.from_asgi("/openapi.json", build_app())
+    failures: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 5  # the four sync routes and /status
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
+                  suppress_health_check=list(HealthCheck))  # no shrinking: the first failure is reported as is
+        def check(case: schemathesis.Case) -> None:
+            for headers in ({"Authorization": f"Bearer {token}"}, {}):
+                response = case.call(headers=headers)
+                if response.status_code >= 500:
+                    failures.append(f"{case.method} {case.path} -> {response.status_code}: {response.text[:200]}")
+                assert response.status_code < 500, failures[-1]
+
+        check()
+    assert not failures

@@ -1,0 +1,104 @@
+"""The sync server is SIGKILLed at random points during pushes and pulls: nothing is lost or held twice.
+
+Two real server processes on one PostgreSQL, forked from a zygote so each restart is quick. The number
+of kills comes from SEEN_FAULT_SIZE: "small" (the default) kills 50 times, "full" 200.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from pwa.sync.client import Phase, SyncClient
+from storage import sync_store
+from storage.models import Visit
+from tests.browser_support import free_port
+from tests.support import postgres_reachable, postgres_schema
+from tests.sync_support import (
+    add_visit,
+    edit_action,
+    log_counts,
+    new_store,
+    seed,
+    server_store,
+    state_of,
+    zygote,
+)
+
+pytestmark = pytest.mark.postgres
+KILLS = {"small": 50, "full": 200}[os.environ.get("SEEN_FAULT_SIZE", "small")]
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    reason = postgres_reachable()
+    if reason:
+        pytest.skip(reason)
+    with postgres_schema() as url:
+        new_store(url).engine.dispose()
+        yield url
+
+
+def test_server_killed_at_random_holds_every_change_exactly_once(pg_url: str, tmp_path: Path):
+    server = server_store(pg_url)
+    caseload = seed(server, suffix="-" + uuid.uuid4().hex[:6])
+    rng = random.Random(20261123)
+    ports = [free_port(), free_port()]
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    with zygote(pg_url, tmp_path / "servers") as forks:
+        pids = [forks.spawn(p) for p in ports]
+        clients = []
+        for username in ("ben", "amara"):
+            node = new_store(f"sqlite:///{tmp_path / f'{username}.db'}")
+            code = sync_store.issue_enrolment_code(server, caseload.workers[username], caseload.workers["admin"])
+            http = httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0))
+            client = SyncClient(node, http=http, urls=urls, batch_size=3, page_size=4, rng=random.Random(username))
+            client.enrol(urls[0], code, username)
+            assert client.sync_once().phase == Phase.idle
+            clients.append((username, client))
+
+        made: set[str] = set()
+        visits: list[str] = []
+        for round_ in range(KILLS):
+            for username, client in clients:
+                for _ in range(rng.randint(1, 3)):
+                    visits.append(add_visit(client.store, caseload.children["Alfie"], caseload.workers[username],
+                                            f"{username} round {round_}"))
+                edit_action(client.store, caseload.actions["Bella"], outcome=f"{username} {round_}")
+                made.update(c["change_id"] for c in sync_store.pending_changes(client.store, 1000))
+            syncing = [threading.Thread(target=c.sync_once) for _, c in clients]
+            for thread in syncing:
+                thread.start()
+            victim = rng.randrange(2)
+            threading.Event().wait(rng.uniform(0.0, 0.25))  # somewhere in a push or a pull
+            os.kill(pids[victim], signal.SIGKILL)
+            for thread in syncing:
+                thread.join(60)
+            pids[victim] = forks.spawn(ports[victim])
+
+        for _ in range(3):
+            for _, client in clients:
+                assert client.sync_once().phase == Phase.idle
+        for _, client in clients:  # every change left the outbox: pushed and acknowledged
+            assert sync_store.sync_status(client.store).waiting == 0
+            assert sync_store.sync_status(client.store).refused == 0
+
+    counts = log_counts(server, caseload)
+    assert made <= set(counts) and all(n == 1 for n in counts.values())
+    with server.session() as session:
+        held = list(session.exec(select(Visit.id).where(col(Visit.child_id) == caseload.children["Alfie"])))
+    assert sorted(held) == sorted(visits)  # every visit, once
+    ids = {caseload.children["Alfie"], caseload.children["Bella"]}
+    states = [{k: v for k, v in state_of(s).items() if v[0].get("child_id", v[0].get("id")) in ids}
+              for s in (server, clients[0][1].store, clients[1][1].store)]
+    assert states[0] == states[1] == states[2]
+    server.engine.dispose()

@@ -1,0 +1,248 @@
+"""Sync against real `seen server` processes on loopback and the real PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from pwa.sync import messages
+from pwa.sync.client import Phase
+from storage import sync_store
+from storage.models import CarePlanAction, Child, Conflict, KeyringEntry, Outbox, Visit
+from storage.store import Store
+from tests.support import postgres_reachable, postgres_schema
+from tests.sync_support import (
+    Caseload,
+    SyncServer,
+    add_visit,
+    edit_action,
+    enrol,
+    log_counts,
+    new_store,
+    seed,
+    server_store,
+    state_of,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    reason = postgres_reachable()
+    if reason:
+        pytest.skip(reason)
+    with postgres_schema() as url:
+        new_store(url).engine.dispose()  # migrated and keyed once, before the servers start
+        yield url
+
+
+@pytest.fixture(scope="module")
+def servers(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[SyncServer]]:
+    """Two `seen server` processes on the same PostgreSQL, shared by this module's tests."""
+    running = [SyncServer(pg_url, tmp_path_factory.mktemp(f"server{i}")) for i in range(2)]
+    for server in running:
+        server.start()
+    yield running
+    for server in running:
+        server.kill()
+
+
+@pytest.fixture
+def seeded(pg_url: str, servers: list[SyncServer]) -> Iterator[tuple[Store, Caseload]]:
+    """The server's database as the test sees it, with a caseload of the test's own."""
+    server = server_store(pg_url)
+    caseload = seed(server, suffix="-" + uuid.uuid4().hex[:6])
+    yield server, caseload
+    server.engine.dispose()
+
+
+def node(tmp_path: Path, name: str) -> Store:
+    return new_store(f"sqlite:///{tmp_path / f'{name}.db'}")
+
+
+def child_state(store: Store, child_ids: list[str]) -> dict:
+    state = state_of(store)
+    return {k: v for k, v in state.items() if v[0].get("child_id", v[0].get("id")) in child_ids}
+
+
+def test_two_nodes_edit_offline_and_converge_keeping_the_losing_value(seeded, servers, tmp_path):
+    server, caseload = seeded
+    url = servers[0].url
+    ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[url])
+    amara = enrol(server, node(tmp_path, "amara"), "amara", caseload, urls=[url])
+    assert ben.sync_once().phase == Phase.idle
+    assert amara.sync_once().phase == Phase.idle
+    action = caseload.actions["Alfie"]
+
+    # Offline on both: each records work, and both change the same care plan action's outcome.
+    visit = add_visit(ben.store, caseload.children["Alfie"], caseload.workers["ben"], "I like my new school.")
+    edit_action(ben.store, action, outcome="Contact arranged for Saturdays")
+    edit_action(amara.store, action, outcome="Contact paused pending review", status="in_progress")
+
+    for client in (ben, amara, ben):
+        report = client.sync_once()
+        assert report.phase == Phase.idle, report.message
+
+    ben_children = [caseload.children["Alfie"], caseload.children["Bella"]]
+    assert child_state(ben.store, ben_children) == child_state(amara.store, ben_children)
+    assert child_state(ben.store, ben_children) == child_state(server, ben_children)
+    with ben.store.session() as session:
+        assert ben.store.opened(session.get(CarePlanAction, action)).outcome == "Contact paused pending review"
+        assert session.get(CarePlanAction, action).status == "in_progress"  # amara's status, not in conflict
+        words = ben.store.opened(session.exec(select(sync_store.MODEL_OF["visit"])).one()).child_words
+        assert words == "I like my new school."
+    # The losing value is kept, and every node and the server show it.
+    for store in (ben.store, amara.store, server):
+        with store.session() as session:
+            [shown] = sync_store.conflicts(store, session, [caseload.children["Alfie"]])
+        assert (shown.conflict.field, shown.winner, shown.loser) == (
+            "body.outcome", "Contact paused pending review", "Contact arranged for Saturdays")
+    assert sync_store.sync_status(ben.store).conflicts == 1
+    assert sync_store.sync_status(ben.store).waiting == 0
+    assert visit in {k.split(":")[1] for k in state_of(amara.store)}
+
+
+def test_another_teams_child_is_refused_on_push_and_pull(seeded, servers, tmp_path):
+    server, caseload = seeded
+    ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[servers[0].url])
+    assert ben.sync_once().phase == Phase.idle
+    enrolment = sync_store.load_enrolment(ben.store)
+    daisy = caseload.children["Daisy"]  # erin's child, in the CiN team
+    headers = {"Authorization": f"Bearer {enrolment.token}"}
+
+    pulled = httpx.post(f"{servers[0].url}/api/sync/pull", json={"child_ids": [daisy]}, headers=headers, timeout=60)
+    assert pulled.status_code == 403
+    assert pulled.json()["code"] == "not_allowed"
+
+    # A visit to erin's child, written on ben's node, is refused and nothing of the batch is applied.
+    with ben.store.session() as session:
+        session.add(Child(id=daisy, category="cin", team_id=caseload.teams["cin"], worker_id=caseload.workers["erin"]))
+    add_visit(ben.store, daisy, caseload.workers["ben"], "Not ben's to write")
+    add_visit(ben.store, caseload.children["Alfie"], caseload.workers["ben"], "Fine")
+    changes = sync_store.pending_changes(ben.store)
+    batch_id = str(uuid.uuid4())
+    wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in changes]
+    signature = messages.batch_signature(messages.token_key(enrolment.token), batch_id, wire)
+    pushed = httpx.post(f"{servers[1].url}/api/sync/push", headers=headers,
+                        json={"batch_id": batch_id, "changes": wire, "signature": signature}, timeout=60)
+    assert pushed.status_code == 403
+    assert pushed.json()["change_ids"] == [changes[0]["change_id"]]
+    assert log_counts(server, caseload) == {}
+
+    # The client sets the refused change aside (kept, shown) and pushes the rest.
+    report = ben.sync_once()
+    assert report.refused == 1 and report.pushed == 1
+    assert sync_store.sync_status(ben.store).refused == 1
+    assert len(log_counts(server, caseload)) == 1
+    with ben.store.session() as session:
+        assert session.get(Child, daisy) is None  # pull removed the child ben may not see
+
+
+def test_replayed_batch_applies_once_and_tampered_batch_is_refused(seeded, servers, tmp_path):
+    server, caseload = seeded
+    ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[servers[0].url])
+    ben.sync_once()
+    enrolment = sync_store.load_enrolment(ben.store)
+    headers = {"Authorization": f"Bearer {enrolment.token}"}
+    add_visit(ben.store, caseload.children["Alfie"], caseload.workers["ben"], "Once only")
+    wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in sync_store.pending_changes(ben.store)]
+    batch_id = str(uuid.uuid4())
+    batch = {"batch_id": batch_id, "changes": wire,
+             "signature": messages.batch_signature(messages.token_key(enrolment.token), batch_id, wire)}
+
+    tampered = {**batch, "changes": [{**wire[0], "body": {**wire[0]["body"], "child_words": "Altered"}}]}
+    refused = httpx.post(f"{servers[0].url}/api/sync/push", json=tampered, headers=headers, timeout=60)
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "tampered"
+    assert "altered" in refused.json()["message"]
+    assert log_counts(server, caseload) == {}
+
+    first = httpx.post(f"{servers[0].url}/api/sync/push", json=batch, headers=headers, timeout=60)
+    replay = httpx.post(f"{servers[1].url}/api/sync/push", json=batch, headers=headers, timeout=60)
+    assert first.status_code == replay.status_code == 200
+    assert first.json()["applied"] == [wire[0]["change_id"]]
+    assert replay.json()["applied"] == [] and replay.json()["duplicates"] == [wire[0]["change_id"]]
+    assert log_counts(server, caseload) == {wire[0]["change_id"]: 1}
+    with server.session() as session:
+        visits = list(session.exec(select(Visit).where(Visit.child_id == caseload.children["Alfie"])))
+    assert [server.opened(v).child_words for v in visits] == ["Once only"]
+
+
+def test_revoked_device_wipes_itself(seeded, servers, tmp_path):
+    server, caseload = seeded
+    ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[servers[0].url])
+    ben.sync_once()
+    add_visit(ben.store, caseload.children["Alfie"], caseload.workers["ben"], "Never pushed")
+    sync_store.revoke_device(server, sync_store.load_enrolment(ben.store).device_id)
+
+    report = ben.sync_once()
+
+    assert report.phase == Phase.wiped
+    assert "revoked" in report.message
+    assert ben.store.locked
+    with ben.store.session() as session:
+        assert session.exec(select(Child)).first() is None
+        assert session.exec(select(Outbox)).first() is None
+        assert session.exec(select(KeyringEntry)).first() is None  # the data key is gone
+
+
+def test_reallocated_child_leaves_the_old_workers_device(seeded, servers, tmp_path):
+    server, caseload = seeded
+    ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[servers[0].url])
+    chloe = enrol(server, node(tmp_path, "chloe"), "chloe", caseload, urls=[servers[1].url])
+    ben.sync_once()
+    chloe.sync_once()
+    bella = caseload.children["Bella"]
+    with server.session() as session:  # the manager reallocates Bella to chloe on the hosted app
+        child = session.get(Child, bella)
+        child.worker_id = caseload.workers["chloe"]
+        server.outbox_enabled = True
+        server.write(session, child, server.opened(child).body, action="allocate", changed=["worker_id"])
+
+    assert ben.sync_once().removed == 1
+    chloe.sync_once()
+    with ben.store.session() as session:
+        assert session.get(Child, bella) is None
+        assert session.exec(select(CarePlanAction).where(CarePlanAction.child_id == bella)).first() is None
+    with chloe.store.session() as session:
+        assert chloe.store.opened(session.get(Child, bella)).first_name == "Bella"
+        assert session.get(Child, bella).worker_id == caseload.workers["chloe"]
+
+
+def test_two_server_processes_on_one_postgresql(seeded, servers, tmp_path):
+    server, caseload = seeded
+    urls = [s.url for s in servers]
+    rng = random.Random(7)
+    ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=urls)
+    amara = enrol(server, node(tmp_path, "amara"), "amara", caseload, urls=urls)
+    ben.rng = amara.rng = rng
+    ben.sync_once()
+    amara.sync_once()
+    made: list[str] = []
+    for round_ in range(6):
+        for client, who in ((ben, "ben"), (amara, "amara")):
+            add_visit(client.store, caseload.children["Alfie"], caseload.workers[who], f"{who} {round_}")
+            edit_action(client.store, caseload.actions["Bella"], outcome=f"{who} {round_}")
+            made += [c["change_id"] for c in sync_store.pending_changes(client.store)[-2:]]
+            assert client.sync_once().phase == Phase.idle
+    for client in (ben, amara, ben):
+        client.sync_once()
+    counts = log_counts(server, caseload)
+    assert all(counts.get(change_id) == 1 for change_id in made)
+    ben_children = [caseload.children["Alfie"], caseload.children["Bella"]]
+    assert child_state(ben.store, ben_children) == child_state(amara.store, ben_children)
+    assert child_state(ben.store, ben_children) == child_state(server, ben_children)
+    with server.session() as session:
+        assert len(list(session.exec(select(Visit).where(Visit.child_id == caseload.children["Alfie"])))) == 12
+        on_server = {c.id for c in session.exec(select(Conflict).where(
+            col(Conflict.child_id).in_(list(caseload.children.values()))))}
+    for client in (ben, amara):
+        with client.store.session() as session:
+            assert {c.id for c in session.exec(select(Conflict))} == on_server
