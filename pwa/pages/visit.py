@@ -70,9 +70,10 @@ class VisitForm:
             background_tasks.create(self.save(), name="visit-draft-save")
 
     async def save(self) -> None:
-        """Saves the draft if anything changed since the last save."""
-        if not self.dirty:
-            return
+        """Saves the draft if anything changed since the last save.
+
+        The lock is taken before looking at `dirty`: a caller that finds a save already under way
+        waits for it to land, so "saved" always means "in the database" (a reload reads it next)."""
         async with self.saving:
             if not self.dirty:
                 return
