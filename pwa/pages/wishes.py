@@ -152,9 +152,11 @@ async def wishes_page(child_id: str) -> None:
         return not any(values[name].strip() for name in WISHES_TEXT_FIELDS) and not values["supersedes"]
 
     async def save_draft() -> None:
-        if not dirty["value"] or writing.locked():
-            return
+        # The lock first: a save that finds another write under way waits for it, then saves
+        # whatever was typed meanwhile (a submit or clear leaves nothing dirty to save).
         async with writing:
+            if not dirty["value"]:
+                return
             dirty["value"] = False
             try:
                 when = await run.io_bound(save_wishes_draft, store, worker, child_id, current())
@@ -224,6 +226,8 @@ async def wishes_page(child_id: str) -> None:
     submit_button.on_click(submit)
     clear_button.on_click(clear)
     ui.timer(AUTOSAVE_SECONDS, save_draft)
+    # A closed tab or a dropped connection: save what arrived since the last tick.
+    ui.context.client.on_disconnect(save_draft)
     show_history(entries)
 
 
