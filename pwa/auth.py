@@ -7,7 +7,10 @@ page; pages never check this themselves. What a signed-in worker may see is deci
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
@@ -24,6 +27,12 @@ from storage.store import check_password
 # Reachable without signing in: sign-in itself, NiceGUI's assets and the PWA's installable parts.
 OPEN_PATHS = {"/login", "/unlock", "/status", "/manifest.webmanifest", "/sw.js", "/offline", "/favicon.ico"}
 OPEN_PREFIXES = ("/_nicegui", "/static/", "/icons/", "/api/", "/docs", "/openapi.json", "/pwa/")
+
+
+# Run when a worker signs out on purpose (not when the idle lock signs them out): each gets the worker's id
+# and this browser's session storage before it is cleared. Extensions add to it (push forgets this device).
+SIGN_OUT_HOOKS: list[Callable[[str, dict[str, Any]], None]] = []
+log = logging.getLogger(__name__)
 
 
 def is_open(path: str) -> bool:
@@ -63,8 +72,18 @@ def sign_in(username: str, password: str) -> Worker | None:
     return worker
 
 
-def sign_out() -> None:
-    app.storage.user.clear()
+def sign_out(*, locked: bool = False) -> None:
+    """Forgets who is signed in to this browser. A deliberate sign-out (not the idle lock) also runs the
+    sign-out hooks: the device stops being the worker's."""
+    user = app.storage.user
+    worker_id = user.get("worker_id")
+    if worker_id and not locked:
+        for hook in SIGN_OUT_HOOKS:
+            try:
+                hook(worker_id, dict(user))
+            except Exception:  # signing out must always work; the hook's failure is logged
+                log.exception("a sign-out hook failed")
+    user.clear()
 
 
 def current_worker() -> Worker:

@@ -4,8 +4,9 @@ What to send and to whom is decided in `storage.notify`; this module gets it to 
 
 - `GET /api/push/key`: the server's VAPID public key, the browser's applicationServerKey.
 - `POST /api/push/subscribe` / `POST /api/push/unsubscribe`: a signed-in worker's device, by its
-  PushSubscription JSON. `/api/` is open in the sign-in middleware (sync authenticates by device token),
-  so these check the NiceGUI session themselves.
+  PushSubscription JSON; `POST /api/push/status` says whether the server holds it for them. `/api/` is
+  open in the sign-in middleware (sync authenticates by device token), so these check the NiceGUI session
+  themselves. Signing out (not the idle lock) forgets the subscriptions made in that browser session.
 - `Sender`: pywebpush with a TTL, a timeout, fresh VAPID claims on every call, retries with back-off on
   429 and 5xx (honouring Retry-After), many subscriptions at once on a thread pool.
 - `run_once` / `start_scheduler`: every SEEN_SCHEDULER_MINUTES, decide, queue and deliver. On
@@ -49,6 +50,7 @@ BACKOFF_SECONDS = 0.5
 MAX_INLINE_WAIT = 30.0  # a longer Retry-After is honoured by trying again at a later run
 THREADS = 8
 KEEP_DELIVERED = timedelta(days=7)
+ENDPOINTS_KEY = "push_endpoints"  # in the browser's session storage: the subscriptions made while signed in
 
 
 def vapid_subject() -> str:
@@ -371,6 +373,7 @@ def install(app: Any) -> None:
     from nicegui import run
 
     from pwa import state
+    from pwa.auth import SIGN_OUT_HOOKS
 
     @app.get("/api/push/key")
     async def push_key() -> dict[str, str]:
@@ -386,10 +389,27 @@ def install(app: Any) -> None:
             return _refuse(403, "Notifications can only be turned on from Seen itself.")
         try:
             body = await _json_body(request)
-            await run.io_bound(notify.subscribe, state.store(), worker.id, body)
+            sub = await run.io_bound(notify.subscribe, state.store(), worker.id, body)
         except notify.BadSubscription as e:
             return _refuse(400, str(e))
+        # Remembered with this browser's session, so signing out here forgets this device.
+        user = app.storage.user
+        user[ENDPOINTS_KEY] = sorted({*user.get(ENDPOINTS_KEY, []), sub.endpoint_hash})
         return JSONResponse({"ok": True})
+
+    @app.post("/api/push/status")
+    async def push_status(request: Request) -> JSONResponse:
+        """Whether the server holds this browser's subscription for the signed-in worker."""
+        worker = _signed_in_worker(request)
+        if worker is None:
+            return _refuse(401, "Sign in to Seen to see whether notifications are on.")
+        try:
+            body = await _json_body(request)
+            endpoint = body.get("endpoint") if isinstance(body, dict) else None
+            held = await run.io_bound(notify.is_subscribed, state.store(), worker.id, endpoint)
+        except notify.BadSubscription as e:
+            return _refuse(400, str(e))
+        return JSONResponse({"subscribed": held})
 
     @app.post("/api/push/unsubscribe")
     async def push_unsubscribe(request: Request) -> JSONResponse:
@@ -409,7 +429,16 @@ def install(app: Any) -> None:
     from pwa.push_settings import add_to_settings
 
     add_to_settings()
+    if forget_this_device not in SIGN_OUT_HOOKS:
+        SIGN_OUT_HOOKS.append(forget_this_device)
     install_scheduler(app)
+
+
+def forget_this_device(worker_id: str, session_storage: dict[str, Any]) -> None:
+    """A worker who signs out of a browser stops getting alerts on it (a shared laptop, a handed-back phone)."""
+    from pwa import state
+
+    notify.forget_devices(state.store(), worker_id, session_storage.get(ENDPOINTS_KEY, []))
 
 
 def install_scheduler(app: Any) -> None:

@@ -37,7 +37,16 @@ window.seenPush = window.seenPush || (function () {
     if (Notification.permission === 'denied') return report('denied');
     const registration = await navigator.serviceWorker.getRegistration();
     const subscription = registration && await registration.pushManager.getSubscription();
-    report(subscription && Notification.permission === 'granted' ? 'on' : 'off');
+    if (!subscription || Notification.permission !== 'granted') return report('off');
+    // The browser may still hold a subscription the server has let go (signed out here, or now another
+    // worker's device): it is on only if the server sends this worker's alerts to it.
+    try {
+      const response = await fetch('/api/push/status', {method: 'POST', credentials: 'same-origin',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify({endpoint: subscription.endpoint})});
+      report(response.ok && (await response.json()).subscribed ? 'on' : 'off');
+    } catch (e) {
+      report('off');
+    }
   }
   async function turnOn() {
     if (!supported()) return report('unsupported');

@@ -506,6 +506,30 @@ def unsubscribe(store: Store, worker_id: str, endpoint: Any) -> bool:
         return True
 
 
+def forget_devices(store: Store, worker_id: str, endpoint_hashes: Iterable[str]) -> int:
+    """The worker signed out of a browser: the subscriptions it made for them go, with their queues.
+    Returns how many went. A subscription that has since passed to another worker stays theirs."""
+    hashes = [h for h in endpoint_hashes if isinstance(h, str)]
+    if not hashes:
+        return 0
+    with store.session() as session:
+        ids = list(session.exec(select(PushSubscription.id).where(
+            col(PushSubscription.endpoint_hash).in_(hashes), PushSubscription.worker_id == worker_id)))
+        for sub_id in ids:
+            _remove(session, sub_id)
+    return len(ids)
+
+
+def is_subscribed(store: Store, worker_id: str, endpoint: Any) -> bool:
+    """Whether the server holds this endpoint as one of the worker's devices."""
+    if not isinstance(endpoint, str) or not endpoint:
+        raise BadSubscription("Say which subscription to look for: send its endpoint.")
+    with store.session() as session:
+        return session.exec(select(PushSubscription.id).where(
+            PushSubscription.endpoint_hash == endpoint_hash(store, endpoint),
+            PushSubscription.worker_id == worker_id)).first() is not None
+
+
 def remove_subscription(store: Store, subscription_id: str) -> None:
     """The push service says the subscription is gone (404/410): it and its queue go."""
     with store.session() as session:

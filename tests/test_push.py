@@ -408,3 +408,31 @@ async def test_settings_offer_to_turn_notifications_on(user: User) -> None:
     await user.open("/settings")
     await user.should_see("Turn on notifications", retries=50)
     await user.should_see("initials only, never a name")
+
+
+async def test_signing_out_stops_alerts_to_that_browser_but_the_idle_lock_does_not(
+        user: User, app_store: Store, service: PushService) -> None:
+    erin = worker_named(app_store, "erin").id
+    phone, laptop = Device(service, "phone"), Device(service, "laptop")
+    await subscribe_as(user, "erin", phone)
+
+    async def status(device: Device) -> bool:
+        response = await user.http_client.post("/api/push/status", json={"endpoint": device.endpoint})
+        assert response.status_code == 200, response.text
+        return response.json()["subscribed"]
+
+    assert await status(phone) and not await status(laptop)
+    # The idle lock signs the worker out without turning their phone's alerts off.
+    await user.open("/logout?locked=1")
+    await user.should_see("Sign in", retries=50)
+    assert len(notify.subscriptions_of(app_store, erin)) == 1
+    await subscribe_as(user, "erin", phone)
+    # Signing out on purpose: this browser is no longer erin's, so it hears nothing more about her children.
+    await user.open("/logout")
+    await user.should_see("Sign in", retries=50)
+    assert notify.subscriptions_of(app_store, erin) == []
+    response = await user.http_client.post("/api/push/status", json={"endpoint": phone.endpoint})
+    assert response.status_code == 401
+    await sign_in(user, "erin")
+    await user.should_see("My caseload", retries=50)
+    assert not await status(phone)

@@ -71,7 +71,7 @@ def unlock_page(next: str = "/") -> None:  # noqa: A002
 
 
 def logout_page(locked: str = "", next: str = "") -> None:  # noqa: A002
-    auth.sign_out()
+    auth.sign_out(locked=bool(locked))
     # The idle lock signs out with locked=1: the sign-in page says why, and returns the worker where they were.
     if locked:
         ui.navigate.to(f"/login?locked=1&next={quote(safe_next(next))}")
