@@ -64,6 +64,7 @@ SOON_WORKING_DAYS = 3
 DIGEST = "digest"
 DIGEST_UNTIL_HOUR = 12  # a morning digest not sent by noon (server down all morning) is skipped that day
 WEEK_AHEAD_DAYS = 7
+SETTLED_AFTER_DAYS = 7  # a SentAlert whose clock has moved on is forgotten a week after its due date
 
 CLOCK_WORDS = {
     "cic_visit": "Visit",
@@ -154,6 +155,7 @@ class Plan:
     alerts: list[Alert] = field(default_factory=list)
     workers: dict[str, Worker] = field(default_factory=dict)
     quiet: bool = False  # outside notify hours: nothing is sent
+    current: set[tuple[str, str, date]] = field(default_factory=set)  # every open clock: (child, clock, due)
 
 
 def _stage(clock: Clock, today: date, soon: date) -> str | None:
@@ -212,6 +214,7 @@ def plan(store: Store, now: datetime, rules: RuleSet | None = None) -> Plan:
     week: dict[str, dict[str, int]] = defaultdict(lambda: {"overdue": 0, "due_today": 0, "ahead": 0})
     for clock in clocks:
         child = children[clock.child]
+        result.current.add((clock.child, clock.clock, clock.due))
         if clock.due <= week_end:
             counts = week[child.team_id]
             counts["overdue" if clock.due < today else "due_today" if clock.due == today else "ahead"] += 1
@@ -280,6 +283,22 @@ def unsent(session: Session, alerts: list[Alert]) -> list[Alert]:
     return out
 
 
+def forget_settled(session: Session, decided: Plan) -> int:
+    """Forgets alerts that can never be planned again, so SentAlert does not grow for ever.
+
+    An alert is about one due date of one clock. Once that clock has moved on (the child was seen, the
+    review held, the child's case closed), its due date is not current and the memory is no longer
+    needed; a clock still overdue on the same date keeps it, however old. Digests are for their own day.
+    Only rows a week past their due date are looked at, so nothing recent is ever in question.
+    """
+    cutoff = decided.today - timedelta(days=SETTLED_AFTER_DAYS)
+    rows = session.exec(select(SentAlert).where(col(SentAlert.due) < cutoff)).all()
+    settled = [r for r in rows if (r.child_id, r.clock, r.due) not in decided.current]
+    for row in settled:
+        session.delete(row)
+    return len(settled)
+
+
 def subscriptions_by_worker(session: Session) -> dict[str, list[PushSubscription]]:
     out: dict[str, list[PushSubscription]] = defaultdict(list)
     for sub in session.exec(select(PushSubscription)):
@@ -298,6 +317,7 @@ def record(store: Store, now: datetime, rules: RuleSet | None = None) -> list[Al
     if decided.quiet:
         return []
     with store.session() as session:
+        forget_settled(session, decided)
         devices = subscriptions_by_worker(session)
         fresh = [a for a in unsent(session, decided.alerts) if devices.get(a.worker_id)]
         for alert in fresh:

@@ -295,6 +295,27 @@ def test_nothing_is_sent_at_night(small_store: Store, service: PushService) -> N
     assert later.delivered == len(queued) == len(service.received)
 
 
+def test_sent_alerts_are_forgotten_once_their_clock_moves_on_but_never_sent_twice(
+        small_store: Store, service: PushService) -> None:
+    subscribe(small_store, "ben", Device(service, "phone"))
+    first = notify.record(small_store, morning(DEMO_DAY))
+    assert first
+    with small_store.session() as session:
+        kit = session.exec(select(Child).where(Child.worker_id == worker_named(small_store, "ben").id)).first()
+        assert kit is not None
+        kit.closed_on = DEMO_DAY + timedelta(days=1)  # the case closes: its clocks stop
+        session.add(kit)
+    later = morning(DEMO_DAY + timedelta(days=40))
+    again = notify.record(small_store, later)
+    with small_store.session() as session:
+        remembered = list(session.exec(select(SentAlert)))
+    assert not [a for a in remembered if a.child_id == kit.id]
+    # Ben's other child is still overdue on the same date: remembered, and not alerted a second time.
+    still = {(a.child_id, a.clock, a.due, a.stage) for a in first if a.child_id != kit.id and a.stage == "overdue"}
+    assert still and still <= {(a.child_id, a.clock, a.due, a.stage) for a in remembered}
+    assert not {(a.child_id, a.clock, a.due, a.stage) for a in again} & still
+
+
 def test_only_one_instance_runs_the_scheduler_on_postgresql(small_store: Store, service: PushService) -> None:
     if small_store.engine.dialect.name != "postgresql":
         pytest.skip("the advisory lock is PostgreSQL's")
