@@ -183,18 +183,21 @@ def _visit_item(v: Any, worker: Worker, superseded_by: dict[str, str]) -> Timeli
 
 def timeline(records: dict[str, list[Any]], worker: Worker) -> list[TimelineItem]:
     """Visits, wishes and feelings, life story, reviews and care plan changes: newest first."""
-    superseded_by = {v.supersedes: v.id for v in records["visits"] if v.supersedes}
+    superseded_by = {r.supersedes: r.id for kind in ("visits", "wishes_and_feelings", "life_story")
+                     for r in records[kind] if r.supersedes}
     items = [_visit_item(v, worker, superseded_by) for v in records["visits"]]
     for w in records["wishes_and_feelings"]:
         lines = [(label, text) for label, text in [("Worker's reflection", w.body.reflection),
                                                    ("Shared with", w.body.shared_with)] if text]
         items.append(TimelineItem(kind="wishes_and_feelings", record_id=w.id, on=w.on, status=w.status,
                                   title=f"Wishes and feelings: {WISHES_METHODS.get(w.method, w.method).lower()}",
-                                  lines=lines, child_words=w.body.child_words))
+                                  lines=lines, child_words=w.body.child_words, supersedes=w.supersedes,
+                                  superseded_by=superseded_by.get(w.id)))
     for e in records["life_story"]:
         items.append(TimelineItem(kind="life_story", record_id=e.id, on=e.on, status=e.status,
                                   title=f"Life story: {LIFE_STORY_SECTIONS.get(e.section, e.section)}",
-                                  lines=[(e.body.title or "Entry", e.body.text)]))
+                                  lines=[(e.body.title or "Entry", e.body.text)], supersedes=e.supersedes,
+                                  superseded_by=superseded_by.get(e.id)))
     for r in records["reviews"]:
         kind = REVIEW_KINDS.get(r.kind, r.kind)
         # Only what happened: a review still to come is on the "What is due" list, not the timeline.

@@ -385,11 +385,41 @@ def add_life_story_entry(store: Store, worker: Worker, child_id: str, fields: di
         return _store_life_story(store, session, worker, child, on, section, body, photos)
 
 
+def correct_life_story_entry(store: Store, worker: Worker, child_id: str, old_id: str, fields: dict[str, Any],
+                             keep_photo_ids: list[str], photos: list[bytes] | None = None, *,
+                             today: date | None = None) -> LifeStoryEntry:
+    """Replaces an entry with a corrected one, in one transaction. The old entry is kept as it was (the
+    book leaves it out); the new one carries the photos kept from it, then any new ones.
+
+    Only the entry's author may correct it, once (then correct the newer one). A photo not in the old entry
+    cannot be kept. Raises FormInvalid (nothing stored) or NotAllowed, as adding does.
+    """
+    photos = photos or []
+    on, section, body = check_life_story(fields, len(keep_photo_ids) + len(photos), today)
+    with store.session() as session:
+        child = store.child_for(session, worker, child_id)
+        old = session.get(LifeStoryEntry, old_id)
+        if old is None or old.child_id != child.id or old.status == RecordStatus.draft.value:
+            raise FormInvalid({"supersedes": "The entry you are correcting could not be found."})
+        if old.worker_id != worker.id:
+            raise FormInvalid({"supersedes": "Only the worker who added an entry can correct it."})
+        if session.exec(select(LifeStoryEntry.id).where(LifeStoryEntry.supersedes == old_id)).first() is not None:
+            raise FormInvalid({"supersedes": "This entry has already been corrected: correct the newer one."})
+        held = {p.id: p for p in session.exec(select(Photo).where(Photo.record_id == old.id))}
+        if set(keep_photo_ids) - set(held):
+            raise FormInvalid({"photo": "A photo to keep is not one of this entry's photos."})
+        kept = [open_photo(store, held[photo_id]) for photo_id in keep_photo_ids]
+        return _store_life_story(store, session, worker, child, on, section, body, kept + photos,
+                                 supersedes=old.id)
+
+
 def _store_life_story(store: Store, session: Session, worker: Worker, child: Child, on: date, section: str,
-                      body: LifeStoryBody, photos: list[bytes], device_id: str | None = None) -> LifeStoryEntry:
+                      body: LifeStoryBody, photos: list[bytes], device_id: str | None = None,
+                      supersedes: str | None = None) -> LifeStoryEntry:
     now = utcnow()
     entry = LifeStoryEntry(child_id=child.id, worker_id=worker.id, on=on, section=section,
-                           status=RecordStatus.submitted.value, created_at=now, submitted_at=now)
+                           status=RecordStatus.submitted.value, created_at=now, submitted_at=now,
+                           supersedes=supersedes)
     store.write(session, entry, body, actor=worker, device_id=device_id, action="submit")
     for image in photos:
         photo = Photo(record_id=entry.id, child_id=child.id, mime="image/jpeg", created_at=now)
@@ -422,6 +452,8 @@ class LifeStoryItem:
     text: str
     photo_ids: list[str]
     worker_first_name: str
+    worker_id: str = ""  # who added it: only they may correct it
+    corrects: bool = False  # it replaces an earlier entry
 
 
 @dataclass
@@ -450,7 +482,8 @@ def _life_story(store: Store, session: Session, child: Child) -> list[LifeStoryS
         sections.setdefault(row.section, LifeStorySection(row.section, row.section.replace("_", " ").capitalize()))
         sections[row.section].entries.append(LifeStoryItem(
             id=row.id, on=row.on, section=row.section, title=body.title, text=body.text,
-            photo_ids=photos.get(row.id, []), worker_first_name=first_name(author.display_name) if author else ""))
+            photo_ids=photos.get(row.id, []), worker_first_name=first_name(author.display_name) if author else "",
+            worker_id=row.worker_id, corrects=bool(row.supersedes)))
     return list(sections.values())
 
 

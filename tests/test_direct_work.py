@@ -13,6 +13,8 @@ from sqlmodel import select
 from storage.direct_work import (
     FormInvalid,
     add_life_story_entry,
+    correct_life_story_entry,
+    life_story_book,
     life_story_for_child,
     photo_for_worker,
     prepare_photo,
@@ -20,7 +22,7 @@ from storage.direct_work import (
     wishes_correction_form,
     wishes_for_child,
 )
-from storage.models import AuditEvent, Child, ChildBody, Photo, Team, Worker
+from storage.models import AuditEvent, Child, ChildBody, LifeStoryEntry, Photo, Team, Worker
 from storage.store import NotAllowed, Store
 from tests.conftest import DEMO_DAY
 
@@ -112,3 +114,43 @@ def test_photos_are_sealed_in_the_database_and_open_only_for_those_who_may_see_t
     _, sections = life_story_for_child(small, ben, child_id)
     lived = next(s for s in sections if s.code == "lived")
     assert [e.photo_ids for e in lived.entries if e.id == entry.id] == [[photo.id]]
+
+
+def test_a_life_story_entry_is_corrected_by_its_author_keeping_only_the_photos_chosen(small: Store) -> None:
+    ben, amara = worker(small, "ben"), worker(small, "amara")
+    child_id = first_child(small, ben)
+    right, wrong = (prepare_photo(_png((40, 160, 60))), prepare_photo(_png((160, 40, 60))))
+    entry = add_life_story_entry(small, ben, child_id, {"on": DEMO_DAY.isoformat(), "section": "born",
+                                                         "title": "The day you were bron", "text": "In Leeds"},
+                                 [right, wrong], today=DEMO_DAY)
+    with small.session() as session:
+        right_id, wrong_id = [p.id for p in session.exec(select(Photo).where(Photo.record_id == entry.id)
+                                                            .order_by(Photo.created_at, Photo.id))]
+    if photo_for_worker(small, ben, right_id)[0] != right:
+        right_id, wrong_id = wrong_id, right_id
+    fixed = {"on": DEMO_DAY.isoformat(), "section": "born", "title": "The day you were born", "text": "In Leeds"}
+    with pytest.raises(FormInvalid, match="Only the worker who added"):  # not even their manager
+        correct_life_story_entry(small, amara, child_id, entry.id, fixed, [right_id], today=DEMO_DAY)
+    with pytest.raises(FormInvalid, match="not one of this entry's photos"):
+        correct_life_story_entry(small, ben, child_id, entry.id, fixed, ["another"], today=DEMO_DAY)
+    corrected = correct_life_story_entry(small, ben, child_id, entry.id, fixed, [right_id], today=DEMO_DAY)
+    with pytest.raises(FormInvalid, match="already been corrected"):
+        correct_life_story_entry(small, ben, child_id, entry.id, fixed, [], today=DEMO_DAY)
+
+    _, sections = life_story_for_child(small, ben, child_id)
+    born = next(s for s in sections if s.code == "born")
+    assert [(e.id, e.title, e.corrects) for e in born.entries] == [(corrected.id, "The day you were born", True)]
+    (kept,) = born.entries[0].photo_ids
+    assert photo_for_worker(small, ben, kept)[0] == right  # the wrong photo is not in the child's book
+    book = life_story_book(small, ben, child_id)
+    titles = [e.title for s in book.sections for e in s.entries]
+    assert "The day you were born" in titles and "The day you were bron" not in titles
+    # The original stays as it was written, for the record.
+    with small.session() as session:
+        assert small.opened(session.get(LifeStoryEntry, entry.id)).body.title == "The day you were bron"
+
+
+def _png(colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (300, 200), colour).save(out, "PNG")
+    return out.getvalue()

@@ -230,6 +230,53 @@ async def test_a_life_story_entry_with_a_photo_is_added_and_the_photo_sealed_at_
     assert response.headers["cache-control"] == "no-store"
 
 
+async def test_a_life_story_entry_is_corrected_in_place_in_the_book(user: User, app_store: Store) -> None:
+    child_id, _ = child_of(app_store, "ben")
+    with app_store.session() as session:
+        ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
+    photo = prepare_photo(png_with_marker("kept", (300, 200)))
+    entry = add_life_story_entry(app_store, ben, child_id, {
+        "on": date.today().isoformat(), "section": "achievements", "title": "Swiming gala",
+        "text": "You swam a whole length."}, [photo])
+    await open_life_story(user, child_id)
+    await user.should_see("Swiming gala")
+    user.find(marker=f"correct-{entry.id}").click()
+    await user.should_see("You are correcting", retries=50)
+    await user.should_see("1 photo kept from the entry")
+    assert value_of(user, "title") == "Swiming gala" and value_of(user, "section") == "achievements"
+    set_value(user, "title", "")
+    user.find(marker="save").click()
+    await user.should_see("Nothing was changed yet", retries=50)  # a correction is checked like a new entry
+    set_value(user, "title", "Swimming gala")
+    user.find(marker="save").click()
+    await user.should_see("Correction saved in the life-story book", retries=50)
+    await user.should_see("Swimming gala")
+    await user.should_not_see("Swiming gala")
+    await user.should_see("Added with Ben (corrected)")
+    with app_store.session() as session:
+        newer = session.exec(select(LifeStoryEntry).where(LifeStoryEntry.supersedes == entry.id)).one()
+        kept = session.exec(select(Photo).where(Photo.record_id == newer.id)).one()
+    assert f"/photo/{kept.id}" in {e.source for e in user.find(ui.image).elements}
+    # The child's timeline keeps both, each saying which it is.
+    await user.open(f"/child/{child_id}")
+    await user.should_see("Correction", retries=50)
+    await user.should_see("Corrected by a later record")
+
+
+async def test_only_the_author_is_offered_a_correction(user: User, app_store: Store) -> None:
+    child_id, _ = child_of(app_store, "ben")
+    with app_store.session() as session:
+        ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
+        manager = session.get(Worker, ben.manager_id)
+    add_life_story_entry(app_store, ben, child_id, {"on": date.today().isoformat(), "section": "family",
+                                                     "title": "Grandma's garden", "text": "Sunflowers."})
+    await sign_in(user, manager.username)
+    await user.open(f"/child/{child_id}/life-story")
+    await user.should_see("Grandma's garden", retries=50)
+    # The manager reads the book but cannot rewrite the worker's entry.
+    await user.should_not_see(marker="correct")
+
+
 async def test_a_photo_of_a_child_not_on_the_caseload_is_not_served(user: User, app_store: Store) -> None:
     child_id, _ = child_of(app_store, "ben")
     with app_store.session() as session:

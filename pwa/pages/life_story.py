@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Response
@@ -24,9 +25,11 @@ from pwa.layout import NOT_FOUND, frame, show_problems
 from storage.direct_work import (
     PHOTOS_PER_ENTRY,
     FormInvalid,
+    LifeStoryItem,
     LifeStorySection,
     add_life_story_entry,
     blank_life_story_form,
+    correct_life_story_entry,
     life_story_book,
     life_story_for_child,
     photo_for_worker,
@@ -53,7 +56,7 @@ def _thumbnail(image: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
 
 
-def _section_card(section: LifeStorySection) -> None:
+def _section_card(section: LifeStorySection, worker_id: str, correct: Callable[[LifeStoryItem], Any]) -> None:
     with ui.card().classes("w-full p-3 gap-2").props(f'data-section="{section.code}"'):
         ui.label(section.title).classes("text-lg font-bold text-primary").props('role="heading" aria-level="3"')
         if not section.entries:
@@ -69,7 +72,13 @@ def _section_card(section: LifeStorySection) -> None:
                         f'alt="Photo {number} for {entry.title}" loading=lazy fit=contain').classes(
                         "w-full max-h-80 rounded")
                 if entry.worker_first_name:
-                    ui.label(f"Added with {entry.worker_first_name}").classes("text-xs text-gray-800")
+                    added = f"Added with {entry.worker_first_name}" + (" (corrected)" if entry.corrects else "")
+                    ui.label(added).classes("text-xs text-gray-800")
+                if entry.worker_id == worker_id:
+                    button = ui.button("Correct this entry", icon="edit", on_click=lambda e=entry: correct(e)).props(
+                        "flat no-caps").classes("self-start min-h-[48px]").mark("correct", f"correct-{entry.id}")
+                    # Set as a value, not parsed from a props string: the title is the worker's own words.
+                    button.props["aria-label"] = f"Correct this entry: {entry.title}"
 
 
 async def life_story_page(child_id: str) -> None:
@@ -92,7 +101,9 @@ async def life_story_page(child_id: str) -> None:
         export_button = ui.button("Export life-story book", icon="menu_book").props("no-caps").classes(
             "w-full h-12 text-base").mark("export")
         ui.separator()
-        ui.label("Add an entry").classes("text-lg font-bold").props('role="heading" aria-level="2"')
+        form_heading = ui.label("Add an entry").classes("text-lg font-bold").props(
+            'role="heading" aria-level="2" tabindex="-1"').mark("form-heading")
+        correcting_note = ui.label().classes("font-bold text-orange-900").mark("correcting")
         problems = ui.column().classes("w-full gap-1 text-red-800").props('role="alert"')
         blank = blank_life_story_form(today)
         on = ui.input("Date", value=blank["on"]).props(
@@ -118,21 +129,65 @@ async def life_story_page(child_id: str) -> None:
         previews = ui.row().classes("w-full gap-2")
         save_button = ui.button("Add to the book", icon="add").props("no-caps").classes("w-full h-12 text-base").mark(
             "save")
+        cancel_button = ui.button("Stop correcting", on_click=lambda: stop_correcting()).props(
+            "flat no-caps").classes("w-full h-12").mark("cancel-correction")
+        cancel_button.set_visibility(False)
         ui.separator()
         ui.label("The book so far").classes("text-lg font-bold").props('role="heading" aria-level="2"')
         book = ui.column().classes("w-full gap-3")
+
+    # A correction in progress: the entry it replaces and which of that entry's photos stay.
+    correcting: dict[str, Any] = {"entry": None, "keep": []}
 
     def show_book(items: list[LifeStorySection]) -> None:
         book.clear()
         with book:
             for item in items:
-                _section_card(item)
+                _section_card(item, worker.id, correct)
+
+    def correct(entry: LifeStoryItem) -> None:
+        if pending or (not correcting["entry"] and ((title.value or "").strip() or (text.value or "").strip())):
+            ui.notify("Add or clear the entry you are writing first, then correct the earlier one.", type="warning")
+            return
+        problems.clear()
+        correcting.update(entry=entry, keep=list(entry.photo_ids))
+        on.value, section.value, title.value, text.value = entry.on.isoformat(), entry.section, entry.title, entry.text
+        form_heading.text = "Correct an entry"
+        correcting_note.text = (f"You are correcting \"{entry.title}\". Saving puts the corrected entry in the book "
+                                "in place of this one; the original is kept on the record.")
+        save_button.text = "Save the correction"
+        cancel_button.set_visibility(True)
+        show_pending()
+        form_heading.run_method("scrollIntoView")
+        title.run_method("focus")
+
+    def stop_correcting() -> None:
+        correcting.update(entry=None, keep=[])
+        form_heading.text = "Add an entry"
+        correcting_note.text = ""
+        save_button.text = "Add to the book"
+        cancel_button.set_visibility(False)
+        on.value, title.value, text.value = blank["on"], "", ""
+        section.value = None
+        show_pending()
+
+    def drop_kept(photo_id: str) -> None:
+        correcting["keep"].remove(photo_id)
+        show_pending()
 
     def show_pending() -> None:
         count = len(pending)
-        waiting.text = f"{count} photo{'s' if count != 1 else ''} ready to add" if count else ""
+        kept: list[str] = correcting["keep"]
+        waiting.text = ", ".join(part for part in (
+            f"{len(kept)} photo{'s' if len(kept) != 1 else ''} kept from the entry" if kept else "",
+            f"{count} photo{'s' if count != 1 else ''} ready to add" if count else "") if part)
         previews.clear()
         with previews:
+            for index, photo_id in enumerate(kept):
+                with ui.column().classes("items-center gap-1"):
+                    ui.image(f"/photo/{photo_id}").props(f'alt="Kept photo {index + 1}"').classes("w-24 h-24 rounded")
+                    ui.button("Remove", on_click=lambda p=photo_id: drop_kept(p)).props(
+                        f'flat dense no-caps aria-label="Remove kept photo {index + 1}"').mark("drop-kept")
             for index, image in enumerate(pending):
                 with ui.column().classes("items-center gap-1"):
                     ui.image(_thumbnail(image)).props(f'alt="New photo {index + 1}"').classes("w-24 h-24 rounded")
@@ -148,7 +203,7 @@ async def life_story_page(child_id: str) -> None:
         except FormInvalid as problem:
             ui.notify(str(problem), type="warning")
             return
-        if len(pending) >= PHOTOS_PER_ENTRY:
+        if len(pending) + len(correcting["keep"]) >= PHOTOS_PER_ENTRY:
             ui.notify(f"An entry can hold up to {PHOTOS_PER_ENTRY} photos.", type="warning")
             return
         pending.append(image)
@@ -158,10 +213,16 @@ async def life_story_page(child_id: str) -> None:
         problems.clear()
         fields = {"on": on.value or "", "section": section.value or "", "title": title.value or "",
                   "text": text.value or ""}
+        entry: LifeStoryItem | None = correcting["entry"]
         try:
-            await run.io_bound(add_life_story_entry, store, worker, child_id, fields, list(pending))
+            if entry is None:
+                await run.io_bound(add_life_story_entry, store, worker, child_id, fields, list(pending))
+            else:
+                await run.io_bound(correct_life_story_entry, store, worker, child_id, entry.id, fields,
+                                   list(correcting["keep"]), list(pending))
         except FormInvalid as e:
-            show_problems(problems, e.problems, "Nothing was added yet. Please fix:")
+            show_problems(problems, e.problems,
+                          "Nothing was changed yet. Please fix:" if entry else "Nothing was added yet. Please fix:")
             return
         except NotAllowed:
             with problems:
@@ -172,7 +233,10 @@ async def life_story_page(child_id: str) -> None:
         camera.reset()
         library.reset()
         title.value, text.value = "", ""
-        ui.notify("Added to the life-story book", type="positive")
+        if entry is not None:
+            stop_correcting()
+        ui.notify("Correction saved in the life-story book" if entry else "Added to the life-story book",
+                  type="positive")
         _, items = await run.io_bound(life_story_for_child, store, worker, child_id)
         show_book(items)
 
