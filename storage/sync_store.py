@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, func, text
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy import delete, func, insert, text
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 
 from storage import audit
@@ -75,6 +75,7 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud 
 CURSOR = "cursor"
 ENROLMENT = "enrolment"
 LAST_SYNCED = "last_synced_at"
+DIRECTORY_VERSION = "directory_version"
 LAST_ERROR = "last_error"
 REFUSED_PREFIX = "refused:"
 
@@ -122,12 +123,18 @@ def _value(fields: dict[str, Any], body: dict[str, Any] | None, name: str) -> tu
     return (name in fields), fields.get(name)
 
 
-def record_as_change(store: Store, session: Session, row: SQLModel) -> dict[str, Any]:
-    """A stored record as a change: how a node that never held it receives it whole."""
+def record_as_change(store: Store, session: Session, row: SQLModel,
+                     clocks: dict[str, str] | None = None) -> dict[str, Any]:
+    """A stored record as a change: how a node that never held it receives it whole.
+
+    `clocks` (record id -> clock), when given, holds the clocks of records without field clocks.
+    """
     kind = KIND_OF[type(row)]
     body = store.opened(row).body.model_dump(mode="json") if type(row) in BODY_OF else None
     clock = ""
-    if not isinstance(row, MutableRecord):
+    if not isinstance(row, MutableRecord) and clocks is not None:
+        clock = clocks.get(row.id, "")  # type: ignore[attr-defined]
+    elif not isinstance(row, MutableRecord):
         entry = session.get(SyncClock, row.id)  # type: ignore[attr-defined]
         clock = entry.clock if entry else ""
     return {"change_id": str(uuid.uuid5(CONFLICT_NS, f"snapshot:{kind}:{row.id}:{clock}")),  # type: ignore[attr-defined]
@@ -152,23 +159,140 @@ class Merged:
     conflicts: list[Conflict] = field(default_factory=list)
 
 
-def merge_change(store: Store, session: Session, change: dict[str, Any], *, judge_conflicts: bool) -> Merged:
+class Records:
+    """The records a batch or page touches, loaded set-wise (one `IN` query a kind) and kept by id.
+
+    `get` answers from what was loaded, including "not there" and records made earlier in the same batch,
+    so merging a batch costs no query a change. Records new to this node are not added to the session
+    one by one: `write_new` inserts them in bulk, parents first, when the batch has been merged.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.rows: dict[tuple[type[SQLModel], str], Any] = {}
+        self.clocks: dict[str, SyncClock | None] = {}
+        self.new: dict[type[SQLModel], dict[str, Any]] = {}
+        self.new_clocks: dict[str, SyncClock] = {}
+
+    def load(self, model: type[SQLModel], ids: Iterable[str], *, for_update: bool = False) -> None:
+        """Loads these records (those not loaded already); on PostgreSQL `for_update` locks their rows,
+        so two transactions merging into the same record take turns and neither loses the other's fields."""
+        wanted = sorted({i for i in ids if isinstance(i, str) and (model, i) not in self.rows})
+        key = model.id  # type: ignore[attr-defined]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            query = select(model).where(col(key).in_(chunk)).order_by(key)
+            if for_update:
+                query = query.with_for_update()
+            found = {row.id: row for row in self.session.exec(query)}  # type: ignore[attr-defined]
+            for record_id in chunk:
+                self.rows[(model, record_id)] = found.get(record_id)
+
+    def load_clocks(self, ids: Iterable[str]) -> None:
+        wanted = sorted({i for i in ids if i not in self.clocks})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            found = {c.record_id: c for c in self.session.exec(
+                select(SyncClock).where(col(SyncClock.record_id).in_(chunk)))}
+            for record_id in chunk:
+                self.clocks[record_id] = found.get(record_id)
+
+    def get(self, model: type[SQLModel], record_id: str) -> Any:
+        key = (model, record_id)
+        if key not in self.rows:
+            self.rows[key] = self.session.get(model, record_id)
+        return self.rows[key]
+
+    def add(self, row: Any) -> None:
+        """A record this node did not hold: inserted by `write_new`."""
+        self.rows[(type(row), row.id)] = row
+        self.new.setdefault(type(row), {})[row.id] = row
+
+    def touch(self, row: Any) -> None:
+        """A record changed in place: one held already is saved by the session's flush."""
+        if row.id not in self.new.get(type(row), {}):
+            self.session.add(row)
+
+    def clock_of(self, record_id: str) -> str | None:
+        if record_id not in self.clocks:
+            self.load_clocks([record_id])
+        entry = self.clocks[record_id]
+        return entry.clock if entry is not None else None
+
+    def set_clock(self, record_id: str, kind: str, clock: str) -> None:
+        if record_id not in self.clocks:
+            self.load_clocks([record_id])
+        entry = self.clocks[record_id]
+        if entry is None:
+            entry = SyncClock(record_id=record_id, kind=kind, clock=clock)
+            self.clocks[record_id] = entry
+            self.new_clocks[record_id] = entry
+        else:
+            entry.kind, entry.clock = kind, clock
+            if record_id not in self.new_clocks:
+                self.session.add(entry)
+
+    def write_new(self) -> None:
+        """Inserts the new records, one multi-row insert a table, parents before children; then flushes
+        the changes to records already held."""
+        with self.session.no_autoflush:
+            for model in sorted(self.new, key=lambda m: KIND_RANK.get(KIND_OF.get(m, ""), 9)):
+                table = model.__table__  # type: ignore[attr-defined]
+                names = [c.name for c in table.columns]
+                self.session.execute(insert(table), [{n: getattr(row, n) for n in names}
+                                                     for row in self.new[model].values()])
+            if self.new_clocks:
+                self.session.execute(insert(SyncClock.__table__), [  # type: ignore[attr-defined]
+                    {"record_id": c.record_id, "kind": c.kind, "clock": c.clock} for c in self.new_clocks.values()])
+        self.new = {}
+        self.new_clocks = {}
+        self.session.flush()
+
+    def prefetch(self, changes: list[dict[str, Any]], *, for_update: bool) -> None:
+        """Everything merging `changes` will look at: the records, their clocks and their children."""
+        by_kind: dict[str, set[str]] = {}
+        child_ids: set[str] = set()
+        for change in changes:
+            kind = change["kind"]
+            if kind in MODEL_OF:
+                by_kind.setdefault(kind, set()).add(change["record_id"])
+                child_id = (change.get("fields") or {}).get("child_id")
+                if isinstance(child_id, str):
+                    child_ids.add(child_id)
+        for kind in sorted(by_kind, key=lambda k: KIND_RANK.get(k, 9)):
+            self.load(MODEL_OF[kind], by_kind[kind], for_update=for_update)
+        self.load(Child, child_ids)
+        self.load_clocks(i for k, ids in by_kind.items() if not issubclass(MODEL_OF[k], MutableRecord) for i in ids)
+        conflicts = [c["record_id"] for c in changes if c["kind"] == "conflict"]
+        if conflicts:
+            self.load(Conflict, conflicts)
+
+
+def merge_change(store: Store, session: Session, change: dict[str, Any], *, judge_conflicts: bool,
+                 records: Records | None = None) -> Merged:
     """Applies one change to this node's records: idempotent, and the same result in any order.
 
-    Raises ValueError (a change that does not describe a valid record) and lets IntegrityError through.
+    With `records`, looks records up there and leaves new ones to `records.write_new`; without, works
+    on the session alone. Raises ValueError (a change that does not describe a valid record) and lets
+    IntegrityError through.
     """
+    if records is None:
+        records = Records(session)
+        merged = merge_change(store, session, change, judge_conflicts=judge_conflicts, records=records)
+        records.write_new()
+        return merged
     kind, record_id = change["kind"], change["record_id"]
     fields: dict[str, Any] = dict(change.get("fields") or {})
     body: dict[str, Any] | None = change.get("body")
     if kind == "conflict":
-        return _merge_conflict(store, session, record_id, fields, body)
+        return _merge_conflict(store, session, records, record_id, fields, body)
     model = MODEL_OF.get(kind)
     if model is None:
         raise ValueError(f"Seen does not sync records of kind {kind!r}.")
     fields["id"] = record_id
     fields.pop("sealed", None)
     body_model = BODY_OF.get(model)
-    row = session.get(model, record_id)
+    row = records.get(model, record_id)
     try:
         incoming = model.model_validate(fields)
         incoming_body = body_model.model_validate(body or {}) if body_model else None
@@ -178,31 +302,31 @@ def merge_change(store: Store, session: Session, change: dict[str, Any], *, judg
         if incoming_body is not None:
             store.seal(incoming, incoming_body)
         _rehash_child(store, incoming, incoming_body)
-        session.add(incoming)
+        records.add(incoming)
         if not issubclass(model, MutableRecord):
-            session.merge(SyncClock(record_id=record_id, kind=kind, clock=change.get("clock") or ""))
+            records.set_clock(record_id, kind, change.get("clock") or "")
         _observe(store, change, incoming)
         return Merged(changed=True)
     if isinstance(row, MutableRecord):
-        return _merge_fields(store, session, change, row, incoming, incoming_body, body, judge_conflicts)
+        return _merge_fields(store, session, records, change, row, incoming, incoming_body, body, judge_conflicts)
     # Records without field clocks: the write with the later clock is kept whole.
-    entry = session.get(SyncClock, record_id)
+    held = records.clock_of(record_id)
     clock = change.get("clock") or ""
-    if entry is not None and clock <= entry.clock:
+    if held is not None and clock <= held:
         return Merged()
     for name in type(row).model_fields:
         if name not in ("id", "sealed"):
             setattr(row, name, getattr(incoming, name))
     if incoming_body is not None:
         store.seal(row, incoming_body)
-    session.add(row)
-    session.merge(SyncClock(record_id=record_id, kind=kind, clock=clock))
+    records.touch(row)
+    records.set_clock(record_id, kind, clock)
     _observe(store, change, row)
     return Merged(changed=True)
 
 
-def _merge_fields(store: Store, session: Session, change: dict[str, Any], row: Any, incoming: Any,
-                  incoming_body: Any, body: dict[str, Any] | None, judge_conflicts: bool) -> Merged:
+def _merge_fields(store: Store, session: Session, records: Records, change: dict[str, Any], row: Any,
+                  incoming: Any, incoming_body: Any, body: dict[str, Any] | None, judge_conflicts: bool) -> Merged:
     kind = change["kind"]
     ours = json.loads(row.field_clocks or "{}")
     theirs = json.loads(incoming.field_clocks or "{}")
@@ -224,7 +348,7 @@ def _merge_fields(store: Store, session: Session, change: dict[str, Any], row: A
         if crossed and their_value != our_value:
             won = their_clock > our_clock
             result.conflicts.append(_log_conflict(
-                store, session, kind, row, name,
+                store, session, records, kind, row, name,
                 winner=(their_clock, their_value) if won else (our_clock, our_value),
                 loser=(our_clock, our_value) if won else (their_clock, their_value)))
         if their_clock < our_clock:
@@ -244,7 +368,7 @@ def _merge_fields(store: Store, session: Session, change: dict[str, Any], row: A
             body_value = BODY_OF[type(row)].model_validate(new_body)
             store.seal(row, body_value)
             _rehash_child(store, row, body_value)
-        session.add(row)
+        records.touch(row)
         _observe(store, change, row)
     return result
 
@@ -270,22 +394,23 @@ def _rehash_child(store: Store, row: Any, body: Any) -> None:
         row.ref_hash = store.ref_hash(body.external_ref) if body.external_ref else ""
 
 
-def _log_conflict(store: Store, session: Session, kind: str, row: Any, name: str, *,
+def _log_conflict(store: Store, session: Session, records: Records, kind: str, row: Any, name: str, *,
                   winner: tuple[str, Any], loser: tuple[str, Any]) -> Conflict:
     conflict_id = str(uuid.uuid5(CONFLICT_NS, f"{row.id}|{name}|{loser[0]}"))
-    existing = session.get(Conflict, conflict_id)
+    existing = records.get(Conflict, conflict_id)
     if existing is not None:
         return existing
     conflict = Conflict(id=conflict_id, kind=kind, record_id=row.id, child_id=_child_id_of(kind, row.id, {
         "child_id": getattr(row, "child_id", None)}), field=name, winner_clock=winner[0], loser_clock=loser[0])
     conflict.sealed = store.seal_payload("conflict", conflict_id, {"winner": winner[1], "loser": loser[1]})
     session.add(conflict)
+    records.rows[(Conflict, conflict_id)] = conflict
     return conflict
 
 
-def _merge_conflict(store: Store, session: Session, record_id: str, fields: dict[str, Any],
+def _merge_conflict(store: Store, session: Session, records: Records, record_id: str, fields: dict[str, Any],
                     body: dict[str, Any] | None) -> Merged:
-    if session.get(Conflict, record_id) is not None:
+    if records.get(Conflict, record_id) is not None:
         return Merged()
     fields = {**fields, "id": record_id}
     fields.pop("sealed", None)
@@ -295,6 +420,7 @@ def _merge_conflict(store: Store, session: Session, record_id: str, fields: dict
         raise ValueError(f"The conflict {record_id} is not valid: {_first_error(e)}") from e
     conflict.sealed = store.seal_payload("conflict", record_id, body or {})
     session.add(conflict)
+    records.rows[(Conflict, record_id)] = conflict
     return Merged(changed=True)
 
 
@@ -394,40 +520,26 @@ class PushOutcome:
 
 def apply_batch(store: Store, device: Device, worker: Worker, batch_id: str,
                 changes: list[dict[str, Any]]) -> PushOutcome:
-    """Applies a device's batch in one transaction: all of it, or (if any change is refused) none of it."""
+    """Applies a device's batch in one transaction: all of it, or (if any change is refused) none of it.
+
+    The batch is merged without the push lock, and the lock is taken only to number its change-log rows
+    and extend the audit chain, as the transaction's last step, so pushes overlap but commit one at a
+    time in the order they are numbered. If another push held some of the same records or changes at the
+    same time (a unique key or a deadlock stops this one), the batch is applied again with the lock taken
+    first, as one push at a time: then what the other applied counts as duplicates.
+    """
     absorb_local_changes(store)
-    outcome = PushOutcome()
     try:
-        with store.session() as session:
-            _lock(session)
-            seen_ids = set(session.exec(select(ChangeLog.change_id).where(
-                col(ChangeLog.change_id).in_([c["change_id"] for c in changes]))))
-            refused: list[str] = []
-            for change in changes:
-                if change["change_id"] in seen_ids:
-                    outcome.duplicates.append(change["change_id"])
-                    continue
-                seen_ids.add(change["change_id"])
-                if not _may_make(store, session, worker, change):
-                    refused.append(change["change_id"])
-                    continue
-                merged = merge_change(store, session, change, judge_conflicts=True)
-                session.flush()
-                child_id = _child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
-                _log(store, session, change, batch_id=batch_id, device_id=device.id, child_id=child_id)
-                for conflict in merged.conflicts:
-                    _log(store, session, conflict_as_change(store, conflict), batch_id=batch_id,
-                         device_id=device.id, child_id=conflict.child_id)
-                outcome.conflicts += len(merged.conflicts)
-                audit.append(session, "sync", change["kind"], change["record_id"], worker_id=worker.id,
-                             device_id=device.id, child_id=child_id)
-                outcome.applied.append(change["change_id"])
-            if refused:
-                raise SyncRefused("Some changes in this batch are for children this worker may not change, "
-                                  "so none of the batch was applied.", status=403, code="not_allowed",
-                                  change_ids=refused)
-            session.flush()
-            outcome.cursor = _latest_seq(session)
+        for lock_first in (False, True, True):
+            try:
+                return _apply_batch(store, device, worker, batch_id, changes, lock_first=lock_first)
+            except IntegrityError:
+                if lock_first:
+                    raise
+            except OperationalError as e:
+                if not _deadlock(e):
+                    raise
+        return _apply_batch(store, device, worker, batch_id, changes, lock_first=True)
     except SyncRefused as refusal:
         if refusal.code == "not_allowed":
             _audit_refusal(store, worker, device, batch_id, refusal.change_ids)
@@ -441,6 +553,63 @@ def apply_batch(store: Store, device: Device, worker: Worker, batch_id: str,
         raise SyncRefused("A change in this batch refers to a record the server does not have (or repeats "
                           "one with different contents). Nothing in the batch was applied.", status=409,
                           code="integrity") from e
+
+
+def _deadlock(error: OperationalError) -> bool:
+    return getattr(error.orig, "sqlstate", None) == "40P01"
+
+
+def _apply_batch(store: Store, device: Device, worker: Worker, batch_id: str, changes: list[dict[str, Any]],
+                 *, lock_first: bool) -> PushOutcome:
+    outcome = PushOutcome()
+    with store.session() as session:
+        if lock_first:
+            _lock(session)
+        seen_ids = set(session.exec(select(ChangeLog.change_id).where(
+            col(ChangeLog.change_id).in_([c["change_id"] for c in changes]))))
+        todo: list[dict[str, Any]] = []
+        for change in changes:
+            if change["change_id"] in seen_ids:
+                outcome.duplicates.append(change["change_id"])
+                continue
+            seen_ids.add(change["change_id"])
+            todo.append(change)
+        records = Records(session)
+        records.prefetch(todo, for_update=True)
+        teams = store.managed_team_ids(session, worker)
+        refused: list[str] = []
+        log_rows: list[dict[str, Any]] = []
+        events: list[dict[str, str | None]] = []
+        now = utcnow()
+        for change in todo:
+            if not _may_make(records, worker, teams, change):
+                refused.append(change["change_id"])
+                continue
+            merged = merge_change(store, session, change, judge_conflicts=True, records=records)
+            child_id = _child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
+            log_rows.append(_log_row(store, change, batch_id=batch_id, device_id=device.id, child_id=child_id,
+                                     at=now))
+            for conflict in merged.conflicts:
+                log_rows.append(_log_row(store, conflict_as_change(store, conflict), batch_id=batch_id,
+                                         device_id=device.id, child_id=conflict.child_id, at=now))
+            outcome.conflicts += len(merged.conflicts)
+            events.append({"action": "sync", "kind": change["kind"], "record_id": change["record_id"],
+                           "worker_id": worker.id, "device_id": device.id, "child_id": child_id})
+            outcome.applied.append(change["change_id"])
+        if refused:
+            raise SyncRefused("Some changes in this batch are for children this worker may not change, "
+                              "so none of the batch was applied.", status=403, code="not_allowed",
+                              change_ids=refused)
+        records.write_new()
+        # The last step before commit, under the lock: numbering the changes and extending the audit
+        # chain. Seq order is then commit order, so a node pulling by cursor never skips a change.
+        if not lock_first:
+            _lock(session)
+        if log_rows:
+            session.execute(insert(ChangeLog.__table__), log_rows)  # type: ignore[attr-defined]
+        audit.append_many(session, events)
+        session.flush()
+        outcome.cursor = _latest_seq(session)
     return outcome
 
 
@@ -451,25 +620,37 @@ def _audit_refusal(store: Store, worker: Worker, device: Device, batch_id: str, 
                      detail=",".join(change_ids[:20]))
 
 
-def _may_make(store: Store, session: Session, worker: Worker, change: dict[str, Any]) -> bool:
+def _may_make(records: Records, worker: Worker, teams: set[str], change: dict[str, Any]) -> bool:
     """Only changes to children the device's worker may see now (as the server sees them)."""
     kind, record_id = change["kind"], change["record_id"]
     fields = change.get("fields") or {}
-    if kind not in MODEL_OF or worker.role == Role.admin.value and not store.managed_team_ids(session, worker):
+    if kind not in MODEL_OF or worker.role == Role.admin.value and not teams:
         return False
     if kind == "child":
-        child = session.get(Child, record_id)
+        child = records.get(Child, record_id)
         if child is not None:
-            return store.may_see_child(session, worker, child)
-        proposed = Child(id=record_id, category=str(fields.get("category", "")),
-                         team_id=str(fields.get("team_id", "")), worker_id=fields.get("worker_id"))
-        return store.may_see_child(session, worker, proposed)
+            return _may_see(worker, teams, child)
+        return _may_see(worker, teams, Child(id=record_id, category=str(fields.get("category", "")),
+                                             team_id=str(fields.get("team_id", "")),
+                                             worker_id=fields.get("worker_id")))
     child_id = fields.get("child_id")
-    existing = session.get(MODEL_OF[kind], record_id)
+    existing = records.get(MODEL_OF[kind], record_id)
     if existing is not None and getattr(existing, "child_id", None) != child_id:
         return False  # a record cannot be moved to another child by sync
-    child = session.get(Child, child_id) if isinstance(child_id, str) else None
-    return child is not None and store.may_see_child(session, worker, child)
+    child = records.get(Child, child_id) if isinstance(child_id, str) else None
+    return child is not None and _may_see(worker, teams, child)
+
+
+def _may_see(worker: Worker, teams: set[str], child: Child) -> bool:
+    # Store.may_see_child, with the worker's managed teams read once a batch.
+    return child.worker_id == worker.id or child.team_id in teams
+
+
+def _log_row(store: Store, change: dict[str, Any], *, batch_id: str, device_id: str | None,
+             child_id: str | None, at: datetime) -> dict[str, Any]:
+    return {"change_id": change["change_id"], "batch_id": batch_id, "device_id": device_id, "kind": change["kind"],
+            "record_id": change["record_id"], "child_id": child_id, "applied_at": at,
+            "sealed": store.seal_payload("change_log", change["change_id"], change)}
 
 
 def _log(store: Store, session: Session, change: dict[str, Any], *, batch_id: str, device_id: str | None,
@@ -513,13 +694,19 @@ class PullPage:
     directory: dict[str, list[dict[str, Any]]]
     cursor: int
     more: bool
+    directory_version: str = ""
 
 
 def pull_page(store: Store, worker: Worker, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
-              limit: int = 200, children_per_page: int = 10) -> PullPage:
+              limit: int = 200, children_per_page: int = 10, directory_version: str = "") -> PullPage:
     """One page of what this worker's device should hold: children it lacks whole, then the log after `cursor`.
 
     `held` is the children the device holds now; any it may no longer see are returned as removals.
+    A page of whole children carries the log's latest number as its cursor (they are read after it, so
+    they hold every change up to it), unless the log has changes the device still lacks for children it
+    holds: then the cursor stays, and the log is read from there once every child is on the device.
+    The directory (teams and workers) is sent only when it differs from `directory_version`, the version
+    the device last received.
     """
     absorb_local_changes(store)
     held = set(held)
@@ -541,11 +728,13 @@ def pull_page(store: Store, worker: Worker, *, cursor: int, held: Iterable[str],
         changes: list[dict[str, Any]] = []
         new_children = sorted(scope - held)
         whole = new_children[:children_per_page]
-        for child_id in whole:
-            changes.extend(_whole_child(store, session, child_id))
         more = len(new_children) > len(whole)
         next_cursor = cursor
-        if not more and scope:
+        if whole:
+            changes.extend(_whole_children(store, session, whole))
+            if not _log_waiting(session, cursor, latest, sorted(scope & held)):
+                next_cursor = latest
+        elif scope:
             rows = list(session.exec(
                 select(ChangeLog).where(col(ChangeLog.seq) > cursor, col(ChangeLog.seq) <= latest,
                                         col(ChangeLog.child_id).in_(sorted(scope)))
@@ -554,37 +743,67 @@ def pull_page(store: Store, worker: Worker, *, cursor: int, held: Iterable[str],
                 changes.append(store.open_payload("change_log", row.change_id, row.sealed))
             more = len(rows) == limit
             next_cursor = rows[-1].seq if more else latest  # type: ignore[assignment]
-        elif not scope:
+        else:
             next_cursor = latest
-        return PullPage(changes=changes, removals=removals, directory=_directory(session, worker),
-                        cursor=int(next_cursor or 0), more=more)
+        directory, version = _directory(session, worker)
+        return PullPage(changes=changes, removals=removals, directory={} if version == directory_version else directory,
+                        cursor=int(next_cursor or 0), more=more, directory_version=version)
 
 
-def _whole_child(store: Store, session: Session, child_id: str) -> list[dict[str, Any]]:
-    child = session.get(Child, child_id)
-    if child is None:
-        return []
-    out = [record_as_change(store, session, child)]
+def _log_waiting(session: Session, cursor: int, latest: int, child_ids: list[str]) -> bool:
+    """Whether the log holds changes after `cursor` (up to `latest`) for these children."""
+    return bool(child_ids) and session.exec(
+        select(ChangeLog.seq).where(col(ChangeLog.seq) > cursor, col(ChangeLog.seq) <= latest,
+                                    col(ChangeLog.child_id).in_(child_ids)).limit(1)).first() is not None
+
+
+def _whole_children(store: Store, session: Session, child_ids: list[str]) -> list[dict[str, Any]]:
+    """These children with every record about them, as changes: one query a table for all of them."""
+    children = {c.id: c for c in session.exec(select(Child).where(col(Child.id).in_(child_ids)))}
+    parts: dict[str, list[SQLModel]] = {child_id: [] for child_id in child_ids}
     for model in CHILD_PARTS:
         if model in (Draft, Photo):
             continue  # drafts stay on the device that typed them; photos are not synced yet
-        for row in session.exec(select(model).where(model.child_id == child_id)):  # type: ignore[attr-defined]
-            out.append(record_as_change(store, session, row))
-    for conflict in session.exec(select(Conflict).where(Conflict.child_id == child_id)):
-        out.append(conflict_as_change(store, conflict))
+        for row in session.exec(select(model).where(col(model.child_id).in_(child_ids))):  # type: ignore[attr-defined]
+            parts[row.child_id].append(row)  # type: ignore[attr-defined]
+    unclocked = [row.id for rows in parts.values() for row in rows  # type: ignore[attr-defined]
+                 if not isinstance(row, MutableRecord)]
+    clocks: dict[str, str] = {}
+    for start in range(0, len(unclocked), 500):
+        clocks.update(session.exec(select(SyncClock.record_id, SyncClock.clock).where(
+            col(SyncClock.record_id).in_(unclocked[start:start + 500]))).all())
+    conflicts: dict[str, list[Conflict]] = {}
+    for conflict in session.exec(select(Conflict).where(col(Conflict.child_id).in_(child_ids))):
+        conflicts.setdefault(conflict.child_id or "", []).append(conflict)
+    out: list[dict[str, Any]] = []
+    for child_id in child_ids:
+        child = children.get(child_id)
+        if child is None:
+            continue
+        out.append(record_as_change(store, session, child, clocks))
+        out.extend(record_as_change(store, session, row, clocks) for row in parts[child_id])
+        out.extend(conflict_as_change(store, conflict) for conflict in conflicts.get(child_id, []))
     return out
 
 
-def _directory(session: Session, worker: Worker) -> dict[str, list[dict[str, Any]]]:
-    """Teams and workers, so a node can show who did what; only the device's own worker's password hash."""
-    workers = []
-    for w in session.exec(select(Worker)):
-        row = w.model_dump(mode="json")
-        if w.id != worker.id:
+def _directory(session: Session, worker: Worker) -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """Teams and workers, so a node can show who did what; only the device's own worker's password hash.
+
+    With its version: a hash of its contents, which the device sends back so an unchanged directory is
+    not sent again.
+    """
+    def rows(model: type[SQLModel], *order: Any) -> list[dict[str, Any]]:
+        table = model.__table__  # type: ignore[attr-defined]
+        return [dict(r._mapping) for r in session.execute(select(table).order_by(*order))]
+
+    workers = rows(Worker, Worker.id)
+    for row in workers:
+        if row["id"] != worker.id:
             row["password_hash"] = ""
-        workers.append(row)
-    return {"teams": [t.model_dump(mode="json") for t in session.exec(select(Team))], "workers": workers,
-            "managed_teams": [m.model_dump(mode="json") for m in session.exec(select(ManagedTeam))]}
+    directory = {"teams": rows(Team, Team.id), "workers": workers,
+                 "managed_teams": rows(ManagedTeam, ManagedTeam.manager_id, ManagedTeam.team_id)}
+    version = hashlib.sha256(json.dumps(directory, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return directory, version
 
 
 # ------------------------------------------------------------------------------------------------ node
@@ -653,21 +872,37 @@ def held_children(store: Store) -> list[str]:
         return list(session.exec(select(Child.id)))
 
 
-def apply_pulled(store: Store, page: PullPage) -> int:
-    """Applies one pulled page and saves its cursor, in one transaction: the cursor never runs ahead."""
+def directory_version(store: Store) -> str:
+    """The version of the directory this node last received (sent back so an unchanged one is not resent)."""
     with store.session() as session:
-        _apply_directory(session, page.directory)
+        entry = session.get(SyncState, DIRECTORY_VERSION)
+    return entry.value if entry else ""
+
+
+def apply_pulled(store: Store, page: PullPage) -> int:
+    """Applies one pulled page and saves its cursor, in one transaction: the cursor never runs ahead.
+
+    The page's records are looked up set-wise, and those this node does not hold are inserted in bulk.
+    """
+    with store.session() as session:
+        if page.directory:
+            _apply_directory(session, page.directory)
         for child_id in page.removals:
             _remove_child(session, child_id)
+        removed = set(page.removals)
+        changes = [c for c in sorted(page.changes, key=lambda c: KIND_RANK.get(c["kind"], 9))
+                   if c["kind"] == "conflict"
+                   or _child_id_of(c["kind"], c["record_id"], c.get("fields") or {}) not in removed]
+        records = Records(session)
+        records.prefetch(changes, for_update=False)
         applied = 0
-        for change in sorted(page.changes, key=lambda c: KIND_RANK.get(c["kind"], 9)):
-            if change["kind"] != "conflict" and _child_id_of(change["kind"], change["record_id"],
-                                                             change.get("fields") or {}) in page.removals:
-                continue
-            applied += merge_change(store, session, change, judge_conflicts=False).changed
-            session.flush()
+        for change in changes:
+            applied += merge_change(store, session, change, judge_conflicts=False, records=records).changed
+        records.write_new()
         session.merge(SyncState(key=CURSOR, value=str(page.cursor)))
         session.merge(SyncState(key=LAST_SYNCED, value=utcnow().isoformat()))
+        if page.directory and page.directory_version:
+            session.merge(SyncState(key=DIRECTORY_VERSION, value=page.directory_version))
     return applied
 
 

@@ -185,7 +185,7 @@ class SyncClient:
     def _pull_all(self, enrolment: Enrolment, report: SyncReport) -> None:
         for _ in range(10_000):
             request = {"cursor": sync_store.cursor(self.store), "held": sync_store.held_children(self.store),
-                       "limit": self.page_size}
+                       "limit": self.page_size, "directory_version": sync_store.directory_version(self.store)}
             try:
                 answer = self._post(enrolment, "/pull", request)
             except _Refused as refused:
@@ -194,7 +194,8 @@ class SyncClient:
             self.phase = Phase.checkpointing
             report.pulled += sync_store.apply_pulled(self.store, sync_store.PullPage(
                 changes=[c.model_dump(mode="json") for c in page.changes], removals=page.removals,
-                directory=page.directory, cursor=page.cursor, more=page.more))
+                directory=page.directory, cursor=page.cursor, more=page.more,
+                directory_version=page.directory_version))
             report.removed += len(page.removals)
             self.phase = Phase.pulling
             if not page.more:

@@ -54,14 +54,18 @@ class PullRequest(BaseModel):
     child_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(
         default=None, max_length=1000, description="only these children (403 if any is not the worker's)")
     limit: int = Field(default=200, ge=1, le=MAX_PAGE)
+    directory_version: str = Field(default="", max_length=64,
+                                   description="the directory version the node holds: not sent again if unchanged")
 
 
 class PullPage(BaseModel):
     changes: list[Change]
     removals: list[str] = Field(description="children that must leave the node: no longer the worker's")
-    directory: dict[str, list[dict[str, Any]]]
+    directory: dict[str, list[dict[str, Any]]] = Field(
+        description="teams and workers; empty when the node's directory_version is current")
     cursor: int
     more: bool
+    directory_version: str = Field(default="", description="the directory's version, to send back next time")
 
 
 class EnrolRequest(BaseModel):

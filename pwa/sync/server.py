@@ -77,9 +77,10 @@ async def pull(request: messages.PullRequest, caller: Caller) -> messages.PullPa
     _found, worker = caller
     page = await run_in_threadpool(lambda: sync_store.pull_page(
         state.store(), worker, cursor=request.cursor, held=request.held, child_ids=request.child_ids,
-        limit=request.limit))
+        limit=request.limit, directory_version=request.directory_version))
     return messages.PullPage(changes=[messages.Change.model_validate(c) for c in page.changes],
-                             removals=page.removals, directory=page.directory, cursor=page.cursor, more=page.more)
+                             removals=page.removals, directory=page.directory, cursor=page.cursor, more=page.more,
+                             directory_version=page.directory_version)
 
 
 @router.get("/status", response_model=messages.DeviceStatus, summary="Who this device is, and the latest change")
