@@ -8,7 +8,8 @@
 - `sync_pull`: a fresh node enrols and pulls a 30-child caseload with two years' history (about 3,000
   records, each in the server's change log as if its devices had pushed it), with the real SyncClient.
 - `sync_load`: 200 devices (one per worker) sync at once against one server process: each pushes a new
-  visit and pulls what is new for its children. p95 of the whole sync per device, and the errors.
+  visit and pulls what is new for its children (sending back its cursor and directory version, as
+  SyncClient does). p95 of the whole sync per device, and the errors.
 
 Seeding happens before any clock starts. The server runs in its own process, so what is timed includes
 HTTP, JSON and pydantic on both ends, sealing, the merge and PostgreSQL.
@@ -421,31 +422,35 @@ def _visits_on(store: Store, worker_id: str) -> int:
 
 
 async def _device_sync(http: httpx.AsyncClient, url: str, token: str, batch: dict[str, Any], cursor: int,
-                       held: list[str]) -> None:
+                       held: list[str], directory_version: str) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     response = await http.post(f"{url}{PREFIX}/push", json=batch, headers=headers)
     response.raise_for_status()
     while True:
+        # As SyncClient does: the cursor and the directory version the device holds.
         response = await http.post(f"{url}{PREFIX}/pull", headers=headers,
-                                   json={"cursor": cursor, "held": held, "limit": 200})
+                                   json={"cursor": cursor, "held": held, "limit": 200,
+                                         "directory_version": directory_version})
         response.raise_for_status()
         page = response.json()
         cursor = page["cursor"]
+        directory_version = page.get("directory_version", "")
         if not page["more"]:
             return
 
 
-async def _load_round(url: str, devices: list[tuple[str, dict[str, Any], int, list[str]]]) -> tuple[list[float], int]:
+async def _load_round(url: str, devices: list[tuple[str, dict[str, Any], int, list[str], str]]
+                      ) -> tuple[list[float], int]:
     """Every device syncs at once; returns each successful sync's seconds, and how many failed."""
     limits = httpx.Limits(max_connections=len(devices), max_keepalive_connections=len(devices))
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
         go = asyncio.Event()
 
-        async def one(token: str, batch: dict[str, Any], cursor: int, held: list[str]) -> float | None:
+        async def one(token: str, batch: dict[str, Any], cursor: int, held: list[str], version: str) -> float | None:
             await go.wait()
             started = time.perf_counter()
             try:
-                await _device_sync(http, url, token, batch, cursor, held)
+                await _device_sync(http, url, token, batch, cursor, held, version)
             except (httpx.HTTPError, ValueError, KeyError):
                 return None
             return time.perf_counter() - started
@@ -479,19 +484,20 @@ def sync_load(size: str) -> list[Figure]:
             sync_store.mark_pushed(node, [c["change_id"] for c in batches[worker_id]["changes"]])
         # Each device has synced before (it holds its children and a cursor), as phones in use have.
         with httpx.Client(timeout=60) as http:
-            cursors = {}
+            cursors, versions = {}, {}
             for worker_id in org.workers:
                 headers = {"Authorization": f"Bearer {tokens[worker_id]}"}
-                cursor, held = 0, []
+                cursor, held, version = 0, [], ""
                 while True:
                     page = http.post(f"{running.url}{PREFIX}/pull", headers=headers,
-                                     json={"cursor": cursor, "held": held}).raise_for_status().json()
-                    cursor = page["cursor"]
+                                     json={"cursor": cursor, "held": held, "directory_version": version}
+                                     ).raise_for_status().json()
+                    cursor, version = page["cursor"], page.get("directory_version", "")
                     held = org.children[worker_id]
                     if not page["more"]:
                         break
-                cursors[worker_id] = cursor
-        devices = [(tokens[w], batches[w], cursors[w], org.children[w]) for w in org.workers]
+                cursors[worker_id], versions[worker_id] = cursor, version
+        devices = [(tokens[w], batches[w], cursors[w], org.children[w], versions[w]) for w in org.workers]
         started = time.perf_counter()
         latencies, errors = asyncio.run(_load_round(running.url, devices))
         wall = time.perf_counter() - started

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import insert, text
 from sqlmodel import Session, col, select
 
-from storage.models import AuditEvent, KeyringEntry
+from storage.models import AuditEvent, KeyringEntry, new_id, utcnow
 
 GENESIS = "0" * 64
 HEAD_KEY = "audit_head"
@@ -95,10 +98,16 @@ def append(
     return event
 
 
-def append_many(session: Session, events: list[dict[str, str | None]]) -> None:
+EVENT_COLUMNS = ("id", "at", "worker_id", "device_id", "action", "kind", "record_id", "child_id", "detail",
+                 "prev_hash", "hash")
+
+
+def append_many(session: Session, events: list[dict[str, str | None]],
+                write: Callable[[Session, Any, list[str], list[tuple[Any, ...]]], None] | None = None) -> None:
     """Adds many events (each `append`'s arguments as a dict) to the chain, in order, with one insert.
 
     The same chain as `append` one at a time; for a sync batch, which audits every change it applies.
+    `write(session, table, columns, rows)` inserts the rows in order (by default SQLAlchemy's insert).
     """
     if not events:
         return
@@ -106,13 +115,16 @@ def append_many(session: Session, events: list[dict[str, str | None]]) -> None:
     session.flush()  # events `append` left pending come first in the chain, as in the table
     rows = []
     for fields in events:
-        event = AuditEvent(**fields, prev_hash=head.value, hash="")  # type: ignore[arg-type]
-        event.hash = event_hash(event)
+        event = SimpleNamespace(**{"worker_id": None, "device_id": None, "child_id": None, "detail": "", **fields,
+                                   "id": new_id(), "at": utcnow(), "prev_hash": head.value})
+        event.hash = event_hash(event)  # type: ignore[arg-type]
         head.value = event.hash
-        rows.append({name: getattr(event, name) for name in (
-            "id", "at", "worker_id", "device_id", "action", "kind", "record_id", "child_id", "detail",
-            "prev_hash", "hash")})
-    session.execute(insert(AuditEvent.__table__), rows)  # type: ignore[attr-defined]  # in order: seq follows the chain
+        rows.append(tuple(getattr(event, name) for name in EVENT_COLUMNS))
+    table = AuditEvent.__table__  # type: ignore[attr-defined]
+    if write is not None:
+        write(session, table, list(EVENT_COLUMNS), rows)  # in order: seq follows the chain
+    else:
+        session.execute(insert(table), [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in rows])
     session.add(head)
 
 

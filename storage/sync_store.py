@@ -22,13 +22,16 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
+import psycopg
+from pydantic import BaseModel, ValidationError, create_model
 from sqlalchemy import delete, func, insert, text
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from storage import audit
 from storage.models import (
@@ -38,6 +41,7 @@ from storage.models import (
     CarePlanAction,
     ChangeLog,
     Child,
+    ChildBody,
     Conflict,
     Device,
     Draft,
@@ -172,19 +176,26 @@ class Records:
         self.rows: dict[tuple[type[SQLModel], str], Any] = {}
         self.clocks: dict[str, SyncClock | None] = {}
         self.new: dict[type[SQLModel], dict[str, Any]] = {}
-        self.new_clocks: dict[str, SyncClock] = {}
+        self.new_clocks: dict[str, tuple[str, str]] = {}  # record id -> (kind, clock), not yet inserted
 
-    def load(self, model: type[SQLModel], ids: Iterable[str], *, for_update: bool = False) -> None:
+    def load(self, model: type[SQLModel], ids: Iterable[str], *, for_update: bool = False,
+             probe: bool = True) -> None:
         """Loads these records (those not loaded already); on PostgreSQL `for_update` locks their rows,
         so two transactions merging into the same record take turns and neither loses the other's fields."""
         wanted = sorted({i for i in ids if isinstance(i, str) and (model, i) not in self.rows})
         key = model.id  # type: ignore[attr-defined]
+        table = model.__table__  # type: ignore[attr-defined]
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            query = select(model).where(col(key).in_(chunk)).order_by(key)
-            if for_update:
-                query = query.with_for_update()
-            found = {row.id: row for row in self.session.exec(query)}  # type: ignore[attr-defined]
+            # Which exist first (most of a push is new records), then only those are read as rows.
+            present = (sorted(self.session.execute(select(table.c.id).where(table.c.id.in_(chunk))).scalars())
+                       if probe else chunk)
+            found: dict[str, Any] = {}
+            if present:
+                query = select(model).where(col(key).in_(present)).order_by(key)
+                if for_update:
+                    query = query.with_for_update()
+                found = {row.id: row for row in self.session.exec(query)}  # type: ignore[attr-defined]
             for record_id in chunk:
                 self.rows[(model, record_id)] = found.get(record_id)
 
@@ -201,12 +212,17 @@ class Records:
         key = (model, record_id)
         if key not in self.rows:
             self.rows[key] = self.session.get(model, record_id)
-        return self.rows[key]
+        row = self.rows[key]
+        if row is not None and not isinstance(row, model):
+            # A new record's validated values, merged into again in the same batch: now as the model.
+            row = model.model_validate(row.model_dump())
+            self.rows[key] = self.new[model][record_id] = row
+        return row
 
-    def add(self, row: Any) -> None:
-        """A record this node did not hold: inserted by `write_new`."""
-        self.rows[(type(row), row.id)] = row
-        self.new.setdefault(type(row), {})[row.id] = row
+    def add(self, model: type[SQLModel], row: Any) -> None:
+        """A record this node did not hold (the model, or its `_values` twin): inserted by `write_new`."""
+        self.rows[(model, row.id)] = row
+        self.new.setdefault(model, {})[row.id] = row
 
     def touch(self, row: Any) -> None:
         """A record changed in place: one held already is saved by the session's flush."""
@@ -214,23 +230,21 @@ class Records:
             self.session.add(row)
 
     def clock_of(self, record_id: str) -> str | None:
+        if record_id in self.new_clocks:
+            return self.new_clocks[record_id][1]
         if record_id not in self.clocks:
             self.load_clocks([record_id])
         entry = self.clocks[record_id]
         return entry.clock if entry is not None else None
 
     def set_clock(self, record_id: str, kind: str, clock: str) -> None:
-        if record_id not in self.clocks:
-            self.load_clocks([record_id])
-        entry = self.clocks[record_id]
+        """The clock of a record's write; a record new here gets its clock by upsert (not read first)."""
+        entry = self.clocks.get(record_id)
         if entry is None:
-            entry = SyncClock(record_id=record_id, kind=kind, clock=clock)
-            self.clocks[record_id] = entry
-            self.new_clocks[record_id] = entry
+            self.new_clocks[record_id] = (kind, clock)
         else:
             entry.kind, entry.clock = kind, clock
-            if record_id not in self.new_clocks:
-                self.session.add(entry)
+            self.session.add(entry)
 
     def write_new(self) -> None:
         """Inserts the new records, one multi-row insert a table, parents before children; then flushes
@@ -239,11 +253,11 @@ class Records:
             for model in sorted(self.new, key=lambda m: KIND_RANK.get(KIND_OF.get(m, ""), 9)):
                 table = model.__table__  # type: ignore[attr-defined]
                 names = [c.name for c in table.columns]
-                self.session.execute(insert(table), [{n: getattr(row, n) for n in names}
-                                                     for row in self.new[model].values()])
-            if self.new_clocks:
-                self.session.execute(insert(SyncClock.__table__), [  # type: ignore[attr-defined]
-                    {"record_id": c.record_id, "kind": c.kind, "clock": c.clock} for c in self.new_clocks.values()])
+                insert_rows(self.session, table, names, [tuple(getattr(row, n) for n in names)
+                                                         for row in self.new[model].values()])
+            insert_rows(self.session, SyncClock.__table__, ["record_id", "kind", "clock"],  # type: ignore[attr-defined]
+                        [(record_id, kind, clock) for record_id, (kind, clock) in self.new_clocks.items()],
+                        upsert="record_id")
         self.new = {}
         self.new_clocks = {}
         self.session.flush()
@@ -261,8 +275,9 @@ class Records:
                     child_ids.add(child_id)
         for kind in sorted(by_kind, key=lambda k: KIND_RANK.get(k, 9)):
             self.load(MODEL_OF[kind], by_kind[kind], for_update=for_update)
-        self.load(Child, child_ids)
-        self.load_clocks(i for k, ids in by_kind.items() if not issubclass(MODEL_OF[k], MutableRecord) for i in ids)
+        self.load(Child, child_ids, probe=False)  # the children a batch refers to are there, as a rule
+        self.load_clocks(i for k, ids in by_kind.items() if not issubclass(MODEL_OF[k], MutableRecord) for i in ids
+                         if self.rows[(MODEL_OF[k], i)] is not None)
         conflicts = [c["record_id"] for c in changes if c["kind"] == "conflict"]
         if conflicts:
             self.load(Conflict, conflicts)
@@ -294,15 +309,16 @@ def merge_change(store: Store, session: Session, change: dict[str, Any], *, judg
     body_model = BODY_OF.get(model)
     row = records.get(model, record_id)
     try:
-        incoming = model.model_validate(fields)
+        # The model's fields validated as the model validates them, without building a mapped row.
+        incoming = _values(model).model_validate(fields)
         incoming_body = body_model.model_validate(body or {}) if body_model else None
     except ValidationError as e:
         raise ValueError(f"The {kind} {record_id} is not a valid record: {_first_error(e)}") from e
     if row is None:
         if incoming_body is not None:
-            store.seal(incoming, incoming_body)
+            incoming.sealed = store.seal_payload(kind, record_id, incoming_body.model_dump(mode="json"))
         _rehash_child(store, incoming, incoming_body)
-        records.add(incoming)
+        records.add(model, incoming)
         if not issubclass(model, MutableRecord):
             records.set_clock(record_id, kind, change.get("clock") or "")
         _observe(store, change, incoming)
@@ -374,14 +390,12 @@ def _merge_fields(store: Store, session: Session, records: Records, change: dict
 
 
 def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _observe(store: Store, change: dict[str, Any], row: Any) -> None:
     clocks = [change.get("clock") or ""]
-    if isinstance(row, MutableRecord):
+    if getattr(row, "field_clocks", None) is not None:  # a mutable record (or its values)
         clocks += list(json.loads(row.field_clocks or "{}").values())
     latest = max(clocks)
     if latest:
@@ -390,7 +404,7 @@ def _observe(store: Store, change: dict[str, Any], row: Any) -> None:
 
 def _rehash_child(store: Store, row: Any, body: Any) -> None:
     # The keyed hash of the council's id is keyed by each node's own data key: recompute it here.
-    if isinstance(row, Child) and body is not None:
+    if isinstance(body, ChildBody):
         row.ref_hash = store.ref_hash(body.external_ref) if body.external_ref else ""
 
 
@@ -422,6 +436,67 @@ def _merge_conflict(store: Store, session: Session, records: Records, record_id:
     session.add(conflict)
     records.rows[(Conflict, record_id)] = conflict
     return Merged(changed=True)
+
+
+_VALUES: dict[type[SQLModel], type[BaseModel]] = {}
+
+
+def _values(model: type[SQLModel]) -> type[BaseModel]:
+    """A plain pydantic twin of a table model: the same fields, validated the same way, ~25x faster to make
+    than a mapped row (which a record new to this node does not need: it is inserted in bulk)."""
+    if model not in _VALUES:
+        _VALUES[model] = create_model(f"{model.__name__}Values", **{  # type: ignore[call-overload]
+            name: (info.annotation, info) for name, info in model.model_fields.items()})
+    return _VALUES[model]
+
+
+def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple[Any, ...]], *,
+                upsert: str | None = None) -> None:
+    """Inserts rows in the caller's transaction, in order: on PostgreSQL with one multi-row insert a
+    thousand rows, through psycopg (SQLAlchemy's per-row work would double it), elsewhere with SQLAlchemy.
+    With `upsert` (the primary key's column), a row already there takes the new values."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        statement: Any = insert(table)
+        if upsert:
+            statement = sqlite_insert(table)
+            statement = statement.on_conflict_do_update(
+                index_elements=[upsert], set_={n: statement.excluded[n] for n in names if n != upsert})
+        session.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+        return
+    columns = ", ".join(f'"{n}"' for n in names)
+    moments = [i for i, n in enumerate(names) if isinstance(table.c[n].type, UTCDateTime)]
+    if moments:
+        rows = [tuple(_moment(v) if i in moments else v for i, v in enumerate(row)) for row in rows]
+    conflict = ""
+    if upsert:
+        conflict = f' ON CONFLICT ("{upsert}") DO UPDATE SET ' + ", ".join(
+            f'"{n}" = excluded."{n}"' for n in names if n != upsert)
+    raw = session.connection().connection.driver_connection
+    per_statement = max(1, min(1000, 30000 // len(names)))
+    try:
+        # One multi-row VALUES a chunk (rows keep their order, and serial numbers follow it), with
+        # PostgreSQL's own $n placeholders: a raw cursor does not parse the long statement in Python.
+        with psycopg.RawCursor(raw) as cursor:
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start:start + per_statement]
+                width = len(names)
+                marks = ", ".join("(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")"
+                                  for r in range(len(chunk)))
+                statement = f'INSERT INTO "{table.name}" ({columns}) VALUES {marks}{conflict}'  # noqa: S608
+                cursor.execute(statement, [v for row in chunk for v in row])
+    except psycopg.Error as e:
+        raise DBAPIError.instance(f'INSERT INTO "{table.name}"', None, e, psycopg.Error) from e
+
+
+def _moment(value: datetime | None) -> datetime | None:
+    # As the column's SQLAlchemy type binds it: UTCDateTime takes only aware datetimes, kept in UTC.
+    if value is None:
+        return None
+    if value.utcoffset() is None:
+        raise ValueError("A date and time in this batch has no time zone.")
+    return value.astimezone(UTC)
 
 
 def _first_error(error: ValidationError) -> str:
@@ -578,7 +653,7 @@ def _apply_batch(store: Store, device: Device, worker: Worker, batch_id: str, ch
         records.prefetch(todo, for_update=True)
         teams = store.managed_team_ids(session, worker)
         refused: list[str] = []
-        log_rows: list[dict[str, Any]] = []
+        log_rows: list[tuple[Any, ...]] = []
         events: list[dict[str, str | None]] = []
         now = utcnow()
         for change in todo:
@@ -605,9 +680,8 @@ def _apply_batch(store: Store, device: Device, worker: Worker, batch_id: str, ch
         # chain. Seq order is then commit order, so a node pulling by cursor never skips a change.
         if not lock_first:
             _lock(session)
-        if log_rows:
-            session.execute(insert(ChangeLog.__table__), log_rows)  # type: ignore[attr-defined]
-        audit.append_many(session, events)
+        insert_rows(session, ChangeLog.__table__, list(LOG_COLUMNS), log_rows)  # type: ignore[attr-defined]
+        audit.append_many(session, events, write=insert_rows)
         session.flush()
         outcome.cursor = _latest_seq(session)
     return outcome
@@ -646,11 +720,13 @@ def _may_see(worker: Worker, teams: set[str], child: Child) -> bool:
     return child.worker_id == worker.id or child.team_id in teams
 
 
+LOG_COLUMNS = ("change_id", "batch_id", "device_id", "kind", "record_id", "child_id", "applied_at", "sealed")
+
+
 def _log_row(store: Store, change: dict[str, Any], *, batch_id: str, device_id: str | None,
-             child_id: str | None, at: datetime) -> dict[str, Any]:
-    return {"change_id": change["change_id"], "batch_id": batch_id, "device_id": device_id, "kind": change["kind"],
-            "record_id": change["record_id"], "child_id": child_id, "applied_at": at,
-            "sealed": store.seal_payload("change_log", change["change_id"], change)}
+             child_id: str | None, at: datetime) -> tuple[Any, ...]:
+    return (change["change_id"], batch_id, device_id, change["kind"], change["record_id"], child_id, at,
+            store.seal_payload("change_log", change["change_id"], change))
 
 
 def _log(store: Store, session: Session, change: dict[str, Any], *, batch_id: str, device_id: str | None,

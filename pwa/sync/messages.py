@@ -109,6 +109,9 @@ def batch_signature(key: str, batch_id: str, changes: list[dict[str, Any]]) -> s
     return hmac.new(key.encode(), canonical(batch_id, changes), hashlib.sha256).hexdigest()
 
 
-def signature_ok(key: str, batch: PushBatch) -> bool:
-    expected = batch_signature(key, batch.batch_id, [c.model_dump(mode="json") for c in batch.changes])
+def signature_ok(key: str, batch: PushBatch, wire: list[dict[str, Any]] | None = None) -> bool:
+    """Whether the batch is as its device signed it; `wire` is its changes dumped, if the caller has them."""
+    if wire is None:
+        wire = [c.model_dump(mode="json") for c in batch.changes]
+    expected = batch_signature(key, batch.batch_id, wire)
     return hmac.compare_digest(expected.encode(), batch.signature.encode())  # bytes: any text is comparable

@@ -60,14 +60,14 @@ async def enrol(request: messages.EnrolRequest) -> messages.Enrolled:
 @router.post("/push", response_model=messages.PushResult, summary="Push a signed batch of changes")
 async def push(batch: messages.PushBatch, caller: Caller) -> messages.PushResult:
     found, worker = caller
-    if not messages.signature_ok(found.token_hash, batch):
+    wire = [c.model_dump(mode="json") for c in batch.changes]  # what was signed, and what is applied
+    if not messages.signature_ok(found.token_hash, batch, wire):
         raise SyncRefused("This batch was altered on the way (its signature does not match), so none of it "
                           "was applied. Sync again from the device.", status=400, code="tampered")
     ids = [c.change_id for c in batch.changes]
     if len(set(ids)) != len(ids):
         raise SyncRefused("This batch names the same change twice, so none of it was applied.", code="tampered")
-    outcome = await run_in_threadpool(sync_store.apply_batch, state.store(), found, worker, batch.batch_id,
-                                      [c.model_dump(mode="json") for c in batch.changes])
+    outcome = await run_in_threadpool(sync_store.apply_batch, state.store(), found, worker, batch.batch_id, wire)
     return messages.PushResult(applied=outcome.applied, duplicates=outcome.duplicates,
                                conflicts=outcome.conflicts, cursor=outcome.cursor)
 
