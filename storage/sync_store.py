@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 import secrets
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -451,12 +452,13 @@ def _values(model: type[SQLModel]) -> type[BaseModel]:
 
 
 def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple[Any, ...]], *,
-                upsert: str | None = None) -> None:
+                upsert: str | None = None, returning: str | None = None) -> list[Any] | None:
     """Inserts rows in the caller's transaction, in order: on PostgreSQL with one multi-row insert a
     thousand rows, through psycopg (SQLAlchemy's per-row work would double it), elsewhere with SQLAlchemy.
-    With `upsert` (the primary key's column), a row already there takes the new values."""
+    With `upsert` (the primary key's column), a row already there takes the new values. With
+    `returning` (a column), returns that column of the rows inserted, on PostgreSQL; else None."""
     if not rows:
-        return
+        return None
     if session.get_bind().dialect.name != "postgresql":
         statement: Any = insert(table)
         if upsert:
@@ -464,7 +466,7 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
             statement = statement.on_conflict_do_update(
                 index_elements=[upsert], set_={n: statement.excluded[n] for n in names if n != upsert})
         session.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
-        return
+        return None
     columns = ", ".join(f'"{n}"' for n in names)
     moments = [i for i, n in enumerate(names) if isinstance(table.c[n].type, UTCDateTime)]
     if moments:
@@ -473,6 +475,8 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
     if upsert:
         conflict = f' ON CONFLICT ("{upsert}") DO UPDATE SET ' + ", ".join(
             f'"{n}" = excluded."{n}"' for n in names if n != upsert)
+    suffix = f' RETURNING "{returning}"' if returning else ""
+    returned: list[Any] = []
     raw = session.connection().connection.driver_connection
     per_statement = max(1, min(1000, 30000 // len(names)))
     try:
@@ -484,10 +488,13 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
                 width = len(names)
                 marks = ", ".join("(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")"
                                   for r in range(len(chunk)))
-                statement = f'INSERT INTO "{table.name}" ({columns}) VALUES {marks}{conflict}'  # noqa: S608
+                statement = f'INSERT INTO "{table.name}" ({columns}) VALUES {marks}{conflict}{suffix}'  # noqa: S608
                 cursor.execute(statement, [v for row in chunk for v in row])
+                if returning:
+                    returned += [r[0] for r in cursor.fetchall()]
     except psycopg.Error as e:
         raise DBAPIError.instance(f'INSERT INTO "{table.name}"', None, e, psycopg.Error) from e
+    return returned if returning else None
 
 
 def _moment(value: datetime | None) -> datetime | None:
@@ -569,10 +576,11 @@ def device_for_token(store: Store, token: str) -> tuple[Device, Worker]:
     if not token:
         raise SyncRefused("This request has no device token. Enrol the device first.", status=401, code="no_token")
     with store.session() as session:
-        device = session.exec(select(Device).where(Device.token_hash == token_hash(token))).first()
-        if device is None:
+        found = session.exec(select(Device, Worker).join(Worker, col(Worker.id) == Device.worker_id, isouter=True)
+                             .where(Device.token_hash == token_hash(token))).first()
+        if found is None:
             raise SyncRefused("This device is not enrolled with this server.", status=401, code="unknown_device")
-        worker = session.get(Worker, device.worker_id)
+        device, worker = found
         if device.revoked_at is not None or worker is None or not worker.active:
             raise SyncRefused("This device has been revoked. Seen has wiped its local records; "
                               "ask an administrator to enrol it again.", status=403, code="revoked", wipe=True)
@@ -603,7 +611,8 @@ def apply_batch(store: Store, device: Device, worker: Worker, batch_id: str,
     same time (a unique key or a deadlock stops this one), the batch is applied again with the lock taken
     first, as one push at a time: then what the other applied counts as duplicates.
     """
-    absorb_local_changes(store)
+    if store.engine.dialect.name != "postgresql":
+        absorb_local_changes(store)
     try:
         for lock_first in (False, True, True):
             try:
@@ -638,6 +647,7 @@ def _apply_batch(store: Store, device: Device, worker: Worker, batch_id: str, ch
                  *, lock_first: bool) -> PushOutcome:
     outcome = PushOutcome()
     with store.session() as session:
+        _absorb_waiting(store, session)
         if lock_first:
             _lock(session)
         seen_ids = set(session.exec(select(ChangeLog.change_id).where(
@@ -680,10 +690,12 @@ def _apply_batch(store: Store, device: Device, worker: Worker, batch_id: str, ch
         # chain. Seq order is then commit order, so a node pulling by cursor never skips a change.
         if not lock_first:
             _lock(session)
-        insert_rows(session, ChangeLog.__table__, list(LOG_COLUMNS), log_rows)  # type: ignore[attr-defined]
+        seqs = insert_rows(session, ChangeLog.__table__, list(LOG_COLUMNS), log_rows,  # type: ignore[attr-defined]
+                           returning="seq")
         audit.append_many(session, events, write=insert_rows)
         session.flush()
-        outcome.cursor = _latest_seq(session)
+        # Under the lock, the batch's last number is the log's latest.
+        outcome.cursor = max(seqs) if seqs else _latest_seq(session)
     return outcome
 
 
@@ -741,6 +753,19 @@ def _latest_seq(session: Session) -> int:
     return int(session.exec(select(func.max(ChangeLog.seq))).one() or 0)
 
 
+def _absorb_waiting(store: Store, session: Session) -> None:
+    """Writes made on the server itself reach the log before a push or pull is served.
+
+    On PostgreSQL the check is the first query of the caller's transaction (which holds no lock yet),
+    and only a waiting outbox costs a transaction of its own; SQLite has one writer at a time, so
+    there the outbox is absorbed in a transaction before the caller's.
+    """
+    if store.engine.dialect.name != "postgresql":
+        return
+    if session.exec(select(Outbox.seq).limit(1)).first() is not None:
+        absorb_local_changes(store)
+
+
 def absorb_local_changes(store: Store) -> int:
     """Moves changes written on the server itself (the hosted app) from its outbox into the change log."""
     with store.session() as session:
@@ -784,9 +809,11 @@ def pull_page(store: Store, worker: Worker, *, cursor: int, held: Iterable[str],
     The directory (teams and workers) is sent only when it differs from `directory_version`, the version
     the device last received.
     """
-    absorb_local_changes(store)
+    if store.engine.dialect.name != "postgresql":
+        absorb_local_changes(store)
     held = set(held)
     with store.session() as session:
+        _absorb_waiting(store, session)
         visible = {c.id for c in store.visible_children(session, worker)}
         if child_ids is not None:
             refused = [c for c in child_ids if c not in visible]
@@ -821,8 +848,8 @@ def pull_page(store: Store, worker: Worker, *, cursor: int, held: Iterable[str],
             next_cursor = rows[-1].seq if more else latest  # type: ignore[assignment]
         else:
             next_cursor = latest
-        directory, version = _directory(session, worker)
-        return PullPage(changes=changes, removals=removals, directory={} if version == directory_version else directory,
+        directory, version = _directory(store, session, worker, directory_version)
+        return PullPage(changes=changes, removals=removals, directory=directory,
                         cursor=int(next_cursor or 0), more=more, directory_version=version)
 
 
@@ -862,24 +889,55 @@ def _whole_children(store: Store, session: Session, child_ids: list[str]) -> lis
     return out
 
 
-def _directory(session: Session, worker: Worker) -> tuple[dict[str, list[dict[str, Any]]], str]:
+_directories: dict[int, tuple[str, dict[str, list[dict[str, Any]]], dict[str, str], str]] = {}
+_directories_lock = threading.Lock()
+
+
+def _directory(store: Store, session: Session, worker: Worker,
+               held_version: str = "") -> tuple[dict[str, list[dict[str, Any]]], str]:
     """Teams and workers, so a node can show who did what; only the device's own worker's password hash.
 
-    With its version: a hash of its contents, which the device sends back so an unchanged directory is
-    not sent again.
+    With its version: a hash of its contents, which the device sends back (`held_version`) so an
+    unchanged directory is not sent again (then the directory returned is empty). On PostgreSQL the
+    tables' contents are fingerprinted in the database, and the rows are read again only when that
+    fingerprint changes.
     """
-    def rows(model: type[SQLModel], *order: Any) -> list[dict[str, Any]]:
-        table = model.__table__  # type: ignore[attr-defined]
-        return [dict(r._mapping) for r in session.execute(select(table).order_by(*order))]
+    fingerprint = _directory_fingerprint(session)
+    with _directories_lock:
+        cached = _directories.get(id(store))
+    if cached is None or fingerprint is None or cached[0] != fingerprint:
+        def rows(model: type[SQLModel], *order: Any) -> list[dict[str, Any]]:
+            table = model.__table__  # type: ignore[attr-defined]
+            return [dict(r._mapping) for r in session.execute(select(table).order_by(*order))]
 
-    workers = rows(Worker, Worker.id)
-    for row in workers:
-        if row["id"] != worker.id:
+        workers = rows(Worker, Worker.id)
+        hashes = {row["id"]: row["password_hash"] for row in workers}
+        for row in workers:
             row["password_hash"] = ""
-    directory = {"teams": rows(Team, Team.id), "workers": workers,
-                 "managed_teams": rows(ManagedTeam, ManagedTeam.manager_id, ManagedTeam.team_id)}
-    version = hashlib.sha256(json.dumps(directory, sort_keys=True, default=str).encode()).hexdigest()[:32]
-    return directory, version
+        shared = {"teams": rows(Team, Team.id), "workers": workers,
+                  "managed_teams": rows(ManagedTeam, ManagedTeam.manager_id, ManagedTeam.team_id)}
+        digest = hashlib.sha256(json.dumps(shared, sort_keys=True, default=str).encode()).hexdigest()
+        cached = (fingerprint or "", shared, hashes, digest)
+        if fingerprint is not None:
+            with _directories_lock:
+                _directories[id(store)] = cached
+    _fingerprint, shared, hashes, digest = cached
+    own = hashes.get(worker.id, "")
+    version = hashlib.sha256(f"{digest}:{worker.id}:{own}".encode()).hexdigest()[:32]
+    if version == held_version:
+        return {}, version
+    return {**shared, "workers": [{**row, "password_hash": own} if row["id"] == worker.id else row
+                                  for row in shared["workers"]]}, version
+
+
+def _directory_fingerprint(session: Session) -> str | None:
+    """A hash of every row of the directory's tables, computed by PostgreSQL (None elsewhere)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    parts = " || '|' || ".join(
+        f"(SELECT coalesce(string_agg(t::text, ',' ORDER BY t::text), '') FROM \"{model.__tablename__}\" t)"  # type: ignore[attr-defined]
+        for model in (Team, Worker, ManagedTeam))
+    return str(session.execute(text(f"SELECT md5({parts})")).scalar_one())  # noqa: S608 - our own table names
 
 
 # ------------------------------------------------------------------------------------------------ node
