@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -13,8 +14,8 @@ from sqlmodel import col, select
 
 from pwa.sync import messages
 from pwa.sync.client import Phase
-from storage import sync_store
-from storage.models import CarePlanAction, Child, Conflict, KeyringEntry, Outbox, Visit
+from storage import audit, sync_store
+from storage.models import CarePlanAction, Child, Conflict, KeyringEntry, Outbox, Visit, Worker
 from storage.store import Store
 from tests.support import postgres_reachable, postgres_schema
 from tests.sync_support import (
@@ -246,3 +247,79 @@ def test_two_server_processes_on_one_postgresql(seeded, servers, tmp_path):
     for client in (ben, amara):
         with client.store.session() as session:
             assert {c.id for c in session.exec(select(Conflict))} == on_server
+
+
+def test_same_batch_pushed_to_both_servers_at_once_is_held_once_and_the_audit_chain_holds(seeded, servers,
+                                                                                          tmp_path):
+    server, caseload = seeded
+    ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[servers[0].url])
+    assert ben.sync_once().phase == Phase.idle
+    enrolment = sync_store.load_enrolment(ben.store)
+    headers = {"Authorization": f"Bearer {enrolment.token}"}
+    for i in range(20):
+        add_visit(ben.store, caseload.children["Alfie" if i % 2 else "Bella"], caseload.workers["ben"], f"visit {i}")
+    edit_action(ben.store, caseload.actions["Alfie"], outcome="Raced")
+    wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in sync_store.pending_changes(ben.store)]
+    batch_id = str(uuid.uuid4())
+    batch = {"batch_id": batch_id, "changes": wire,
+             "signature": messages.batch_signature(messages.token_key(enrolment.token), batch_id, wire)}
+
+    # Both servers merge the batch without the push lock: one commits, the other finds it held.
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda s: httpx.post(f"{s.url}/api/sync/push", json=batch, headers=headers,
+                                                     timeout=120), servers))
+    assert [a.status_code for a in answers] == [200, 200], [a.text[:200] for a in answers]
+    ids = [c["change_id"] for c in wire]
+    assert sorted(answers[0].json()["applied"] + answers[1].json()["applied"]) == sorted(ids)
+    assert sorted(answers[0].json()["duplicates"] + answers[1].json()["duplicates"]) == sorted(ids)
+    assert log_counts(server, caseload) == {change_id: 1 for change_id in ids}
+    with server.session() as session:
+        assert audit.verify(session).ok
+        action = session.get(CarePlanAction, caseload.actions["Alfie"])
+        assert server.opened(action).outcome == "Raced"
+
+
+def test_a_fresh_node_is_sent_each_record_once_and_an_unchanged_directory_not_again(seeded, servers, tmp_path):
+    server, caseload = seeded
+    with server.session() as session:
+        ben = session.get(Worker, caseload.workers["ben"])
+    server.outbox_enabled = True  # a visit written on the hosted app reaches the change log
+    add_visit(server, caseload.children["Alfie"], caseload.workers["ben"], "Written on the hosted app")
+    server.outbox_enabled = False
+    first = sync_store.pull_page(server, ben, cursor=0, held=[], child_ids=None)
+    assert {c["kind"] for c in first.changes} >= {"child", "care_plan", "care_plan_action", "visit"}
+    assert not first.more
+    assert first.cursor == sync_store.latest_seq(server)  # the children came whole: the log is not replayed
+    assert first.directory["workers"] and first.directory_version
+    held = [caseload.children["Alfie"], caseload.children["Bella"]]
+    again = sync_store.pull_page(server, ben, cursor=first.cursor, held=held, child_ids=None,
+                                 directory_version=first.directory_version)
+    assert again.changes == [] and again.directory == {} and again.directory_version == first.directory_version
+    own = next(w for w in first.directory["workers"] if w["id"] == ben.id)
+    others = [w for w in first.directory["workers"] if w["id"] != ben.id]
+    assert own["password_hash"] and not any(w["password_hash"] for w in others)
+
+    # A node that holds a child with changes it lacks still gets them when a new child arrives whole.
+    visit = add_visit_on_server(server, caseload, "Alfie")
+    with_new = sync_store.pull_page(server, ben, cursor=first.cursor, held=[caseload.children["Alfie"]],
+                                    child_ids=None)
+    assert [c["record_id"] for c in with_new.changes if c["kind"] == "child"] == [caseload.children["Bella"]]
+    assert with_new.cursor == first.cursor
+    rest = sync_store.pull_page(server, ben, cursor=with_new.cursor, held=held, child_ids=None)
+    assert visit in {c["record_id"] for c in rest.changes}
+
+    # A directory change is sent: a new version, with the new worker.
+    with server.session() as session:
+        session.add(Worker(username="new-" + uuid.uuid4().hex[:6], display_name="New", team_id=ben.team_id))
+    changed = sync_store.pull_page(server, ben, cursor=rest.cursor, held=held, child_ids=None,
+                                   directory_version=first.directory_version)
+    assert changed.directory_version != first.directory_version
+    assert len(changed.directory["workers"]) == len(first.directory["workers"]) + 1
+
+
+def add_visit_on_server(server: Store, caseload: Caseload, child: str) -> str:
+    server.outbox_enabled = True
+    try:
+        return add_visit(server, caseload.children[child], caseload.workers["ben"], "Later, on the hosted app")
+    finally:
+        server.outbox_enabled = False
