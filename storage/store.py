@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import bindparam, insert
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
@@ -43,6 +45,7 @@ from storage.models import (
     Visit,
     WishesAndFeelings,
     Worker,
+    new_id,
     utcnow,
 )
 
@@ -262,8 +265,9 @@ class Store:
         """Seals and saves one record with its outbox entry and audit event, in the caller's transaction."""
         changed = list(changed) if changed is not None else None
         self._refuse_change_after_sign_off(session, row, body)
-        if body is not None:
-            self.seal(row, body)
+        body_json = body.model_dump(mode="json") if body is not None else None
+        if body_json is not None:
+            row.sealed = self.sealer.seal(KIND_OF[type(row)], row.id, body_json)  # type: ignore[attr-defined]
         kind = KIND_OF.get(type(row), type(row).__tablename__)  # type: ignore[attr-defined]
         record_id = row.id  # type: ignore[attr-defined]
         stamp = self.clock.now()
@@ -280,38 +284,41 @@ class Store:
         session.add(row)
         # Flushed now so records written in one transaction reach the database parent first (foreign keys).
         session.flush()
+        # The outbox entry and the audit event are plain inserts, not ORM objects: nothing reads them back in
+        # this transaction, and the unit of work was most of a save's time (a visit save is CPU-bound).
         if self.outbox_enabled and kind in SYNCED_KINDS:
             change = {
                 "kind": kind,
                 "record_id": record_id,
                 "fields": row.model_dump(mode="json", exclude={"sealed"}),
-                "body": body.model_dump(mode="json") if body is not None else None,
+                "body": body_json,
                 "clock": stamp,
                 "base_clocks": base_clocks,
             }
-            entry = Outbox(kind=kind, record_id=record_id)
-            entry.sealed = self.sealer.seal("outbox", entry.change_id, change)
-            session.add(entry)
-        audit.append(
-            session,
-            action,
-            kind,
-            record_id,
-            worker_id=actor.id if actor else None,
-            device_id=device_id,
-            child_id=getattr(row, "child_id", None) or (record_id if kind == "child" else None),
-            detail=detail if detail is not None else ",".join(sorted(changed)) if changed else "",
-        )
+            change_id = new_id()
+            session.execute(_OUTBOX_INSERT, {
+                "change_id": change_id, "kind": kind, "record_id": record_id, "created_at": utcnow(),
+                "sent_at": None, "sealed": self.sealer.seal("outbox", change_id, change)})
+        audit.append_many(session, [{
+            "action": action,
+            "kind": kind,
+            "record_id": record_id,
+            "worker_id": actor.id if actor else None,
+            "device_id": device_id,
+            "child_id": getattr(row, "child_id", None) or (record_id if kind == "child" else None),
+            "detail": detail if detail is not None else ",".join(sorted(changed)) if changed else "",
+        }])
 
     def _refuse_change_after_sign_off(self, session: Session, row: SQLModel, body: BaseModel | None) -> None:
         """Signed-off records are final. Writing one again unchanged (a retried sync) is let through."""
         model = type(row)
-        if model not in SIGNED_OFF_FINAL:
+        if model not in SIGNED_OFF_FINAL or sa_inspect(row).transient:
+            # A new object is inserted: if a row with its id were stored, the insert would fail on the key.
             return
         table = model.__table__  # type: ignore[attr-defined]
         # The stored row as it is in the database, not the caller's modified copy.
         with session.no_autoflush:
-            stored = session.connection().execute(select(table).where(table.c.id == row.id)).first()  # type: ignore[attr-defined]
+            stored = session.connection().execute(_STORED_ROW[model], {"id": row.id}).first()  # type: ignore[attr-defined]
         if stored is None or stored.status != "signed_off":
             return
         clear = {c.name: getattr(stored, c.name) for c in table.columns if c.name != "sealed"}
@@ -416,6 +423,11 @@ SYNCED_KINDS = {
 
 # Records a manager signs off, after which they are final.
 SIGNED_OFF_FINAL = (Visit, WishesAndFeelings, LifeStoryEntry)
+
+# Statements every save runs, built once.
+_STORED_ROW = {model: select(model.__table__).where(model.__table__.c.id == bindparam("id"))  # type: ignore[attr-defined]
+               for model in SIGNED_OFF_FINAL}
+_OUTBOX_INSERT = insert(Outbox.__table__)  # type: ignore[attr-defined]
 
 
 def _same(stored: Any, current: Any) -> bool:

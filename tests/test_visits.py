@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from storage import audit as audit_chain
 from storage.child_view import child_view
 from storage.models import AuditEvent, CarePlanAction, Child, Draft, Outbox, Visit, Worker
 from storage.store import NotAllowed, Store
@@ -93,6 +94,11 @@ def test_submitting_seals_counts_and_turns_actions_into_care_plan_actions(module
     assert [module_demo_store.opened(a).body.description for a in actions] == ["Book a dental check"]
     assert actions[0].due.isoformat() == "2026-12-10" and actions[0].status == "open"
     assert len(outbox) == 1 and [a.action for a in audit] == ["submit"]
+    assert b"I like it here" not in outbox[0].sealed  # the change waiting to sync is sealed too
+    change = module_demo_store.open_payload("outbox", outbox[0].change_id, outbox[0].sealed)
+    assert change["record_id"] == visit.id and change["body"]["child_words"] == "I like it here."
+    with module_demo_store.session() as session:
+        assert audit_chain.verify(session).ok
     view = child_view(module_demo_store, ben, child.id, on=NOW.date())
     assert view.timeline[0].record_id == visit.id  # newest first
     assert any(i.record_id == actions[0].id for i in view.timeline)
