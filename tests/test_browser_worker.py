@@ -66,7 +66,7 @@ def test_a_worker_logs_a_full_visit_from_the_caseload(page, live_server: LiveSer
     card = page.locator(f'[data-child="{child_id}"]')
     card.wait_for()
     assert page.locator("[data-child]").count() < 20
-    card.get_by_role("link", name=name).click()
+    card.get_by_role("link", name=name, exact=True).click()
     page.get_by_role("heading", name="What is due").wait_for()
     page.get_by_role("heading", name="Timeline").wait_for()
     check_screen(page, "child")

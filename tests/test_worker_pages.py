@@ -4,7 +4,8 @@ settings. Common paths, bad paths with their messages, and a draft that survives
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import re
+from datetime import date, timedelta
 
 from nicegui import ui
 from nicegui.testing.user import User
@@ -12,8 +13,12 @@ from nicegui.testing.user_interaction import UserInteraction
 from nicegui.testing.user_simulation import user_simulation
 from sqlmodel import select
 
+from pwa.layout import STATUS_STYLE
+from pwa.pages.caseload import child_card
+from storage.caseload import CaseloadRow
 from storage.models import AuditEvent, CarePlanAction, Child, Visit, Worker, utcnow
 from storage.store import Store
+from storage.timescales import STATUS_ORDER, Clock
 from storage.visits import LONDON
 from tests.conftest import ROOT, sign_in
 
@@ -44,6 +49,11 @@ async def open_visit(user: User, child_id: str) -> None:
     await user.should_see(marker="submit", retries=50)
 
 
+def caseload_html(user: User) -> str:
+    """The caseload's cards as the page sends them (one HTML element holds the whole list)."""
+    return next(iter(user.find(marker="caseload").elements)).content  # type: ignore[attr-defined]
+
+
 async def test_caseload_searches_by_name_and_shows_clock_category_and_place(user: User, app_store: Store) -> None:
     child_id, name = ben_child(app_store)
     await sign_in(user, "ben")
@@ -51,11 +61,44 @@ async def test_caseload_searches_by_name_and_shows_clock_category_and_place(user
     await user.should_see(marker="summary")
     await user.should_see(" due ")  # the next clock and its date
     await user.should_see("Child in care")
+    everyone = caseload_html(user).count("data-child=")
+    assert everyone > 1
     user.find(marker="search").type(name.split()[0].lower())
     await user.should_see(name)
+    found = caseload_html(user)
+    assert f'data-child="{child_id}"' in found and found.count("data-child=") < everyone
+    # One tap to the child, one tap to log a visit: real links, named for the child.
+    assert f'href="/child/{child_id}"' in found and f'href="/child/{child_id}/visit"' in found
+    assert f'aria-label="Log a visit for {name}"' in found or f'aria-label="Continue visit draft for {name}"' in found
     user.find(marker="search").clear()
     user.find(marker="search").type("nobody-called-this")
     await user.should_see("No children match that name.")
+    assert "data-child=" not in caseload_html(user)
+
+
+async def test_the_caseload_is_worst_first_with_every_status_in_words(user: User, app_store: Store) -> None:
+    await sign_in(user, "ben")
+    await user.should_see("My caseload", retries=50)
+    html = caseload_html(user)
+    statuses = re.findall(r'data-status="([a-z_]+)"', html)
+    assert statuses and statuses == sorted(statuses, key=STATUS_ORDER.index)
+    for status in set(statuses):  # a colour is never the only signal: the word is on the card too
+        word, colours = STATUS_STYLE[status]
+        assert f'<span class="badge {colours}">{word}</span>' in html
+
+
+def test_a_caseload_card_escapes_what_the_councils_import_holds() -> None:
+    name = """<img src=x onerror=alert(1)> O'Brien "Bo" & Co"""
+    row = CaseloadRow(child_id="c-1", name=name, initials="OB", age=9, category="cic", worker_id="w", team_id="t",
+                      placement_town="<b>Town</b>", placement_la="<script>x</script>", out_of_area=True,
+                      distance_km=120.4, clocks=[Clock("c-1", "cic_visit", date(2026, 12, 1), "overdue", "r", "s")])
+    html = child_card(row, has_draft=True, today=date(2026, 12, 3))
+    assert "<img" not in html and "<b>" not in html and "<script" not in html
+    assert """>&lt;img src=x onerror=alert(1)&gt; O'Brien "Bo" &amp; Co</a>""" in html
+    assert ('aria-label="Continue visit draft for &lt;img src=x onerror=alert(1)&gt; O&#x27;Brien &quot;Bo&quot; '
+            '&amp; Co"') in html
+    assert "&lt;b&gt;Town&lt;/b&gt;" in html and "Out of area: &lt;script&gt;x&lt;/script&gt;, 120 km away" in html
+    assert ">Overdue</span>" in html and "(2 days overdue)" in html
 
 
 async def test_caseload_says_out_of_area_in_words(user: User, app_store: Store) -> None:
