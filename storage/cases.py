@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from storage.models import Child, Placement, RecordStatus, Review, Visit
+from storage.models import FOSTER_PLACEMENTS, Child, Placement, RecordStatus, Review, Visit
 from storage.timescales import Case, PlacementFacts, ReviewFacts, VisitFacts
 
 LONDON = ZoneInfo("Europe/London")
@@ -38,7 +38,8 @@ def cases_for(session: Session, children: Iterable[Child]) -> list[Case]:
         for p in session.exec(select(Placement).where(col(Placement.child_id).in_(chunk))):
             placements[p.child_id].append(PlacementFacts(
                 start=p.start, end=p.end, long_term=p.long_term, arrangement=p.arrangement,
-                child_agreed_less_frequent=p.child_agreed_less_frequent))
+                # reg 28(3A) is for long-term foster placements: an agreement recorded elsewhere does not count.
+                child_agreed_less_frequent=p.child_agreed_less_frequent and p.placement_type in FOSTER_PLACEMENTS))
         # Drafts do not count: a visit counts once it has been written up and submitted. A visit that a
         # correction supersedes counts as the correction says, not twice and not as first written.
         query = select(Visit.id, Visit.supersedes, Visit.child_id, Visit.visited_at, Visit.seen,

@@ -90,8 +90,13 @@ class ChildView:
     placement: PlacementView | None
     clocks: list[Clock]
     timeline: list[TimelineItem]
-    has_draft: bool
     manages: bool = False  # the viewer manages the child's team: they may read its audit trail
+    drafts: frozenset[str] = frozenset()  # the kinds of form this worker has left unfinished for the child
+
+    @property
+    def has_draft(self) -> bool:
+        """An unfinished visit: the child's page says "continue"."""
+        return DRAFT_KIND in self.drafts
 
 
 def clock_name(clock: Clock) -> str:
@@ -110,8 +115,8 @@ def child_view(store: Store, worker: Worker, child_id: str, on: date | None = No
         opened = store.opened(child)
         records = store.child_records(session, child.id)
         case = cases_for(session, [child])[0]
-        has_draft = session.exec(select(Draft.id).where(Draft.worker_id == worker.id, Draft.child_id == child.id,
-                                                        Draft.kind == DRAFT_KIND)).first() is not None
+        drafts = frozenset(session.exec(select(Draft.kind).where(Draft.worker_id == worker.id,
+                                                                 Draft.child_id == child.id)))
         manages = child.team_id in store.managed_team_ids(session, worker)
     body = opened.body
     facts = [(label, value) for label, value in [
@@ -136,7 +141,7 @@ def child_view(store: Store, worker: Worker, child_id: str, on: date | None = No
         category=child.category, category_words=CATEGORY_LABELS.get(child.category, child.category),
         legal_status=child.legal_status, legal_status_words=LEGAL_STATUSES.get(child.legal_status, ""),
         placement=placement, clocks=worst_first(clocks_for(case, on)),
-        timeline=timeline(records, worker), has_draft=has_draft, manages=manages,
+        timeline=timeline(records, worker), manages=manages, drafts=drafts,
     )
 
 

@@ -8,10 +8,14 @@ Every name is made up; every postcode is in ZZ99, the pseudo-postcode for "no fi
 
 from __future__ import annotations
 
+import io
 import random
+import uuid
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
+from PIL import Image, ImageDraw
 from sqlmodel import select
 
 from storage.models import (
@@ -24,6 +28,7 @@ from storage.models import (
     LifeStoryBody,
     LifeStoryEntry,
     ManagedTeam,
+    Photo,
     Placement,
     PlacementBody,
     RecordStatus,
@@ -136,8 +141,22 @@ def create_demo(store: Store, today: date | None = None, seed: int = 2026) -> di
     return counts
 
 
+@cache
+def _badge_photo() -> bytes:
+    """A drawn swimming badge on a pool's blue: a life-story photo that shows no one."""
+    image = Image.new("RGB", (480, 360), "#7fc8e8")
+    draw = ImageDraw.Draw(image)
+    for y in range(40, 360, 60):
+        draw.line([(0, y), (480, y)], fill="#5fb0d8", width=6)
+    draw.ellipse([150, 90, 330, 270], fill="#f2c230", outline="#b8860b", width=8)
+    draw.text((212, 170), "25 m", fill="#1d4f91")
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
 def _id(rng: random.Random) -> str:
-    return str(__import__("uuid").UUID(int=rng.getrandbits(128), version=4))
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
 def _at(day: date, rng: random.Random) -> datetime:
@@ -236,6 +255,8 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
         if seen and not alone:
             reason = "inappropriate" if age < 5 else rng.choice(["refused", "unable"])
         written = _at(visit_day, rng) + timedelta(days=rng.choice([0, 0, 0, 1, 1, 2, 5]))
+        # Never written up after the demo's today: a late write-up is still waiting, not from the future.
+        written = min(written, datetime(today.year, today.month, today.day, 8, 30, tzinfo=LONDON).astimezone(UTC))
         visit = Visit(
             id=_id(rng), child_id=child.id, worker_id=owner.id, visited_at=_at(visit_day, rng),
             location="placement" if category == "cic" else rng.choice(["family_home", "school", "family_home"]),
@@ -245,6 +266,8 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
             written_up_at=written, submitted_at=written, supersedes=None,
         )
         visit.created_at = visit.visited_at
+        if written < visit.visited_at:  # written up the same day: after the visit, not before it
+            written = visit.written_up_at = visit.submitted_at = visit.visited_at + timedelta(hours=1)
         if not recent:
             visit.signed_off_at = written + timedelta(days=3)
         store.write(session, visit, VisitBody(
@@ -301,6 +324,12 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
                                    status=RecordStatus.submitted.value, submitted_at=_at(on, rng))
             store.write(session, entry, LifeStoryBody(title=title, text=text), action="create")
             count("life_story")
+            if section == "achievements":
+                # Its id and time come from the entry, not the random stream: the rest of the demo stays as it was.
+                photo = Photo(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"seen-demo-photo:{entry.id}")),
+                              record_id=entry.id, child_id=child.id, created_at=entry.submitted_at)
+                store.write(session, photo, action="create", blob=_badge_photo())
+                count("photos")
 
     # A plan with open and completed actions; one overdue.
     kind = {"cic": "care_plan", "cp": "cp_plan", "cin": "cin_plan", "case_managed": "care_plan"}[category]

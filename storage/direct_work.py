@@ -8,6 +8,9 @@ Forms travel as plain dicts of strings, like the visit form (see storage/visits.
     care plan: kind (a PLAN_KINDS code), start, summary.
     care plan action: plan_id, description, owner, due ("" for none).
 
+A wishes-and-feelings or life-story form being typed is kept as a sealed draft (storage/visits.save_draft,
+kinds WISHES_DRAFT_KIND and LIFE_STORY_DRAFT_KIND), deleted when the record it becomes is stored.
+
 Wishes and feelings and life-story entries are immutable once saved: a correction is a new record whose
 `supersedes` names the old one. Care plans and their actions are mutable: each change names the fields it
 touched so their per-field clocks (and so sync's field-by-field merge) are right.
@@ -18,6 +21,7 @@ not see is refused (and the refusal audited) the same way everywhere.
 
 from __future__ import annotations
 
+import base64
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -38,7 +42,6 @@ from storage.models import (
     CarePlanActionBody,
     CarePlanBody,
     Child,
-    Draft,
     LifeStoryBody,
     LifeStoryEntry,
     Photo,
@@ -49,10 +52,12 @@ from storage.models import (
     utcnow,
 )
 from storage.store import NotAllowed, Store
-from storage.visits import submit_once
+from storage.visits import discard_in, submit_once
 
 LONDON = ZoneInfo("Europe/London")
+# The kinds of their drafts (storage/visits.save_draft): one draft per worker, child and kind.
 WISHES_DRAFT_KIND = "wishes_and_feelings"
+LIFE_STORY_DRAFT_KIND = "life_story"
 WISHES_TEXT_FIELDS = ("child_words", "reflection", "shared_with")
 # Offline drafts leave receipts holding their idempotency keys, as visits do (storage/visits.submit_once).
 WISHES_RECEIPT_KIND = "wishes_receipt"
@@ -63,6 +68,14 @@ OPEN_STATUSES = ("open", "in_progress")
 PHOTO_MAX_SIDE = 1600
 PHOTO_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 PHOTOS_PER_ENTRY = 6
+# The largest photo sync takes. A prepared photo is at most about 1.8 MB (1600 px square of pure noise at
+# quality 85; real photos are a few hundred KB): twice that and more, so none is refused.
+PHOTO_MAX_SYNCED_BYTES = 4 * 1024 * 1024
+# Photos kept with an offline draft come home in the draft's one request. The phone makes them no bigger than
+# PHOTO_MAX_SIDE before sealing them (a few hundred KB each), so these caps only stop a draft Seen did not make.
+DRAFT_PHOTO_MAX_BYTES = PHOTO_MAX_SYNCED_BYTES
+DRAFT_PHOTOS_MAX_BYTES = 12 * 1024 * 1024  # all of one entry's photos together
+IMAGE_MAGIC = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}
 
 
 class FormInvalid(ValueError):
@@ -143,42 +156,6 @@ def check_wishes(fields: dict[str, Any], today: date | None = None) -> CheckedWi
     return CheckedWishes(on=on, method=method, body=body, supersedes=_text(fields, "supersedes") or None)
 
 
-def _wishes_draft(session: Session, worker: Worker, child_id: str) -> Draft | None:
-    return session.exec(select(Draft).where(Draft.worker_id == worker.id, Draft.child_id == child_id,
-                                            Draft.kind == WISHES_DRAFT_KIND)).first()
-
-
-def save_wishes_draft(store: Store, worker: Worker, child_id: str, fields: dict[str, Any]) -> datetime:
-    """Saves (sealed) the form the worker is typing; one draft per worker and child. Returns when.
-
-    Not audited, like the visit draft: it is work in progress seen only by its author, saved every few
-    seconds; the audit trail records the work when it is saved for good.
-    """
-    with store.session() as session:
-        store.child_for(session, worker, child_id)
-        draft = _wishes_draft(session, worker, child_id) or Draft(worker_id=worker.id, child_id=child_id,
-                                                                  kind=WISHES_DRAFT_KIND)
-        draft.updated_at = utcnow()
-        draft.sealed = store.seal_payload("draft", draft.id, {k: str(v or "") for k, v in fields.items()})
-        session.add(draft)
-        return draft.updated_at
-
-
-def load_wishes_draft(store: Store, worker: Worker, child_id: str) -> dict[str, str] | None:
-    """The worker's unfinished wishes-and-feelings form for this child, if there is one."""
-    with store.session() as session:
-        store.child_for(session, worker, child_id)
-        draft = _wishes_draft(session, worker, child_id)
-        return store.open_payload("draft", draft.id, draft.sealed) if draft else None
-
-
-def discard_wishes_draft(store: Store, worker: Worker, child_id: str) -> None:
-    with store.session() as session:
-        draft = _wishes_draft(session, worker, child_id)
-        if draft is not None:
-            session.delete(draft)
-
-
 def _check_wishes_correction(session: Session, worker: Worker, child_id: str, old_id: str) -> WishesAndFeelings:
     old = session.get(WishesAndFeelings, old_id)
     if old is None or old.child_id != child_id or old.status == RecordStatus.draft.value:
@@ -213,9 +190,7 @@ def _store_wishes(store: Store, session: Session, worker: Worker, child: Child, 
                                status=RecordStatus.submitted.value, created_at=now, submitted_at=now,
                                supersedes=checked.supersedes)
     store.write(session, record, checked.body, actor=worker, device_id=device_id, action="submit")
-    draft = _wishes_draft(session, worker, child.id)
-    if draft is not None:
-        session.delete(draft)
+    discard_in(session, worker, child.id, WISHES_DRAFT_KIND)
     return record
 
 
@@ -328,8 +303,57 @@ def prepare_photo(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def seal_photo(store: Store, photo: Photo, image: bytes) -> None:
-    photo.sealed = store.sealer.seal_bytes("photo", photo.id, image)
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f} MB"
+
+
+def prepare_draft_photos(photos: list[bytes]) -> list[bytes]:
+    """The photos sent with an offline draft, each prepared as the screen prepares one (upright JPEG, no EXIF,
+    no bigger than PHOTO_MAX_SIDE). Raises FormInvalid naming the first photo that is too big or not a photo.
+    """
+    total = sum(len(data) for data in photos)
+    if total > DRAFT_PHOTOS_MAX_BYTES:
+        raise FormInvalid({"photo": f"This entry's photos come to {_megabytes(total)}, more than Seen takes for one "
+                                    f"entry ({_megabytes(DRAFT_PHOTOS_MAX_BYTES)}). Remove a photo, or put it in "
+                                    "another entry."})
+    prepared = []
+    for number, data in enumerate(photos, start=1):
+        which = f"Photo {number}" if len(photos) > 1 else "The photo"
+        if len(data) > DRAFT_PHOTO_MAX_BYTES:
+            raise FormInvalid({"photo": f"{which} is too big to send (over {_megabytes(DRAFT_PHOTO_MAX_BYTES)}). "
+                                        "Remove it and take it again at a smaller size."})
+        try:
+            prepared.append(prepare_photo(data))
+        except FormInvalid:
+            raise FormInvalid({"photo": f"{which} is not a photo Seen can read. Remove it, and choose a JPEG or "
+                                        "PNG photo."}) from None
+    return prepared
+
+
+def image_from_sync(photo_id: str, mime: str, encoded: Any) -> bytes:
+    """A synced photo's image, from its change's base64; raises ValueError saying what is wrong with it.
+
+    Sync takes only what `prepare_photo` makes (a JPEG, or a PNG from before it re-encoded everything),
+    no bigger than a prepared photo can be, and of the type its record says: the bytes are served with
+    that type, so a photo must not be something else (a page) in disguise.
+    """
+    what = f"The photo {photo_id}"
+    if not isinstance(encoded, str) or not encoded:
+        raise ValueError(f"{what} came without its image (an older version of Seen sends photos without "
+                         "them): update Seen on the device that took it, then sync again.")
+    if len(encoded) > PHOTO_MAX_SYNCED_BYTES * 4 // 3 + 4:
+        raise ValueError(f"{what} is too big to sync (over {PHOTO_MAX_SYNCED_BYTES // (1024 * 1024)} MB); "
+                         "Seen makes photos far smaller, so this one was not made by Seen.")
+    try:
+        image = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise ValueError(f"{what}'s image is not valid base64.") from None
+    kind = next((m for m, magic in IMAGE_MAGIC.items() if image.startswith(magic)), None)
+    if kind is None:
+        raise ValueError(f"{what}'s image is not a JPEG or PNG photo.")
+    if kind != mime:
+        raise ValueError(f"{what} says it is {mime or 'of no type'} but its image is {kind}.")
+    return image
 
 
 def open_photo(store: Store, photo: Photo) -> bytes:
@@ -423,23 +447,39 @@ def _store_life_story(store: Store, session: Session, worker: Worker, child: Chi
     store.write(session, entry, body, actor=worker, device_id=device_id, action="submit")
     for image in photos:
         photo = Photo(record_id=entry.id, child_id=child.id, mime="image/jpeg", created_at=now)
-        seal_photo(store, photo, image)
-        store.write(session, photo, actor=worker, device_id=device_id, action="create")
+        store.write(session, photo, actor=worker, device_id=device_id, action="create", blob=image)
+    # The entry typed is in the book now: its draft goes in the same transaction, so it is not offered twice.
+    discard_in(session, worker, child.id, LIFE_STORY_DRAFT_KIND)
     return entry
 
 
 def submit_life_story_from_draft(store: Store, worker: Worker, child_id: str, fields: dict[str, Any],
-                                 idempotency_key: str, *, today: date | None = None,
-                                 device_id: str | None = None) -> LifeStoryEntry:
-    """Stores a life-story entry written offline (words only: photos are added online), once per key.
+                                 idempotency_key: str, *, photos: list[bytes] | None = None,
+                                 today: date | None = None, device_id: str | None = None) -> LifeStoryEntry:
+    """Stores a life-story entry written offline, with the photos kept on the phone, once per key.
 
-    The same checks as the screen (FormInvalid, nothing stored), with no photos, so the entry needs its
-    words; a retry with a used key returns the entry stored the first time.
+    The same checks as the screen, and each photo prepared as the screen prepares it; FormInvalid (nothing
+    stored) says what to fix, the photos' problem under "photo". The entry, its photos and the receipt holding
+    the key are written in one transaction, so a retry with a used key returns the entry stored the first
+    time and adds no photo.
     """
-    on, section, body = check_life_story(fields, 0, today)
+    photos = photos or []
+    problems: dict[str, str] = {}
+    try:
+        on, section, body = check_life_story(fields, len(photos), today)
+    except FormInvalid as e:
+        problems.update(e.problems)
+    prepared: list[bytes] = []
+    if "photo" not in problems:  # too many photos is said already: not worth preparing them
+        try:
+            prepared = prepare_draft_photos(photos)
+        except FormInvalid as e:
+            problems.update(e.problems)
+    if problems:
+        raise FormInvalid(problems)
     return submit_once(store, worker, child_id, idempotency_key, LIFE_STORY_RECEIPT_KIND, LifeStoryEntry,
                        lambda session, child: _store_life_story(store, session, worker, child, on, section, body,
-                                                                [], device_id),
+                                                                prepared, device_id),
                        device_id=device_id)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from storage.models import (
+    FOSTER_PLACEMENTS,
     LEGAL_STATUSES,
     PLACEMENT_ARRANGEMENTS,
     PLACEMENT_TYPES,
@@ -43,7 +44,7 @@ COLUMNS = REQUIRED + [
     "ethnicity", "first_language", "religion", "disability",
     "placement_type", "placement_start", "placement_end", "placement_provider", "placement_address",
     "placement_postcode", "placement_town", "placement_la", "out_of_area", "distance_km", "long_term",
-    "placement_arrangement", "last_visit_date", "last_visit_seen", "last_visit_seen_alone",
+    "placement_arrangement", "child_agreed_less_frequent", "last_visit_date", "last_visit_seen", "last_visit_seen_alone",
     "last_review_kind", "last_review_date",
 ]
 CLOCK_START = {
@@ -183,6 +184,11 @@ def _check(row: _Row, workers: dict[str, Worker], today: date) -> None:
         if arrangement not in PLACEMENT_ARRANGEMENTS:
             row.fail("placement_arrangement", f"'{arrangement}' is not one of {', '.join(PLACEMENT_ARRANGEMENTS)}")
         p["arrangement"] = arrangement
+        # reg 28(3A): only a child in a long-term foster placement can agree to fewer visits.
+        p["child_agreed_less_frequent"] = bool(row.flag("child_agreed_less_frequent"))
+        if p["child_agreed_less_frequent"] and not (p["long_term"] and p["placement_type"] in FOSTER_PLACEMENTS):
+            row.fail("child_agreed_less_frequent", "only a child in a long-term foster placement (long_term yes, "
+                     "placement type U1 to U6) can agree to be visited less often (reg 28(3A))")
     p["last_visit_date"] = row.date("last_visit_date")
     if p["last_visit_date"]:
         if p["last_visit_date"] > today:
@@ -285,7 +291,8 @@ def _write_row(store: Store, session: Session, row: _Row, teams: dict[str, Team]
         placement = Placement(
             id=store.id_for_ref("placement", ref, str(p["placement_start"])), child_id=child.id,
             placement_type=p["placement_type"], start=p["placement_start"], end=p["placement_end"],
-            long_term=p["long_term"], arrangement=p["arrangement"], local_authority=row.text("placement_la"),
+            long_term=p["long_term"], arrangement=p["arrangement"],
+            child_agreed_less_frequent=p["child_agreed_less_frequent"], local_authority=row.text("placement_la"),
             out_of_area=p["out_of_area"], distance_km=p["distance_km"],
         )
         _insert(store, session, placement, PlacementBody(

@@ -87,6 +87,9 @@ PLACEMENT_TYPES: dict[str, str] = {
     "Z1": "Other placements",
 }
 
+# The SSDA903 codes of foster placements: reg 28(3A)'s fewer visits apply only to a long-term one.
+FOSTER_PLACEMENTS = frozenset({"U1", "U2", "U3", "U4", "U5", "U6"})
+
 # SSDA903 legal status codes.
 LEGAL_STATUSES: dict[str, str] = {
     "C1": "Interim care order",
@@ -111,6 +114,7 @@ PLACEMENT_ARRANGEMENTS = (
     "parent_pending_assessment",
     "interim_care_order_with_parent",
     "connected_person_temporary",
+    "care_order_with_parent",
 )
 
 VISIT_LOCATIONS = {
@@ -475,6 +479,9 @@ class AuditEvent(SQLModel, table=True):
     detail: str = ""  # never identifying: ids and field names only
     prev_hash: str
     hash: str
+    # On the server, for an event a device sent from its own chain: "<device id>:<the node's event id>",
+    # unique, so an upload sent twice is held once. None for an event written here.
+    origin: str | None = Field(default=None, unique=True, index=True)
 
 
 class KeyringEntry(SQLModel, table=True):

@@ -2,8 +2,9 @@
 
 The offline page (plain browser JavaScript, see pwa/static/) keeps a sealed copy of the worker's caseload
 reduced to what picking a child needs: id, initials and age; never names or addresses. Drafts written
-while the connection was down come back here with the idempotency key the phone made when the draft was
-created, so a send repeated after a dropped connection stores the record once.
+while the connection was down come back here (a life-story entry with the photos taken for it) with the
+idempotency key the phone made when the draft was created, so a send repeated after a dropped connection
+stores the record, and each of its photos, once.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ SUBMITTERS: dict[str, tuple[str, str]] = {
     "life_story": ("storage.direct_work", "submit_life_story_from_draft"),
 }
 KEPT_KIND = "offline_{kind}"  # a server-side draft kept for the worker to finish in the app
+# The kinds whose drafts may bring photos taken on the phone (their submitter takes `photos=`).
+PHOTO_KINDS = frozenset({"life_story"})
 
 
 @dataclass(frozen=True)
@@ -72,21 +75,27 @@ def _submitter(kind: str) -> Callable[..., Any] | None:
 
 
 def receive_draft(store: Store, worker: Worker, kind: str, child_id: str, fields: dict[str, Any],
-                  idempotency_key: str, device_id: str | None = None) -> Received:
-    """Stores a draft sent by the phone exactly once per idempotency key.
+                  idempotency_key: str, device_id: str | None = None, photos: list[bytes] | None = None) -> Received:
+    """Stores a draft sent by the phone, with its photos (the image files' bytes), exactly once per key.
 
-    Raises ValueError for an unknown kind or a missing key, NotAllowed for a child not on the worker's
-    caseload, and whatever the kind's own checks raise (e.g. VisitInvalid) with nothing stored.
+    Raises ValueError for an unknown kind, a missing key or photos on a kind that takes none, NotAllowed for
+    a child not on the worker's caseload, and whatever the kind's own checks raise (e.g. VisitInvalid,
+    FormInvalid for a photo that is not one) with nothing stored.
     """
     if kind not in SUBMITTERS:
         raise ValueError("Seen does not know that kind of form.")
     key = idempotency_key.strip()
     if not key:
         raise ValueError("An idempotency key is needed to send a draft.")
+    if photos and kind not in PHOTO_KINDS:
+        raise ValueError("Only a life-story entry can bring photos. Remove them from this draft and send it again.")
     submit = _submitter(kind)
     if submit is not None:
-        record = submit(store, worker, child_id, fields, key, device_id=device_id)
+        extra = {"photos": photos} if photos else {}
+        record = submit(store, worker, child_id, fields, key, device_id=device_id, **extra)
         return Received(kind, record.id)
+    if photos:
+        raise ValueError("Seen cannot take this draft's photos yet. It stays on the phone.")
     return _keep_as_draft(store, worker, kind, child_id, fields, key)
 
 

@@ -7,6 +7,7 @@ and audit event in the same transaction.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -261,13 +262,21 @@ class Store:
         action: str = "update",
         changed: Iterable[str] | None = None,
         detail: str | None = None,
+        blob: bytes | None = None,
     ) -> None:
-        """Seals and saves one record with its outbox entry and audit event, in the caller's transaction."""
+        """Seals and saves one record with its outbox entry and audit event, in the caller's transaction.
+
+        `blob` is the sealed content of a record that holds bytes rather than a body (a photo's image): it
+        is sealed as it is, and its change carries it whole, base64 in `{"image": ...}` (a photo never changes).
+        """
         changed = list(changed) if changed is not None else None
         self._refuse_change_after_sign_off(session, row, body)
         body_json = body.model_dump(mode="json") if body is not None else None
         if body_json is not None:
             row.sealed = self.sealer.seal(KIND_OF[type(row)], row.id, body_json)  # type: ignore[attr-defined]
+        if blob is not None:
+            row.sealed = self.sealer.seal_bytes(KIND_OF[type(row)], row.id, blob)  # type: ignore[attr-defined]
+            body_json = {"image": base64.b64encode(blob).decode()}
         kind = KIND_OF.get(type(row), type(row).__tablename__)  # type: ignore[attr-defined]
         record_id = row.id  # type: ignore[attr-defined]
         stamp = self.clock.now()

@@ -1,12 +1,13 @@
 """Sync's storage: the server's change log and devices, the node's pulled changes and cursor, and the merge.
 
 A change is a plain dict, the same at both ends: `{"change_id", "kind", "record_id", "fields", "body",
-"clock", "base_clocks"}` (what `Store.write` puts in the outbox, plus its id). Merging is the same at
-both ends and idempotent: mutable records (child, placement, care plan, action, review) merge field by
-field, the later hybrid logical clock winning; other records (visits, wishes and feelings, life story)
-keep the write with the later clock. So changes may arrive twice, or in any order, and every node still
-ends with the same records. Only the server decides what was a conflict (two edits that crossed), keeps
-the losing value in the `Conflict` table and logs the conflict so it reaches the nodes too.
+"clock", "base_clocks"}` (what `Store.write` puts in the outbox, plus its id; a photo's body is its image,
+`{"image": base64}`). Merging is the same at both ends and idempotent: mutable records (child, placement,
+care plan, action, review) merge field by field, the later hybrid logical clock winning; other records
+(visits, wishes and feelings, life story, photos) keep the write with the later clock. So changes may
+arrive twice, or in any order, and every node still ends with the same records. Only the server decides
+what was a conflict (two edits that crossed), keeps the losing value in the `Conflict` table and logs the
+conflict so it reaches the nodes too.
 
 The server's `ChangeLog` numbers every applied change; pushes are applied one at a time (a PostgreSQL
 advisory lock, or SQLite's single writer), so a change is committed before any with a higher number and
@@ -28,16 +29,31 @@ from typing import Any
 
 import psycopg
 from pydantic import BaseModel, ValidationError, create_model
-from sqlalchemy import delete, func, insert, text
+from sqlalchemy import (
+    ARRAY,
+    String,
+    any_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    text,
+    update,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from storage import audit
+from storage.direct_work import image_from_sync
+from storage.hot import Hot
 from storage.models import (
     BODY_OF,
     KIND_OF,
+    AuditEvent,
     CarePlan,
     CarePlanAction,
     ChangeLog,
@@ -66,6 +82,8 @@ from storage.models import (
 )
 from storage.store import SYNCED_KINDS, Store
 
+# A push batch or a pull page stops growing at about this many bytes (photos are big: ~50-400 KB each).
+MESSAGE_BYTES = 4 * 1024 * 1024
 SYNC_LOCK = 7431002  # PostgreSQL advisory lock: one push applied at a time, so seq order is commit order
 CONFLICT_NS = uuid.UUID("0c0f11c7-5ee0-4c0f-a11c-7c0f11c75ee0")
 MODEL_OF: dict[str, type[SQLModel]] = {kind: model for model, kind in KIND_OF.items() if kind in SYNCED_KINDS}
@@ -83,6 +101,9 @@ LAST_SYNCED = "last_synced_at"
 DIRECTORY_VERSION = "directory_version"
 LAST_ERROR = "last_error"
 REFUSED_PREFIX = "refused:"
+PHOTOS_WHOLE = "photos_sent_whole"  # set once this node has queued its photos with their images
+AUDIT_CURSOR = "audit_cursor"  # the last of this node's audit events the server confirmed holding
+AUDIT_REFUSED_PREFIX = "refused_audit:"
 
 
 class SyncRefused(Exception):
@@ -136,6 +157,8 @@ def record_as_change(store: Store, session: Session, row: SQLModel,
     """
     kind = KIND_OF[type(row)]
     body = store.opened(row).body.model_dump(mode="json") if type(row) in BODY_OF else None
+    if isinstance(row, Photo):
+        body = {"image": base64.b64encode(store.sealer.open_bytes(kind, row.id, row.sealed)).decode()}
     clock = ""
     if not isinstance(row, MutableRecord) and clocks is not None:
         clock = clocks.get(row.id, "")  # type: ignore[attr-defined]
@@ -315,9 +338,13 @@ def merge_change(store: Store, session: Session, change: dict[str, Any], *, judg
         incoming_body = body_model.model_validate(body or {}) if body_model else None
     except ValidationError as e:
         raise ValueError(f"The {kind} {record_id} is not a valid record: {_first_error(e)}") from e
+    # A photo's change carries its image whole (checked even when held: a bad one is refused either way).
+    image = image_from_sync(record_id, incoming.mime, (body or {}).get("image")) if model is Photo else None
     if row is None:
         if incoming_body is not None:
             incoming.sealed = store.seal_payload(kind, record_id, incoming_body.model_dump(mode="json"))
+        if image is not None:
+            incoming.sealed = store.sealer.seal_bytes(kind, record_id, image)
         _rehash_child(store, incoming, incoming_body)
         records.add(model, incoming)
         if not issubclass(model, MutableRecord):
@@ -336,6 +363,8 @@ def merge_change(store: Store, session: Session, change: dict[str, Any], *, judg
             setattr(row, name, getattr(incoming, name))
     if incoming_body is not None:
         store.seal(row, incoming_body)
+    if image is not None:
+        row.sealed = store.sealer.seal_bytes(kind, record_id, image)
     records.touch(row)
     records.set_clock(record_id, kind, clock)
     _observe(store, change, row)
@@ -574,20 +603,96 @@ def devices(store: Store) -> list[tuple[Device, Worker]]:
 def device_for_token(store: Store, token: str) -> tuple[Device, Worker]:
     """The device a token belongs to; a revoked device is told to wipe itself."""
     if not token:
-        raise SyncRefused("This request has no device token. Enrol the device first.", status=401, code="no_token")
+        raise _no_token()
     with store.session() as session:
-        found = session.exec(select(Device, Worker).join(Worker, col(Worker.id) == Device.worker_id, isouter=True)
-                             .where(Device.token_hash == token_hash(token))).first()
-        if found is None:
-            raise SyncRefused("This device is not enrolled with this server.", status=401, code="unknown_device")
-        device, worker = found
-        if device.revoked_at is not None or worker is None or not worker.active:
-            raise SyncRefused("This device has been revoked. Seen has wiped its local records; "
-                              "ask an administrator to enrol it again.", status=403, code="revoked", wipe=True)
-        if device.last_seen_at is None or utcnow() - _aware(device.last_seen_at) > timedelta(minutes=1):
-            device.last_seen_at = utcnow()
-            session.add(device)
-    return device, worker
+        caller = _caller(session, token_hash(token))
+    assert caller.device is not None
+    return caller.device, caller.worker
+
+
+@dataclass
+class Caller:
+    """Who a sync request comes from, read with one query in the request's own transaction.
+
+    `device` and `worker` are what the tables held as the request began, not attached to any session.
+    """
+
+    device: Device | None  # None when a page is pulled for a worker, not a device (tests, the hosted app)
+    worker: Worker
+    teams: set[str]  # the teams whose children the worker may see besides their own (Store.managed_team_ids)
+    waiting: bool = False  # whether the server's outbox holds writes not yet in the change log
+    latest: int = 0  # the change log's latest number, as the request began
+    fingerprint: str | None = None  # the directory's (`_directory_fingerprint`), when read with the caller
+
+
+_DEVICE, _WORKER, _MANAGED = (model.__table__ for model in (Device, Worker, ManagedTeam))  # type: ignore[attr-defined]
+# The directory's fingerprint on PostgreSQL (see `_directory_fingerprint`).
+_FINGERPRINT_SQL = "concat_ws(',', " + ", ".join(
+    f"(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM \"{model.__tablename__}\")"  # type: ignore[attr-defined]
+    for model in (Team, Worker, ManagedTeam)) + ")"
+_WHO = (
+    select(*(c.label(f"device_{c.name}") for c in _DEVICE.c), *(c.label(f"worker_{c.name}") for c in _WORKER.c),
+           _MANAGED.c.team_id.label("managed_team"),
+           exists(select(Outbox.__table__.c.seq)).label("waiting"),  # type: ignore[attr-defined]
+           select(func.max(ChangeLog.__table__.c.seq)).scalar_subquery().label("latest"))  # type: ignore[attr-defined]
+    .select_from(_DEVICE.outerjoin(_WORKER, _WORKER.c.id == _DEVICE.c.worker_id)
+                 .outerjoin(_MANAGED, _MANAGED.c.manager_id == _DEVICE.c.worker_id))
+    .where(_DEVICE.c.token_hash == bindparam("token_hash")))
+_CALLER = Hot(_WHO)
+# For a pull, on PostgreSQL, with the directory's fingerprint as one more column: a device with nothing new
+# then costs two statements, this and the children it may see.
+_CALLER_PULLING = Hot(_WHO, _WHO.add_columns(literal_column(f"({_FINGERPRINT_SQL})").label("fingerprint")))
+_SEEN_NOW = Hot(update(_DEVICE).where(_DEVICE.c.id == bindparam("device_id")).values(last_seen_at=bindparam("now")))
+
+
+def _no_token() -> SyncRefused:
+    return SyncRefused("This request has no device token. Enrol the device first.", status=401, code="no_token")
+
+
+_DEVICE_COLUMNS = [c.name for c in _DEVICE.c]
+_WORKER_COLUMNS = [c.name for c in _WORKER.c]
+
+
+def _caller(session: Session, key: str, *, pulling: bool = False) -> Caller:
+    """The device whose token hashes to `key`, its worker and their teams, with one query (every sync
+    request's first step); a revoked device is told to wipe itself."""
+    if not key:
+        raise _no_token()
+    rows = (_CALLER_PULLING if pulling else _CALLER).rows(session, {"token_hash": key})
+    if not rows:
+        raise SyncRefused("This device is not enrolled with this server.", status=401, code="unknown_device")
+    first = rows[0]
+    devices, workers = len(_DEVICE_COLUMNS), len(_WORKER_COLUMNS)
+    found = dict(zip(_DEVICE_COLUMNS, first[:devices], strict=True))
+    owner = dict(zip(_WORKER_COLUMNS, first[devices:devices + workers], strict=True))
+    if found["revoked_at"] is not None or owner["id"] is None or not owner["active"]:
+        raise SyncRefused("This device has been revoked. Seen has wiped its local records; "
+                          "ask an administrator to enrol it again.", status=403, code="revoked", wipe=True)
+    now = utcnow()
+    if found["last_seen_at"] is None or now - _aware(found["last_seen_at"]) > timedelta(minutes=1):
+        _SEEN_NOW.rows(session, {"device_id": found["id"], "now": now})
+        found["last_seen_at"] = now
+    # Snapshots for this request, made without the ORM's bookkeeping (a mapped row costs ~50 µs to make),
+    # so they cannot be changed or added to a session.
+    device, worker = Device.model_construct(**found), Worker.model_construct(**owner)
+    _managed, waiting, latest, *fingerprint = first[devices + workers:]
+    teams = {row[devices + workers] for row in rows if row[0] == device.id} - {None}
+    if worker.role == Role.manager and worker.team_id:
+        teams.add(worker.team_id)  # as Store.managed_team_ids: a manager sees their own team
+    return Caller(device, worker, teams, waiting=bool(waiting), latest=int(latest or 0),
+                  fingerprint=fingerprint[0] if fingerprint else None)
+
+
+def _given(store: Store, device: Device | None, worker: Worker) -> Any:
+    """A caller already known (not looked up by token): its teams and the outbox are read in the transaction."""
+    def resolve(session: Session) -> Caller:
+        waiting = bool(_OUTBOX_WAITING.rows(session))
+        return Caller(device, worker, store.managed_team_ids(session, worker), waiting=waiting,
+                      latest=_latest_seq(session))
+    return resolve
+
+
+_OUTBOX_WAITING = Hot(select(Outbox.__table__.c.seq).limit(1))  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------------------------------------ server: push
@@ -611,22 +716,43 @@ def apply_batch(store: Store, device: Device, worker: Worker, batch_id: str,
     same time (a unique key or a deadlock stops this one), the batch is applied again with the lock taken
     first, as one push at a time: then what the other applied counts as duplicates.
     """
+    return _apply(store, _given(store, device, worker), batch_id, changes)
+
+
+def push(store: Store, key: str, batch_id: str, changes: list[dict[str, Any]],
+         encoded: list[bytes] | None = None) -> PushOutcome:
+    """`apply_batch` for the device whose token hashes to `key`, found in the batch's own transaction.
+
+    `encoded`, when given, is each change as its canonical JSON (what the device signed): the change log
+    seals those bytes rather than dumping the change to JSON again.
+    """
+    return _apply(store, lambda session: _caller(session, key), batch_id, changes, encoded)
+
+
+def _apply(store: Store, resolve: Any, batch_id: str, changes: list[dict[str, Any]],
+           encoded: list[bytes] | None = None) -> PushOutcome:
     if store.engine.dialect.name != "postgresql":
         absorb_local_changes(store)
+    callers: list[Caller] = []  # who pushed, once known: a refusal is audited in their name
+
+    def identified(session: Session) -> Caller:
+        callers.append(resolve(session))
+        return callers[-1]
+
     try:
         for lock_first in (False, True, True):
             try:
-                return _apply_batch(store, device, worker, batch_id, changes, lock_first=lock_first)
+                return _apply_batch(store, identified, batch_id, changes, encoded, lock_first=lock_first)
             except IntegrityError:
                 if lock_first:
                     raise
             except OperationalError as e:
                 if not _deadlock(e):
                     raise
-        return _apply_batch(store, device, worker, batch_id, changes, lock_first=True)
+        return _apply_batch(store, identified, batch_id, changes, encoded, lock_first=True)
     except SyncRefused as refusal:
-        if refusal.code == "not_allowed":
-            _audit_refusal(store, worker, device, batch_id, refusal.change_ids)
+        if refusal.code == "not_allowed" and callers and callers[-1].device is not None:
+            _audit_refusal(store, callers[-1].worker, callers[-1].device, batch_id, refusal.change_ids)
         raise
     except (DataError, UnicodeError) as e:
         raise SyncRefused("A change in this batch holds a value the database cannot store. Nothing in the "
@@ -643,25 +769,30 @@ def _deadlock(error: OperationalError) -> bool:
     return getattr(error.orig, "sqlstate", None) == "40P01"
 
 
-def _apply_batch(store: Store, device: Device, worker: Worker, batch_id: str, changes: list[dict[str, Any]],
-                 *, lock_first: bool) -> PushOutcome:
+def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dict[str, Any]],
+                 encoded: list[bytes] | None, *, lock_first: bool) -> PushOutcome:
     outcome = PushOutcome()
     with store.session() as session:
-        _absorb_waiting(store, session)
+        caller = identified(session)  # refused here (unknown or revoked device) before anything is read
+        device, worker, teams = caller.device, caller.worker, caller.teams
+        assert device is not None  # a push always comes from a device
+        if caller.waiting and store.engine.dialect.name == "postgresql":
+            absorb_local_changes(store)  # writes made on the server itself reach the log first
         if lock_first:
             _lock(session)
-        seen_ids = set(session.exec(select(ChangeLog.change_id).where(
-            col(ChangeLog.change_id).in_([c["change_id"] for c in changes]))))
+        seen_ids = {row[0] for row in _LOGGED.rows(session, {"change_ids": [c["change_id"] for c in changes]})}
         todo: list[dict[str, Any]] = []
-        for change in changes:
+        plain: dict[str, bytes] = {}
+        for i, change in enumerate(changes):
             if change["change_id"] in seen_ids:
                 outcome.duplicates.append(change["change_id"])
                 continue
             seen_ids.add(change["change_id"])
             todo.append(change)
+            if encoded is not None:
+                plain[change["change_id"]] = encoded[i]
         records = Records(session)
         records.prefetch(todo, for_update=True)
-        teams = store.managed_team_ids(session, worker)
         refused: list[str] = []
         log_rows: list[tuple[Any, ...]] = []
         events: list[dict[str, str | None]] = []
@@ -673,7 +804,7 @@ def _apply_batch(store: Store, device: Device, worker: Worker, batch_id: str, ch
             merged = merge_change(store, session, change, judge_conflicts=True, records=records)
             child_id = _child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
             log_rows.append(_log_row(store, change, batch_id=batch_id, device_id=device.id, child_id=child_id,
-                                     at=now))
+                                     at=now, encoded=plain.get(change["change_id"])))
             for conflict in merged.conflicts:
                 log_rows.append(_log_row(store, conflict_as_change(store, conflict), batch_id=batch_id,
                                          device_id=device.id, child_id=conflict.child_id, at=now))
@@ -689,7 +820,7 @@ def _apply_batch(store: Store, device: Device, worker: Worker, batch_id: str, ch
         # The last step before commit, under the lock: numbering the changes and extending the audit
         # chain. Seq order is then commit order, so a node pulling by cursor never skips a change.
         if not lock_first:
-            _lock(session)
+            _lock_log_and_chain(session)
         seqs = insert_rows(session, ChangeLog.__table__, list(LOG_COLUMNS), log_rows,  # type: ignore[attr-defined]
                            returning="seq")
         audit.append_many(session, events, write=insert_rows)
@@ -697,6 +828,18 @@ def _apply_batch(store: Store, device: Device, worker: Worker, batch_id: str, ch
         # Under the lock, the batch's last number is the log's latest.
         outcome.cursor = max(seqs) if seqs else _latest_seq(session)
     return outcome
+
+
+_LOCK_LOG_AND_CHAIN = Hot(text(f"SELECT pg_advisory_xact_lock({SYNC_LOCK}, hashtext(current_schema())), "
+                               f"pg_advisory_xact_lock({audit.CHAIN_LOCK}, hashtext(current_schema()))"))
+
+
+def _lock_log_and_chain(session: Session) -> None:
+    """The push lock and the audit chain's, in one statement (a round trip fewer while pushes queue), and
+    the chain's head, read once both are held."""
+    if session.get_bind().dialect.name == "postgresql":
+        _LOCK_LOG_AND_CHAIN.rows(session)
+    audit.hold_chain(session, locked=True)
 
 
 def _audit_refusal(store: Store, worker: Worker, device: Device, batch_id: str, change_ids: list[str]) -> None:
@@ -736,9 +879,16 @@ LOG_COLUMNS = ("change_id", "batch_id", "device_id", "kind", "record_id", "child
 
 
 def _log_row(store: Store, change: dict[str, Any], *, batch_id: str, device_id: str | None,
-             child_id: str | None, at: datetime) -> tuple[Any, ...]:
-    return (change["change_id"], batch_id, device_id, change["kind"], change["record_id"], child_id, at,
-            store.seal_payload("change_log", change["change_id"], change))
+             child_id: str | None, at: datetime, encoded: bytes | None = None) -> tuple[Any, ...]:
+    """A change-log row; `encoded` is the change as JSON already (as `seal_payload` would dump it), if known."""
+    sealed = (store.sealer.seal_bytes("change_log", change["change_id"], encoded) if encoded is not None
+              else store.seal_payload("change_log", change["change_id"], change))
+    return (change["change_id"], batch_id, device_id, change["kind"], change["record_id"], child_id, at, sealed)
+
+
+_CHANGE_ID = ChangeLog.__table__.c.change_id  # type: ignore[attr-defined]
+_LOGGED = Hot(select(_CHANGE_ID).where(_CHANGE_ID.in_(bindparam("change_ids", expanding=True))),
+              select(_CHANGE_ID).where(_CHANGE_ID == any_(bindparam("change_ids", type_=ARRAY(String)))))
 
 
 def _log(store: Store, session: Session, change: dict[str, Any], *, batch_id: str, device_id: str | None,
@@ -750,20 +900,10 @@ def _log(store: Store, session: Session, change: dict[str, Any], *, batch_id: st
 
 
 def _latest_seq(session: Session) -> int:
-    return int(session.exec(select(func.max(ChangeLog.seq))).one() or 0)
+    return int(_LATEST.value(session) or 0)
 
 
-def _absorb_waiting(store: Store, session: Session) -> None:
-    """Writes made on the server itself reach the log before a push or pull is served.
-
-    On PostgreSQL the check is the first query of the caller's transaction (which holds no lock yet),
-    and only a waiting outbox costs a transaction of its own; SQLite has one writer at a time, so
-    there the outbox is absorbed in a transaction before the caller's.
-    """
-    if store.engine.dialect.name != "postgresql":
-        return
-    if session.exec(select(Outbox.seq).limit(1)).first() is not None:
-        absorb_local_changes(store)
+_LATEST = Hot(select(func.max(ChangeLog.__table__.c.seq)))  # type: ignore[attr-defined]
 
 
 def absorb_local_changes(store: Store) -> int:
@@ -785,6 +925,50 @@ def absorb_local_changes(store: Store) -> int:
         return len(entries)
 
 
+# ------------------------------------------------------------------------------------------------ server: audit
+
+
+@dataclass
+class AuditOutcome:
+    recorded: list[str] = field(default_factory=list)  # by the events' ids on the node
+    duplicates: list[str] = field(default_factory=list)
+
+
+def record_device_audit(store: Store, device: Device, worker: Worker, batch_id: str,
+                        events: list[dict[str, Any]]) -> AuditOutcome:
+    """Appends audit events a device's node wrote to the server's own chain, in their order, each once.
+
+    Each is recorded as the node wrote it (when, who, what) but with the sending device's id, and with its
+    origin (the device and the node's event id), which is unique: an upload sent again is held once. The
+    device speaks only for its own worker: if any event names another, none of the upload is recorded.
+    """
+    foreign = [e["id"] for e in events if e.get("worker_id") not in (None, worker.id)]
+    if foreign:
+        with store.session() as session:
+            audit.append(session, "denied", "audit", batch_id, worker_id=worker.id, device_id=device.id,
+                         detail=",".join(foreign[:20]))
+        raise SyncRefused(f"{len(foreign)} audit event(s) in this upload name another worker; a device sends only "
+                          "its own worker's. None of the upload was recorded.", status=403, code="not_allowed",
+                          change_ids=foreign)
+    outcome = AuditOutcome()
+    with store.session() as session:
+        audit.hold_chain(session)  # from here no other upload appends: what is held stays as read
+        origins = {f"{device.id}:{e['id']}": e for e in events}
+        held = set(session.exec(select(AuditEvent.origin).where(col(AuditEvent.origin).in_(list(origins)))))
+        new: list[dict[str, Any]] = []
+        for origin, event in origins.items():
+            if origin in held:
+                outcome.duplicates.append(event["id"])
+                continue
+            new.append({"at": _aware(event["at"]).astimezone(UTC), "worker_id": event.get("worker_id"),
+                        "device_id": device.id, "action": event["action"], "kind": event["kind"],
+                        "record_id": event["record_id"], "child_id": event.get("child_id"),
+                        "detail": event.get("detail") or "", "origin": origin})
+            outcome.recorded.append(event["id"])
+        audit.append_many(session, new, write=insert_rows)
+    return outcome
+
+
 # ------------------------------------------------------------------------------------------------ server: pull
 
 
@@ -799,7 +983,8 @@ class PullPage:
 
 
 def pull_page(store: Store, worker: Worker, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
-              limit: int = 200, children_per_page: int = 10, directory_version: str = "") -> PullPage:
+              limit: int = 200, children_per_page: int = 10, directory_version: str = "",
+              max_bytes: int = MESSAGE_BYTES) -> PullPage:
     """One page of what this worker's device should hold: children it lacks whole, then the log after `cursor`.
 
     `held` is the children the device holds now; any it may no longer see are returned as removals.
@@ -807,19 +992,45 @@ def pull_page(store: Store, worker: Worker, *, cursor: int, held: Iterable[str],
     they hold every change up to it), unless the log has changes the device still lacks for children it
     holds: then the cursor stays, and the log is read from there once every child is on the device.
     The directory (teams and workers) is sent only when it differs from `directory_version`, the version
-    the device last received.
+    the device last received. A page stops at `max_bytes` (photos make records big) as well as at its
+    counts, but always holds at least one child or change.
     """
+    return _pull(store, _given(store, None, worker), cursor=cursor, held=held,
+                 child_ids=child_ids, limit=limit, children_per_page=children_per_page,
+                 directory_version=directory_version, max_bytes=max_bytes)
+
+
+def pull(store: Store, key: str, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
+         limit: int = 200, directory_version: str = "") -> PullPage:
+    """`pull_page` for the device whose token hashes to `key`, found in the page's own transaction."""
+    return _pull(store, lambda session: _caller(session, key, pulling=True), cursor=cursor, held=held,
+                 child_ids=child_ids,
+                 limit=limit, directory_version=directory_version)
+
+
+def _pull(store: Store, resolve: Any, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
+          limit: int = 200, children_per_page: int = 10, directory_version: str = "",
+          max_bytes: int = MESSAGE_BYTES) -> PullPage:
+    # A device with nothing new costs four plain queries: who it is (with the log's latest number), which
+    # children it may see, the log after its cursor for them, and the directory's fingerprint.
     if store.engine.dialect.name != "postgresql":
         absorb_local_changes(store)
     held = set(held)
     with store.session() as session:
-        _absorb_waiting(store, session)
-        visible = {c.id for c in store.visible_children(session, worker)}
+        caller: Caller = resolve(session)
+        if caller.waiting and store.engine.dialect.name == "postgresql":
+            absorb_local_changes(store)
+            caller.latest = _latest_seq(session)
+        worker = caller.worker
+        visible = _visible_child_ids(session, worker, caller.teams)
         if child_ids is not None:
             refused = [c for c in child_ids if c not in visible]
             if refused:
                 for child_id in refused:
-                    audit.append(session, "denied", "child", child_id, worker_id=worker.id)
+                    # Noted on the transaction: recorded after it rolls back with the refusal below.
+                    audit.refuse(session, audit.Refusal(
+                        "not this worker's child", kind="child", record_id=child_id, worker_id=worker.id,
+                        device_id=caller.device.id if caller.device is not None else None))
                 raise SyncRefused("That child is not on this worker's caseload or team, or does not exist.",
                                   status=403, code="not_allowed")
             scope = set(child_ids)
@@ -827,30 +1038,97 @@ def pull_page(store: Store, worker: Worker, *, cursor: int, held: Iterable[str],
         else:
             scope = visible
             removals = sorted(held - visible)
-        latest = _latest_seq(session)
+        latest = caller.latest
         changes: list[dict[str, Any]] = []
         new_children = sorted(scope - held)
-        whole = new_children[:children_per_page]
+        whole = _children_within(session, new_children[:children_per_page], max_bytes)
         more = len(new_children) > len(whole)
         next_cursor = cursor
         if whole:
             changes.extend(_whole_children(store, session, whole))
+            # A device taking a child's whole record is a read the trail keeps: who, which child, which
+            # device. (Later pages carry only changes to children the device already holds.)
+            device_id = caller.device.id if caller.device is not None else None
+            audit.append_many(session, [{"action": "read", "kind": "child", "record_id": child_id,
+                                         "worker_id": worker.id, "device_id": device_id, "child_id": child_id,
+                                         "detail": "downloaded to the device"} for child_id in whole])
             if not _log_waiting(session, cursor, latest, sorted(scope & held)):
                 next_cursor = latest
-        elif scope:
-            rows = list(session.exec(
-                select(ChangeLog).where(col(ChangeLog.seq) > cursor, col(ChangeLog.seq) <= latest,
-                                        col(ChangeLog.child_id).in_(sorted(scope)))
-                .order_by(col(ChangeLog.seq)).limit(limit)))
-            for row in rows:
-                changes.append(store.open_payload("change_log", row.change_id, row.sealed))
-            more = len(rows) == limit
-            next_cursor = rows[-1].seq if more else latest  # type: ignore[assignment]
+        elif scope and latest > cursor:
+            rows = _LOG_PAGE.rows(session, {"cursor": cursor, "latest": latest, "scope": sorted(scope),
+                                            "limit": limit, "max_bytes": max_bytes})
+            changes.extend(store.open_payload("change_log", change_id, sealed) for _seq, change_id, sealed in rows)
+            more = len(rows) == limit or sum(len(sealed) for _seq, _id, sealed in rows) >= max_bytes
+            next_cursor = rows[-1][0] if more else latest
         else:
             next_cursor = latest
-        directory, version = _directory(store, session, worker, directory_version)
+        fingerprint = caller.fingerprint if caller.fingerprint is not None else _directory_fingerprint(session)
+        directory, version = _directory(store, session, worker, directory_version, fingerprint)
         return PullPage(changes=changes, removals=removals, directory=directory,
                         cursor=int(next_cursor or 0), more=more, directory_version=version)
+
+
+_CHILD = Child.__table__  # type: ignore[attr-defined]
+_LOG = ChangeLog.__table__  # type: ignore[attr-defined]
+
+
+def _visible_child_ids(session: Session, worker: Worker, teams: set[str]) -> set[str]:
+    """The ids of `Store.visible_children`: open children on the worker's caseload or in their teams."""
+    if teams:
+        return {row[0] for row in _VISIBLE_IN_TEAMS.rows(session, {"worker_id": worker.id, "teams": sorted(teams)})}
+    return {row[0] for row in _VISIBLE_OWN.rows(session, {"worker_id": worker.id})}
+
+
+_VISIBLE_OWN = Hot(select(_CHILD.c.id).where(_CHILD.c.closed_on.is_(None),
+                                             _CHILD.c.worker_id == bindparam("worker_id")))
+_VISIBLE_IN_TEAMS = Hot(*(select(_CHILD.c.id).where(_CHILD.c.closed_on.is_(None),
+                                                    (_CHILD.c.worker_id == bindparam("worker_id")) | in_teams)
+                          for in_teams in (_CHILD.c.team_id.in_(bindparam("teams", expanding=True)),
+                                           _CHILD.c.team_id == any_(bindparam("teams", type_=ARRAY(String))))))
+
+
+def _log_page_query(in_scope: Any) -> Any:
+    # `_within_bytes` for the change log, as a Core query of the three columns a page needs.
+    first = (select(_LOG.c.seq, func.length(_LOG.c.sealed).label("size"))
+             .where(_LOG.c.seq > bindparam("cursor"), _LOG.c.seq <= bindparam("latest"), in_scope)
+             .order_by(_LOG.c.seq).limit(bindparam("limit")).subquery())
+    sized = select(first.c.seq, (func.sum(first.c.size).over(order_by=first.c.seq) - first.c.size)
+                   .label("before")).subquery()
+    return (select(_LOG.c.seq, _LOG.c.change_id, _LOG.c.sealed).join(sized, sized.c.seq == _LOG.c.seq)
+            .where(sized.c.before < bindparam("max_bytes")).order_by(_LOG.c.seq))
+
+
+_LOG_PAGE = Hot(_log_page_query(_LOG.c.child_id.in_(bindparam("scope", expanding=True))),
+                _log_page_query(_LOG.c.child_id == any_(bindparam("scope", type_=ARRAY(String)))))
+
+
+def _within_bytes(model: type[Outbox] | type[ChangeLog], condition: Any, limit: int, max_bytes: int) -> Any:
+    """The rows of `model` (the outbox or the change log) meeting `condition`, in `seq` order: at most `limit`,
+    and none after their sealed contents reach `max_bytes` (the first is taken however big it is).
+
+    The sizes are summed in the database, so rows left for the next message are not read.
+    """
+    seq, size = col(model.seq), func.length(col(model.sealed))
+    first = select(seq.label("seq"), size.label("size")).where(condition).order_by(seq).limit(limit).subquery()
+    before = (func.sum(first.c.size).over(order_by=first.c.seq) - first.c.size).label("before")
+    sized = select(first.c.seq, before).subquery()
+    return (select(model).join(sized, sized.c.seq == seq).where(sized.c.before < max_bytes).order_by(seq))
+
+
+def _children_within(session: Session, child_ids: list[str], max_bytes: int) -> list[str]:
+    """The first of these children whose photos (the bulk of a child's records) fit in `max_bytes`; at least one."""
+    if len(child_ids) <= 1:
+        return child_ids
+    sizes = dict(session.exec(select(Photo.child_id, func.sum(func.length(col(Photo.sealed))))  # type: ignore[call-overload]
+                              .where(col(Photo.child_id).in_(child_ids)).group_by(Photo.child_id)).all())
+    taken: list[str] = []
+    total = 0
+    for child_id in child_ids:
+        total += int(sizes.get(child_id) or 0) * 4 // 3  # base64 on the wire
+        if taken and total > max_bytes:
+            break
+        taken.append(child_id)
+    return taken
 
 
 def _log_waiting(session: Session, cursor: int, latest: int, child_ids: list[str]) -> bool:
@@ -865,9 +1143,11 @@ def _whole_children(store: Store, session: Session, child_ids: list[str]) -> lis
     children = {c.id: c for c in session.exec(select(Child).where(col(Child.id).in_(child_ids)))}
     parts: dict[str, list[SQLModel]] = {child_id: [] for child_id in child_ids}
     for model in CHILD_PARTS:
-        if model in (Draft, Photo):
-            continue  # drafts stay on the device that typed them; photos are not synced yet
+        if model is Draft:
+            continue  # drafts stay on the device that typed them
         for row in session.exec(select(model).where(col(model.child_id).in_(child_ids))):  # type: ignore[attr-defined]
+            if model is Photo and not row.sealed:  # type: ignore[attr-defined]
+                continue  # a photo whose image never arrived (sent by a Seen that did not send images)
             parts[row.child_id].append(row)  # type: ignore[attr-defined]
     unclocked = [row.id for rows in parts.values() for row in rows  # type: ignore[attr-defined]
                  if not isinstance(row, MutableRecord)]
@@ -893,16 +1173,15 @@ _directories: dict[int, tuple[str, dict[str, list[dict[str, Any]]], dict[str, st
 _directories_lock = threading.Lock()
 
 
-def _directory(store: Store, session: Session, worker: Worker,
-               held_version: str = "") -> tuple[dict[str, list[dict[str, Any]]], str]:
+def _directory(store: Store, session: Session, worker: Worker, held_version: str,
+               fingerprint: str | None) -> tuple[dict[str, list[dict[str, Any]]], str]:
     """Teams and workers, so a node can show who did what; only the device's own worker's password hash.
 
     With its version: a hash of its contents, which the device sends back (`held_version`) so an
     unchanged directory is not sent again (then the directory returned is empty). On PostgreSQL the
-    tables' contents are fingerprinted in the database, and the rows are read again only when that
-    fingerprint changes.
+    tables' contents are fingerprinted in the database (`fingerprint`, None elsewhere), and the rows are
+    read again only when that fingerprint changes.
     """
-    fingerprint = _directory_fingerprint(session)
     with _directories_lock:
         cached = _directories.get(id(store))
     if cached is None or fingerprint is None or cached[0] != fingerprint:
@@ -931,13 +1210,21 @@ def _directory(store: Store, session: Session, worker: Worker,
 
 
 def _directory_fingerprint(session: Session) -> str | None:
-    """A hash of every row of the directory's tables, computed by PostgreSQL (None elsewhere)."""
+    """A fingerprint of the directory's tables that changes whenever a row is inserted, updated or deleted,
+    read from PostgreSQL's row versions (None elsewhere).
+
+    Each row's `xmin` is the transaction that wrote its current version: an insert or delete changes a
+    table's count, and an update gives the row a new transaction id, which changes the sum. Reading them
+    costs a small fraction of hashing the rows' contents (which grows with the number of workers, and every
+    pull paid it). A change the fingerprint shows that leaves the contents the same (a row written again
+    unchanged) only makes the rows be read again: the version sent to devices is their contents' hash.
+    """
     if session.get_bind().dialect.name != "postgresql":
         return None
-    parts = " || '|' || ".join(
-        f"(SELECT coalesce(string_agg(t::text, ',' ORDER BY t::text), '') FROM \"{model.__tablename__}\" t)"  # type: ignore[attr-defined]
-        for model in (Team, Worker, ManagedTeam))
-    return str(session.execute(text(f"SELECT md5({parts})")).scalar_one())  # noqa: S608 - our own table names
+    return str(_FINGERPRINT.value(session))
+
+
+_FINGERPRINT = Hot(text(f"SELECT {_FINGERPRINT_SQL}"))  # noqa: S608 - our own table names
 
 
 # ------------------------------------------------------------------------------------------------ node
@@ -968,11 +1255,11 @@ def load_enrolment(store: Store) -> Enrolment | None:
     return Enrolment(**store.open_payload("sync_enrolment", "enrolment", base64.b64decode(entry.value)))
 
 
-def pending_changes(store: Store, limit: int = 100) -> list[dict[str, Any]]:
-    """The oldest local changes not yet pushed (refused ones are kept aside, not re-sent)."""
+def pending_changes(store: Store, limit: int = 100, max_bytes: int = MESSAGE_BYTES) -> list[dict[str, Any]]:
+    """The oldest local changes not yet pushed (refused ones are kept aside, not re-sent): at most `limit`,
+    and no more once they reach `max_bytes` (at least one, however big), so photos make no huge request."""
     with store.session() as session:
-        entries = session.exec(select(Outbox).where(col(Outbox.sent_at).is_(None)).order_by(col(Outbox.seq))
-                               .limit(limit))
+        entries = session.exec(_within_bytes(Outbox, col(Outbox.sent_at).is_(None), limit, max_bytes))
         return [{"change_id": e.change_id, **store.open_payload("outbox", e.change_id, e.sealed)} for e in entries]
 
 
@@ -993,6 +1280,60 @@ def mark_refused(store: Store, change_ids: Iterable[str], reason: str) -> None:
                 entry.sent_at = utcnow()
                 session.add(entry)
                 session.merge(SyncState(key=REFUSED_PREFIX + change_id, value=reason))
+
+
+def send_photos_whole_once(store: Store) -> int:
+    """Queues every photo this node holds with its image, once: earlier versions of Seen pushed photos
+    without their images, so the server may hold them empty and this node the only copy. Returns how many.
+
+    The new changes carry later clocks, so they fill the empty photos wherever they arrive; the old
+    changes (waiting, or set aside as refused for want of their image) give way to them.
+    """
+    with store.session() as session:
+        if session.get(SyncState, PHOTOS_WHOLE) is not None:
+            return 0
+        waiting: set[str] = set()  # photos whose change, with its image, is still to be pushed
+        for entry in list(session.exec(select(Outbox).where(Outbox.kind == "photo"))):
+            if not _imageless_photo(store.open_payload("outbox", entry.change_id, entry.sealed)):
+                waiting.add(entry.record_id)
+                continue
+            session.delete(entry)
+            refused = session.get(SyncState, REFUSED_PREFIX + entry.change_id)
+            if refused is not None:
+                session.delete(refused)
+        photos = [p for p in session.exec(select(Photo).order_by(col(Photo.created_at)))
+                  if p.sealed and p.id not in waiting]
+        for photo in photos:
+            store.write(session, photo, action="resend", detail="image",
+                        blob=store.sealer.open_bytes("photo", photo.id, photo.sealed))
+        session.merge(SyncState(key=PHOTOS_WHOLE, value=utcnow().isoformat()))
+        return len(photos)
+
+
+def pending_audit_events(store: Store, limit: int = 500) -> list[dict[str, Any]]:
+    """This node's own audit events the server has not confirmed yet, oldest first (set-aside ones left out)."""
+    with store.session() as session:
+        entry = session.get(SyncState, AUDIT_CURSOR)
+        aside = {key.removeprefix(AUDIT_REFUSED_PREFIX) for key in session.exec(
+            select(SyncState.key).where(col(SyncState.key).startswith(AUDIT_REFUSED_PREFIX)))}
+        rows = session.exec(select(AuditEvent).where(col(AuditEvent.seq) > int(entry.value if entry else 0))
+                            .order_by(col(AuditEvent.seq)).limit(limit + len(aside)))
+        return [row.model_dump() for row in rows if row.id not in aside][:limit]
+
+
+def mark_audit_sent(store: Store, last_seq: int) -> None:
+    """The server holds this node's audit events up to `last_seq`: the next upload starts after it."""
+    with store.session() as session:
+        entry = session.get(SyncState, AUDIT_CURSOR)
+        if entry is None or int(entry.value) < last_seq:
+            session.merge(SyncState(key=AUDIT_CURSOR, value=str(last_seq)))
+
+
+def set_audit_aside(store: Store, event_ids: Iterable[str], reason: str) -> None:
+    """Audit events the server will not take: kept in this node's chain, shown, and not sent again."""
+    with store.session() as session:
+        for event_id in event_ids:
+            session.merge(SyncState(key=AUDIT_REFUSED_PREFIX + event_id, value=reason))
 
 
 def cursor(store: Store) -> int:
@@ -1025,8 +1366,9 @@ def apply_pulled(store: Store, page: PullPage) -> int:
             _remove_child(session, child_id)
         removed = set(page.removals)
         changes = [c for c in sorted(page.changes, key=lambda c: KIND_RANK.get(c["kind"], 9))
-                   if c["kind"] == "conflict"
-                   or _child_id_of(c["kind"], c["record_id"], c.get("fields") or {}) not in removed]
+                   if (c["kind"] == "conflict"
+                       or _child_id_of(c["kind"], c["record_id"], c.get("fields") or {}) not in removed)
+                   and not _imageless_photo(c)]
         records = Records(session)
         records.prefetch(changes, for_update=False)
         applied = 0
@@ -1038,6 +1380,11 @@ def apply_pulled(store: Store, page: PullPage) -> int:
         if page.directory and page.directory_version:
             session.merge(SyncState(key=DIRECTORY_VERSION, value=page.directory_version))
     return applied
+
+
+def _imageless_photo(change: dict[str, Any]) -> bool:
+    """A photo's change logged before photos carried their images: the server has no image to give."""
+    return change["kind"] == "photo" and not (change.get("body") or {}).get("image")
 
 
 def _apply_directory(session: Session, directory: dict[str, list[dict[str, Any]]]) -> None:
@@ -1108,6 +1455,7 @@ class SyncStatus:
     conflicts: int
     refused: int
     last_error: str
+    audit_refused: int = 0  # this node's audit events the server would not take (kept here)
 
 
 def sync_status(store: Store) -> SyncStatus:
@@ -1126,6 +1474,7 @@ def sync_status(store: Store) -> SyncStatus:
         conflicts=int(conflicts),
         refused=sum(1 for k in states if k.startswith(REFUSED_PREFIX)),
         last_error=states.get(LAST_ERROR, ""),
+        audit_refused=sum(1 for k in states if k.startswith(AUDIT_REFUSED_PREFIX)),
     )
 
 

@@ -61,6 +61,7 @@ ARRANGEMENTS = (
     "parent_pending_assessment",
     "interim_care_order_with_parent",
     "connected_person_temporary",
+    "care_order_with_parent",
 )
 CLOCKS = (
     "cic_visit",
@@ -86,7 +87,9 @@ class PlacementFacts:
     start: date
     end: date | None
     long_term: bool = False  # intended to last until the child is 18
-    arrangement: str = "standard"  # one of ARRANGEMENTS
+    # One of ARRANGEMENTS. For `care_order_with_parent` (reg 28(5)) the placement starts on the day the care
+    # order was made: a change of legal status starts a new placement, as the SSDA903 return records it.
+    arrangement: str = "standard"
     child_agreed_less_frequent: bool = False  # reg 28(3A); counts only when long_term
 
 
@@ -427,8 +430,11 @@ class RuleSet:
                     str(data["cic_visit"][name]["source"]),
                 )
                 for name in ARRANGEMENTS
-                if name != "standard"
+                if name not in ("standard", "care_order_with_parent")
             }
+            order = data["cic_visit"]["care_order_with_parent"]
+            self.care_order_with_parent = (Rule(Period(order["first"]), str(order["source"])),
+                                           Rule(Period(order["then"]), str(order["source"])))
         except KeyError as missing:
             raise RuleError(f"{origin}: the rule set has no {missing}") from None
         except RuleError as bad:
@@ -611,6 +617,7 @@ _ARRANGEMENT_WORDS = {
     "parent_pending_assessment": "placed with a parent before the assessment is complete",
     "interim_care_order_with_parent": "interim care order, living with a parent",
     "connected_person_temporary": "placed with a connected person under temporary approval",
+    "care_order_with_parent": "care order, living with a parent",
 }
 
 
@@ -663,6 +670,19 @@ def _cic_visit(case: Case, day: _Day, rules: RuleSet) -> Clock | None:
                 rule.period, "{period} after the last visit on {date}, past the placement's first year", last
             )
         return Clock(case.id, "cic_visit", due, day.status(due), why, rule.source)
+    if arrangement == "care_order_with_parent":
+        # reg 28(5): within a week of the care order being made, then at least every six weeks, with no
+        # first-year or long-term arm. The placement starts on the day the order was made.
+        first, then = rules.care_order_with_parent
+        if last is None:
+            due = first.period.after(start)
+            why = _why(first.period, "{period} after the care order was made on {date}, with no visit since "
+                       "(care order, living with a parent)", start)
+        else:
+            due = then.period.after(last)
+            why = _why(then.period, "{period} after the last visit on {date} (care order, living with a parent)",
+                       last)
+        return Clock(case.id, "cic_visit", due, day.status(due), why, first.source)
     weekly = rules.arrangements.get(arrangement)
     if weekly is None:
         raise CaseError(

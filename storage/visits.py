@@ -214,20 +214,21 @@ def check_visit(fields: dict[str, Any], category: str, now: datetime | None = No
 # ------------------------------------------------------------ drafts
 
 
-def _draft_row(session: Session, worker: Worker, child_id: str) -> Draft | None:
+def _draft_row(session: Session, worker: Worker, child_id: str, kind: str = DRAFT_KIND) -> Draft | None:
     return session.exec(select(Draft).where(Draft.worker_id == worker.id, Draft.child_id == child_id,
-                                            Draft.kind == DRAFT_KIND)).first()
+                                            Draft.kind == kind)).first()
 
 
-def save_draft(store: Store, worker: Worker, child_id: str, fields: dict[str, Any]) -> datetime:
-    """Saves (sealed) the visit the worker is typing; returns when. One draft per worker and child.
+def save_draft(store: Store, worker: Worker, child_id: str, fields: dict[str, Any], kind: str = DRAFT_KIND) -> datetime:
+    """Saves (sealed) the form the worker is typing; returns when. One draft per worker, child and kind of
+    form (a visit, or wishes and feelings and life story: storage/direct_work.py).
 
     Not audited: a draft is work in progress seen only by its author, saved every few seconds; the audit
-    trail records the visit when it is submitted.
+    trail records the work when it is submitted.
     """
     with child_session(store, worker, child_id) as (session, _child):
-        draft = _draft_row(session, worker, child_id) or Draft(worker_id=worker.id, child_id=child_id,
-                                                               kind=DRAFT_KIND)
+        draft = _draft_row(session, worker, child_id, kind) or Draft(worker_id=worker.id, child_id=child_id,
+                                                                     kind=kind)
         draft.updated_at = utcnow()
         draft.sealed = store.seal_payload("draft", draft.id, dict(fields))
         session.add(draft)
@@ -240,31 +241,34 @@ class SavedDraft:
     updated_at: datetime
 
 
-def load_draft(store: Store, worker: Worker, child_id: str) -> SavedDraft | None:
-    """The worker's unfinished visit for this child, if there is one."""
+def load_draft(store: Store, worker: Worker, child_id: str, kind: str = DRAFT_KIND) -> SavedDraft | None:
+    """The worker's unfinished form of this kind (a visit unless said) for this child, if there is one."""
     with store.session() as session:
-        draft = _draft_row(session, worker, child_id)
+        draft = _draft_row(session, worker, child_id, kind)
         if draft is None:
             return None
         return SavedDraft(store.open_payload("draft", draft.id, draft.sealed), draft.updated_at)
 
 
-def discard_draft(store: Store, worker: Worker, child_id: str) -> None:
+def discard_draft(store: Store, worker: Worker, child_id: str, kind: str = DRAFT_KIND) -> None:
     with store.session() as session:
-        _discard(session, worker, child_id)
+        discard_in(session, worker, child_id, kind)
 
 
-def _discard(session: Session, worker: Worker, child_id: str) -> None:
-    draft = _draft_row(session, worker, child_id)
+def discard_in(session: Session, worker: Worker, child_id: str, kind: str = DRAFT_KIND) -> None:
+    """Deletes the draft in the caller's transaction: the record it became is stored in the same one."""
+    draft = _draft_row(session, worker, child_id, kind)
     if draft is not None:
         session.delete(draft)
 
 
-def children_with_drafts(store: Store, worker: Worker) -> set[str]:
-    """Which children this worker has an unfinished visit for (the caseload says "continue")."""
+def drafts_by_child(store: Store, worker: Worker) -> dict[str, set[str]]:
+    """The kinds of form (visit, wishes and feelings, life story) this worker left unfinished, by child."""
+    found: dict[str, set[str]] = {}
     with store.session() as session:
-        return set(session.exec(select(Draft.child_id).where(Draft.worker_id == worker.id,
-                                                             Draft.kind == DRAFT_KIND)))
+        for child_id, kind in session.exec(select(Draft.child_id, Draft.kind).where(Draft.worker_id == worker.id)):
+            found.setdefault(child_id, set()).add(kind)
+    return found
 
 
 # ------------------------------------------------------------ submitting
@@ -308,7 +312,7 @@ def _submit(store: Store, session: Session, worker: Worker, child: Child, fields
             action = CarePlanAction(plan_id=plan.id, child_id=child.id, due=due, from_visit=visit.id)
             store.write(session, action, CarePlanActionBody(description=description, owner=owner),
                         actor=worker, device_id=device_id, action="create")
-    _discard(session, worker, child.id)
+    discard_in(session, worker, child.id)
     return visit
 
 
