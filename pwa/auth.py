@@ -7,6 +7,7 @@ page; pages never check this themselves. What a signed-in worker may see is deci
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -15,12 +16,13 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
-from nicegui import app
+from nicegui import app, storage
 from sqlmodel import select
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
 from pwa import state
+from storage import audit
 from storage.models import Role, Worker
 from storage.store import check_password
 
@@ -33,6 +35,22 @@ OPEN_PREFIXES = ("/_nicegui", "/static/", "/icons/", "/api/", "/docs", "/openapi
 # and this browser's session storage before it is cleared. Extensions add to it (push forgets this device).
 SIGN_OUT_HOOKS: list[Callable[[str, dict[str, Any]], None]] = []
 log = logging.getLogger(__name__)
+
+
+def browser_device() -> str | None:
+    """The browser session an audited read or change is made in, as the trail names its device: a keyed
+    digest of NiceGUI's session id (never the id itself, which is a credential). None outside a page or the
+    offline API (a syncing device names itself; the scheduler has no device)."""
+    request = storage.request_contextvar.get()
+    if request is None or request.url.path.startswith("/api/sync"):
+        return None
+    session_id = request.scope.get("session", {}).get("id")
+    if not session_id:
+        return None
+    return "web-" + hashlib.sha256(f"seen-audit-device:{session_id}".encode()).hexdigest()[:12]
+
+
+audit.set_device_source(browser_device)
 
 
 def is_open(path: str) -> bool:

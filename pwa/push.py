@@ -370,14 +370,13 @@ def install(app: Any) -> None:
 
     The service worker's push script (pwa/static/sw-push.js) is served at /pwa/ by the PWA shell.
     """
-    from nicegui import run
-
     from pwa import state
     from pwa.auth import SIGN_OUT_HOOKS
+    from pwa.threads import io_bound
 
     @app.get("/api/push/key")
     async def push_key() -> dict[str, str]:
-        key = await run.io_bound(notify.vapid_private_key, state.store())
+        key = await io_bound(notify.vapid_private_key, state.store())
         return {"publicKey": notify.public_key_b64url(key)}
 
     @app.post("/api/push/subscribe")
@@ -389,7 +388,7 @@ def install(app: Any) -> None:
             return _refuse(403, "Notifications can only be turned on from Seen itself.")
         try:
             body = await _json_body(request)
-            sub = await run.io_bound(notify.subscribe, state.store(), worker.id, body)
+            sub = await io_bound(notify.subscribe, state.store(), worker.id, body)
         except notify.BadSubscription as e:
             return _refuse(400, str(e))
         # Remembered with this browser's session, so signing out here forgets this device.
@@ -406,7 +405,7 @@ def install(app: Any) -> None:
         try:
             body = await _json_body(request)
             endpoint = body.get("endpoint") if isinstance(body, dict) else None
-            held = await run.io_bound(notify.is_subscribed, state.store(), worker.id, endpoint)
+            held = await io_bound(notify.is_subscribed, state.store(), worker.id, endpoint)
         except notify.BadSubscription as e:
             return _refuse(400, str(e))
         return JSONResponse({"subscribed": held})
@@ -421,7 +420,7 @@ def install(app: Any) -> None:
         try:
             body = await _json_body(request)
             endpoint = body.get("endpoint") if isinstance(body, dict) else None
-            removed = await run.io_bound(notify.unsubscribe, state.store(), worker.id, endpoint)
+            removed = await io_bound(notify.unsubscribe, state.store(), worker.id, endpoint)
         except notify.BadSubscription as e:
             return _refuse(400, str(e))
         return JSONResponse({"ok": True, "removed": removed})

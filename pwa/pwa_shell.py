@@ -12,6 +12,8 @@ last by at least that constant, and the browser installs it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import os
@@ -32,6 +34,12 @@ from starlette.concurrency import run_in_threadpool
 from pwa import state
 from pwa.auth import idle_limit_seconds
 from pwa.icons import ICONS, icon_name, icon_png
+from storage.direct_work import (
+    DRAFT_PHOTO_MAX_BYTES,
+    DRAFT_PHOTOS_MAX_BYTES,
+    PHOTO_MAX_SIDE,
+    PHOTOS_PER_ENTRY,
+)
 from storage.models import LIFE_STORY_SECTIONS, NOT_ALONE_REASONS, VISIT_LOCATIONS, WISHES_METHODS, Worker
 from storage.offline import offline_children, receive_draft
 from storage.store import NotAllowed
@@ -42,6 +50,8 @@ SHELL_DIR = HERE / "shell"  # templates of /sw.js and /offline
 THEME_COLOUR = "#1d4f91"
 BACKGROUND_COLOUR = "#ffffff"
 NO_CACHE = {"Cache-Control": "no-cache"}
+# A draft's request: its photos as base64 (a third bigger than their bytes) and room for the words.
+DRAFT_BODY_MAX_BYTES = DRAFT_PHOTOS_MAX_BYTES * 4 // 3 + 2 * 1024 * 1024
 HEAD_MARKER = "<!-- seen-pwa-shell -->"
 
 # NiceGUI's files every page loads (see nicegui/templates/index.html, with prod_js and tailwind on).
@@ -111,6 +121,10 @@ OFFLINE_FORMS: dict[str, dict[str, Any]] = {
             _text("title", "Title", "text"),
             _text("text", "The entry"),
         ],
+        # Photos kept with the draft: the phone makes each no bigger than the server would, and keeps to
+        # the server's limits, so a draft it accepts is one the server takes.
+        "photos": {"max": PHOTOS_PER_ENTRY, "max_side": PHOTO_MAX_SIDE, "max_bytes": DRAFT_PHOTO_MAX_BYTES,
+                   "max_total_bytes": DRAFT_PHOTOS_MAX_BYTES},
     },
 }
 
@@ -210,6 +224,13 @@ def head_html() -> str:
 # ---------------------------------------------------------------- the offline API
 
 
+class DraftPhotoIn(BaseModel):
+    """A photo kept with a draft: the image file (a JPEG the phone made) as base64."""
+
+    id: str = Field(default="", max_length=64)
+    data: str = Field(min_length=1)
+
+
 class DraftIn(BaseModel):
     """A draft as the phone sends it: its idempotency key is the UUID made when the draft was created."""
 
@@ -218,6 +239,36 @@ class DraftIn(BaseModel):
     child_id: str = Field(min_length=1, max_length=64)
     fields: dict[str, Any]
     worker_id: str | None = None
+    # Storage says when there are more than an entry may hold; this only bounds what is read.
+    photos: list[DraftPhotoIn] = Field(default_factory=list, max_length=4 * PHOTOS_PER_ENTRY)
+
+
+class PhotoUnreadable(ValueError):
+    """A photo in the draft's request is not base64: the phone's copy is fine, the request was not."""
+
+
+def draft_photos(draft: DraftIn) -> list[bytes]:
+    photos = []
+    for number, photo in enumerate(draft.photos, start=1):
+        try:
+            photos.append(base64.b64decode(photo.data, validate=True))
+        except (binascii.Error, ValueError):
+            raise PhotoUnreadable(f"Photo {number} of this draft did not arrive whole. It stays on the phone; "
+                                  "try sending it again.") from None
+    return photos
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request's body, or None once it passes `limit` bytes (read no further: nothing is held)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _problem(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -274,15 +325,23 @@ async def receive_offline_draft(request: Request) -> Response:
     worker = await session_worker()
     if worker is None:
         return _problem(401, "Sign in to send the drafts kept on this phone.")
+    body = await read_body(request, DRAFT_BODY_MAX_BYTES)
+    if body is None:
+        return _problem(413, f"This draft is too big to send (over {DRAFT_BODY_MAX_BYTES // (1024 * 1024)} MB). "
+                             "It stays on the phone: remove a photo, or put some in another entry, and submit it "
+                             "again.", problems={"photo": "Remove a photo: the entry is too big to send."})
     try:
-        draft = DraftIn.model_validate(await request.json())
+        draft = DraftIn.model_validate_json(body)
+        photos = draft_photos(draft)
+    except PhotoUnreadable as e:
+        return _problem(400, str(e))
     except (ValidationError, ValueError):
         return _problem(400, "That draft could not be read. It stays on the phone; try sending it again.")
     if draft.worker_id and draft.worker_id != worker.id:
         return _problem(409, "This draft was written by another worker on this phone. It will be sent when they sign in.")
     try:
         received = await run_in_threadpool(receive_draft, state.store(), worker, draft.kind, draft.child_id,
-                                           draft.fields, draft.idempotency_key)
+                                           draft.fields, draft.idempotency_key, photos=photos)
     except NotAllowed as e:
         return _problem(403, str(e))
     except ValueError as e:  # includes the kinds' own checks (VisitInvalid): say what to fix
@@ -314,12 +373,19 @@ def install(app: FastAPI) -> None:
         return Response(icon_png(size, maskable), media_type="image/png",
                         headers={"Cache-Control": "public, max-age=86400"})
 
-    def browser_file(name: str) -> Response:
+    def browser_file(name: str, request: Request) -> Response:
         path = STATIC_DIR / name
         # Only the .js files in pwa/static/, by plain name: nothing else on disk is reachable here.
         if "/" in name or not name.endswith(".js") or not path.is_file():
             return Response("Not found.", status_code=404, media_type="text/plain")
-        return Response(path.read_bytes(), media_type="text/javascript", headers=NO_CACHE)
+        body = path.read_bytes()
+        # Checked on every load (a new release takes effect at once), but an unchanged file is not sent
+        # again: on a weak signal a page's scripts cost a round trip, not their bytes.
+        tag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+        headers = {**NO_CACHE, "ETag": tag}
+        if tag in (request.headers.get("if-none-match") or ""):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="text/javascript", headers=headers)
 
     app.add_api_route("/manifest.webmanifest", web_manifest, methods=["GET"], include_in_schema=False)
     app.add_api_route("/sw.js", service_worker, methods=["GET"], include_in_schema=False)

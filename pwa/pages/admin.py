@@ -6,12 +6,13 @@ an administrator reads no child's records unless they also manage the child's te
 
 from __future__ import annotations
 
-from nicegui import run, ui
+from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
 from pwa.layout import frame
 from pwa.pages.signoff import when
+from pwa.threads import io_bound
 from storage import oversight
 from storage.store import NotAllowed
 
@@ -22,7 +23,7 @@ async def admin_page() -> None:
     worker = current_worker()
     store = state.store()
     try:
-        view = await run.io_bound(oversight.admin_view, store, worker)
+        view = await io_bound(oversight.admin_view, store, worker)
     except NotAllowed as refusal:
         with frame("Administration"):
             ui.label(str(refusal)).props('role="alert"')
@@ -31,11 +32,11 @@ async def admin_page() -> None:
         content = ui.column().classes("w-full gap-3")
 
         async def reload() -> None:
-            show(await run.io_bound(oversight.admin_view, store, worker))
+            show(await io_bound(oversight.admin_view, store, worker))
 
         async def revoke(device: oversight.DeviceRow) -> None:
             try:
-                await run.io_bound(oversight.revoke_device, store, worker, device.id)
+                await io_bound(oversight.revoke_device, store, worker, device.id)
             except (oversight.OversightError, NotAllowed) as e:
                 ui.notify(str(e), type="negative")
                 return
@@ -45,8 +46,9 @@ async def admin_page() -> None:
 
         def confirm(device: oversight.DeviceRow) -> None:
             with ui.dialog() as dialog, ui.card().classes("max-w-sm"):
-                ui.label(f"Revoke {device.worker}'s device \u201c{device.name or 'unnamed'}\u201d?").classes(
-                    "font-bold")
+                title = ui.label(f"Revoke {device.worker}'s device \u201c{device.name or 'unnamed'}\u201d?").classes(
+                    "font-bold").props('role="heading" aria-level="2"')
+                dialog.props(f'aria-labelledby="c{title.id}"')  # a screen reader names the dialog by its question
                 ui.label("It will no longer sync, and will wipe what it holds the next time it connects.")
                 with ui.row().classes("w-full justify-end"):
                     ui.button("Cancel", on_click=dialog.close).props("flat")

@@ -6,12 +6,13 @@ admin reads no case records). The store refuses, and audits, anyone else.
 
 from __future__ import annotations
 
-from nicegui import run, ui
+from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
 from pwa.layout import frame
 from pwa.pages.signoff import when
+from pwa.threads import io_bound
 from storage import oversight
 from storage.store import NotAllowed
 
@@ -30,7 +31,7 @@ KIND_WORDS = {
 async def audit_page(child_id: str) -> None:
     worker = current_worker()
     try:
-        trail = await run.io_bound(oversight.audit_trail, state.store(), worker, child_id)
+        trail = await io_bound(oversight.audit_trail, state.store(), worker, child_id)
     except NotAllowed:
         with frame("Audit trail", back="/"):
             ui.label("Not found: that child is not in a team you manage, or does not exist.").props('role="alert"')
@@ -48,7 +49,9 @@ async def audit_page(child_id: str) -> None:
                 extra = []
                 if event.detail:
                     extra.append(event.detail)
-                if event.device_id:
+                if event.device_id and event.device_id.startswith("web-"):
+                    extra.append(f"in the web app, browser {event.device_id[4:10]}")
+                elif event.device_id:
                     extra.append(f"device {event.device_id[:8]}")
                 if extra:
                     ui.label(" · ".join(extra)).classes("text-xs text-gray-700 w-full")

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nicegui import run, ui
+from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
 from pwa.layout import NOT_FOUND, frame, show_problems
+from pwa.threads import io_bound
 from storage.direct_work import (
     ACTION_STATUS_WORDS,
     ActionView,
@@ -39,7 +40,7 @@ async def care_plan_page(child_id: str) -> None:
     store = state.store()
     back = f"/child/{child_id}"
     try:
-        heading, plans = await run.io_bound(care_plans_for_child, store, worker, child_id)
+        heading, plans = await io_bound(care_plans_for_child, store, worker, child_id)
     except NotAllowed:
         with frame("Care plan", back=back):
             ui.label(NOT_FOUND).props('role="alert"')
@@ -61,13 +62,13 @@ async def care_plan_page(child_id: str) -> None:
             plan_button = ui.button("Add the plan", icon="add").classes("w-full h-12").mark("plan-save")
 
     async def reload() -> None:
-        _, fresh = await run.io_bound(care_plans_for_child, store, worker, child_id)
+        _, fresh = await io_bound(care_plans_for_child, store, worker, child_id)
         show(fresh)
 
     async def attempt(work: Callable[[], Any], place: ui.column | None, done: str) -> bool:
         """Runs one write; shows what to fix (or says the record is gone), then redraws the plans."""
         try:
-            await run.io_bound(work)
+            await io_bound(work)
         except FormInvalid as e:
             if place is not None:
                 show_problems(place, e.problems)

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from datetime import date
 from html import escape
 from urllib.parse import quote
 
-from nicegui import run, ui
+from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
 from pwa.layout import STATUS_STYLE, frame
+from pwa.threads import io_bound
 from storage.caseload import CaseloadRow, caseload
 from storage.child_view import clock_name
 from storage.models import CATEGORY_LABELS, Worker
 from storage.store import Store
 from storage.timescales import Clock
-from storage.visits import children_with_drafts
+from storage.visits import DRAFT_KIND, drafts_by_child
 
 
 def clock_line(clock: Clock, today: date | None = None) -> str:
@@ -37,8 +39,8 @@ def place_line(row: CaseloadRow) -> str:
     return " · ".join(parts)
 
 
-def _load(store: Store, worker: Worker) -> tuple[list[CaseloadRow], set[str]]:
-    return caseload(store, worker), children_with_drafts(store, worker)
+def _load(store: Store, worker: Worker) -> tuple[list[CaseloadRow], dict[str, set[str]]]:
+    return caseload(store, worker), drafts_by_child(store, worker)
 
 
 # Each card is plain HTML, all in one element for the whole list: a Quasar card with a row, link, badge,
@@ -60,6 +62,7 @@ CARD_CSS = """
 .seen-card .place { font-size: .875rem; line-height: 1.25rem; color: #1f2937; }
 .seen-card .away { align-self: flex-start; border-radius: .25rem; padding: .125rem .5rem; font-size: .875rem;
   line-height: 1.25rem; font-weight: 700; background: #581c87; color: #fff; }
+.seen-card .unfinished { font-size: .875rem; line-height: 1.25rem; font-weight: 700; color: #7c2d12; }
 .seen-card, .seen-card .name, .seen-card div { overflow-wrap: break-word; }
 .seen-card .visit { display: flex; align-items: center; justify-content: center; gap: .5rem; width: 100%;
   min-height: 3rem; margin-top: .25rem; padding: .25rem .75rem; border-radius: .25rem;
@@ -79,7 +82,10 @@ def _attr(value: str) -> str:
     return escape(value, quote=True)
 
 
-def child_card(row: CaseloadRow, has_draft: bool, today: date | None = None) -> str:
+UNFINISHED_WORDS = {"wishes_and_feelings": "wishes and feelings", "life_story": "life story"}
+
+
+def child_card(row: CaseloadRow, drafts: AbstractSet[str] = frozenset(), today: date | None = None) -> str:
     """One child's card as HTML: name (to the child), status in a colour and a word, next clock, place, a visit link."""
     word, colours = STATUS_STYLE[row.status]
     child = _attr(f"/child/{quote(row.child_id, safe='')}")
@@ -95,21 +101,24 @@ def child_card(row: CaseloadRow, has_draft: bool, today: date | None = None) -> 
         distance = f", {row.distance_km:.0f} km away" if row.distance_km is not None else ""
         where = f"Out of area: {row.placement_la or 'another authority'}{distance}"
         parts.append(f'<div class="away">{_text(where)}</div>')
-    label = "Continue visit draft" if has_draft else "Log a visit"
+    others = [words for kind, words in UNFINISHED_WORDS.items() if kind in drafts]
+    if others:
+        parts.append(f'<div class="unfinished">{_text("Unfinished: " + " and ".join(others))}</div>')
+    label = "Continue visit draft" if DRAFT_KIND in drafts else "Log a visit"
     parts.append(f'<a class="visit" href="{child}/visit" aria-label="{_attr(f"{label} for {row.name}")}">'
                  f'<i class="q-icon notranslate material-icons" aria-hidden="true">edit_note</i>{label}</a></li>')
     return "".join(parts)
 
 
-def cards(rows: list[CaseloadRow], drafts: set[str], today: date | None = None) -> str:
-    """The caseload list's HTML, in the order given (worst clock first)."""
+def cards(rows: list[CaseloadRow], drafts: dict[str, set[str]], today: date | None = None) -> str:
+    """The caseload list's HTML, in the order given (worst clock first); `drafts` the unfinished forms by child."""
     return ('<ul class="seen-cards" aria-label="Children">'
-            + "".join(child_card(row, row.child_id in drafts, today) for row in rows) + "</ul>")
+            + "".join(child_card(row, drafts.get(row.child_id, frozenset()), today) for row in rows) + "</ul>")
 
 
 async def caseload_page() -> None:
     worker = current_worker()
-    rows, drafts = await run.io_bound(_load, state.store(), worker)
+    rows, drafts = await io_bound(_load, state.store(), worker)
     counts = Counter(row.status for row in rows)
     today = date.today()
     with frame("My caseload"):

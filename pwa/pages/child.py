@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from nicegui import run, ui
+from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
 from pwa.layout import frame, status_badge
+from pwa.threads import io_bound
 from storage.child_view import STATUS_WORDS, ChildView, TimelineItem, child_view, clock_name
+from storage.direct_work import LIFE_STORY_DRAFT_KIND, WISHES_DRAFT_KIND
 from storage.store import NotAllowed
 
 KIND_ICONS = {"visit": "home", "wishes_and_feelings": "record_voice_over", "life_story": "auto_stories",
@@ -85,12 +87,14 @@ def show_child(view: ChildView) -> None:
                   on_click=lambda: ui.navigate.to(f"/child/{view.child_id}/visit")).classes(
             "w-full h-14 text-lg").mark("log-visit")
         with ui.grid(columns=3).classes("w-full gap-2"):
-            for label, icon, path in [("Wishes and feelings", "record_voice_over", "wishes"),
-                                      ("Life story", "auto_stories", "life-story"),
-                                      ("Care plan", "assignment", "care-plan")]:
-                ui.button(label, icon=icon, on_click=lambda p=path: ui.navigate.to(
+            for label, icon, path, kind in [("Wishes and feelings", "record_voice_over", "wishes", WISHES_DRAFT_KIND),
+                                            ("Life story", "auto_stories", "life-story", LIFE_STORY_DRAFT_KIND),
+                                            ("Care plan", "assignment", "care-plan", None)]:
+                # Words left unfinished there are waiting: say so, so they are finished rather than forgotten.
+                waiting = kind in view.drafts
+                ui.button(f"{label} · draft" if waiting else label, icon=icon, on_click=lambda p=path: ui.navigate.to(
                     f"/child/{view.child_id}/{p}")).props("outline stack no-caps").classes(
-                    "h-20 text-sm leading-tight")
+                    "h-20 text-sm leading-tight").mark(f"open-{path}")
         if view.manages:
             ui.button("Audit trail", icon="history", on_click=lambda: ui.navigate.to(
                 f"/child/{view.child_id}/audit")).props("outline no-caps").classes("w-full h-12").mark("audit-trail")
@@ -144,7 +148,7 @@ def show_child(view: ChildView) -> None:
 async def child_page(child_id: str) -> None:
     worker = current_worker()
     try:
-        view = await run.io_bound(child_view, state.store(), worker, child_id)
+        view = await io_bound(child_view, state.store(), worker, child_id)
     except NotAllowed:
         not_found()
         return

@@ -1,28 +1,40 @@
 """Life story: dated entries in the chapters of the child's life-story book, with photos from the phone.
 
+The words of the entry being written (and a correction in progress: which entry, which of its photos stay)
+are kept as a sealed draft as the worker types (pwa/form_draft.py), restored when they come back. Photos
+waiting to be added are not in that draft: the page holds them until the entry is added.
+
 Photos are downscaled and sealed like every other record (storage/direct_work.py) and reach the screen
 only through `/photo/{id}`, which opens them for a worker who may see the child. `Export life-story book`
 makes the PDF the child keeps (storage/life_story_book.py).
 
 The text inputs carry `data-field="<name>"` (storage.direct_work's life-story form), so the page's offline
-script (pwa/static/seen-page.js) can keep the words if the connection drops; photos need the connection.
+script (pwa/static/seen-page.js) can keep the words if the connection drops. It keeps the photos too: the
+uploaders carry `data-offline-photos`, and each photo waiting to be added shows the SHA-256 of the file as
+it arrived (`data-photo-sha`), so the script knows which of the photos it copied the page holds. A photo
+picked with no signal is kept sealed on the phone with the draft, and handed to the page when the
+connection comes back (or sent with the draft from the offline page).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import Response
-from nicegui import app, events, run, ui
+from nicegui import app, events, ui
 from PIL import Image
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.form_draft import RESTORED, FormDraft, restore
 from pwa.layout import NOT_FOUND, frame, show_problems
+from pwa.threads import io_bound
 from storage.direct_work import (
+    LIFE_STORY_DRAFT_KIND,
     PHOTOS_PER_ENTRY,
     FormInvalid,
     LifeStoryItem,
@@ -86,14 +98,15 @@ async def life_story_page(child_id: str) -> None:
     store = state.store()
     back = f"/child/{child_id}"
     try:
-        heading, sections = await run.io_bound(life_story_for_child, store, worker, child_id)
+        heading, sections = await io_bound(life_story_for_child, store, worker, child_id)
+        draft = await restore(worker, child_id, LIFE_STORY_DRAFT_KIND)
     except NotAllowed:
         with frame("Life story", back=back):
             ui.label(NOT_FOUND).props('role="alert"')
         return
 
     today = today_in_england()
-    pending: list[bytes] = []
+    pending: list[tuple[str, bytes]] = []  # photos to add: the SHA-256 of the file as it arrived, and the photo
 
     with frame("Life story", back=back):
         ui.label(f"{heading.first_name}'s life-story book").classes("text-xl font-bold").props(
@@ -117,9 +130,9 @@ async def life_story_page(child_id: str) -> None:
         # Quasar's uploader header is not accessible (unnamed, nested controls): the uploaders stay hidden
         # and two plain buttons open them. The camera one asks the phone for its camera directly.
         camera = ui.upload(auto_upload=True, max_files=PHOTOS_PER_ENTRY).props(
-            'accept="image/*" capture="environment"').classes("hidden").mark("camera")
+            'accept="image/*" capture="environment" data-offline-photos').classes("hidden").mark("camera")
         library = ui.upload(auto_upload=True, multiple=True, max_files=PHOTOS_PER_ENTRY).props(
-            'accept="image/*"').classes("hidden").mark("library")
+            'accept="image/*" data-offline-photos').classes("hidden").mark("library")
         with ui.row().classes("w-full gap-2 no-wrap"):
             ui.button("Take a photo", icon="photo_camera", on_click=lambda: camera.run_method("pickFiles")).props(
                 "outline no-caps").classes("grow h-12")
@@ -129,9 +142,14 @@ async def life_story_page(child_id: str) -> None:
         previews = ui.row().classes("w-full gap-2")
         save_button = ui.button("Add to the book", icon="add").props("no-caps").classes("w-full h-12 text-base").mark(
             "save")
-        cancel_button = ui.button("Stop correcting", on_click=lambda: stop_correcting()).props(
+        cancel_button = ui.button("Stop correcting", on_click=lambda: clear()).props(
             "flat no-caps").classes("w-full h-12").mark("cancel-correction")
         cancel_button.set_visibility(False)
+        with ui.row().classes("w-full items-center gap-2 no-wrap"):
+            saved = ui.label(RESTORED if draft else "").classes("text-sm text-gray-800 grow").props(
+                'aria-live="polite"')
+            ui.button("Clear form", on_click=lambda: clear()).props("flat no-caps").classes(
+                "h-12").mark("clear")
         ui.separator()
         ui.label("The book so far").classes("text-lg font-bold").props('role="heading" aria-level="2"')
         book = ui.column().classes("w-full gap-3")
@@ -145,34 +163,57 @@ async def life_story_page(child_id: str) -> None:
             for item in items:
                 _section_card(item, worker.id, correct)
 
-    def correct(entry: LifeStoryItem) -> None:
+    def current() -> dict[str, Any]:
+        """The form as it stands, with the correction in progress: what the draft keeps."""
+        entry: LifeStoryItem | None = correcting["entry"]
+        return {"on": on.value or "", "section": section.value or "", "title": title.value or "",
+                "text": text.value or "", "corrects": entry.id if entry else "",
+                "keep": list(correcting["keep"]) if entry else []}
+
+    form_draft = FormDraft(worker, child_id, LIFE_STORY_DRAFT_KIND, current, saved)
+
+    def fill(values: dict[str, Any], entry: LifeStoryItem | None = None, keep: list[str] | None = None) -> None:
+        correcting.update(entry=entry, keep=list(keep or []))
+        on.value, title.value, text.value = values.get("on") or blank["on"], values.get("title", ""), values.get(
+            "text", "")
+        section.value = values.get("section") or None
+        form_heading.text = "Correct an entry" if entry else "Add an entry"
+        correcting_note.text = (f"You are correcting \"{entry.title}\". Saving puts the corrected entry in the book "
+                                "in place of this one; the original is kept on the record." if entry else "")
+        save_button.text = "Save the correction" if entry else "Add to the book"
+        cancel_button.set_visibility(entry is not None)
+        show_pending()
+        form_draft.dirty = False
+
+    async def correct(entry: LifeStoryItem) -> None:
         if pending or (not correcting["entry"] and ((title.value or "").strip() or (text.value or "").strip())):
             ui.notify("Add or clear the entry you are writing first, then correct the earlier one.", type="warning")
             return
         problems.clear()
-        correcting.update(entry=entry, keep=list(entry.photo_ids))
-        on.value, section.value, title.value, text.value = entry.on.isoformat(), entry.section, entry.title, entry.text
-        form_heading.text = "Correct an entry"
-        correcting_note.text = (f"You are correcting \"{entry.title}\". Saving puts the corrected entry in the book "
-                                "in place of this one; the original is kept on the record.")
-        save_button.text = "Save the correction"
-        cancel_button.set_visibility(True)
-        show_pending()
+        fill({"on": entry.on.isoformat(), "section": entry.section, "title": entry.title, "text": entry.text},
+             entry, entry.photo_ids)
+        form_draft.changed()  # the correction is kept from the start, even before a word is changed
+        await form_draft.save()
         form_heading.run_method("scrollIntoView")
         title.run_method("focus")
 
-    def stop_correcting() -> None:
-        correcting.update(entry=None, keep=[])
-        form_heading.text = "Add an entry"
-        correcting_note.text = ""
-        save_button.text = "Add to the book"
-        cancel_button.set_visibility(False)
-        on.value, title.value, text.value = blank["on"], "", ""
-        section.value = None
-        show_pending()
+    def restore_draft(values: dict[str, Any], items: list[LifeStorySection]) -> None:
+        """The form as the worker left it; a correction only while its entry is still theirs to correct."""
+        if not values.get("corrects"):
+            fill(values)
+            return
+        entry = next((e for item in items for e in item.entries
+                      if e.id == values["corrects"] and e.worker_id == worker.id), None)
+        if entry is None:
+            fill(values)
+            saved.text = ("Draft restored, but the entry you were correcting has changed since: "
+                          "your words are here as a new entry.")
+            return
+        fill(values, entry, [p for p in values.get("keep") or [] if p in entry.photo_ids])
 
     def drop_kept(photo_id: str) -> None:
         correcting["keep"].remove(photo_id)
+        form_draft.changed()
         show_pending()
 
     def show_pending() -> None:
@@ -184,12 +225,12 @@ async def life_story_page(child_id: str) -> None:
         previews.clear()
         with previews:
             for index, photo_id in enumerate(kept):
-                with ui.column().classes("items-center gap-1"):
+                with ui.column().classes("items-center gap-1").props("data-photo-kept"):
                     ui.image(f"/photo/{photo_id}").props(f'alt="Kept photo {index + 1}"').classes("w-24 h-24 rounded")
                     ui.button("Remove", on_click=lambda p=photo_id: drop_kept(p)).props(
                         f'flat dense no-caps aria-label="Remove kept photo {index + 1}"').mark("drop-kept")
-            for index, image in enumerate(pending):
-                with ui.column().classes("items-center gap-1"):
+            for index, (sha, image) in enumerate(pending):
+                with ui.column().classes("items-center gap-1").props(f"data-photo-sha={sha}"):
                     ui.image(_thumbnail(image)).props(f'alt="New photo {index + 1}"').classes("w-24 h-24 rounded")
                     ui.button("Remove", on_click=lambda i=index: remove(i)).props("flat dense no-caps")
 
@@ -198,15 +239,16 @@ async def life_story_page(child_id: str) -> None:
         show_pending()
 
     async def photo_added(e: events.UploadEventArguments) -> None:
+        data = await e.file.read()
         try:
-            image = await run.io_bound(prepare_photo, await e.file.read())
+            image = await io_bound(prepare_photo, data)
         except FormInvalid as problem:
             ui.notify(str(problem), type="warning")
             return
         if len(pending) + len(correcting["keep"]) >= PHOTOS_PER_ENTRY:
             ui.notify(f"An entry can hold up to {PHOTOS_PER_ENTRY} photos.", type="warning")
             return
-        pending.append(image)
+        pending.append((hashlib.sha256(data).hexdigest(), image))
         show_pending()
 
     async def save() -> None:
@@ -215,11 +257,13 @@ async def life_story_page(child_id: str) -> None:
                   "text": text.value or ""}
         entry: LifeStoryItem | None = correcting["entry"]
         try:
-            if entry is None:
-                await run.io_bound(add_life_story_entry, store, worker, child_id, fields, list(pending))
-            else:
-                await run.io_bound(correct_life_story_entry, store, worker, child_id, entry.id, fields,
-                                   list(correcting["keep"]), list(pending))
+            async with form_draft.lock:  # no autosave may land after it and bring back the draft it deleted
+                if entry is None:
+                    await io_bound(add_life_story_entry, store, worker, child_id, fields, [p for _, p in pending])
+                else:
+                    await io_bound(correct_life_story_entry, store, worker, child_id, entry.id, fields,
+                                   list(correcting["keep"]), [p for _, p in pending])
+                form_draft.dirty = False
         except FormInvalid as e:
             show_problems(problems, e.problems,
                           "Nothing was changed yet. Please fix:" if entry else "Nothing was added yet. Please fix:")
@@ -228,22 +272,27 @@ async def life_story_page(child_id: str) -> None:
             with problems:
                 ui.label(NOT_FOUND)
             return
-        pending.clear()
-        show_pending()
-        camera.reset()
-        library.reset()
-        title.value, text.value = "", ""
-        if entry is not None:
-            stop_correcting()
+        empty_form()
+        saved.text = ""
         ui.notify("Correction saved in the life-story book" if entry else "Added to the life-story book",
                   type="positive")
-        _, items = await run.io_bound(life_story_for_child, store, worker, child_id)
+        _, items = await io_bound(life_story_for_child, store, worker, child_id)
         show_book(items)
+
+    def empty_form() -> None:
+        pending.clear()
+        camera.reset()
+        library.reset()
+        fill({})
+
+    async def clear() -> None:
+        await form_draft.discard(empty_form)
+        saved.text = "Form cleared."
 
     async def export() -> None:
         export_button.props("loading")
         try:
-            first_name, pdf = await run.io_bound(export_book, worker, child_id)
+            first_name, pdf = await io_bound(export_book, worker, child_id)
         except NotAllowed:
             ui.notify(NOT_FOUND, type="warning")
             return
@@ -252,6 +301,10 @@ async def life_story_page(child_id: str) -> None:
         ui.download.content(pdf, f"{first_name or 'my'}-life-story-book.pdf".lower(), "application/pdf")
         ui.notify("Life-story book ready", type="positive")
 
+    if draft:
+        restore_draft(draft.fields, sections)
+    form_draft.keep((on, section, title, text))
+    section.on_value_change(form_draft.save)
     camera.on_upload(photo_added)
     library.on_upload(photo_added)
     save_button.on_click(save)

@@ -7,6 +7,7 @@ from urllib.parse import quote
 from nicegui import ui
 
 from pwa import auth, state
+from pwa.threads import io_bound
 from storage import sealing
 
 
@@ -46,28 +47,58 @@ def unlock_page(next: str = "/") -> None:  # noqa: A002
     """A personal node's store is sealed until the worker's passphrase unwraps its key."""
     ui.colors(primary="#1d4f91")
     store = state.store()
+    if not store.locked:  # another tab (or the worker, a moment ago) has unlocked it already
+        ui.navigate.to(safe_next(next))
+        return
     with ui.column().classes("w-full max-w-sm mx-auto p-4 gap-3").props('role="main"'):
         ui.label("Unlock Seen").classes("text-2xl font-bold").props('role="heading" aria-level="1"')
         first_time = not store.is_initialised()
-        ui.label("Choose a passphrase for this device. Without it, nothing stored here can be read."
+        ui.label("Choose a passphrase for this device, at least 8 characters. Without it, nothing stored here "
+                 "can be read, and nobody can recover it for you."
                  if first_time else "Everything on this device is sealed. Enter your passphrase to open it.")
-        passphrase = ui.input("Passphrase", password=True).props("outlined").classes("w-full")
-        message = ui.label().classes("text-red-800").props('role="alert"')
+        passphrase = ui.input("Passphrase", password=True).props(
+            f'outlined autocomplete={"new-password" if first_time else "current-password"}').classes(
+            "w-full").mark("passphrase")
+        # A mistyped first passphrase would seal the device for good: it is asked for twice.
+        again = ui.input("Type the passphrase again", password=True).props(
+            "outlined autocomplete=new-password").classes("w-full").mark("passphrase-again")
+        again.set_visibility(first_time)
+        message = ui.label().classes("text-red-800").props('role="alert"').mark("unlock-message")
 
-        def submit() -> None:
+        async def submit() -> None:
+            if not store.locked:
+                ui.navigate.to(safe_next(next))
+                return
+            chosen = passphrase.value or ""
+            setting_up = not store.is_initialised()
+            if setting_up and chosen != (again.value or ""):
+                message.text = "The two passphrases do not match. Type the same passphrase in both boxes."
+                passphrase.value = again.value = ""
+                return
+            button.disable()
+            message.text = "Unlocking…" if not setting_up else "Sealing this device with your passphrase…"
             try:
-                if first_time:
-                    store.initialise_with_passphrase(passphrase.value or "")
+                # scrypt makes each try take a moment on purpose: off the event loop, so the page still answers.
+                if setting_up:
+                    await io_bound(store.initialise_with_passphrase, chosen)
                 else:
-                    store.unlock(passphrase.value or "")
+                    await io_bound(store.unlock, chosen)
             except (sealing.WrongPassphrase, sealing.TooSoon, ValueError) as e:
                 message.text = str(e)
-                passphrase.value = ""
+                passphrase.value = again.value = ""
                 return
+            except RuntimeError:  # set up in another tab meanwhile: this passphrase was not the one kept
+                message.text = "This device was just set up in another window. Enter the passphrase chosen there."
+                passphrase.value = again.value = ""
+                again.set_visibility(False)
+                return
+            finally:
+                button.enable()
             ui.navigate.to(safe_next(next))
 
         passphrase.on("keydown.enter", submit)
-        ui.button("Unlock", on_click=submit).classes("w-full h-12 text-lg")
+        again.on("keydown.enter", submit)
+        button = ui.button("Unlock", on_click=submit).classes("w-full h-12 text-lg").mark("unlock")
 
 
 def logout_page(locked: str = "", next: str = "") -> None:  # noqa: A002

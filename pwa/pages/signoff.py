@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from nicegui import run, ui
+from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
 from pwa.layout import frame
+from pwa.threads import io_bound
 from storage import oversight
 from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS
 from storage.store import NotAllowed
@@ -36,7 +37,7 @@ def seen_words(seen: bool, seen_alone: bool | None, reason: str | None = None) -
 async def queue_page() -> None:
     worker = current_worker()
     try:
-        items = await run.io_bound(oversight.signoff_queue, state.store(), worker)
+        items = await io_bound(oversight.signoff_queue, state.store(), worker)
     except NotAllowed as refusal:
         with frame("Sign-off queue"):
             ui.label(str(refusal)).props('role="alert"')
@@ -69,7 +70,7 @@ async def visit_page(visit_id: str) -> None:
     worker = current_worker()
     store = state.store()
     try:
-        review = await run.io_bound(oversight.visit_for_review, store, worker, visit_id)
+        review = await io_bound(oversight.visit_for_review, store, worker, visit_id)
     except NotAllowed:
         with frame("Visit", back="/signoff"):
             ui.label("Not found: that visit is not in a team you manage, or does not exist.").props('role="alert"')
@@ -118,10 +119,10 @@ async def visit_page(visit_id: str) -> None:
         async def decide(action: str) -> None:
             try:
                 if action == "sign_off":
-                    await run.io_bound(oversight.sign_off, store, worker, visit_id, note.value or "")
+                    await io_bound(oversight.sign_off, store, worker, visit_id, note.value or "")
                     ui.notify("Visit signed off.")
                 else:
-                    await run.io_bound(oversight.return_to_worker, store, worker, visit_id, reason.value or "",
+                    await io_bound(oversight.return_to_worker, store, worker, visit_id, reason.value or "",
                                        note.value or "")
                     ui.notify("Visit returned to the worker.")
             except (oversight.OversightError, NotAllowed) as e:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from nicegui import run, ui
+from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
 from pwa.layout import STATUS_STYLE, frame, status_badge
 from pwa.pages.caseload import clock_line
+from pwa.threads import io_bound
 from storage import oversight
 from storage.models import CATEGORY_LABELS
 from storage.store import NotAllowed
@@ -63,7 +64,7 @@ async def team_page() -> None:
     worker = current_worker()
     store = state.store()
     try:
-        dash = await run.io_bound(oversight.team_dashboard, store, worker)
+        dash = await io_bound(oversight.team_dashboard, store, worker)
     except NotAllowed as refusal:
         with frame("Team dashboard"):
             ui.label(str(refusal)).props('role="alert"')
@@ -120,7 +121,7 @@ async def team_page() -> None:
                         child_card(row, dialog)
 
         async def reload() -> None:
-            data["dash"] = await run.io_bound(oversight.team_dashboard, store, worker)
+            data["dash"] = await io_bound(oversight.team_dashboard, store, worker)
             show()
 
         for control in (by_worker, by_category, out_of_area):
@@ -168,6 +169,7 @@ class AllocationDialog:
         self.row: oversight.TeamRow | None = None
         with ui.dialog() as self.dialog, ui.card().classes("w-full max-w-sm"):
             self.title = ui.label().classes("text-lg font-bold").props('role="heading" aria-level="2"')
+            self.dialog.props(f'aria-labelledby="c{self.title.id}"')
             self.choice = ui.select({}, label="Move to").props("outlined").classes("w-full").mark("move-to")
             self.message = ui.label().classes("text-red-800").props('role="alert"')
             with ui.row().classes("w-full justify-end"):
@@ -191,7 +193,7 @@ class AllocationDialog:
             return
         worker_id = self.choice.value
         try:
-            await run.io_bound(oversight.allocate, state.store(), current_worker(), self.row.child_id, worker_id)
+            await io_bound(oversight.allocate, state.store(), current_worker(), self.row.child_id, worker_id)
         except (oversight.OversightError, NotAllowed) as e:
             self.message.text = str(e)
             return

@@ -12,37 +12,29 @@ storage.visits' form fields, so the offline page's script can read the form as i
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Callable
 from typing import Any
 
-from nicegui import background_tasks, run, ui
+from nicegui import background_tasks, ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.form_draft import FormDraft, save_open
 from pwa.layout import frame
 from pwa.pages.child import not_found
+from pwa.threads import io_bound
 from storage.cases import LONDON
 from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS, Worker
 from storage.store import NotAllowed
 from storage.visits import (
+    DRAFT_KIND,
     VisitFormStart,
     VisitInvalid,
-    discard_draft,
-    save_draft,
     start_visit_form,
     submit_visit,
     written_up_late,
 )
 
-AUTOSAVE_SECONDS = 2.0
-# One lock per worker and child, shared by every tab, so two saves of one draft never interleave.
-SAVE_LOCKS: dict[tuple[str, str], asyncio.Lock] = {}
-# The forms open now, per worker and child. A reload asks the page it replaces (still held by the
-# server for a while) to save first: the server already has every keystroke, so the new page opens
-# with the last words typed, not those of the last autosave tick.
-OPEN_FORMS: dict[tuple[str, str], weakref.WeakSet[VisitForm]] = {}
 YES_NO = {"yes": "Yes", "no": "No"}
 
 
@@ -54,11 +46,10 @@ class VisitForm:
         self.child_id = child_id
         self.category = start.category
         self.fields: dict[str, Any] = start.fields
-        self.dirty = False
-        self.saving = SAVE_LOCKS.setdefault((worker.id, child_id), asyncio.Lock())
-        OPEN_FORMS.setdefault((worker.id, child_id), weakref.WeakSet()).add(self)
+        # Saved as pwa/form_draft.py saves every form: one lock per draft shared by every tab, and a reload
+        # asks the page it replaces (still held by the server for a while) to save first.
+        self.draft = FormDraft(worker, child_id, DRAFT_KIND, self.snapshot)
         self.errors: dict[str, ui.label] = {}
-        self.saved_label: ui.label | None = None
         self.summary: ui.column | None = None
 
     # ------------------------------------------------------------ saving
@@ -69,25 +60,20 @@ class VisitForm:
         if now:
             background_tasks.create(self.save(), name="visit-draft-save")
 
-    async def save(self) -> None:
-        """Saves the draft if anything changed since the last save.
+    @property
+    def dirty(self) -> bool:
+        return self.draft.dirty
 
-        The lock is taken before looking at `dirty`: a caller that finds a save already under way
-        waits for it to land, so "saved" always means "in the database" (a reload reads it next)."""
-        async with self.saving:
-            if not self.dirty:
-                return
-            self.dirty = False
-            snapshot = {k: (list(v) if isinstance(v, list) else v) for k, v in self.fields.items()}
-            try:
-                saved = await run.io_bound(save_draft, state.store(), self.worker, self.child_id, snapshot)
-            except Exception:
-                self.dirty = True  # try again on the next tick
-                if self.saved_label is not None:
-                    self.saved_label.text = "Could not save the draft just now; trying again."
-                raise
-            if self.saved_label is not None:
-                self.saved_label.text = f"Draft saved at {saved.astimezone(LONDON):%H:%M:%S}"
+    @dirty.setter
+    def dirty(self, value: bool) -> None:
+        self.draft.dirty = value
+
+    def snapshot(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.fields.items()}
+
+    async def save(self) -> None:
+        """Saves the draft if anything changed since the last save ("saved" means in the database)."""
+        await self.draft.save()
 
     # ------------------------------------------------------------ inputs
 
@@ -298,11 +284,12 @@ def build_form(form: VisitForm, start: VisitFormStart) -> None:
     async def submit() -> None:
         await form.save()
         try:
-            visit = await run.io_bound(submit_visit, state.store(), form.worker, child_id, dict(form.fields))
+            async with form.draft.lock:  # no autosave may land after it and bring back the draft it deleted
+                visit = await io_bound(submit_visit, state.store(), form.worker, child_id, dict(form.fields))
+                form.dirty = False
         except VisitInvalid as e:
             form.show_problems(e.problems)
             return
-        form.dirty = False
         message = "Visit submitted."
         if written_up_late(visit):
             message += " It was written up more than 2 working days after the visit, so it shows as late."
@@ -311,32 +298,29 @@ def build_form(form: VisitForm, start: VisitFormStart) -> None:
 
     async def discard() -> None:
         with ui.dialog() as dialog, ui.card():
-            ui.label("Discard this draft? What you have typed will be lost.")
+            question = ui.label("Discard this draft? What you have typed will be lost.")
+            dialog.props(f'aria-labelledby="c{question.id}"')
             with ui.row():
                 ui.button("Keep it", on_click=lambda: dialog.submit(False)).props("flat")
                 ui.button("Discard", on_click=lambda: dialog.submit(True)).props("color=negative")
         if await dialog:
-            form.dirty = False
-            await run.io_bound(discard_draft, state.store(), form.worker, child_id)
+            await form.draft.discard(lambda: None)  # the page is left at once: nothing on it to clear
             ui.navigate.to(f"/child/{child_id}")
 
     with ui.column().classes("w-full gap-2 mt-4"):
         ui.button("Submit visit", icon="check", on_click=submit).classes("w-full h-14 text-lg").mark("submit")
-        form.saved_label = ui.label("Your draft saves itself as you type.").classes("text-sm text-gray-800").props(
+        form.draft.status = ui.label("Your draft saves itself as you type.").classes("text-sm text-gray-800").props(
             'aria-live="polite"').mark("saved")
         ui.button("Discard draft", icon="delete", on_click=discard).props("flat no-caps color=negative").classes(
             "self-start")
-    ui.timer(AUTOSAVE_SECONDS, form.save)
-    # A closed tab or a dropped connection: save what arrived since the last tick.
-    ui.context.client.on_disconnect(form.save)
+    form.draft.keep()
 
 
 async def visit_page(child_id: str, supersedes: str = "") -> None:
     worker = current_worker()
-    for earlier in list(OPEN_FORMS.get((worker.id, child_id), ())):
-        await earlier.save()
+    await save_open(worker, child_id, DRAFT_KIND)
     try:
-        start = await run.io_bound(start_visit_form, state.store(), worker, child_id, supersedes)
+        start = await io_bound(start_visit_form, state.store(), worker, child_id, supersedes)
     except NotAllowed:
         not_found()
         return

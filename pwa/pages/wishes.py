@@ -11,23 +11,21 @@ offline script (pwa/static/seen-page.js) can keep the form if the connection dro
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from nicegui import run, ui
+from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.form_draft import RESTORED, FormDraft, restore
 from pwa.layout import NOT_FOUND, frame, show_problems
+from pwa.threads import io_bound
 from storage.direct_work import (
-    LONDON,
+    WISHES_DRAFT_KIND,
     WISHES_TEXT_FIELDS,
     FormInvalid,
     WishesView,
     blank_wishes_form,
-    discard_wishes_draft,
-    load_wishes_draft,
-    save_wishes_draft,
     submit_wishes,
     today_in_england,
     wishes_correction_form,
@@ -35,8 +33,6 @@ from storage.direct_work import (
 )
 from storage.models import WISHES_METHODS
 from storage.store import NotAllowed
-
-AUTOSAVE_SECONDS = 2.0
 
 # The child's words look like the child's, not like the file: a rounded speech bubble in a handwriting-like
 # face. System fonts only (no download); `cursive` is the last resort everywhere.
@@ -88,8 +84,8 @@ async def wishes_page(child_id: str) -> None:
     store = state.store()
     back = f"/child/{child_id}"
     try:
-        heading, entries = await run.io_bound(wishes_for_child, store, worker, child_id)
-        draft = await run.io_bound(load_wishes_draft, store, worker, child_id)
+        heading, entries = await io_bound(wishes_for_child, store, worker, child_id)
+        draft = await restore(worker, child_id, WISHES_DRAFT_KIND)
     except NotAllowed:
         with frame("Wishes and feelings", back=back):
             ui.label(NOT_FOUND).props('role="alert"')
@@ -97,10 +93,7 @@ async def wishes_page(child_id: str) -> None:
 
     ui.add_css(CHILD_WORDS_CSS)
     today = today_in_england()
-    form: dict[str, Any] = {**blank_wishes_form(today), **(draft or {})}
-    dirty = {"value": False}
-    # One write at a time: an autosave landing after a submit would bring back the draft it discarded.
-    writing = asyncio.Lock()
+    form: dict[str, Any] = {**blank_wishes_form(today), **(draft.fields if draft else {})}
 
     with frame("Wishes and feelings", back=back):
         ui.label(f"Direct work with {heading.name}").classes("text-xl font-bold").props(
@@ -122,7 +115,7 @@ async def wishes_page(child_id: str) -> None:
         submit_button = ui.button("Save wishes and feelings", icon="check").props("no-caps").classes(
             "w-full h-12 text-base").mark("submit")
         with ui.row().classes("w-full items-center gap-2 no-wrap"):
-            saved = ui.label("Draft restored: carry on where you left off." if draft else "").classes(
+            saved = ui.label(RESTORED if draft else "").classes(
                 "text-sm text-gray-800 grow").props('aria-live="polite"')
             clear_button = ui.button("Clear form").props("flat no-caps").classes("h-12").mark("clear")
         ui.separator()
@@ -137,6 +130,8 @@ async def wishes_page(child_id: str) -> None:
         values["supersedes"] = form.get("supersedes", "")
         return values
 
+    form_draft = FormDraft(worker, child_id, WISHES_DRAFT_KIND, current, saved)
+
     def fill(values: dict[str, Any]) -> None:
         merged = {**blank_wishes_form(today), **values}
         form.clear()
@@ -145,29 +140,11 @@ async def wishes_page(child_id: str) -> None:
             element.set_value(form.get(name) or ("conversation" if name == "method" else ""))
         correcting.text = ("You are correcting an earlier record: saving adds a new record that replaces it."
                            if form.get("supersedes") else "")
-        dirty["value"] = False
+        form_draft.dirty = False
 
     def is_blank() -> bool:
         values = current()
         return not any(values[name].strip() for name in WISHES_TEXT_FIELDS) and not values["supersedes"]
-
-    async def save_draft() -> None:
-        # The lock first: a save that finds another write under way waits for it, then saves
-        # whatever was typed meanwhile (a submit or clear leaves nothing dirty to save).
-        async with writing:
-            if not dirty["value"]:
-                return
-            dirty["value"] = False
-            try:
-                when = await run.io_bound(save_wishes_draft, store, worker, child_id, current())
-            except Exception:
-                dirty["value"] = True  # try again on the next tick; the words are still on the screen
-                saved.text = "Could not save the draft just now. Keep this page open; Seen will try again."
-                raise
-            saved.text = f"Draft saved at {when.astimezone(LONDON):%H:%M:%S}"
-
-    def changed() -> None:
-        dirty["value"] = True
 
     def show_history(items: list[WishesView]) -> None:
         history.clear()
@@ -183,22 +160,22 @@ async def wishes_page(child_id: str) -> None:
                       type="warning")
             return
         try:
-            values = await run.io_bound(wishes_correction_form, store, worker, child_id, record_id)
+            values = await io_bound(wishes_correction_form, store, worker, child_id, record_id)
         except FormInvalid as e:
             ui.notify(str(e), type="warning")
             return
         fill(values)
-        dirty["value"] = True
-        await save_draft()
+        form_draft.changed()
+        await form_draft.save()
         child_words.run_method("focus")
 
     async def submit() -> None:
         problems.clear()
         values = current()
         try:
-            async with writing:
-                await run.io_bound(submit_wishes, store, worker, child_id, values)
-                dirty["value"] = False
+            async with form_draft.lock:  # no autosave may land after it and bring back the draft it deleted
+                await io_bound(submit_wishes, store, worker, child_id, values)
+                form_draft.dirty = False
         except FormInvalid as e:
             show_problems(problems, e.problems)
             return
@@ -209,25 +186,18 @@ async def wishes_page(child_id: str) -> None:
         fill({})
         saved.text = "Saved. The record is now sealed and cannot be changed; correct it with a new record."
         ui.notify("Wishes and feelings saved", type="positive")
-        _, items = await run.io_bound(wishes_for_child, store, worker, child_id)
+        _, items = await io_bound(wishes_for_child, store, worker, child_id)
         show_history(items)
 
     async def clear() -> None:
-        async with writing:
-            fill({})
-            await run.io_bound(discard_wishes_draft, store, worker, child_id)
+        await form_draft.discard(lambda: fill({}))
         saved.text = "Form cleared."
 
     fill(form)
-    for element in fields.values():
-        element.on_value_change(changed)
-        element.on("blur", save_draft)
-    method.on_value_change(save_draft)
+    form_draft.keep(fields.values())
+    method.on_value_change(form_draft.save)
     submit_button.on_click(submit)
     clear_button.on_click(clear)
-    ui.timer(AUTOSAVE_SECONDS, save_draft)
-    # A closed tab or a dropped connection: save what arrived since the last tick.
-    ui.context.client.on_disconnect(save_draft)
     show_history(entries)
 
 

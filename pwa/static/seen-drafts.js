@@ -5,6 +5,11 @@
  * read its bytes, and the database on disk holds only ciphertext. Only a draft's id (its idempotency key),
  * its state and when it changed are kept in clear.
  *
+ * Photos taken for a life-story draft are kept the same way, one sealed record each in "photos" (a draft
+ * re-sealed on every keystroke must not re-seal megabytes), bound to their draft and their own id; the
+ * draft lists them. They are made small first (preparePhoto: no longer side than the server keeps, a JPEG
+ * drawn through a canvas, so the camera's metadata, with where it was taken, is never stored).
+ *
  * A draft is "writing" while the worker types, "ready" once they press submit, "refused" if the server
  * said what to fix. Ready drafts are POSTed to /api/offline/drafts with their id as idempotency key and
  * removed only after the server acknowledges them, so a send cut off half way is simply sent again and
@@ -15,7 +20,7 @@
 (function (root) {
   "use strict";
   const DB_NAME = "seen-offline";
-  const DB_VERSION = 1;
+  const DB_VERSION = 2; // 2: the "photos" store
   const KEY_ID = "drafts-key";
   const CASELOAD_ID = "caseload";
   const channel = "BroadcastChannel" in root ? new BroadcastChannel("seen-drafts") : null;
@@ -24,6 +29,15 @@
   let keyPromise = null;
   let sending = false;
   let lastProblem = "";
+  let writing = Promise.resolve();
+
+  function serially(fn) {
+    // Drafts are written one at a time, each sealed when its turn comes: a slow photo cannot land after,
+    // and so undo, a later save of its draft.
+    const run = writing.then(fn, fn);
+    writing = run.catch(() => {});
+    return run;
+  }
 
   function request(req) {
     return new Promise((resolve, reject) => {
@@ -36,25 +50,40 @@
     if (!dbPromise) {
       dbPromise = new Promise((resolve, reject) => {
         const req = indexedDB.open(DB_NAME, DB_VERSION);
-        req.onupgradeneeded = () => {
+        req.onupgradeneeded = (event) => {
           const db = req.result;
-          db.createObjectStore("keys");
-          db.createObjectStore("drafts", { keyPath: "id" });
-          db.createObjectStore("meta");
+          if (event.oldVersion < 1) {
+            db.createObjectStore("keys");
+            db.createObjectStore("drafts", { keyPath: "id" });
+            db.createObjectStore("meta");
+          }
+          if (event.oldVersion < 2) db.createObjectStore("photos", { keyPath: "id" }).createIndex("draftId", "draftId");
         };
-        req.onsuccess = () => resolve(req.result);
+        req.onsuccess = () => {
+          const db = req.result;
+          // A newer Seen (another tab, a new service worker) is upgrading the store: let it, and reopen.
+          db.onversionchange = () => {
+            db.close();
+            dbPromise = null;
+          };
+          resolve(db);
+        };
         req.onerror = () => reject(req.error);
+        req.onblocked = () => console.warn("Seen: an older Seen in another tab holds the offline store; close it");
       });
+      dbPromise.catch(() => (dbPromise = null));
     }
     return dbPromise;
   }
 
   async function withStore(name, mode, fn) {
+    // `name` may be a list: one transaction over several stores, its fn given them in that order.
     const db = await openDb();
     return new Promise((resolve, reject) => {
       const tx = db.transaction(name, mode);
       let result;
-      Promise.resolve(fn(tx.objectStore(name))).then((r) => (result = r), reject);
+      const stores = Array.isArray(name) ? name.map((n) => tx.objectStore(n)) : [tx.objectStore(name)];
+      Promise.resolve(fn(...stores)).then((r) => (result = r), reject);
       tx.oncomplete = () => resolve(result);
       tx.onerror = () => reject(tx.error);
       tx.onabort = () => reject(tx.error);
@@ -95,12 +124,19 @@
   }
 
   async function unseal(sealed, context) {
-    const plain = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: sealed.iv, additionalData: encoder.encode(context) },
-      await cryptoKey(),
-      sealed.data,
-    );
-    return JSON.parse(decoder.decode(plain));
+    return JSON.parse(decoder.decode(await unsealBytes(sealed, context)));
+  }
+
+  async function sealBytes(bytes, context) {
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const data = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: encoder.encode(context) },
+                                             await cryptoKey(), bytes);
+    return { iv, data };
+  }
+
+  async function unsealBytes(sealed, context) {
+    return crypto.subtle.decrypt({ name: "AES-GCM", iv: sealed.iv, additionalData: encoder.encode(context) },
+                                 await cryptoKey(), sealed.data);
   }
 
   // ---------------------------------------------------------------- drafts
@@ -111,13 +147,19 @@
              state: "writing", created: now, updated: now, problems: {}, message: "" };
   }
 
-  async function saveDraft(draft) {
+  async function draftRecord(draft) {
     draft.updated = new Date().toISOString();
     const { id, state, updated, ...content } = draft;
-    const sealed = await seal(content, "seen:draft:" + id);
-    await withStore("drafts", "readwrite", (s) => s.put({ id, state, updated, sealed }));
-    changed();
-    return draft;
+    return { id, state, updated, sealed: await seal(content, "seen:draft:" + id) };
+  }
+
+  function saveDraft(draft) {
+    return serially(async () => {
+      const record = await draftRecord(draft);
+      await withStore("drafts", "readwrite", (s) => s.put(record));
+      changed();
+      return draft;
+    });
   }
 
   async function openRecord(record) {
@@ -143,9 +185,108 @@
     return drafts.sort((a, b) => a.created.localeCompare(b.created));
   }
 
-  async function deleteDraft(id) {
-    await withStore("drafts", "readwrite", (s) => s.delete(id));
-    changed();
+  function deleteDraft(id) {
+    // The draft and its photos go together.
+    return serially(async () => {
+      await withStore(["drafts", "photos"], "readwrite", async (drafts, photos) => {
+        drafts.delete(id);
+        for (const photoId of await request(photos.index("draftId").getAllKeys(id))) photos.delete(photoId);
+      });
+      changed();
+    });
+  }
+
+  // ---------------------------------------------------------------- photos kept with a draft
+
+  class PhotoProblem extends Error {}
+
+  function photoContext(draftId, photoId) {
+    return "seen:photo:" + draftId + ":" + photoId; // a sealed photo cannot be moved to another draft
+  }
+
+  function canvasOf(width, height) {
+    if (typeof OffscreenCanvas !== "undefined") return new OffscreenCanvas(width, height);
+    const canvas = document.createElement("canvas");
+    canvas.width = width;
+    canvas.height = height;
+    return canvas;
+  }
+
+  function jpegOf(canvas, quality) {
+    if (canvas.convertToBlob) return canvas.convertToBlob({ type: "image/jpeg", quality });
+    return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", quality));
+  }
+
+  async function preparePhoto(file, { max_side: maxSide = 1600, max_bytes: maxBytes = 4 * 1024 * 1024 } = {}) {
+    // Turned upright (the camera's orientation tag), no longer side than maxSide, a JPEG no bigger than
+    // maxBytes, with nothing of the camera's metadata. Throws PhotoProblem saying what to do.
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    } catch (e) {
+      throw new PhotoProblem("That file is not a photo Seen can read. Choose a JPEG or PNG photo.");
+    }
+    const scale = Math.min(1, maxSide / Math.max(bitmap.width, bitmap.height));
+    const width = Math.max(1, Math.round(bitmap.width * scale));
+    const height = Math.max(1, Math.round(bitmap.height * scale));
+    const canvas = canvasOf(width, height);
+    const context = canvas.getContext("2d");
+    context.fillStyle = "#fff"; // a transparent picture goes onto white, as the server does and print would
+    context.fillRect(0, 0, width, height);
+    context.drawImage(bitmap, 0, 0, width, height);
+    bitmap.close();
+    for (const quality of [0.85, 0.7, 0.5]) {
+      const blob = await jpegOf(canvas, quality);
+      if (blob && blob.size <= maxBytes) return { blob, width, height };
+    }
+    throw new PhotoProblem("That photo is too big to keep, even made smaller. Take it again at a smaller size.");
+  }
+
+  async function addPhoto(draft, blob, info = {}) {
+    // Seals the photo and keeps it with the draft, both in one transaction. Returns what the draft lists.
+    const id = crypto.randomUUID();
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    const photo = { id, width: info.width || 0, height: info.height || 0, size: bytes.length, sha: info.sha || "" };
+    const sealed = await sealBytes(bytes, photoContext(draft.id, id));
+    return serially(async () => {
+      draft.photos = [...(draft.photos || []), photo];
+      const record = await draftRecord(draft);
+      await withStore(["drafts", "photos"], "readwrite", (drafts, photos) => {
+        photos.put({ id, draftId: draft.id, sealed });
+        drafts.put(record);
+      });
+      changed();
+      return photo;
+    });
+  }
+
+  function removePhoto(draft, photoId) {
+    return serially(async () => {
+      draft.photos = (draft.photos || []).filter((p) => p.id !== photoId);
+      const record = await draftRecord(draft);
+      await withStore(["drafts", "photos"], "readwrite", (drafts, photos) => {
+        photos.delete(photoId);
+        drafts.put(record);
+      });
+      changed();
+    });
+  }
+
+  async function photoBytes(draftId, photoId) {
+    const record = await withStore("photos", "readonly", (s) => request(s.get(photoId)));
+    if (!record || record.draftId !== draftId) return null;
+    return new Uint8Array(await unsealBytes(record.sealed, photoContext(draftId, photoId)));
+  }
+
+  async function photoBlob(draftId, photoId) {
+    const bytes = await photoBytes(draftId, photoId);
+    return bytes ? new Blob([bytes], { type: "image/jpeg" }) : null;
+  }
+
+  function base64(bytes) {
+    let text = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    return btoa(text);
   }
 
   async function counts() {
@@ -183,13 +324,19 @@
   // ---------------------------------------------------------------- sending home
 
   async function sendOne(draft) {
+    const photos = [];
+    for (const photo of draft.photos || []) {
+      const bytes = await photoBytes(draft.id, photo.id);
+      if (bytes) photos.push({ id: photo.id, data: base64(bytes) });
+      else console.error("Seen: a photo of this draft is missing from the phone", draft.id, photo.id);
+    }
     const response = await fetch("/api/offline/drafts", {
       method: "POST",
       credentials: "same-origin",
       cache: "no-store",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ idempotency_key: draft.id, kind: draft.kind, child_id: draft.childId,
-                             fields: draft.fields, worker_id: draft.workerId || null }),
+                             fields: draft.fields, worker_id: draft.workerId || null, photos }),
     });
     let answer = {};
     try {
@@ -220,7 +367,7 @@
         break;
       } else if (reply.status === 409) {
         result.problem = "other-worker"; // written by someone else on this phone: wait for them
-      } else if (reply.status === 422 || reply.status === 403) {
+      } else if (reply.status === 422 || reply.status === 403 || reply.status === 413) {
         draft.state = "refused";
         draft.message = reply.answer.message || "Seen could not accept this record.";
         draft.problems = reply.answer.problems || {};
@@ -287,6 +434,7 @@
 
   root.SeenDrafts = {
     newDraft, saveDraft, getDraft, listDrafts, deleteDraft, counts,
+    preparePhoto, addPhoto, removePhoto, photoBlob, PhotoProblem,
     saveCaseload, loadCaseload, refreshCaseload,
     sendReady, askForBackgroundSend, statusText, onChange,
     get sending() { return sending; },

@@ -4,6 +4,10 @@
  * in the page (#seen-offline-schema), so field names and code lists are the app's own. Every keystroke is
  * kept sealed in IndexedDB (SeenDrafts); "Submit" marks the draft ready, and ready drafts go home as soon
  * as Seen answers again, each removed from the phone only once Seen has acknowledged it.
+ *
+ * A kind whose schema has "photos" (a life-story entry) shows the photos kept with the draft as thumbnails,
+ * each with a Remove button, and takes more from the camera or the phone's pictures, made small and sealed
+ * before they are kept, within the server's limits (how many, how big).
  */
 (function () {
   "use strict";
@@ -16,6 +20,13 @@
   let failures = 0;
   let nextTry = 0;
   let lastSent = "";
+  // Object URLs of the opened photos on screen, in the list of drafts and in the editor, each let go when
+  // its part of the page is drawn again.
+  const thumbnails = { list: [], editor: [] };
+  let photoMessage = ""; // why a photo just picked was not kept
+  // Submitted drafts seen on this page: once one is gone, Seen has acknowledged it (only that removes a
+  // submitted draft), whoever sent it: this page, another tab, or the service worker's background sync.
+  const submitted = new Set();
 
   function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
@@ -44,9 +55,43 @@
 
   // ---------------------------------------------------------------- the list of drafts
 
+  function thumbnailUrl(blob, where) {
+    const url = URL.createObjectURL(blob);
+    thumbnails[where].push(url);
+    return url;
+  }
+
+  function letGoOfThumbnails(where) {
+    thumbnails[where].forEach((url) => URL.revokeObjectURL(url));
+    thumbnails[where] = [];
+  }
+
+  function cardPhotos(draft, opened) {
+    const photos = draft.photos || [];
+    if (!photos.length) return null;
+    const row = el("div", { class: "thumbs", "data-photos": photos.length },
+      el("span", { class: "muted", text: photos.length === 1 ? "1 photo" : photos.length + " photos" }));
+    for (const [i, photo] of photos.entries()) {
+      const blob = opened.get(photo.id);
+      if (blob) row.append(el("img", { src: thumbnailUrl(blob, "list"), alt: "Photo " + (i + 1) + " of this draft", class: "thumb" }));
+    }
+    return row;
+  }
+
   async function renderDrafts() {
     const list = $("drafts");
     const drafts = await Drafts.listDrafts();
+    // Everything is opened before the list is touched: two renders at once must not mix their cards.
+    const opened = new Map();
+    for (const draft of drafts) {
+      for (const photo of draft.photos || []) opened.set(photo.id, await Drafts.photoBlob(draft.id, photo.id));
+    }
+    letGoOfThumbnails("list");
+    const ready = new Set(drafts.filter((d) => d.state === "ready").map((d) => d.id));
+    const gone = [...submitted].filter((id) => !ready.has(id) && !drafts.some((d) => d.id === id));
+    if (gone.length) lastSent = gone.length === 1 ? "1 record sent to Seen and stored." : gone.length + " records sent to Seen and stored.";
+    submitted.clear();
+    ready.forEach((id) => submitted.add(id));
     list.replaceChildren();
     if (lastSent) list.append(el("p", { role: "status", class: "muted", text: lastSent }));
     if (!drafts.length) {
@@ -60,6 +105,7 @@
         el("div", { class: draft.state === "refused" ? "problem" : "muted", text: STATE_WORDS[draft.state] || draft.state }),
         draft.message ? el("div", { class: "problem", text: draft.message }) : null,
         el("div", { class: "muted", text: "Last changed " + new Date(draft.updated).toLocaleString("en-GB") }),
+        cardPhotos(draft, opened),
         el("button", { type: "button", text: "Open", "aria-label": "Open draft: " + kindTitle(draft.kind) + " for " + who,
                        onclick: () => openEditor(draft.id) }));
       list.append(card);
@@ -96,7 +142,8 @@
         body.append(line);
       };
       rows.forEach(addRow);
-      box.append(body, el("button", { type: "button", text: "Add " + (field.row_word || "a row"), onclick: () => addRow() }), problem);
+      box.append(body, el("button", { type: "button", text: "Add " + (field.row_word || "a row"), onclick: () => addRow() }));
+      if (problem) box.append(problem);
       return box;
     }
     const label = el("label", { for: id, text: field.label });
@@ -125,14 +172,15 @@
     return [...known, ...extra.filter((f) => f.type !== "json")];
   }
 
-  async function openEditor(id) {
+  async function openEditor(id, kind = "visit") {
+    // A draft on the phone by its id, or (id null) a new record of `kind` from scratch.
     const draft = id ? await Drafts.getDraft(id) : null;
     if (id && !draft) return renderDrafts();
     if (draft && draft.state === "ready") {
       draft.state = "writing"; // not sent while it is being changed; "Submit" makes it ready again
       await Drafts.saveDraft(draft);
     }
-    editing = draft || Drafts.newDraft({ kind: "visit", childId: "", fields: { ...SCHEMA.visit.defaults, ...nowFields() },
+    editing = draft || Drafts.newDraft({ kind, childId: "", fields: { ...(SCHEMA[kind].defaults || {}), ...nowFields(kind) },
                                          workerId: ((await Drafts.loadCaseload()) || {}).worker_id || "" });
     const form = $("draft-form");
     form.replaceChildren();
@@ -149,9 +197,12 @@
     }
     form.append(el("label", { for: "f-child", text: "Child" }), picker);
     if (!children.length && !editing.childId) {
-      form.append(el("p", { class: "problem", text: "Your caseload is not saved on this phone yet. Open Seen's caseload once while you have a signal, then you can start visits offline." }));
+      form.append(el("p", { class: "problem", text: "Your caseload is not saved on this phone yet. Open Seen's caseload once while you have a signal, then you can start visits and life-story entries offline." }));
     }
     for (const field of schemaFields(editing)) form.append(fieldInput(field, editing.fields[field.name], editing.problems || {}));
+    photoMessage = "";
+    letGoOfThumbnails("editor");
+    if (SCHEMA[editing.kind] && SCHEMA[editing.kind].photos) form.append(await photoSection(editing));
     form.append(el("div", {},
       el("button", { type: "submit", class: "primary", text: "Submit " + kindTitle(editing.kind).toLowerCase() }),
       el("button", { type: "button", text: "Keep as draft", onclick: closeEditor }),
@@ -162,14 +213,109 @@
     $("editor-heading").textContent = kindTitle(editing.kind) + (editing.childLabel ? " · " + editing.childLabel : "");
     $("editor").hidden = false;
     $("editor-heading").focus();
-    if (!id) await Drafts.saveDraft(editing);
+    if (!id) {
+      await Drafts.saveDraft(editing);
+      await renderDrafts(); // the list above shows the new draft too
+    }
   }
 
-  function nowFields() {
+  // ---------------------------------------------------------------- photos kept with the draft
+
+  async function photoSection(draft) {
+    const limits = SCHEMA[draft.kind].photos;
+    const photos = draft.photos || [];
+    const problem = photoMessage || (draft.problems || {}).photo || "";
+    const box = el("fieldset", { id: "photos", "aria-describedby": problem ? "photos-problem" : null },
+      el("legend", { text: "Photos" }));
+    const list = el("div", { class: "photos" });
+    for (const [i, photo] of photos.entries()) {
+      const n = i + 1;
+      const blob = await Drafts.photoBlob(draft.id, photo.id);
+      list.append(el("figure", { class: "photo", "data-photo": photo.id },
+        blob ? el("img", { src: thumbnailUrl(blob, "editor"), alt: "Photo " + n + " of " + photos.length })
+          : el("p", { class: "problem", text: "Photo " + n + " could not be opened on this phone." }),
+        el("button", { type: "button", text: "Remove", "aria-label": "Remove photo " + n,
+                       onclick: () => removeEditingPhoto(photo.id) })));
+    }
+    box.append(list);
+    box.append(el("p", { class: "muted", text: photos.length
+      ? "Kept sealed on this phone, and sent with the entry."
+      : "No photos yet. Photos are kept sealed on this phone and sent with the entry." }));
+    if (problem) box.append(el("p", { class: "problem", id: "photos-problem", role: "alert", text: problem }));
+    if (photos.length < limits.max) {
+      for (const [word, camera] of [["Take a photo", true], ["Choose photos", false]]) {
+        const input = el("input", { type: "file", accept: "image/*", hidden: true, tabindex: "-1",
+                                    capture: camera ? "environment" : null, multiple: !camera,
+                                    "data-pick": camera ? "camera" : "library" });
+        input.addEventListener("change", (event) => {
+          event.stopPropagation(); // not a field of the form: the words' save need not run
+          addEditingPhotos([...input.files]);
+        });
+        box.append(input, el("button", { type: "button", text: word, onclick: () => input.click() }));
+      }
+    } else {
+      box.append(el("p", { class: "muted", text: "This entry holds " + limits.max + " photos, as many as an entry can." }));
+    }
+    return box;
+  }
+
+  async function redrawPhotos(focus) {
+    const old = $("photos");
+    if (!old || !editing) return;
+    letGoOfThumbnails("editor");
+    const fresh = await photoSection(editing);
+    old.replaceWith(fresh);
+    const target = focus && (fresh.querySelector(focus) || fresh.querySelector("button"));
+    if (target) target.focus();
+  }
+
+  async function addEditingPhotos(files) {
+    if (!editing || !files.length) return;
+    const limits = SCHEMA[editing.kind].photos;
+    await keepNow(); // the words as they are, before the photos join them
+    photoMessage = "";
+    for (const file of files) {
+      const photos = editing.photos || [];
+      if (photos.length >= limits.max) {
+        photoMessage = "An entry can hold up to " + limits.max + " photos. Put the rest in another entry.";
+        break;
+      }
+      try {
+        const { blob, width, height } = await Drafts.preparePhoto(file, limits);
+        if (photos.reduce((sum, p) => sum + p.size, 0) + blob.size > limits.max_total_bytes) {
+          photoMessage = "This entry's photos are as big as one entry can send. Put this photo in another entry.";
+          break;
+        }
+        await Drafts.addPhoto(editing, blob, { width, height });
+      } catch (e) {
+        if (!(e instanceof Drafts.PhotoProblem)) throw e;
+        photoMessage = e.message;
+      }
+    }
+    await redrawPhotos(photoMessage ? "#photos-problem" : null);
+  }
+
+  async function removeEditingPhoto(photoId) {
+    if (!editing) return;
+    if (!confirm("Remove this photo from the entry? It has not been sent to Seen, and is deleted from this phone.")) return;
+    await keepNow();
+    await Drafts.removePhoto(editing, photoId);
+    if (editing.problems && editing.problems.photo) {
+      // What Seen said about the photos may no longer hold: it says again when the entry is sent.
+      delete editing.problems.photo;
+      await Drafts.saveDraft(editing);
+    }
+    photoMessage = "";
+    await redrawPhotos("button");
+  }
+
+  function nowFields(kind) {
+    // A new record is dated now: a visit's date and time, another kind's date fields.
     const now = new Date();
     const pad = (n) => String(n).padStart(2, "0");
-    return { visit_date: now.getFullYear() + "-" + pad(now.getMonth() + 1) + "-" + pad(now.getDate()),
-             visit_time: pad(now.getHours()) + ":" + pad(now.getMinutes()) };
+    const today = now.getFullYear() + "-" + pad(now.getMonth() + 1) + "-" + pad(now.getDate());
+    if (kind === "visit") return { visit_date: today, visit_time: pad(now.getHours()) + ":" + pad(now.getMinutes()) };
+    return Object.fromEntries(SCHEMA[kind].fields.filter((f) => f.type === "date").map((f) => [f.name, today]));
   }
 
   function readForm() {
@@ -213,6 +359,7 @@
   async function closeEditor() {
     await keepNow();
     editing = null;
+    letGoOfThumbnails("editor");
     $("editor").hidden = true;
     await renderDrafts();
     $("drafts-heading").scrollIntoView();
@@ -280,9 +427,6 @@
       const counts = await Drafts.counts();
       if (reachable && counts.ready && Date.now() >= nextTry) {
         const result = await Drafts.sendReady();
-        if (result.sent) {
-          lastSent = result.sent === 1 ? "1 record sent to Seen and stored." : result.sent + " records sent to Seen and stored.";
-        }
         if (result.problem === "offline" || result.problem === "server") {
           failures += 1;
           nextTry = Date.now() + Math.min(60000, 1000 * 2 ** failures); // back off while the link flaps
@@ -311,7 +455,8 @@
     }
     // Shown in place of a page that could not load: "Return" reloads that page, not the caseload.
     if (location.pathname !== "/offline") $("return").href = location.pathname + location.search;
-    $("new-visit").addEventListener("click", () => openEditor(null));
+    $("new-visit").addEventListener("click", () => openEditor(null, "visit"));
+    $("new-life-story").addEventListener("click", () => openEditor(null, "life_story"));
     $("draft-form").addEventListener("input", saveSoon);
     $("draft-form").addEventListener("change", saveSoon);
     $("draft-form").addEventListener("submit", submitEditing);

@@ -7,6 +7,14 @@
  * while the page stays offline. If the same page gets its connection back, NiceGUI replays what was
  * typed and the page is the record again, so the copy is let go. If the page is lost instead (reloaded
  * offline, closed, or its server session gone), the draft stays for the offline page to finish and send.
+ *
+ * Photos (the life-story form's uploaders, marked `data-offline-photos`): the server holds a photo picked
+ * online in the page's memory until the entry is saved, so this page keeps a small copy of each until the
+ * page shows it holds it (`data-photo-sha`, the file's SHA-256) and then no longer does (saved, or removed).
+ * If the connection drops meanwhile, the copies go into the sealed draft with the words. A photo picked
+ * with no connection never reaches the uploader (its upload would fail): it goes straight into the draft.
+ * When the same page is live again, the photos it does not show are handed to its uploader, and the draft
+ * is let go only once the page shows them all.
  */
 (function () {
   "use strict";
@@ -17,8 +25,12 @@
                             wishes_and_feelings: "wishes_and_feelings", "life-story": "life_story", life_story: "life_story" };
   const LIVE_AGAIN_MS = 3000; // connected this long after a drop, with no reload: the page holds the form again
   const CASELOAD_MAX_AGE_MS = 10 * 60 * 1000;
+  const HAND_OVER_WAIT_MS = 30000; // a photo handed back to the live page and not shown by then stays in the draft
+  const UPLOAD_WAIT_MS = 120000; // a photo picked online the page has not shown by then never reached it
   let draft = null; // this page's captured draft, once the connection has dropped
   let wasOffline = false;
+  let droppedAt = 0; // when the connection last went
+  let reconciling = false;
   let liveSince = 0;
   let leaving = false;
   let saving = null;
@@ -160,6 +172,7 @@
                                     source: "form", pageId, workerId: (caseload && caseload.worker_id) || "" });
         }
         draft.fields = snapshot(info);
+        await keepCopiesInDraft();
         await Drafts.saveDraft(draft);
       } while (saveAgain);
     })();
@@ -172,10 +185,222 @@
 
   async function letGoOfDraft() {
     // The live page has the form again (NiceGUI replayed what was typed): the copy would only duplicate it.
-    if (!draft || leaving) return;
+    // Returns false while the page does not yet show every photo the draft keeps: the draft stays till then.
+    if (!draft || leaving) return true;
     const stored = await Drafts.getDraft(draft.id);
-    if (stored && stored.state === "writing") await Drafts.deleteDraft(draft.id);
+    if (stored && stored.state === "writing") {
+      if (!(await photosBackOnPage())) return false;
+      await Drafts.deleteDraft(draft.id);
+    } else {
+      // Submitted from the offline page meanwhile: the photos the page does not show went with it.
+      const shown = shownOnPage();
+      copies.filter((c) => c.photoId && !onPage(c, shown)).forEach(forget);
+      copies.forEach((c) => (c.photoId = null));
+    }
     draft = null;
+    return true;
+  }
+
+  // ---------------------------------------------------------------- photos picked on this page
+
+  // Each copy: shas (of the files sent for it: the one picked, and the small copy if handed over again),
+  // blobSha, blob, width, height, photoId (in the draft), seen (the page showed it), handed (when its upload
+  // began, 0 for none under way), url (its thumbnail's).
+  const copies = [];
+  let handingOver = false;
+  let photoProblem = "";
+
+  function photoLimits() {
+    const info = formInfo();
+    return (info && (offlineSchema()[info.kind] || {}).photos) || { max: 6, max_side: 1600, max_bytes: 4 << 20, max_total_bytes: 12 << 20 };
+  }
+
+  function shownOnPage() {
+    return new Set([...document.querySelectorAll("[data-photo-sha]")].map((el) => el.getAttribute("data-photo-sha")));
+  }
+
+  function onPage(copy, shown) {
+    return [...copy.shas].some((sha) => shown.has(sha));
+  }
+
+  async function sha256(blob) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", await blob.arrayBuffer()));
+    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  async function copyOf(file, uploaded) {
+    // Throws Drafts.PhotoProblem for a file that is not a photo this browser can read.
+    const { blob, width, height } = await Drafts.preparePhoto(file, photoLimits());
+    const blobSha = await sha256(blob);
+    return { shas: new Set(uploaded ? [await sha256(file)] : []), blobSha, blob, width, height, photoId: null,
+             seen: false, handed: uploaded ? Date.now() : 0, url: URL.createObjectURL(blob) };
+  }
+
+  function forget(copy) {
+    copies.splice(copies.indexOf(copy), 1);
+    URL.revokeObjectURL(copy.url);
+  }
+
+  async function keepCopiesInDraft() {
+    for (const copy of copies) {
+      if (copy.photoId || !draft) continue;
+      copy.photoId = (await Drafts.addPhoto(draft, copy.blob, { width: copy.width, height: copy.height, sha: copy.blobSha })).id;
+    }
+  }
+
+  function onPhotoPicked(event) {
+    const input = event.target;
+    if (handingOver || !(input instanceof HTMLInputElement) || input.type !== "file") return;
+    if (!input.closest("[data-offline-photos]") || !formInfo()) return;
+    const files = [...(input.files || [])]; // read now: the uploader empties the input as it takes them
+    if (!files.length) return;
+    if (isLive()) {
+      // The uploader sends them; the copies wait until the page shows it has them. Counted now, before the
+      // page can show any: one the page will refuse for want of room needs no copy.
+      copyUploaded(files.slice(0, Math.max(0, photoLimits().max - photosForEntry())), Date.now());
+      return;
+    }
+    event.stopImmediatePropagation(); // no connection: an upload would only fail
+    input.value = "";
+    keepOffline(files);
+  }
+
+  function photosForEntry() {
+    // What the entry would hold: the photos the page shows, and the copies it does not show yet.
+    const shown = shownOnPage();
+    return shown.size + document.querySelectorAll("[data-photo-kept]").length + copies.filter((c) => !onPage(c, shown)).length;
+  }
+
+  async function copyUploaded(files, pickedAt) {
+    for (const file of files) {
+      try {
+        const copy = await copyOf(file, true);
+        if (droppedAt >= pickedAt) copy.handed = 0; // the connection went with its upload while it was copied
+        copies.push(copy);
+      } catch (e) {
+        if (!(e instanceof Drafts.PhotoProblem)) throw e; // the server says what is wrong with it
+      }
+    }
+    if (draft || !isLive()) await captureNow(); // the connection went while they were being copied
+  }
+
+  async function keepOffline(files) {
+    const limits = photoLimits();
+    photoProblem = "";
+    for (const file of files) {
+      if (photosForEntry() >= limits.max) {
+        photoProblem = "An entry can hold up to " + limits.max + " photos.";
+        break;
+      }
+      let copy;
+      try {
+        copy = await copyOf(file, false);
+      } catch (e) {
+        if (!(e instanceof Drafts.PhotoProblem)) throw e;
+        photoProblem = e.message;
+        continue;
+      }
+      if (copies.reduce((sum, c) => sum + c.blob.size, 0) + copy.blob.size > limits.max_total_bytes) {
+        URL.revokeObjectURL(copy.url);
+        photoProblem = "This entry's photos are as big as one entry can send. Put this photo in another entry.";
+        break;
+      }
+      copies.push(copy);
+    }
+    await captureNow();
+    showPhotoNote();
+  }
+
+  function forgetPhotosThePageLetGo() {
+    // Live: a photo the page showed and shows no more was added to the book, or removed by the worker. One
+    // it never showed, long after its upload began, never reached it (and the worker saw no thumbnail): its
+    // copy must not join a later entry.
+    const shown = shownOnPage();
+    for (const copy of [...copies]) {
+      if (onPage(copy, shown)) copy.seen = true;
+      else if (copy.photoId) continue;
+      else if (copy.seen || (copy.handed && Date.now() - copy.handed > UPLOAD_WAIT_MS)) forget(copy);
+    }
+  }
+
+  async function photosBackOnPage() {
+    // Live again: photos the page still shows need nothing; the rest are handed to its uploader.
+    const shown = shownOnPage();
+    for (const copy of [...copies]) {
+      if (!onPage(copy, shown)) continue;
+      copy.seen = true;
+      if (copy.photoId) await Drafts.removePhoto(draft, copy.photoId);
+      copy.photoId = null;
+    }
+    const missing = copies.filter((c) => !onPage(c, shown));
+    if (!missing.length) return true;
+    const waiting = missing.filter((c) => !c.handed);
+    if (waiting.length) handOver(waiting);
+    if (missing.every((c) => c.handed && Date.now() - c.handed > HAND_OVER_WAIT_MS)) {
+      // The page would not take them (full, or the upload failed): they stay in the draft, for the offline page.
+      missing.forEach(forget);
+      draft = null;
+    }
+    return false;
+  }
+
+  function handOver(list) {
+    const inputs = [...document.querySelectorAll("[data-offline-photos] input[type=file]")];
+    const input = inputs.find((i) => i.multiple) || inputs[0];
+    if (!input) {
+      // The page takes no more photos now: counted as tried, so the draft keeps them once the wait is over.
+      list.forEach((copy) => (copy.handed = Date.now()));
+      return;
+    }
+    const transfer = new DataTransfer();
+    for (const copy of input.multiple ? list : list.slice(0, 1)) {
+      transfer.items.add(new File([copy.blob], "photo.jpg", { type: "image/jpeg" }));
+      copy.shas.add(copy.blobSha); // the page gets this small copy, not the file first picked
+      copy.handed = Date.now();
+    }
+    input.files = transfer.files;
+    handingOver = true;
+    try {
+      input.dispatchEvent(new Event("change", { bubbles: true }));
+    } finally {
+      handingOver = false;
+    }
+  }
+
+  function showPhotoNote() {
+    // What the page cannot show while it has no connection: the photos kept on the phone for this entry.
+    const kept = copies.filter((c) => c.photoId);
+    let note = document.getElementById("seen-photo-note");
+    if (!kept.length && !photoProblem) {
+      if (note) note.remove();
+      return;
+    }
+    if (!note) {
+      note = document.createElement("div");
+      note.id = "seen-photo-note";
+      note.setAttribute("role", "status");
+      note.style.cssText = "position:fixed;left:0;right:0;bottom:0;z-index:7000;background:#fff;color:#111;" +
+        "border-top:3px solid #1d4f91;padding:.5rem .75rem;font:15px/1.4 system-ui,sans-serif";
+      document.body.append(note);
+    }
+    const words = kept.length === 1 ? "1 photo is" : kept.length + " photos are";
+    const text = kept.length ? words + " kept sealed on this phone with this entry, and will be added when the " +
+      "connection is back." : "";
+    const key = kept.map((c) => c.photoId).join() + "|" + photoProblem;
+    if (note.dataset.key === key) return;
+    note.dataset.key = key;
+    note.replaceChildren();
+    if (text) note.append(Object.assign(document.createElement("p"), { textContent: text, style: "margin:0" }));
+    if (photoProblem) {
+      note.append(Object.assign(document.createElement("p"), { textContent: photoProblem, style: "margin:0;color:#b3261e;font-weight:600" }));
+    }
+    const row = document.createElement("div");
+    row.style.cssText = "display:flex;gap:.25rem;flex-wrap:wrap";
+    kept.forEach((copy, i) => {
+      row.append(Object.assign(document.createElement("img"), { src: copy.url, alt: "Kept photo " + (i + 1),
+                                                                 style: "width:48px;height:48px;object-fit:cover" }));
+    });
+    note.append(row);
   }
 
   function onEdit() {
@@ -202,29 +427,46 @@
     const live = isLive();
     if (!live) {
       liveSince = 0;
-      if (!wasOffline && formInfo()) await captureNow(); // the moment it drops: keep what is on screen
+      if (!wasOffline) {
+        droppedAt = Date.now();
+        // An upload under way went with the connection: the photo is handed to the page again when it is back.
+        const shown = shownOnPage();
+        copies.filter((c) => !onPage(c, shown)).forEach((c) => (c.handed = 0));
+        if (formInfo()) await captureNow(); // the moment it drops: keep what is on screen
+      }
       wasOffline = true;
     } else {
       if (!liveSince) liveSince = Date.now();
-      if (wasOffline && Date.now() - liveSince >= LIVE_AGAIN_MS) {
-        wasOffline = false;
-        await letGoOfDraft();
+      if (wasOffline && Date.now() - liveSince >= LIVE_AGAIN_MS && !reconciling) {
+        reconciling = true; // one at a time: two ticks must not hand the same photo over twice
+        try {
+          if (await letGoOfDraft()) wasOffline = false;
+        } finally {
+          reconciling = false;
+        }
       }
+      if (!wasOffline) forgetPhotosThePageLetGo();
       if ((await Drafts.counts()).ready && !Drafts.sending && !wasOffline) await Drafts.sendReady();
     }
+    if (live) photoProblem = "";
+    showPhotoNote();
     await showStatus();
   }
 
-  async function refreshCaseload() {
+  async function refreshCaseload(tries = 0) {
     // Only on signed-in pages (they have the header's status): the sign-in page has no caseload to fetch.
-    if (!isLive() || !document.getElementById("seen-connection")) return;
+    if (!document.getElementById("seen-connection")) return;
+    // Not connected yet (a slow phone, a weak signal): try again shortly, for up to a couple of minutes,
+    // so the offline picker's copy is kept even when the page's first second was not live.
+    const later = () => { if (tries < 60) setTimeout(() => refreshCaseload(tries + 1), 2000); };
+    if (!isLive()) return later();
     const cached = await Drafts.loadCaseload();
     const age = cached ? Date.now() - Date.parse(cached.saved) : Infinity;
     if (location.pathname === "/" || age > CASELOAD_MAX_AGE_MS) {
       try {
-        await Drafts.refreshCaseload();
+        if ((await Drafts.refreshCaseload()) === null && !cached) later();
       } catch (e) {
-        /* offline or signed out: the cached copy stays */
+        if (!cached) later(); /* offline or signed out: the cached copy stays */
       }
     }
   }
@@ -238,6 +480,7 @@
         if (!navigator.serviceWorker.controller && registration.active) registration.active.postMessage({ type: "seen-claim" });
       });
     }
+    document.addEventListener("change", onPhotoPicked, true); // before the uploader's own listener
     document.addEventListener("input", onEdit, true);
     document.addEventListener("change", onEdit, true);
     document.addEventListener("click", () => setTimeout(onEdit, 50), true);

@@ -1,12 +1,14 @@
 """The node's sync client: a small state machine, in the manner of PouchDB's replicator.
 
-    idle -> pushing -> pulling -> checkpointing -> (pulling ...) -> idle
-                 \\________________\\______________-> backing_off (network or server down)
+    idle -> pushing -> sending_audit -> pulling -> checkpointing -> (pulling ...) -> idle
+                 \\___________\\__________________\\______________-> backing_off (network or server down)
     any -> wiped (the server says this device is revoked: local records and keys are deleted)
 
-Every step is idempotent: a batch pushed twice is applied once (the server keys changes by id), and the
-cursor is saved in the same transaction as the pulled changes it covers, so a crash anywhere loses
-nothing and repeats nothing. The loop runs in the node's background and on demand ("Sync now").
+Every step is idempotent: a batch pushed twice is applied once (the server keys changes by id), the
+node's audit events likewise (the server keys them by device and event, and the node moves its audit
+cursor only when the server has confirmed them), and the cursor is saved in the same transaction as the
+pulled changes it covers, so a crash anywhere loses nothing and repeats nothing. The loop runs in the
+node's background and on demand ("Sync now").
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from pwa.sync import messages
 from pwa.sync.server import PREFIX
@@ -37,6 +40,7 @@ MAX_BACKOFF_SECONDS = 300.0
 class Phase(StrEnum):
     idle = "idle"
     pushing = "pushing"
+    sending_audit = "sending_audit"
     pulling = "pulling"
     checkpointing = "checkpointing"
     backing_off = "backing_off"
@@ -67,6 +71,8 @@ class SyncReport:
     removed: int = 0
     conflicts: int = 0
     refused: int = 0
+    audit_sent: int = 0
+    audit_refused: int = 0
     message: str = ""
 
 
@@ -74,7 +80,8 @@ class SyncClient:
     """Pushes this node's outbox and pulls the server's changes; one sync at a time."""
 
     def __init__(self, store: Store, *, http: httpx.Client | None = None, urls: list[str] | None = None,
-                 batch_size: int = 100, page_size: int = 200, rng: random.Random | None = None) -> None:
+                 batch_size: int = messages.MAX_BATCH, page_size: int = 200,
+                 rng: random.Random | None = None) -> None:
         self.store = store
         self.http = http or httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
         self.urls = urls
@@ -137,7 +144,10 @@ class SyncClient:
             return SyncReport(Phase.not_enrolled, message="This device is not enrolled with a server yet.")
         report = SyncReport(Phase.idle)
         self.phase = Phase.pushing
+        sync_store.send_photos_whole_once(self.store)
         self._push_all(enrolment, report)
+        self.phase = Phase.sending_audit
+        self._send_audit(enrolment, report)
         self.phase = Phase.pulling
         self._pull_all(enrolment, report)
         self.phase = Phase.idle
@@ -181,6 +191,39 @@ class SyncClient:
         report.duplicates += len(result.duplicates)
         report.conflicts += result.conflicts
         return result
+
+    def _send_audit(self, enrolment: Enrolment, report: SyncReport) -> None:
+        """Sends this node's own audit events to the server's chain; the node's chain stays as it is."""
+        key = messages.token_key(enrolment.token)
+        while events := sync_store.pending_audit_events(self.store, messages.MAX_AUDIT_EVENTS):
+            wire: list[dict[str, Any]] = []
+            for event in events:
+                try:
+                    wire.append(messages.AuditEventUpload.model_validate(event).model_dump(mode="json"))
+                except ValidationError:
+                    sync_store.set_audit_aside(self.store, [event["id"]], "This audit event does not fit the "
+                                               "server's (a field is too long), so it is kept on this device only.")
+                    report.audit_refused += 1
+            if len(wire) < len(events):
+                continue
+            batch_id = str(uuid.uuid4())
+            payload = {"batch_id": batch_id, "events": wire,
+                       "signature": messages.audit_signature(key, batch_id, wire)}
+            try:
+                answer = self._post(enrolment, "/audit", payload)
+            except _Refused as refused:
+                sent = {e["id"] for e in events}
+                named = [i for i in refused.body.change_ids if i in sent]
+                if refused.status != 403 or not named:
+                    raise SyncFailed(refused.body.message) from None
+                sync_store.set_audit_aside(self.store, named, refused.body.message)
+                report.audit_refused += len(named)
+                continue
+            result = messages.AuditResult.model_validate(answer)
+            if {*result.recorded, *result.duplicates} != {e["id"] for e in events}:
+                raise SyncFailed("The sync server did not confirm every audit event sent; Seen will send them again.")
+            sync_store.mark_audit_sent(self.store, events[-1]["seq"])
+            report.audit_sent += len(result.recorded)
 
     def _pull_all(self, enrolment: Enrolment, report: SyncReport) -> None:
         for _ in range(10_000):

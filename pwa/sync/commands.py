@@ -17,10 +17,10 @@ import sys
 from pwa.cli import register
 
 
-def _server_store():  # noqa: ANN202
+def _server_store(*, standalone: bool = False):  # noqa: ANN202
     from storage.bootstrap import open_server_store
 
-    return open_server_store(outbox=True)
+    return open_server_store(outbox=True, standalone=standalone)
 
 
 def serve(host: str, port: int) -> None:
@@ -30,7 +30,7 @@ def serve(host: str, port: int) -> None:
     from pwa import state
     from pwa.sync.server import build_app
 
-    state.set_store(_server_store())
+    state.set_store(_server_store(standalone=True))
     app = build_app()
     _start_scheduler(app)
     print(f"Seen sync server at http://{host}:{port}/api/sync (OpenAPI: /openapi.json)", flush=True)
@@ -56,10 +56,15 @@ def _configure_server(parser: argparse.ArgumentParser) -> None:
 
 @register("server", "run the sync server (API and scheduler) alone, e.g. on PostgreSQL", _configure_server)
 def cmd_server(args: argparse.Namespace) -> int:
+    from storage.bootstrap import ServerKeyMissing
     from storage.config import settings
 
     config = settings()
-    serve(args.host or config.host, args.port or config.port)
+    try:
+        serve(args.host or config.host, args.port or config.port)
+    except ServerKeyMissing as e:
+        print(e, file=sys.stderr)
+        return 2
     return 0
 
 
@@ -180,11 +185,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return 0
     if args.action == "now":
         report = client.sync_once()
-        print(f"{report.phase}: pushed {report.pushed}, pulled {report.pulled}, conflicts {report.conflicts}"
-              + (f", refused {report.refused}" if report.refused else "") + (f". {report.message}" if report.message else ""))
+        print(f"{report.phase}: pushed {report.pushed}, audit events sent {report.audit_sent}, pulled {report.pulled}, "
+              f"conflicts {report.conflicts}" + (f", refused {report.refused}" if report.refused else "")
+              + (f", audit events refused {report.audit_refused}" if report.audit_refused else "")
+              + (f". {report.message}" if report.message else ""))
         return 0 if report.phase == "idle" else 1
     status = sync_store.sync_status(store)
     print(f"server: {status.server_url or 'not enrolled'}\nlast synced: {status.last_synced_at or 'never'}\n"
           f"waiting changes: {status.waiting}\nconflicts: {status.conflicts}\nrefused: {status.refused}"
+          + (f"\naudit events refused: {status.audit_refused}" if status.audit_refused else "")
           + (f"\nlast problem: {status.last_error}" if status.last_error else ""))
     return 0

@@ -6,11 +6,12 @@ or admin issue a one-time enrolment code with its QR code.
 
 from __future__ import annotations
 
-from nicegui import run, ui
+from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
 from pwa.sync.client import Phase, client_for
+from pwa.threads import io_bound
 from storage import sync_store
 from storage.models import Worker
 
@@ -41,8 +42,8 @@ def sync_status_section(worker: Worker) -> None:
     summary = ui.column().classes("gap-1")
 
     async def refresh() -> None:
-        status = await run.io_bound(sync_store.sync_status, store)
-        shown = await run.io_bound(sync_store.visible_conflicts, store, worker)
+        status = await io_bound(sync_store.sync_status, store)
+        shown = await io_bound(sync_store.visible_conflicts, store, worker)
         summary.clear()
         with summary:
             if not status.enrolled:
@@ -52,6 +53,9 @@ def sync_status_section(worker: Worker) -> None:
             if status.refused:
                 ui.label(f"{status.refused} change(s) the server would not take are kept on this device. "
                          "Ask your manager.").classes("text-negative")
+            if status.audit_refused:
+                ui.label(f"{status.audit_refused} audit event(s) the server would not take are kept on this "
+                         "device. Ask your manager.").classes("text-negative")
             if status.last_error:
                 ui.label(status.last_error).classes("text-warning")
             ui.label(f"{len(shown)} conflict{'s' if len(shown) != 1 else ''}")
@@ -63,7 +67,7 @@ def sync_status_section(worker: Worker) -> None:
     async def sync_now() -> None:
         button.disable()
         try:
-            report = await run.io_bound(client_for(store).sync_once)
+            report = await io_bound(client_for(store).sync_once)
         finally:
             button.enable()
         if report.phase == Phase.idle:
@@ -85,7 +89,7 @@ def enrolment_card(worker_id: str) -> None:
     shown = ui.column().classes("items-center")
 
     async def issue() -> None:
-        code = await run.io_bound(sync_store.issue_enrolment_code, store, worker_id, issuer.id)
+        code = await io_bound(sync_store.issue_enrolment_code, store, worker_id, issuer.id)
         shown.clear()
         with shown:
             ui.label(f"Enrolment code: {code}").classes("text-lg font-mono").props('data-testid="enrol-code"')
