@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from storage.store import Store
-from tests.support import SERVER_KEY
+from tests.support import SERVER_KEY, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -124,7 +124,7 @@ def browser() -> Iterator[object]:
     # Module-scoped, not session-scoped: Playwright's sync API keeps an event loop running in this thread
     # while it is open, and the NiceGUI User tests in other modules need the thread's loop to themselves.
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (./test installs it)")
+        unavailable("Debian's chromium is not installed (./test installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -154,6 +154,17 @@ def sign_in(page: object, username: str = "ben", password: str = "seen-demo") ->
     page.get_by_role("heading", name="My caseload").wait_for()  # type: ignore[attr-defined]
 
 
+def wait_for_caseload_copy(page: object) -> None:
+    """Until the page has kept its sealed copy of the caseload (the offline page's child picker reads it).
+
+    Polled here rather than with `wait_for_function`: that treats the promise the check returns as a true value."""
+    for _ in range(300):
+        if page.evaluate("SeenDrafts.loadCaseload().then(c => c !== null && c.children.length > 0)"):  # type: ignore[attr-defined]
+            return
+        page.wait_for_timeout(100)  # type: ignore[attr-defined]
+    raise AssertionError("the caseload was never kept on the phone for the offline picker")
+
+
 def screenshot(page: object, name: str) -> Path:
     OUTPUT.mkdir(exist_ok=True)
     path = OUTPUT / f"{name}.png"
@@ -163,3 +174,101 @@ def screenshot(page: object, name: str) -> Path:
 
 def no_horizontal_scroll(page: object) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")  # type: ignore[attr-defined]
+
+
+# Elements in the page's main column that reach outside the screen (visible ones only).
+OUTSIDE_SCREEN = """() => {
+  const width = window.innerWidth;
+  return [...document.querySelectorAll('main *, [role=main] *')].filter(el => {
+    const r = el.getBoundingClientRect();
+    const style = getComputedStyle(el);
+    if (!r.width || !r.height || style.visibility === 'hidden') return false;
+    return r.left < -1 || r.right > width + 1;
+  }).map(el => el.tagName + '.' + el.className + ': ' + (el.textContent || '').slice(0, 40));
+}"""
+
+
+def outside_screen(page: object) -> list[str]:
+    """What in the page's main column is cut off at the screen's left or right edge."""
+    return page.evaluate(OUTSIDE_SCREEN)  # type: ignore[attr-defined]
+
+
+def axe_problems(page: object, within: str | None = None) -> list[str]:
+    """axe-core's serious and critical violations on the page (or the part `within` selects): WCAG 2.2 A and AA
+    and axe's best practice."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    # Every rule axe-core runs by default, and WCAG 2.2's target size (2.5.8), which it leaves off by default.
+    options = {"resultTypes": ["violations"], "rules": {"target-size": {"enabled": True}}}
+    violations = Axe().run(page, context=within, options=options).response["violations"]
+    return [f"{v['id']} ({v['impact']}): {v['help']} at {[(n['target'], n['failureSummary']) for n in v['nodes']][:3]}"
+            for v in violations if v.get("impact") in ("serious", "critical")]
+
+
+def check_screen(page: object, name: str, within: str | None = None) -> None:
+    """Screenshot; no sideways scrolling, nothing cut off at the screen's edge; no serious or critical axe-core
+    violation. With a modal open, pass `within` to check only the modal: what lies under its backdrop is
+    dimmed on purpose."""
+    # Anything fading in is half-transparent: axe would measure its contrast mid-fade.
+    page.wait_for_function("document.getAnimations().every(a => a.playState !== 'running')")  # type: ignore[attr-defined]
+    screenshot(page, name)
+    assert no_horizontal_scroll(page), f"{name} scrolls sideways at 360 px"
+    outside = outside_screen(page)
+    assert not outside, f"{name}: cut off at the screen's edge: {outside[:5]}"
+    bad = axe_problems(page, within)
+    assert not bad, f"{name}: " + "; ".join(bad)
+
+
+# ---------------------------------------------------------------- the offline part (IndexedDB, service worker)
+
+# Everything the offline part keeps in IndexedDB, bytes as text, so a test can look for plaintext in it.
+READ_INDEXEDDB = """async () => {
+  const db = await new Promise((ok, no) => { const r = indexedDB.open('seen-offline'); r.onsuccess = () => ok(r.result);
+                                               r.onerror = () => no(r.error); });
+  const text = (v) => {
+    if (v instanceof ArrayBuffer) v = new Uint8Array(v);
+    if (ArrayBuffer.isView(v)) return Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
+                                                 (b) => String.fromCharCode(b)).join('');
+    if (v instanceof CryptoKey) return 'CryptoKey(extractable=' + v.extractable + ')';
+    if (v && typeof v === 'object') return Object.entries(v).map(([k, x]) => k + ':' + text(x)).join('|');
+    return String(v);
+  };
+  const out = {};
+  for (const name of db.objectStoreNames) {
+    out[name] = await new Promise((ok) => { const r = db.transaction(name).objectStore(name).getAll();
+                                            r.onsuccess = () => ok(r.result.map(text)); });
+  }
+  const key = await new Promise((ok) => { const r = db.transaction('keys').objectStore('keys').get('drafts-key');
+                                          r.onsuccess = () => ok(r.result); });
+  let exported = 'refused';
+  try { await crypto.subtle.exportKey('raw', key); exported = 'exported'; } catch (e) {}
+  return {stores: out, extractable: key.extractable, exported};
+}"""
+
+
+def read_indexeddb(page: object) -> dict:
+    """What the phone's offline store holds: {"stores": {name: [record as text]}, "extractable", "exported"}."""
+    return page.evaluate(READ_INDEXEDDB)  # type: ignore[attr-defined]
+
+
+def assert_sealed_on_the_phone(page: object, *secrets: str, drafts: int = 1) -> None:
+    """The phone holds `drafts` drafts, none of `secrets` in plaintext, under a key script cannot read out."""
+    stored = read_indexeddb(page)
+    assert len(stored["stores"]["drafts"]) == drafts
+    dump = repr(stored["stores"])
+    for secret in secrets:
+        assert secret not in dump, f"{secret!r} is in IndexedDB in plaintext"
+    assert stored["extractable"] is False and stored["exported"] == "refused"
+
+
+def wait_for_worker(page: object) -> None:
+    """Until the service worker is active and controls the page (it claims clients as it activates)."""
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "navigator.serviceWorker.controller !== null && navigator.serviceWorker.controller.state === 'activated'",
+        timeout=30000)
+
+
+def wait_status(page: object, text: str, timeout: int = 20000) -> None:
+    """Until the header's connection status reads `text` ("Online", "Offline · 1 draft waiting"...)."""
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "(t) => (document.getElementById('seen-connection')?.textContent || '') === t", arg=text, timeout=timeout)

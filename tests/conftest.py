@@ -14,7 +14,7 @@ from nicegui.testing.user_simulation import user_simulation
 
 from storage.demo import create_demo
 from storage.store import Store
-from tests.support import SERVER_KEY, postgres_reachable, postgres_schema, set_current_test_store
+from tests.support import SERVER_KEY, postgres_reachable, postgres_schema, set_current_test_store, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.browser_support"]
@@ -28,8 +28,21 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     reason = postgres_reachable()
     if reason:
-        pytest.skip(reason)
+        unavailable(reason)
     with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL schema shared by a module's `seen server` processes, migrated and keyed before they start."""
+    from tests.sync_support import new_store
+
+    reason = postgres_reachable()
+    if reason:
+        unavailable(reason)
+    with postgres_schema() as url:
+        new_store(url).engine.dispose()
         yield url
 
 
@@ -60,7 +73,7 @@ def module_demo_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
         else:
             reason = postgres_reachable()
             if reason:
-                pytest.skip(reason)
+                unavailable(reason)
             url = stack.enter_context(postgres_schema())
         store = Store.open(url, outbox=True)
         store.initialise_with_server_key(SERVER_KEY)

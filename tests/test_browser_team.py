@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.browser_support import LiveServer, no_horizontal_scroll, screenshot, sign_in
+from tests.browser_support import LiveServer, check_screen, no_horizontal_scroll, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 DESKTOP = {"width": 1280, "height": 800}
@@ -42,6 +42,12 @@ def test_the_team_dashboard_on_a_phone_and_a_desktop(page, browser, live_server:
     page.get_by_role("option", name="Ben Castle").click()
     page.wait_for_function("document.querySelectorAll('[data-child]').length === 8")
     assert "Chloe Dunmore ·" not in page.locator("[role=main]").inner_text()
+
+    # Moving a child to another worker asks first, in a dialog named by its question.
+    page.get_by_role("button", name="Move to another worker").first.click()
+    page.get_by_role("dialog", name="to another worker").wait_for()
+    check_screen(page, "team-move-dialog-phone", within=".q-dialog")
+    page.get_by_role("button", name="Cancel").click()
 
     desk = browser.new_context(viewport=DESKTOP, base_url=live_server.url)
     try:

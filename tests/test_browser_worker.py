@@ -8,36 +8,12 @@ outside the screen, and axe-core must find no serious or critical accessibility 
 from __future__ import annotations
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from sqlmodel import select
 
 from storage.models import CarePlanAction, Child, Visit, Worker
-from tests.browser_support import LiveServer, no_horizontal_scroll, screenshot, sign_in
+from tests.browser_support import LiveServer, check_screen, sign_in
 
 pytestmark = pytest.mark.browser
-
-# Elements in the page's main column that reach outside the screen (visible ones only).
-OUTSIDE_SCREEN = """() => {
-  const width = window.innerWidth;
-  return [...document.querySelectorAll('[role=main] *')].filter(el => {
-    const r = el.getBoundingClientRect();
-    const style = getComputedStyle(el);
-    if (!r.width || !r.height || style.visibility === 'hidden') return false;
-    return r.left < -1 || r.right > width + 1;
-  }).map(el => el.tagName + '.' + el.className + ': ' + (el.textContent || '').slice(0, 40));
-}"""
-
-
-def check_screen(page, name: str) -> None:
-    """Screenshot; no sideways scrolling, nothing cut off; no serious or critical axe-core violation."""
-    screenshot(page, name)
-    assert no_horizontal_scroll(page), f"{name} scrolls sideways at 360 px"
-    outside = page.evaluate(OUTSIDE_SCREEN)
-    assert not outside, f"{name}: cut off at the screen's edge: {outside[:5]}"
-    violations = Axe().run(page).response["violations"]
-    bad = [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-           for v in violations if v.get("impact") in ("serious", "critical")]
-    assert not bad, f"{name}: " + "; ".join(bad)
 
 
 def bens_child(server: LiveServer) -> tuple[str, str]:

@@ -36,3 +36,20 @@ def test_a_corrected_visit_counts_as_corrected_and_drafts_not_at_all(store: Stor
     with store.session() as session:
         (case,) = cases_for(session, session.exec(select(Child)))
     assert [(v.date, v.seen) for v in case.visits] == [(date(2026, 2, 2), False), (date(2026, 2, 16), True)]
+
+
+def test_a_childs_agreement_to_fewer_visits_counts_only_in_a_long_term_foster_placement(store: Store) -> None:
+    # reg 28(3A) speaks of a long-term foster placement: the same agreement in a children's home is ignored.
+    with store.session() as session:
+        team = Team(name="T")
+        session.add(team)
+        session.flush()
+        for child_id, placement_type in (("fostered", "U4"), ("in_a_home", "K2")):
+            child = Child(id=child_id, category="cic", team_id=team.id, looked_after_since=date(2024, 1, 8))
+            store.write(session, child, ChildBody(first_name="A", last_name="B"))
+            store.write(session, Placement(child_id=child_id, placement_type=placement_type, start=date(2024, 1, 8),
+                                           long_term=True, child_agreed_less_frequent=True), PlacementBody())
+    with store.session() as session:
+        cases = {c.id: c for c in cases_for(session, session.exec(select(Child)))}
+    assert cases["fostered"].placements[0].child_agreed_less_frequent is True
+    assert cases["in_a_home"].placements[0].child_agreed_less_frequent is False

@@ -15,9 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 
 
-def seen(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def seen(tmp_path: Path, *args: str, key: bool = True) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NICEGUI_"))}
     env.update(SEEN_DATA_DIR=str(tmp_path), SEEN_SERVER_KEY=base64.b64encode(SERVER_KEY).decode())
+    if not key:
+        env.pop("SEEN_SERVER_KEY")
     env.pop("SEEN_DATABASE_URL", None)
     return subprocess.run([sys.executable, "-m", "pwa.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
@@ -45,3 +47,17 @@ def test_demo_then_due_reads_the_store_and_import_refuses_a_bad_file(tmp_path: P
 
     verify = seen(tmp_path, "audit", "verify")
     assert verify.returncode == 0 and "intact" in verify.stdout
+
+
+def test_a_server_without_its_key_refuses_to_start_and_the_all_in_one_says_where_its_key_is(tmp_path: Path) -> None:
+    # `seen server` holds an authority's records: its key must come from the environment, never from disk.
+    refused = seen(tmp_path / "server", "server", "--port", "1", key=False)
+    assert refused.returncode == 2
+    assert "SEEN_SERVER_KEY" in refused.stderr and "seen keygen" in refused.stderr
+    assert not (tmp_path / "server").exists() or not any((tmp_path / "server").iterdir())  # nothing made
+    # The all-in-one may keep a key beside its data (a demo, a trial), and says so every time it starts.
+    made = seen(tmp_path / "demo", "demo", key=False)
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "demo" / "server.key").exists()
+    assert "kept beside the data" in made.stderr and "SEEN_SERVER_KEY" in made.stderr
+    assert seen(tmp_path / "demo", "due", key=False).returncode == 0  # the same key opens it again

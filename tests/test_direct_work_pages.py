@@ -8,8 +8,9 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
-from nicegui import ui
+from nicegui import core, ui
 from nicegui.elements.upload_files import SmallFileUpload
 from nicegui.testing.user import User
 from PIL import Image, ImageDraw, PngImagePlugin
@@ -17,6 +18,7 @@ from pypdf import PdfReader
 from sqlmodel import select
 
 from storage.direct_work import (
+    LIFE_STORY_DRAFT_KIND,
     LifeStoryBook,
     LifeStorySection,
     add_action,
@@ -136,7 +138,19 @@ async def test_a_wishes_draft_survives_a_reload(user: User, app_store: Store) ->
         draft = session.exec(select(Draft).where(Draft.child_id == child_id,
                                                  Draft.kind == "wishes_and_feelings")).one()
         assert b"nan" not in draft.sealed
-    await user.open(f"/child/{child_id}/wishes")
+    # The caseload and the child's page say the wishes work is unfinished (the life story has none).
+    await user.open("/")
+    await user.should_see(marker="caseload", retries=50)
+    listing = next(iter(user.find(marker="caseload").elements)).content  # type: ignore[attr-defined]
+    card = listing[listing.index(f'data-child="{child_id}"'):]
+    card = card[:card.index("</li>")]
+    assert "Unfinished: wishes and feelings" in card and "life story" not in card
+    assert listing.count("Unfinished:") == 1  # only this child
+    await user.open(f"/child/{child_id}")
+    await user.should_see("Wishes and feelings · draft", retries=50)
+    await user.should_see("Life story")
+    await user.should_not_see("Life story · draft")
+    user.find(marker="open-wishes").click()
     await user.should_see("Draft restored", retries=50)
     assert value_of(user, "child_words") == "Half a sentence about my nan"
     assert value_of(user, "reflection") == "Quiet today"
@@ -317,6 +331,122 @@ async def test_something_that_is_not_a_photo_is_refused(user: User, app_store: S
     await upload(user, "library", b"%PDF-1.4 not a picture at all")
     await user.should_see("That file is not a photo Seen can read", retries=50)
     await user.should_not_see("photo ready to add")
+
+
+def another_browser() -> User:
+    """A second browser on the same app: its own cookies, so its own sign-in and session."""
+    return User(httpx.AsyncClient(transport=httpx.ASGITransport(core.app), base_url="http://test"))
+
+
+def life_story_draft(store: Store, child_id: str) -> Draft | None:
+    with store.session() as session:
+        return session.exec(select(Draft).where(Draft.child_id == child_id,
+                                                Draft.kind == LIFE_STORY_DRAFT_KIND)).first()
+
+
+async def type_life_story(user: User, title: str, text: str) -> None:
+    set_value(user, "section", "achievements")
+    user.find(marker="title").type(title)
+    user.find(marker="text").type(text)
+
+
+async def test_life_story_words_are_kept_when_the_worker_leaves_and_comes_back_in_another_browser(
+        user: User, app_store: Store) -> None:
+    child_id, _ = child_of(app_store, "ben")
+    await open_life_story(user, child_id)
+    set_value(user, "section", "achievements")  # a choice is saved at once
+    await user.should_see("Draft saved", retries=50)
+    user.find(marker="title").type("Sports day")
+    user.find(marker="text").type("You came second in the egg and spoon")
+    # Straight off to another page, before the next autosave tick: what the page held is saved as it goes.
+    await user.open(f"/child/{child_id}")
+    await user.open(f"/child/{child_id}/life-story")
+    await user.should_see("Draft restored", retries=50)
+    assert value_of(user, "title") == "Sports day"
+    assert value_of(user, "text") == "You came second in the egg and spoon"
+    assert value_of(user, "section") == "achievements"
+    draft = life_story_draft(app_store, child_id)
+    assert draft is not None and b"egg and spoon" not in draft.sealed and b"Sports" not in draft.sealed
+
+    elsewhere = another_browser()
+    async with elsewhere.http_client:
+        await open_life_story(elsewhere, child_id)
+        await elsewhere.should_see("Draft restored", retries=50)
+        assert value_of(elsewhere, "text") == "You came second in the egg and spoon"
+
+
+async def test_another_worker_never_sees_a_life_story_draft(user: User, app_store: Store) -> None:
+    child_id, _ = child_of(app_store, "ben")
+    with app_store.session() as session:
+        ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
+        manager = session.get(Worker, ben.manager_id)
+    await open_life_story(user, child_id)
+    await type_life_story(user, "Sports day", "You came second in the egg and spoon")
+    await user.should_see("Draft saved", retries=50)
+    assert life_story_draft(app_store, child_id) is not None
+
+    elsewhere = another_browser()
+    async with elsewhere.http_client:
+        await sign_in(elsewhere, manager.username)
+        await elsewhere.open(f"/child/{child_id}/life-story")
+        await elsewhere.should_see("The book so far", retries=50)  # the manager may read the child's book
+        await elsewhere.should_not_see("Draft restored")
+        assert value_of(elsewhere, "title") == "" and value_of(elsewhere, "text") == ""
+
+
+async def test_adding_the_entry_or_clearing_the_form_removes_its_draft(user: User, app_store: Store) -> None:
+    child_id, _ = child_of(app_store, "ben")
+    await open_life_story(user, child_id)
+    await type_life_story(user, "Sports day", "You came second in the egg and spoon")
+    await user.should_see("Draft saved", retries=50)
+    user.find(marker="save").click()
+    await user.should_see("Added to the life-story book", retries=50)
+    assert life_story_draft(app_store, child_id) is None
+    await user.open(f"/child/{child_id}/life-story")
+    await user.should_see("The book so far", retries=50)
+    await user.should_not_see("Draft restored")
+    assert value_of(user, "title") == ""
+
+    await type_life_story(user, "Half a thought", "Not finished")
+    await user.should_see("Draft saved", retries=50)
+    user.find(marker="clear").click()
+    await user.should_see("Form cleared", retries=50)
+    assert life_story_draft(app_store, child_id) is None and value_of(user, "title") == ""
+
+
+async def test_a_life_story_correction_in_progress_is_kept_with_its_photos_choice(user: User, app_store: Store) -> None:
+    child_id, _ = child_of(app_store, "ben")
+    with app_store.session() as session:
+        ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
+    photos = [prepare_photo(png_with_marker(m, (300, 200))) for m in ("one", "two")]
+    entry = add_life_story_entry(app_store, ben, child_id, {
+        "on": date.today().isoformat(), "section": "achievements", "title": "Swiming gala",
+        "text": "You swam a whole length."}, photos)
+    await open_life_story(user, child_id)
+    user.find(marker=f"correct-{entry.id}").click()
+    await user.should_see("2 photos kept from the entry", retries=50)
+    user.find(marker="drop-kept").click()
+    await user.should_see("1 photo kept from the entry", retries=50)
+    set_value(user, "title", "Swimming gala")
+    await user.open(f"/child/{child_id}")
+    await user.open(f"/child/{child_id}/life-story")
+    await user.should_see("You are correcting", retries=50)
+    await user.should_see("1 photo kept from the entry")
+    assert value_of(user, "title") == "Swimming gala"
+    user.find(marker="save").click()
+    await user.should_see("Correction saved in the life-story book", retries=50)
+    assert life_story_draft(app_store, child_id) is None
+    with app_store.session() as session:
+        newer = session.exec(select(LifeStoryEntry).where(LifeStoryEntry.supersedes == entry.id)).one()
+        assert len(session.exec(select(Photo).where(Photo.record_id == newer.id)).all()) == 1
+
+    # Stopping a correction is discarding it: nothing comes back.
+    user.find(marker=f"correct-{newer.id}").click()
+    await user.should_see("You are correcting", retries=50)
+    assert life_story_draft(app_store, child_id) is not None
+    user.find(marker="cancel-correction").click()
+    await user.should_see("Form cleared", retries=50)
+    assert life_story_draft(app_store, child_id) is None
 
 
 JARGON = ["LAC", "looked after", "looked-after", "Child in care", "care order", "section 20", "S20", "CiC",

@@ -76,3 +76,25 @@ def test_a_file_with_a_missing_or_unknown_column_is_refused(workers_store: Store
     with pytest.raises(ImportRejected) as caught:
         import_csv(workers_store, bad, today=DEMO_DAY)
     assert {(e.line, e.column) for e in caught.value.errors} == {(1, "last_name")}
+
+
+def test_only_a_long_term_foster_placement_can_record_the_childs_agreement_to_fewer_visits(
+        workers_store: Store, tmp_path: Path) -> None:
+    header = ("child_ref,first_name,last_name,category,team,worker,looked_after_since,placement_type,"
+              "placement_start,long_term,child_agreed_less_frequent\n")
+    home = tmp_path / "home.csv"
+    home.write_text(header + "LCS0900,Kit,Marble,cic,Imported Team,ben,2024-01-08,K2,2024-01-08,yes,yes\n")
+    before = _counts(workers_store)
+    with pytest.raises(ImportRejected) as caught:
+        import_csv(workers_store, home, today=DEMO_DAY)
+    assert _counts(workers_store) == before
+    (error,) = caught.value.errors
+    assert (error.line, error.column) == (2, "child_agreed_less_frequent")
+    assert "long-term foster placement" in str(caught.value)
+    fostered = tmp_path / "fostered.csv"
+    fostered.write_text(header + "LCS0901,Kit,Marble,cic,Imported Team,ben,2024-01-08,U4,2024-01-08,yes,yes\n")
+    import_csv(workers_store, fostered, today=DEMO_DAY)
+    with workers_store.session() as session:
+        placement = session.exec(select(Placement).where(Placement.placement_type == "U4",
+                                                         Placement.child_agreed_less_frequent)).one()
+        assert placement.long_term is True

@@ -6,7 +6,7 @@ from nicegui import ui
 from nicegui.testing.user import User
 from sqlmodel import col, select
 
-from storage.models import AuditEvent, Child, Device, RecordStatus, Visit, Worker
+from storage.models import AuditEvent, Child, Device, Placement, RecordStatus, Visit, Worker
 from storage.store import Store
 from tests.conftest import sign_in
 
@@ -70,6 +70,37 @@ async def test_a_manager_sees_their_team_by_status_filters_it_and_moves_a_child(
         assert session.get(Child, child.id).worker_id == chloe.id
         assert session.exec(select(AuditEvent).where(AuditEvent.action == "allocate",
                                                      AuditEvent.record_id == child.id)).one()
+
+
+async def test_a_manager_narrows_the_team_to_one_category(user: User, app_store: Store) -> None:
+    await sign_in(user, "dev")
+    await user.should_see("My caseload", retries=50)
+    await user.open("/team")
+    await user.should_see("Children in Need and Disabled Children Team", retries=50)
+    await user.should_see("· Child in need")
+    await user.should_see("· Child protection")
+    user.find(marker="filter-category").elements.pop().value = "cp"
+    await user.should_see("· Child protection")
+    await user.should_not_see("· Child in need")
+
+
+async def test_a_manager_narrows_the_team_to_children_placed_out_of_area(user: User, app_store: Store) -> None:
+    await sign_in(user, "amara")
+    await user.should_see("My caseload", retries=50)
+    with app_store.session() as session:
+        teams = app_store.managed_team_ids(session, worker(app_store, "amara"))
+        near = session.exec(select(Child).join(Placement, col(Placement.child_id) == Child.id).where(
+            col(Child.team_id).in_(teams), col(Placement.end).is_(None),
+            col(Placement.out_of_area).is_(False))).first()
+    assert near is not None
+    near_name = app_store.opened(near).body.name
+    await user.open("/team")
+    await user.should_see("Children in Care Team", retries=50)
+    await user.should_see(near_name)
+    await user.should_see("· out of area (")
+    user.find(kind=ui.switch).elements.pop().value = True
+    await user.should_see("· out of area (")
+    await user.should_not_see(near_name)
 
 
 async def test_a_manager_reads_a_visit_writes_oversight_and_signs_it_off(user: User, app_store: Store) -> None:
@@ -203,3 +234,23 @@ async def test_a_practitioner_sees_no_audit_trail_button_on_their_own_child(user
     await user.open(f"/child/{child.id}")
     await user.should_see(marker="log-visit", retries=50)
     await user.should_not_see(marker="audit-trail")
+
+
+async def test_a_read_through_the_web_app_names_the_browser_it_came_from(user: User, app_store: Store) -> None:
+    # Issue 5: who, what, when and from which device. A hosted browser is named by a digest of its session.
+    child = child_of(app_store, "ben")
+    await sign_in(user, "ben")
+    await user.should_see("My caseload", retries=50)
+    await user.open(f"/child/{child.id}")
+    await user.should_see(app_store.opened(child).body.name, retries=50)
+    await user.open(f"/child/{child.id}")
+    await user.should_see(app_store.opened(child).body.name, retries=50)
+    ben = worker(app_store, "ben")
+    with app_store.session() as session:
+        reads = list(session.exec(select(AuditEvent).where(
+            AuditEvent.action == "read", AuditEvent.worker_id == ben.id, AuditEvent.record_id == child.id)))
+    assert len(reads) >= 2
+    devices = {e.device_id for e in reads}
+    assert len(devices) == 1  # the same browser both times
+    (device,) = devices
+    assert device is not None and device.startswith("web-") and len(device) == 16

@@ -223,14 +223,16 @@ def quick_sender(store: Store) -> push.Sender:
     return push.Sender(notify.vapid_private_key(store), backoff=0.05)
 
 
-def test_a_gone_subscription_is_removed_with_its_queue(small_store: Store, service: PushService) -> None:
+@pytest.mark.parametrize("status", [410, 404])
+def test_a_gone_subscription_is_removed_with_its_queue(small_store: Store, service: PushService, status: int) -> None:
+    # 410 Gone (unsubscribed) and 404 Not Found (expired, or never known) both end a subscription.
     gone, kept = Device(service, "gone"), Device(service, "kept")
     sub = subscribe(small_store, "ben", gone)
     subscribe(small_store, "ben", kept)
-    service.script[gone.path] = [(410, {})]
+    service.script[gone.path] = [(status, {})]
     report = push.run_once(small_store, morning(DEMO_DAY), quick_sender(small_store))
     assert report.gone == 1 and report.delivered > 0
-    assert len(service.to(gone.path)) == 1  # removed at the first 410: never tried again
+    assert len(service.to(gone.path)) == 1  # removed at the first answer: never tried again
     with small_store.session() as session:
         assert session.get(PushSubscription, sub.id) is None
         assert not list(session.exec(select(PushDelivery).where(PushDelivery.subscription_id == sub.id)))

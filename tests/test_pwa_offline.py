@@ -14,7 +14,19 @@ from PIL import Image
 from sqlmodel import select
 
 from storage.models import Child, Visit, Worker
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, PHONE, LiveServer, screenshot, sign_in
+from tests.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHONE,
+    READ_INDEXEDDB,
+    LiveServer,
+    screenshot,
+    sign_in,
+    wait_for_caseload_copy,
+    wait_for_worker,
+    wait_status,
+)
+from tests.support import unavailable
 
 pytestmark = pytest.mark.browser
 
@@ -24,51 +36,12 @@ AFTER = "Later M showed me the new bike and talked about school."
 WORDS = "I like it here but I miss my brother Tom, can I see him at Christmas?"
 ANALYSIS = "Settled placement; sibling contact is the priority to raise at review."
 
-READ_INDEXEDDB = """async () => {
-  const db = await new Promise((ok, no) => { const r = indexedDB.open('seen-offline'); r.onsuccess = () => ok(r.result);
-                                               r.onerror = () => no(r.error); });
-  const text = (v) => {
-    if (v instanceof ArrayBuffer) v = new Uint8Array(v);
-    if (ArrayBuffer.isView(v)) return Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
-                                                 (b) => String.fromCharCode(b)).join('');
-    if (v instanceof CryptoKey) return 'CryptoKey(extractable=' + v.extractable + ')';
-    if (v && typeof v === 'object') return Object.entries(v).map(([k, x]) => k + ':' + text(x)).join('|');
-    return String(v);
-  };
-  const out = {};
-  for (const name of db.objectStoreNames) {
-    out[name] = await new Promise((ok) => { const r = db.transaction(name).objectStore(name).getAll();
-                                            r.onsuccess = () => ok(r.result.map(text)); });
-  }
-  const key = await new Promise((ok) => { const r = db.transaction('keys').objectStore('keys').get('drafts-key');
-                                          r.onsuccess = () => ok(r.result); });
-  let exported = 'refused';
-  try { await crypto.subtle.exportKey('raw', key); exported = 'exported'; } catch (e) {}
-  return {stores: out, extractable: key.extractable, exported};
-}"""
-
-
-def wait_for_worker(page) -> None:
-    """Until the service worker is active and controls the page (it claims clients as it activates)."""
-    page.wait_for_function("navigator.serviceWorker.controller !== null && navigator.serviceWorker.controller.state === 'activated'",
-                           timeout=30000)
-
-
 def worker_version(page) -> str:
     return page.evaluate("""() => new Promise((ok) => {
         const channel = new MessageChannel();
         channel.port1.onmessage = (e) => ok(e.data.version);
         navigator.serviceWorker.controller.postMessage({type: 'seen-version'}, [channel.port2]);
     })""")
-
-
-def status(page) -> str:
-    return page.locator("#seen-connection").inner_text()
-
-
-def wait_status(page, text: str, timeout: int = 20000) -> None:
-    page.wait_for_function("(t) => (document.getElementById('seen-connection')?.textContent || '') === t", arg=text,
-                           timeout=timeout)
 
 
 def a_cic_child(server: LiveServer) -> str:
@@ -103,7 +76,7 @@ def start_visit_and_go_offline(page, context, child_id: str) -> None:
     page.locator('[data-field="seen_alone"]').get_by_text("Yes").click()
     page.locator('[data-field="bedroom_seen"]').get_by_text("Yes").click()
     page.get_by_label("Observations (fact)").fill(BEFORE)
-    page.wait_for_function("SeenDrafts.loadCaseload().then(c => c !== null)")  # the picker's copy is kept
+    wait_for_caseload_copy(page)  # the picker's copy is kept
     context.set_offline(True)
     wait_status(page, "Offline · 1 draft waiting")
     page.get_by_label("Observations (fact)").fill(BEFORE + " " + AFTER)
@@ -137,7 +110,7 @@ def assert_stored_once(server: LiveServer, child_id: str) -> None:
 def phone(live_server: LiveServer, tmp_path: Path) -> Iterator[object]:
     """A phone-sized chromium with a real profile on disk: installability is never reported in incognito."""
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (./test installs it)")
+        unavailable("Debian's chromium is not installed (./test installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -202,6 +175,7 @@ def test_a_send_cut_off_after_the_server_stored_it_is_not_stored_twice(page, con
     finish_on_the_offline_page(page)
 
     attempts: list[int] = []
+    cut_off: list[bool] = []  # set once the first attempt has been stored and its answer lost
 
     def flap(route) -> None:
         attempts.append(route.request.method == "POST")
@@ -210,16 +184,17 @@ def test_a_send_cut_off_after_the_server_stored_it_is_not_stored_twice(page, con
             route.fetch()
             context.set_offline(True)
             route.abort("internetdisconnected")
+            cut_off.append(True)
             return
         route.continue_()
 
     context.route("**/api/offline/drafts", flap)
     context.set_offline(False)
-    for _ in range(100):  # Playwright runs the route handler while the test waits in the browser
-        if attempts:
+    for _ in range(300):  # Playwright runs the route handler while the test waits in the browser
+        if cut_off:
             break
         page.wait_for_timeout(100)
-    assert attempts, "the phone tried to send the draft"
+    assert cut_off, "the phone tried to send the draft, and the first attempt was cut off"
     assert len(ours(live_server, child_id)) == 1  # stored by the first, cut-off, attempt
     assert page.evaluate("SeenDrafts.counts()")["total"] == 1  # not acknowledged: still on the phone
 
@@ -271,3 +246,17 @@ def test_a_page_away_longer_than_nicegui_default_comes_back_as_it_was(page, live
     page.wait_for_timeout(1500)
     assert page.evaluate("window.seenSamePage === true")  # not reloaded
     assert page.get_by_label("Observations (fact)").input_value() == BEFORE + " " + AFTER
+
+
+def test_an_unchanged_script_is_not_sent_again(live_server: LiveServer) -> None:
+    # On a weak signal each page load checks its scripts; one the browser holds already costs no bytes.
+    first = httpx.get(f"{live_server.url}/pwa/seen-page.js", timeout=10)
+    assert first.status_code == 200 and "SeenPage" in first.text
+    assert first.headers["cache-control"] == "no-cache"  # always checked: a new release takes effect at once
+    tag = first.headers["etag"]
+    again = httpx.get(f"{live_server.url}/pwa/seen-page.js", headers={"If-None-Match": tag}, timeout=10)
+    assert again.status_code == 304 and again.content == b""
+    stale = httpx.get(f"{live_server.url}/pwa/seen-page.js", headers={"If-None-Match": '"an-older-release"'},
+                      timeout=10)
+    assert stale.status_code == 200 and stale.content == first.content
+    assert httpx.get(f"{live_server.url}/pwa/..%2Fauth.py", timeout=10).status_code == 404

@@ -10,10 +10,24 @@ from sqlalchemy import inspect, text
 from sqlmodel import select
 
 from storage import audit, sealing
+from storage.cases import cases_for
 from storage.db import make_engine, migrate
 from storage.demo import CHILD_WORDS, create_demo
-from storage.models import Child, ChildBody, Placement, Team, Visit
+from storage.direct_work import open_photo
+from storage.models import (
+    CarePlanAction,
+    Child,
+    ChildBody,
+    LifeStoryEntry,
+    ManagedTeam,
+    Photo,
+    Placement,
+    Team,
+    Visit,
+    Worker,
+)
 from storage.store import Locked, Store
+from storage.timescales import clocks_for_all
 from tests.conftest import DEMO_DAY
 
 
@@ -156,7 +170,7 @@ def test_migrations_upgrade_a_populated_database_keeping_every_row(db_url: str) 
     with store.session() as session:
         children_before = len(session.exec(select(Child)).all())
         visits_before = len(session.exec(select(Visit)).all())
-    migrate(engine)  # every later revision, on every branch
+    migrate(engine, "head")  # one head: what an engineer's plain `alembic upgrade head` reaches
     with store.session() as session:
         assert len(session.exec(select(Child)).all()) == children_before
         assert len(session.exec(select(Visit)).all()) == visits_before
@@ -177,3 +191,36 @@ def test_the_demo_caseload_is_deterministic_and_covers_every_category(tmp_path) 
     assert first == snapshot("b.db")
     assert 35 <= len(first) <= 45
     assert {c[1] for c in first} == {"cin", "cp", "cic", "case_managed"}
+
+
+def test_the_demo_caseload_shows_what_a_team_meets(store: Store) -> None:
+    """Every screen has something true to show: two teams with their managers, fostering, residential, home and
+    supported placements near and far, children overdue and not seen alone (with why), open and done actions,
+    and life-story photos that open."""
+    counts = create_demo(store, today=DEMO_DAY)
+    with store.session() as session:
+        teams = list(session.exec(select(Team)))
+        workers = list(session.exec(select(Worker)))
+        assert len(teams) == 2
+        assert sorted(w.role for w in workers).count("practitioner") == 4
+        assert {m.team_id for m in session.exec(select(ManagedTeam))} == {t.id for t in teams}
+        placements = list(session.exec(select(Placement)))
+        kinds = {p.placement_type[0] for p in placements}
+        assert {"U", "K", "P", "H"} <= kinds  # fostering, a children's home, with a parent, supported living
+        assert any(p.out_of_area and (p.distance_km or 0) > 300 for p in placements)
+        assert any(not p.out_of_area for p in placements)
+        visits = list(session.exec(select(Visit)))
+        not_alone = [v for v in visits if v.seen and v.seen_alone is False]
+        assert not_alone and all(v.not_alone_reason for v in not_alone)
+        # Written up after the visit, never after the demo's today.
+        assert all(v.visited_at <= v.written_up_at for v in visits if v.written_up_at)
+        assert all(v.written_up_at.date() <= DEMO_DAY for v in visits if v.written_up_at)
+        statuses = {a.status for a in session.exec(select(CarePlanAction))}
+        assert "done" in statuses and statuses & {"open", "in_progress"}
+        clocks = clocks_for_all(cases_for(session, session.exec(select(Child))), DEMO_DAY)
+        assert {c.status for c in clocks} >= {"overdue", "on_track"}
+        photos = list(session.exec(select(Photo)))
+        assert len(photos) == counts["photos"] > 0
+        entry = session.get(LifeStoryEntry, photos[0].record_id)
+        assert entry is not None and entry.child_id == photos[0].child_id
+        assert open_photo(store, photos[0])[:2] == b"\xff\xd8"  # a JPEG, sealed and opened again

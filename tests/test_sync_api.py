@@ -29,9 +29,14 @@ def api_store(db_url: str) -> Iterator[tuple[Store, Caseload]]:
 
 def test_openapi_document_describes_every_sync_route():
     document = build_app().openapi()
-    assert {"/api/sync/enrol", "/api/sync/push", "/api/sync/pull", "/api/sync/status"} <= set(document["paths"])
+    assert {"/api/sync/enrol", "/api/sync/push", "/api/sync/pull", "/api/sync/audit",
+            "/api/sync/status"} <= set(document["paths"])
     push = document["paths"]["/api/sync/push"]["post"]
     assert {"200", "400", "401", "403", "409", "422"} <= set(push["responses"])
+    sent = document["paths"]["/api/sync/audit"]["post"]
+    assert {"200", "400", "401", "403", "422"} <= set(sent["responses"])
+    assert sent["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/AuditResult")
+    assert sent["responses"]["403"]["content"]["application/json"]["schema"]["$ref"].endswith("/Refusal")
 
 
 def test_schemathesis_finds_no_server_error(api_store):
@@ -41,7 +46,7 @@ def test_schemathesis_finds_no_server_error(api_store):
     schema = schemathesis.openapi.from_asgi("/openapi.json", build_app())
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 5  # the four sync routes and /status
+    assert len(operations) == 6  # the five sync routes and /status
     for operation in operations:
 
         @given(case=operation.as_strategy())
@@ -56,3 +61,27 @@ def test_schemathesis_finds_no_server_error(api_store):
 
         check()
     assert not failures
+
+
+def test_a_request_past_the_size_limit_is_refused_before_it_is_read():
+    # A runaway or hostile device cannot make the server hold a huge body: 413, with what to do, and
+    # nothing applied. Declared lengths are refused at once; a streamed (chunked) body as it passes the limit.
+    from starlette.testclient import TestClient
+
+    from pwa.sync.server import MAX_REQUEST_BYTES, BodyLimit
+
+    assert any(m.cls is BodyLimit for m in build_app().user_middleware)  # the server has it, at 16 MB
+    assert MAX_REQUEST_BYTES == 16 * 1024 * 1024
+    with TestClient(BodyLimit(build_app(), limit=1024)) as client:  # the same limit, made small to test
+        big = b'{"batch_id": "' + b"x" * 2048 + b'"}'
+        declared = client.post("/api/sync/push", content=big, headers={"Content-Type": "application/json"})
+        assert declared.status_code == 413
+        assert declared.json()["code"] == "too_large" and "Nothing in it was applied" in declared.json()["message"]
+
+        streamed = client.post("/api/sync/push", content=iter([b'{"batch_id": "', b"x" * 2048, b'"}']),
+                               headers={"Content-Type": "application/json"})
+        assert streamed.status_code == 413
+        # Under the limit, the request reaches the API as before (here: refused for having no token).
+        small = client.post("/api/sync/push", json={"batch_id": "x", "changes": [], "signature": ""})
+        assert small.status_code in (401, 422)
+        assert client.get("/status").status_code == 200  # other paths are not limited

@@ -22,7 +22,7 @@ from pwa.sync.client import Phase, SyncClient
 from storage import sync_store
 from storage.models import Visit
 from tests.browser_support import free_port
-from tests.support import postgres_reachable, postgres_schema
+from tests.support import postgres_reachable, postgres_schema, unavailable
 from tests.sync_support import (
     add_visit,
     edit_action,
@@ -42,7 +42,7 @@ KILLS = {"small": 50, "full": 200}[os.environ.get("SEEN_FAULT_SIZE", "small")]
 def pg_url() -> Iterator[str]:
     reason = postgres_reachable()
     if reason:
-        pytest.skip(reason)
+        unavailable(reason)
     with postgres_schema() as url:
         new_store(url).engine.dispose()
         yield url

@@ -15,9 +15,18 @@ from sqlmodel import col, select
 from pwa.sync import messages
 from pwa.sync.client import Phase
 from storage import audit, sync_store
-from storage.models import CarePlanAction, Child, Conflict, KeyringEntry, Outbox, Visit, Worker
+from storage.models import (
+    AuditEvent,
+    CarePlanAction,
+    ChangeLog,
+    Child,
+    Conflict,
+    KeyringEntry,
+    Outbox,
+    Visit,
+    Worker,
+)
 from storage.store import Store
-from tests.support import postgres_reachable, postgres_schema
 from tests.sync_support import (
     Caseload,
     SyncServer,
@@ -32,16 +41,6 @@ from tests.sync_support import (
 )
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    reason = postgres_reachable()
-    if reason:
-        pytest.skip(reason)
-    with postgres_schema() as url:
-        new_store(url).engine.dispose()  # migrated and keyed once, before the servers start
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +120,15 @@ def test_another_teams_child_is_refused_on_push_and_pull(seeded, servers, tmp_pa
     pulled = httpx.post(f"{servers[0].url}/api/sync/pull", json={"child_ids": [daisy]}, headers=headers, timeout=60)
     assert pulled.status_code == 403
     assert pulled.json()["code"] == "not_allowed"
+    with server.session() as session:
+        # The trail says who asked for which child, from which device; and which children this device took.
+        (denied,) = session.exec(select(AuditEvent).where(AuditEvent.action == "denied",
+                                                                 AuditEvent.record_id == daisy))
+        assert (denied.worker_id, denied.device_id) == (caseload.workers["ben"], enrolment.device_id)
+        downloads = {e.record_id: e.device_id for e in session.exec(select(AuditEvent).where(
+            AuditEvent.action == "read", AuditEvent.detail == "downloaded to the device"))}
+        assert downloads[caseload.children["Alfie"]] == enrolment.device_id
+        assert daisy not in downloads
 
     # A visit to erin's child, written on ben's node, is refused and nothing of the batch is applied.
     with ben.store.session() as session:
@@ -174,6 +182,26 @@ def test_replayed_batch_applies_once_and_tampered_batch_is_refused(seeded, serve
     with server.session() as session:
         visits = list(session.exec(select(Visit).where(Visit.child_id == caseload.children["Alfie"])))
     assert [server.opened(v).child_words for v in visits] == ["Once only"]
+
+
+def test_a_batch_in_any_script_is_checked_and_logged_as_its_device_signed_it(seeded, servers, tmp_path):
+    # The server checks the signature over each change as it encodes it, and seals those very bytes in the
+    # change log: text beyond ASCII (escaped in the signed JSON) must come out as the worker typed it.
+    server, caseload = seeded
+    ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[servers[0].url])
+    ben.sync_once()
+    words = "Zoë said “it’s calm here” — 🙂 and \u2028a new line"
+    visit_id = add_visit(ben.store, caseload.children["Alfie"], caseload.workers["ben"], words)
+    [pending] = [c for c in sync_store.pending_changes(ben.store) if c["record_id"] == visit_id]
+    report = ben.sync_once()
+    assert report.phase == Phase.idle and report.pushed == 1
+    with server.session() as session:
+        entry = session.exec(select(ChangeLog).where(ChangeLog.record_id == visit_id)).one()
+        logged = server.open_payload("change_log", entry.change_id, entry.sealed)
+        visit = session.get(Visit, visit_id)
+        assert visit is not None and server.opened(visit).body.child_words == words
+    assert logged == messages.Change.model_validate(pending).model_dump(mode="json")
+    assert logged["body"]["child_words"] == words
 
 
 def test_revoked_device_wipes_itself(seeded, servers, tmp_path):
@@ -315,6 +343,17 @@ def test_a_fresh_node_is_sent_each_record_once_and_an_unchanged_directory_not_ag
                                    directory_version=first.directory_version)
     assert changed.directory_version != first.directory_version
     assert len(changed.directory["workers"]) == len(first.directory["workers"]) + 1
+
+    # So is an edit to a worker already there (the same number of rows, one of them rewritten).
+    with server.session() as session:
+        chloe = session.get(Worker, caseload.workers["chloe"])
+        assert chloe is not None
+        chloe.display_name = "Chloe Renamed"
+        session.add(chloe)
+    renamed = sync_store.pull_page(server, ben, cursor=changed.cursor, held=held, child_ids=None,
+                                   directory_version=changed.directory_version)
+    assert renamed.directory_version not in (first.directory_version, changed.directory_version)
+    assert {w["display_name"] for w in renamed.directory["workers"] if w["id"] == chloe.id} == {"Chloe Renamed"}
 
 
 def add_visit_on_server(server: Store, caseload: Caseload, child: str) -> str:

@@ -301,6 +301,34 @@ def test_reg_28_4_weekly_then_four_weekly(arrangement):
     assert clock.source.endswith("reg 28(4)")
 
 
+def test_reg_28_5_care_order_with_parent_within_a_week_then_six_weekly():
+    # The care order was made on Monday 2 March 2026 while the child lived at home.
+    p = placed("2026-03-02", arrangement="care_order_with_parent")
+    clock = the(in_care([p]), "cic_visit", "2026-03-03")
+    assert clock.due == D("2026-03-09")
+    assert clock.source.endswith("reg 28(5)")
+    assert "after the care order was made on 2 Mar 2026" in clock.rule
+    clock = the(in_care([p], seen("2026-03-05")), "cic_visit", "2026-03-06")
+    assert clock.due == D("2026-04-16")  # six weeks, not weekly until a review
+    # No first-year or long-term arm: six weeks still applies years later, long-term or not.
+    long_term = placed("2026-03-02", long_term=True, arrangement="care_order_with_parent")
+    assert due(in_care([long_term], seen("2027-06-01")), "cic_visit", "2027-06-02") == "2027-07-13"
+    # A visit before the order was made does not count towards it.
+    assert due(in_care([p], seen("2026-02-27")), "cic_visit", "2026-03-02") == "2026-03-09"
+
+
+def test_a_rule_file_may_change_the_care_order_with_parent_interval(tmp_path):
+    override = tmp_path / "rules.toml"
+    override.write_text('[cic_visit.care_order_with_parent]\nthen = "4 weeks"\n'
+                        'source = "Anytown procedures, 4.1"\n')
+    rules = load_rules(override)
+    p = placed("2026-03-02", arrangement="care_order_with_parent")
+    cic = next(c for c in clocks_for(in_care([p], seen("2026-03-05")), D("2026-03-06"), rules)
+               if c.clock == "cic_visit")
+    assert cic.due == D("2026-04-02")
+    assert cic.source == "Anytown procedures, 4.1"
+
+
 def test_a_review_before_the_placement_began_is_not_its_first_review():
     p = placed("2026-04-01", arrangement="interim_care_order_with_parent")
     case = in_care([p], seen("2026-04-20"), [ReviewFacts("cic_review", D("2026-03-27"))])
@@ -494,7 +522,7 @@ def test_due_soon_counts_working_days_over_christmas():
 def test_worst_first():
     cases = [
         Case("Z", "case_managed", case_managed_since=D("2026-01-08")),  # due 8 Jul: on track on 1 Jun
-        case_from_json(A1),  # cic_visit overdue (17 Apr), cic_review due soon (27 Jun is a Saturday)
+        case_from_json(A1),  # cic_visit overdue (17 Apr), cic_review on track (27 Jun is 19 working days after 1 Jun)
         Case("B", "case_managed", case_managed_since=D("2025-12-01")),  # due 1 Jun: due today
     ]
     clocks = clocks_for_all(cases, D("2026-06-01"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from nicegui import ui
 from nicegui.testing.user import User
@@ -92,7 +92,7 @@ def test_a_caseload_card_escapes_what_the_councils_import_holds() -> None:
     row = CaseloadRow(child_id="c-1", name=name, initials="OB", age=9, category="cic", worker_id="w", team_id="t",
                       placement_town="<b>Town</b>", placement_la="<script>x</script>", out_of_area=True,
                       distance_km=120.4, clocks=[Clock("c-1", "cic_visit", date(2026, 12, 1), "overdue", "r", "s")])
-    html = child_card(row, has_draft=True, today=date(2026, 12, 3))
+    html = child_card(row, drafts={"visit"}, today=date(2026, 12, 3))
     assert "<img" not in html and "<b>" not in html and "<script" not in html
     assert """>&lt;img src=x onerror=alert(1)&gt; O'Brien "Bo" &amp; Co</a>""" in html
     assert ('aria-label="Continue visit draft for &lt;img src=x onerror=alert(1)&gt; O&#x27;Brien &quot;Bo&quot; '
@@ -183,6 +183,22 @@ async def test_not_alone_without_a_reason_is_refused_with_a_clear_message(user: 
 
 
 NOT_ALONE_UNABLE = "The worker was unable to see the child alone"
+
+
+async def test_a_new_visit_opens_dated_now_at_the_placement_with_the_child_seen(user: User, app_store: Store) -> None:
+    # On the doorstep the worker answers only what the visit was; when and where are filled in already.
+    child_id, _ = ben_child(app_store)
+    await sign_in(user, "ben")
+    await user.should_see("My caseload", retries=50)
+    before = utcnow().astimezone(LONDON).replace(second=0, microsecond=0)
+    await open_visit(user, child_id)
+    after = utcnow().astimezone(LONDON)
+    (day,) = field(user, "visit_date").elements
+    (moment,) = field(user, "visit_time").elements
+    opened = datetime.strptime(f"{day.value} {moment.value}", "%Y-%m-%d %H:%M").replace(tzinfo=LONDON)
+    assert before <= opened <= after
+    assert next(iter(user.find(marker="location").elements)).value == "placement"
+    assert next(iter(user.find(marker="seen").elements)).value == "yes"
 
 
 async def test_a_future_visit_date_is_refused(user: User, app_store: Store) -> None:
