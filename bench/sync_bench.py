@@ -9,7 +9,9 @@
   records, each in the server's change log as if its devices had pushed it), with the real SyncClient.
 - `sync_load`: 200 devices (one per worker) sync at once against one server process: each pushes a new
   visit and pulls what is new for its children (sending back its cursor and directory version, as
-  SyncClient does). p95 of the whole sync per device, and the errors.
+  SyncClient does). p95 of the whole sync per device, and the errors. The devices are one aiohttp
+  client on the same machine (see `_load_round`). Then a second round with two server processes on the
+  same database, the devices alternating between them as behind a load balancer (`sync_load_2_servers_*`).
 
 Seeding happens before any clock starts. The server runs in its own process, so what is timed includes
 HTTP, JSON and pydantic on both ends, sealing, the merge and PostgreSQL.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import random
 import statistics
 import tempfile
@@ -31,6 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import psycopg
 from sqlalchemy import create_engine, text
@@ -71,7 +75,7 @@ from tests.sync_support import SyncServer, new_store, server_store
 PUSH_CHANGES = {"tiny": 50, "full": 10_000}
 PULL_CHILDREN = {"tiny": 2, "full": 30}
 LOAD_DEVICES = {"tiny": 5, "full": 200}
-BATCH = 100  # SyncClient's default batch size
+BATCH = messages.MAX_BATCH  # SyncClient's default batch size (a batch also stops at 4 MB)
 TODAY = date(2026, 11, 23)
 PASSWORD = hash_password("bench")
 
@@ -131,6 +135,14 @@ def shared_server() -> tuple[str, SyncServer]:
         new_store(url).engine.dispose()  # migrated and keyed before the server starts
         _shared = (url, _cleanup.enter_context(_server(url)))
     return _shared
+
+
+def _cpu_seconds(server: SyncServer) -> float:
+    """The CPU time the server process has used (user and system, from /proc): steadier on a shared
+    machine than the wall-clock figures, which move with everyone else's load."""
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _visit_body(rng: random.Random) -> VisitBody:
@@ -341,8 +353,10 @@ def sync_push(size: str) -> list[Figure]:
                 visit = Visit(child_id=child_id, worker_id=worker_id, visited_at=_at(TODAY - timedelta(days=i % 700)),
                               status="submitted", seen_alone=True)
                 node.write(session, visit, _visit_body(rng), action="create")
-        changes = sync_store.pending_changes(node, n)
-        batches = [_signed(token, changes[i:i + BATCH]) for i in range(0, n, BATCH)]
+        batches = []
+        while changes := sync_store.pending_changes(node, BATCH):  # as SyncClient takes them, batch by batch
+            batches.append(_signed(token, changes))
+            sync_store.mark_pushed(node, [c["change_id"] for c in changes])
         conninfo, schema = _pg_conninfo(url)
         with httpx.Client(timeout=120) as http:
             headers = {"Authorization": f"Bearer {token}"}
@@ -350,12 +364,14 @@ def sync_push(size: str) -> list[Figure]:
             http.get(f"{running.url}{PREFIX}/status", headers=headers).raise_for_status()
             with psycopg.connect(conninfo) as conn:
                 before = _keys(conn, schema)
+            cpu_before = _cpu_seconds(running)
             started = time.perf_counter()
             for batch in batches:
                 response = http.post(f"{running.url}{PREFIX}/push", json=batch, headers=headers)
                 if response.status_code != 200:
                     raise RuntimeError(f"push refused: HTTP {response.status_code} {response.text[:300]}")
             pushed = time.perf_counter() - started
+            server_cpu = _cpu_seconds(running) - cpu_before
         with psycopg.connect(conninfo) as conn:
             written = _written_rows(conn, schema, before)
         if len(written.get("visit", ([], []))[1]) != n:
@@ -369,6 +385,7 @@ def sync_push(size: str) -> list[Figure]:
     return [
         Figure("sync_push", pushed, "s", baseline=plain, ratio=ratio),
         Figure("sync_push_per_change", pushed / n * 1000, "ms"),
+        Figure("sync_push_server_cpu_per_change", server_cpu / n * 1000, "ms"),
         Figure("sync_push_ratio", ratio, "x", target=2.0 if full else None),
         Figure("sync_push_rows_written", float(rows), "rows"),
     ]
@@ -421,50 +438,71 @@ def _visits_on(store: Store, worker_id: str) -> int:
 # ------------------------------------------------------------------------------------------------ sync_load
 
 
-async def _device_sync(http: httpx.AsyncClient, url: str, token: str, batch: dict[str, Any], cursor: int,
-                       held: list[str], directory_version: str) -> None:
+Device = tuple[str, dict[str, Any], int, list[str], str]  # token, batch, cursor, children held, directory version
+
+
+async def _device_sync(http: aiohttp.ClientSession, url: str, token: str, batch: dict[str, Any], cursor: int,
+                       held: list[str], directory_version: str) -> tuple[int, str]:
+    """One device's sync: its push, then its pulls until nothing more; returns its new cursor and version."""
     headers = {"Authorization": f"Bearer {token}"}
-    response = await http.post(f"{url}{PREFIX}/push", json=batch, headers=headers)
-    response.raise_for_status()
+    async with http.post(f"{url}{PREFIX}/push", json=batch, headers=headers) as response:
+        response.raise_for_status()
+        await response.read()
     while True:
         # As SyncClient does: the cursor and the directory version the device holds.
-        response = await http.post(f"{url}{PREFIX}/pull", headers=headers,
-                                   json={"cursor": cursor, "held": held, "limit": 200,
-                                         "directory_version": directory_version})
-        response.raise_for_status()
-        page = response.json()
+        async with http.post(f"{url}{PREFIX}/pull", headers=headers,
+                             json={"cursor": cursor, "held": held, "limit": 200,
+                                   "directory_version": directory_version}) as response:
+            response.raise_for_status()
+            page = await response.json()
         cursor = page["cursor"]
         directory_version = page.get("directory_version", "")
         if not page["more"]:
-            return
+            return cursor, directory_version
 
 
-async def _load_round(url: str, devices: list[tuple[str, dict[str, Any], int, list[str], str]]
-                      ) -> tuple[list[float], int]:
-    """Every device syncs at once; returns each successful sync's seconds, and how many failed."""
-    limits = httpx.Limits(max_connections=len(devices), max_keepalive_connections=len(devices))
-    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+async def _load_round(urls: list[str], devices: list[Device]
+                      ) -> tuple[list[float], int, list[tuple[int, str] | None]]:
+    """Every device syncs at once, device i with server `urls[i % len(urls)]` (round robin, as a load
+    balancer would); returns each successful sync's seconds, how many failed, and each device's new
+    cursor and directory version (None where it failed).
+
+    The 200 devices are one aiohttp client (a dependency of NiceGUI's) on one event loop, on the same two
+    cores as the server: httpx's async client cost several times the server's CPU for the same requests
+    (2-6 s for the 400 requests of a round, against ~0.3 s with aiohttp), so the round timed the load
+    generator more than the server.
+    """
+    connector = aiohttp.TCPConnector(limit=len(devices))
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
         go = asyncio.Event()
 
-        async def one(token: str, batch: dict[str, Any], cursor: int, held: list[str], version: str) -> float | None:
+        async def one(url: str, token: str, batch: dict[str, Any], cursor: int, held: list[str],
+                      version: str) -> tuple[float, tuple[int, str]] | None:
             await go.wait()
             started = time.perf_counter()
             try:
-                await _device_sync(http, url, token, batch, cursor, held, version)
-            except (httpx.HTTPError, ValueError, KeyError):
+                after = await _device_sync(http, url, token, batch, cursor, held, version)
+            except (TimeoutError, aiohttp.ClientError, ValueError, KeyError):
                 return None
-            return time.perf_counter() - started
+            return time.perf_counter() - started, after
 
-        tasks = [asyncio.create_task(one(*d)) for d in devices]
+        tasks = [asyncio.create_task(one(urls[i % len(urls)], *d)) for i, d in enumerate(devices)]
         await asyncio.sleep(0.05)
         go.set()
         results = await asyncio.gather(*tasks)
-    ok = [r for r in results if r is not None]
-    return ok, len(results) - len(ok)
+    ok = [r[0] for r in results if r is not None]
+    return ok, len(results) - len(ok), [r[1] if r is not None else None for r in results]
+
+
+def _p95(latencies: list[float]) -> float:
+    return statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 2 else (latencies or [0.0])[0]
 
 
 @benchmark("sync_load")
 def sync_load(size: str) -> list[Figure]:
+    """Two rounds, each device pushing a new visit and pulling: first against one `seen server` process
+    (the issue's figure), then against two processes on the same database, devices alternating between
+    them (README's deployment: several servers behind a load balancer), here on the same two cores."""
     n = LOAD_DEVICES[size]
     rng = random.Random(13)
     url, running = shared_server()
@@ -474,14 +512,15 @@ def sync_load(size: str) -> list[Figure]:
         admin = org.admin
         tokens = {w: _token_for(server, w, admin, f"phone {i}") for i, w in enumerate(org.workers)}
         node = _node_with(f"sqlite:///{Path(tmp) / 'node.db'}", org)
-        batches: dict[str, dict[str, Any]] = {}
-        for worker_id in org.workers:  # one new visit per device, made before the clock starts
-            with node.session() as session:
-                visit = Visit(child_id=org.children[worker_id][0], worker_id=worker_id, visited_at=_at(TODAY),
-                              status="submitted", seen_alone=True)
-                node.write(session, visit, _visit_body(rng), action="create")
-            batches[worker_id] = _signed(tokens[worker_id], sync_store.pending_changes(node, 10))
-            sync_store.mark_pushed(node, [c["change_id"] for c in batches[worker_id]["changes"]])
+        rounds: list[dict[str, dict[str, Any]]] = [{}, {}]
+        for batches in rounds:
+            for worker_id in org.workers:  # one new visit per device and round, made before the clock starts
+                with node.session() as session:
+                    visit = Visit(child_id=org.children[worker_id][0], worker_id=worker_id, visited_at=_at(TODAY),
+                                  status="submitted", seen_alone=True)
+                    node.write(session, visit, _visit_body(rng), action="create")
+                batches[worker_id] = _signed(tokens[worker_id], sync_store.pending_changes(node, 10))
+                sync_store.mark_pushed(node, [c["change_id"] for c in batches[worker_id]["changes"]])
         # Each device has synced before (it holds its children and a cursor), as phones in use have.
         with httpx.Client(timeout=60) as http:
             cursors, versions = {}, {}
@@ -497,18 +536,27 @@ def sync_load(size: str) -> list[Figure]:
                     if not page["more"]:
                         break
                 cursors[worker_id], versions[worker_id] = cursor, version
-        devices = [(tokens[w], batches[w], cursors[w], org.children[w], versions[w]) for w in org.workers]
+        devices = [(tokens[w], rounds[0][w], cursors[w], org.children[w], versions[w]) for w in org.workers]
+        cpu_before = _cpu_seconds(running)
         started = time.perf_counter()
-        latencies, errors = asyncio.run(_load_round(running.url, devices))
+        latencies, errors, after = asyncio.run(_load_round([running.url], devices))
         wall = time.perf_counter() - started
+        server_cpu = _cpu_seconds(running) - cpu_before
+        with _server(url) as second:
+            devices = []
+            for i, w in enumerate(org.workers):
+                cursor, version = after[i] or (cursors[w], versions[w])  # a device that failed: as it was
+                devices.append((tokens[w], rounds[1][w], cursor, org.children[w], version))
+            two, two_errors, _after = asyncio.run(_load_round([running.url, second.url], devices))
         server.engine.dispose()
         node.engine.dispose()
-    p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 2 else (latencies or [0.0])[0]
     full = size == "full"
     return [
-        Figure("sync_load_p95", p95 * 1000, "ms", target=500.0 if full else None),
+        Figure("sync_load_p95", _p95(latencies) * 1000, "ms", target=500.0 if full else None),
         Figure("sync_load_median", statistics.median(latencies) * 1000 if latencies else 0.0, "ms"),
         Figure("sync_load_errors", float(errors), "errors", target=1.0 if full else None),
         Figure("sync_load_wall", wall, "s"),
+        Figure("sync_load_server_cpu_per_device", server_cpu / n * 1000, "ms"),
+        Figure("sync_load_2_servers_p95", _p95(two) * 1000, "ms"),
+        Figure("sync_load_2_servers_errors", float(two_errors), "errors", target=1.0 if full else None),
     ]
-

@@ -5,6 +5,11 @@ setup_python() {
     local extras="${1:-}"
     local py="${PYTHON:-python3}"
     if [ ! -x .venv/bin/python ]; then
+        if ! "$py" -c "import ensurepip, venv" 2>/dev/null; then
+            # Debian's own python3 ships venv and pip apart.
+            as_root apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-venv >/dev/null
+        fi
         "$py" -m venv .venv
         .venv/bin/pip install -q --upgrade pip
     fi
@@ -32,11 +37,24 @@ setup_chromium() {
 }
 
 setup_postgres() {
-    # The storage suite runs against the real PostgreSQL at 127.0.0.1:5432 (trust auth).
-    if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    # The storage suite runs against the real PostgreSQL at 127.0.0.1:5432 (trust auth on loopback).
+    if ! command -v pg_isready >/dev/null; then
+        # A machine without PostgreSQL: Debian's, with loopback connections trusted (a test machine only).
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+        local hba
+        hba="$(ls /etc/postgresql/*/main/pg_hba.conf | head -n 1)"
+        as_root sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+    fi
+    if ! pg_isready -q -h 127.0.0.1 -p 5432; then
         if [ -d /etc/postgresql ]; then
-            as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+            as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start \
+                || echo "PostgreSQL did not start; the tests that need it will say so" >&2
         fi
         for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    fi
+    if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" 2>/dev/null \
+            | grep -q 1; then
+        psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE test" 2>/dev/null || true
     fi
 }
