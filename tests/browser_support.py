@@ -268,6 +268,12 @@ def wait_for_worker(page: object) -> None:
         timeout=30000)
 
 
+def wait_connected(page: object) -> None:
+    """Until NiceGUI's socket is connected: a page can be on screen before it is, and until then the page
+    treats itself as offline (a photo picked then goes into the draft, not to the uploader)."""
+    page.wait_for_function("window.socket !== undefined && window.socket.connected", timeout=30000)  # type: ignore[attr-defined]
+
+
 def wait_status(page: object, text: str, timeout: int = 20000) -> None:
     """Until the header's connection status reads `text` ("Online", "Offline · 1 draft waiting"...)."""
     page.wait_for_function(  # type: ignore[attr-defined]

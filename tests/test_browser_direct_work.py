@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from storage.direct_work import add_action, add_plan
 from storage.models import CarePlanAction, Child, Worker
-from tests.browser_support import LiveServer, check_screen, sign_in
+from tests.browser_support import LiveServer, check_screen, sign_in, wait_connected
 
 pytestmark = pytest.mark.browser
 LATE_ACTION = "Book the room for sibling contact"
@@ -76,6 +76,7 @@ def test_direct_work_screens_on_a_phone(page, live_server: LiveServer, tmp_path)
     # Life story: a photo from the phone's camera input, saved, shown through the guarded route.
     page.goto(f"/child/{child_id}/life-story")
     page.get_by_role("heading", name="The book so far").wait_for()
+    wait_connected(page)
     page.locator("input[type=file][capture]").set_input_files(photo_file(tmp_path / "camera.jpg"))
     page.get_by_text("1 photo ready to add").wait_for()
     page.get_by_label("Chapter of the book").click()

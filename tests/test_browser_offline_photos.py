@@ -30,6 +30,7 @@ from tests.browser_support import (
     read_indexeddb,
     screenshot,
     sign_in,
+    wait_connected,
     wait_for_caseload_copy,
     wait_for_worker,
     wait_status,
@@ -101,6 +102,7 @@ def open_life_story(page, child_id: str) -> None:
     wait_for_caseload_copy(page)
     page.goto(f"/child/{child_id}/life-story")
     page.get_by_role("heading", name="The book so far").wait_for()
+    wait_connected(page)
 
 
 def draft_photo_count(page) -> int:
