@@ -24,8 +24,13 @@ window.seenPush = window.seenPush || (function () {
     return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
   }
   async function post(path, body) {
-    const response = await fetch(path, {method: 'POST', credentials: 'same-origin',
-      headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+    let response;
+    try {
+      response = await fetch(path, {method: 'POST', credentials: 'same-origin',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+    } catch (e) {
+      throw new Error('Seen could not reach the server. Check this device is online, then try again.');
+    }
     if (!response.ok) {
       let message = 'The server did not accept it (' + response.status + ').';
       try { message = (await response.json()).error || message; } catch (e) {}
@@ -76,7 +81,8 @@ window.seenPush = window.seenPush || (function () {
       }
       report('off');
     } catch (e) {
-      report('failed', String(e && e.message || e));
+      // Still subscribed (on this device, the server, or both): the section keeps offering to turn off.
+      report('failed-off', String(e && e.message || e));
     }
   }
   return {status: status, turnOn: turnOn, turnOff: turnOff};
@@ -92,6 +98,7 @@ MESSAGES = {
     "unsupported": "This browser cannot receive notifications. On an iPhone, add Seen to the home screen "
                    "first, then open it from there.",
     "failed": "Notifications could not be turned on: ",
+    "failed-off": "Notifications could not be turned off: ",
 }
 
 
@@ -113,11 +120,12 @@ def notifications_section(_worker: Worker | None = None) -> None:
         args = event.args if isinstance(event.args, dict) else {}
         current = str(args.get("state", "off"))
         text = MESSAGES.get(current, MESSAGES["off"])
-        if current == "failed":
+        if current in ("failed", "failed-off"):
             text += str(args.get("message", "")) or "try again."
         state.text = text
-        on.set_visibility(current != "on")
-        off.set_visibility(current == "on")
+        still_on = current in ("on", "failed-off")
+        on.set_visibility(not still_on)
+        off.set_visibility(still_on)
 
     ui.on("seen-push", show)
     # After the page has connected: the browser says whether this device is subscribed.
