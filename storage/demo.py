@@ -346,7 +346,7 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
         done = n == 0
         action = CarePlanAction(id=_id(rng), plan_id=care_plan.id, child_id=child.id, due=due,
                                 status="done" if done else rng.choice(["open", "in_progress"]),
-                                completed_on=due - timedelta(days=2) if done else None)
+                                completed_on=min(due - timedelta(days=2), today) if done else None)  # never after today
         store.write(session, action, CarePlanActionBody(
             description=text, owner=owner_name, outcome="Done: seen by the dentist, no treatment needed." if done else ""),
             action="create")

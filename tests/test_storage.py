@@ -215,8 +215,11 @@ def test_the_demo_caseload_shows_what_a_team_meets(store: Store) -> None:
         # Written up after the visit, never after the demo's today.
         assert all(v.visited_at <= v.written_up_at for v in visits if v.written_up_at)
         assert all(v.written_up_at.date() <= DEMO_DAY for v in visits if v.written_up_at)
-        statuses = {a.status for a in session.exec(select(CarePlanAction))}
+        actions = list(session.exec(select(CarePlanAction)))
+        statuses = {a.status for a in actions}
         assert "done" in statuses and statuses & {"open", "in_progress"}
+        # A done action was done by today: none is completed in the future.
+        assert all(a.completed_on <= DEMO_DAY for a in actions if a.completed_on)
         clocks = clocks_for_all(cases_for(session, session.exec(select(Child))), DEMO_DAY)
         assert {c.status for c in clocks} >= {"overdue", "on_track"}
         photos = list(session.exec(select(Photo)))
