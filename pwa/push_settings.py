@@ -15,6 +15,8 @@ from storage.models import Worker
 PUSH_JS = r"""
 <script>
 window.seenPush = window.seenPush || (function () {
+  const PRIVATE_WINDOW = 'this browser window cannot receive them. A private or incognito window cannot; ' +
+    'open Seen in an ordinary window, or from your home screen, and turn them on there.';
   function report(state, message) { emitEvent('seen-push', {state: state, message: message || ''}); }
   function keyBytes(b64url) {
     const b64 = (b64url + '='.repeat((4 - b64url.length % 4) % 4)).replace(/-/g, '+').replace(/_/g, '/');
@@ -58,6 +60,7 @@ window.seenPush = window.seenPush || (function () {
     try {
       const permission = await Notification.requestPermission();
       if (permission !== 'granted') return report('denied');
+      report('working'); // registering with the browser's push service can take a while on a weak signal
       const registration = await navigator.serviceWorker.ready;
       const key = (await (await fetch('/api/push/key', {credentials: 'same-origin'})).json()).publicKey;
       let subscription = await registration.pushManager.getSubscription();
@@ -68,7 +71,10 @@ window.seenPush = window.seenPush || (function () {
       await post('/api/push/subscribe', subscription.toJSON());
       report('on');
     } catch (e) {
-      report('failed', String(e && e.message || e));
+      const reason = String(e && e.message || e);
+      // Allowed, yet refused: a private (incognito) window has no push service to register with.
+      const privateWindow = Notification.permission === 'granted' && /permission denied/i.test(reason);
+      report('failed', privateWindow ? PRIVATE_WINDOW : reason);
     }
   }
   async function turnOff() {
@@ -97,6 +103,7 @@ MESSAGES = {
               "then turn them on here.",
     "unsupported": "This browser cannot receive notifications. On an iPhone, add Seen to the home screen "
                    "first, then open it from there.",
+    "working": "Turning notifications on for this device…",
     "failed": "Notifications could not be turned on: ",
     "failed-off": "Notifications could not be turned off: ",
 }
