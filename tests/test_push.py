@@ -11,12 +11,12 @@ import asyncio
 import re
 import time as clock
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from nicegui.testing.user import User
 from sqlalchemy import create_engine, text
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from pwa import push
 from storage import notify
@@ -26,11 +26,17 @@ from storage.models import (
     Child,
     ChildBody,
     ManagedTeam,
+    Placement,
+    PlacementBody,
     PushDelivery,
     PushSubscription,
+    Review,
+    ReviewBody,
     Role,
     SentAlert,
     Team,
+    Visit,
+    VisitBody,
     Worker,
 )
 from storage.store import Store
@@ -153,6 +159,200 @@ async def test_the_right_alerts_reach_the_right_people_once_signed_and_never_nam
     assert after_restart.delivered == 0 and len(service.received) == count
     with app_store.session() as session:
         assert len(list(session.exec(select(SentAlert)))) == len(ben_got) + len(amara_got)
+
+
+# ---------------------------------------------------------------- worked out by hand, on a fixed day
+
+# Wednesday 10 March 2027: no bank holiday near it (the next is Good Friday, 26 March 2027). Counting
+# working days from it: Thu 11, Fri 12, Mon 15 (the 3rd, over the weekend), Tue 16 (the 4th), ... Wed 24 (10th).
+HAND_DAY = date(2027, 3, 10)
+
+
+def seen_visit(store: Store, session: Session, child: Child, worker: Worker, on: date, *, seen: bool = True) -> None:
+    """A written-up visit on the day `on` (11:00 UTC, the same day in London)."""
+    at = datetime.combine(on, time(11, 0), UTC)
+    store.write(session, Visit(child_id=child.id, worker_id=worker.id, visited_at=at, seen=seen,
+                               seen_alone=seen or None, status="signed_off", written_up_at=at, submitted_at=at),
+                VisitBody(observations="Seen at home."), action="create")
+
+
+def held_review(store: Store, session: Session, child: Child, kind: str, on: date) -> None:
+    store.write(session, Review(child_id=child.id, kind=kind, scheduled_for=on, held_on=on), ReviewBody(),
+                action="create")
+
+
+def placement(store: Store, session: Session, child: Child, start: date, end: date | None = None) -> None:
+    store.write(session, Placement(child_id=child.id, placement_type="U6", start=start, end=end), PlacementBody(),
+                action="create")
+
+
+def hand_worked_caseload(store: Store) -> dict[str, str]:
+    """Two teams, each a worker and a manager, and children whose dates put each clock where the test wants it.
+
+    Returns the ids by name: gita, hugo (workers), mira, omar (their managers), and the children.
+    """
+    ids: dict[str, str] = {}
+    with store.session() as session:
+        teams = {}
+        for name, team_name, manager, worker in [
+                ("riverside", "Riverside Team", ("mira", "Mira Stone"), ("gita", "Gita Ramsden")),
+                ("hillside", "Hillside Team", ("omar", "Omar Bell"), ("hugo", "Hugo Lister"))]:
+            team = Team(name=team_name)
+            session.add(team)
+            session.flush()
+            boss = Worker(username=manager[0], display_name=manager[1], role=Role.manager.value, team_id=team.id)
+            session.add(boss)
+            session.flush()
+            hand = Worker(username=worker[0], display_name=worker[1], team_id=team.id, manager_id=boss.id)
+            session.add(hand)
+            session.add(ManagedTeam(manager_id=boss.id, team_id=team.id))
+            session.flush()
+            teams[name] = team
+            ids[manager[0]], ids[worker[0]] = boss.id, hand.id
+        gita, hugo = session.get(Worker, ids["gita"]), session.get(Worker, ids["hugo"])
+        assert gita is not None and hugo is not None
+
+        def child(name: str, row: Child) -> Child:
+            first, last = name.split()
+            store.write(session, row, ChildBody(first_name=first, last_name=last), action="create")
+            ids[first.lower()] = row.id
+            return row
+
+        def in_care_since_june(name: str) -> Child:
+            # Looked after since 1 Jun 2026, reviewed 29 Jun 2026 and 1 Feb 2027: the next looked-after review
+            # is 6 months after the last (reg 33(2)), 1 Aug 2027, far off. Every cic_review below is on track.
+            row = child(name, Child(category="cic", team_id=teams["riverside"].id, worker_id=gita.id,
+                                    looked_after_since=date(2026, 6, 1)))
+            held_review(store, session, row, "cic_review", date(2026, 6, 29))
+            held_review(store, session, row, "cic_review", date(2027, 2, 1))
+            return row
+
+        # Orla moved on Mon 8 Mar 2027 (2 days ago); seen on Fri 5 Mar in the placement before, which does not
+        # count (reg 28 counts within the current placement). No visit since: due 1 week after the placement
+        # began (reg 28(2)(a)), 8 Mar + 7 days = Mon 15 Mar: 5 days away, but over the weekend it is the 3rd
+        # working day from today (Thu 11, Fri 12, Mon 15): due within 3.
+        orla = in_care_since_june("Orla Brindle")
+        placement(store, session, orla, date(2026, 6, 1), date(2027, 3, 8))
+        placement(store, session, orla, date(2027, 3, 8))
+        seen_visit(store, session, orla, gita, date(2027, 3, 5))
+
+        # Tamsin, Idris, Elsie and Rufus: in a placement since 1 Jun 2026, so in its first year until 1 Jun 2027:
+        # visits every 6 weeks (42 days) from the last one where the child was seen (reg 28(2)(b)).
+        # Tamsin, last seen Wed 27 Jan 2027: + 42 days = Wed 10 Mar, due today.
+        tamsin = in_care_since_june("Tamsin Ferrow")
+        placement(store, session, tamsin, date(2026, 6, 1))
+        seen_visit(store, session, tamsin, gita, date(2027, 1, 27))
+        # Idris, last seen Wed 13 Jan 2027 (8 weeks ago): + 42 days = Wed 24 Feb, overdue. The visit on 3 Mar
+        # found no one home: not seen, so it does not stop the clock.
+        idris = in_care_since_june("Idris Kettleby")
+        placement(store, session, idris, date(2026, 6, 1))
+        seen_visit(store, session, idris, gita, date(2027, 1, 13))
+        seen_visit(store, session, idris, gita, date(2027, 3, 3), seen=False)
+        # Elsie, last seen Tue 2 Feb 2027: + 42 days = Tue 16 Mar, the 4th working day: no alert today.
+        elsie = in_care_since_june("Elsie Marrow")
+        placement(store, session, elsie, date(2026, 6, 1))
+        seen_visit(store, session, elsie, gita, date(2027, 2, 2))
+        # Rufus, last seen Wed 10 Feb 2027: + 42 days = Wed 24 Mar, 10 working days away: no alert.
+        rufus = in_care_since_june("Rufus Penhale")
+        placement(store, session, rufus, date(2026, 6, 1))
+        seen_visit(store, session, rufus, gita, date(2027, 2, 10))
+
+        # Noor, on a child protection plan since the initial conference on Wed 6 Jan 2027; last seen on a Saturday,
+        # 27 Feb. cp_visit is 10 working days: Mar 1-5 (5), 8-12 (10): Fri 12 Mar (two calendar weeks would be
+        # Sat 13 Mar), the 2nd working day from today: due within 3. The first review conference is 3 months
+        # after the initial one: 6 Apr 2027, on track.
+        noor = child("Noor Hazeldene", Child(category="cp", team_id=teams["riverside"].id, worker_id=gita.id,
+                                             strategy_discussion=date(2026, 12, 14),
+                                             initial_conference=date(2027, 1, 6)))
+        seen_visit(store, session, noor, gita, date(2027, 2, 27))
+
+        # Sol, Hugo's, on a child in need plan since 1 Oct 2026; last seen Mon 1 Feb 2027. cin_visit is 20 working
+        # days (no bank holiday in February 2027): Feb 2-5 (4), 8-12 (9), 15-19 (14), 22-26 (19), Mon 1 Mar (20):
+        # overdue. Reviewed 1 Feb 2027: the next child in need review is 3 months on, 1 May 2027, on track.
+        sol = child("Sol Wyvern", Child(category="cin", team_id=teams["hillside"].id, worker_id=hugo.id,
+                                        cin_plan_start=date(2026, 10, 1)))
+        seen_visit(store, session, sol, hugo, date(2027, 2, 1))
+        held_review(store, session, sol, "cin_review", date(2027, 2, 1))
+    return ids
+
+
+def received_alerts(service: PushService, device: Device) -> set[tuple[str | None, str, str, str, str]]:
+    """(child, clock, stage, due, title) of each alert the device received."""
+    got = [device.decrypt(r) for r in service.to(device.path)]
+    alerts = {(p["child"], p["clock"], p["stage"], p["due"], p["title"]) for p in got}
+    assert len(alerts) == len(got), "an alert reached the device twice"
+    return alerts
+
+
+def digest_bodies(service: PushService, device: Device) -> list[str]:
+    return [p["body"] for p in map(device.decrypt, service.to(device.path)) if p["stage"] == "digest"]
+
+
+def test_each_worker_and_manager_get_exactly_the_alerts_worked_out_by_hand_from_the_rules(
+        store: Store, service: PushService) -> None:
+    # The expectations here are written out from the dates above and storage/rules.toml, not from the
+    # timescales engine: a mistake in the engine or in how the scheduler picks stages shows up as a difference.
+    ids = hand_worked_caseload(store)
+    devices = {name: Device(service, name) for name in ("gita", "hugo", "mira", "omar")}
+    for name, device in devices.items():
+        notify.subscribe(store, ids[name], device.subscription())
+    orla, tamsin, idris, noor, sol = (ids[n] for n in ("orla", "tamsin", "idris", "noor", "sol"))
+
+    report = push.run_once(store, morning(HAND_DAY), quick_sender(store))
+    assert report.failed == report.retry == 0
+
+    # Gita, the allocated worker: due within 3 working days, due today and overdue; not Elsie (4th working
+    # day), not Rufus (10th), no review (all far off), nothing of Hugo's.
+    assert received_alerts(service, devices["gita"]) == {
+        (orla, "cic_visit", "due_in_3", "2027-03-15", "Visit due Mon 15 Mar — O.B."),
+        (noor, "cp_visit", "due_in_3", "2027-03-12", "Visit due Fri 12 Mar — N.H."),
+        (tamsin, "cic_visit", "due_today", "2027-03-10", "Visit due today — T.F."),
+        (idris, "cic_visit", "overdue", "2027-02-24", "Visit overdue — I.K."),
+    }
+    # Mira, Gita's manager: only what is overdue in her team, and her digest of the week to Wed 17 Mar
+    # (Idris overdue; Tamsin due today; Noor 12, Orla 15, Elsie 16 Mar ahead; Rufus on 24 Mar is beyond it).
+    assert received_alerts(service, devices["mira"]) == {
+        (idris, "cic_visit", "overdue", "2027-02-24", "Visit overdue — I.K."),
+        (None, "digest", "digest", "2027-03-10", "Your teams' week ahead"),
+    }
+    assert digest_bodies(service, devices["mira"]) == ["Riverside Team: 1 overdue, 1 due today, 3 more by Wed 17 Mar."]
+    # Hugo and Omar, the other team: Sol's overdue visit, and Omar's digest; nothing of Gita's team.
+    assert received_alerts(service, devices["hugo"]) == {
+        (sol, "cin_visit", "overdue", "2027-03-01", "Visit overdue — S.W."),
+    }
+    assert received_alerts(service, devices["omar"]) == {
+        (sol, "cin_visit", "overdue", "2027-03-01", "Visit overdue — S.W."),
+        (None, "digest", "digest", "2027-03-10", "Your teams' week ahead"),
+    }
+    assert digest_bodies(service, devices["omar"]) == ["Hillside Team: 1 overdue, 0 due today, 0 more by Wed 17 Mar."]
+    assert report.delivered == len(service.received) == 4 + 2 + 1 + 2
+    made_up = {"Orla", "Brindle", "Tamsin", "Ferrow", "Idris", "Kettleby", "Elsie", "Marrow", "Rufus", "Penhale",
+               "Noor", "Hazeldene", "Sol", "Wyvern"}
+    for device in devices.values():
+        for payload in map(device.decrypt, service.to(device.path)):
+            assert_names_no_child(payload, made_up)
+
+    # A quarter of an hour later: nothing new, nothing sent again.
+    again = push.run_once(store, morning(HAND_DAY) + timedelta(minutes=15), quick_sender(store))
+    assert (again.decided, again.delivered) == (0, 0) and len(service.received) == 9
+
+    # The next morning, Thu 11 Mar: Tamsin's visit (due 10 Mar) is now overdue, and Elsie's (Tue 16 Mar) is the
+    # 3rd working day (Fri 12, Mon 15, Tue 16). Orla and Noor are still due within 3 and Idris and Sol still
+    # overdue on the same dates: not sent again. Each manager gets a new digest, to Thu 18 Mar.
+    service.received.clear()
+    push.run_once(store, morning(HAND_DAY + timedelta(days=1)), quick_sender(store))
+    assert received_alerts(service, devices["gita"]) == {
+        (tamsin, "cic_visit", "overdue", "2027-03-10", "Visit overdue — T.F."),
+        (ids["elsie"], "cic_visit", "due_in_3", "2027-03-16", "Visit due Tue 16 Mar — E.M."),
+    }
+    assert received_alerts(service, devices["mira"]) == {
+        (tamsin, "cic_visit", "overdue", "2027-03-10", "Visit overdue — T.F."),
+        (None, "digest", "digest", "2027-03-11", "Your teams' week ahead"),
+    }
+    assert digest_bodies(service, devices["mira"]) == ["Riverside Team: 2 overdue, 0 due today, 3 more by Thu 18 Mar."]
+    assert not service.to(devices["hugo"].path)
+    assert received_alerts(service, devices["omar"]) == {(None, "digest", "digest", "2027-03-11",
+                                                          "Your teams' week ahead")}
 
 
 async def test_only_a_signed_in_worker_on_seen_itself_can_subscribe_and_bad_input_is_refused(
