@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -20,9 +20,9 @@ LONDON = ZoneInfo("Europe/London")
 COUNTED_VISIT_STATUSES = (RecordStatus.submitted.value, RecordStatus.signed_off.value, RecordStatus.returned.value)
 
 
-def local_date(moment: object) -> date:
+def local_date(moment: datetime) -> date:
     """The calendar day in England of a stored (UTC) moment."""
-    return moment.astimezone(LONDON).date()  # type: ignore[attr-defined]
+    return moment.astimezone(LONDON).date()
 
 
 def cases_for(session: Session, children: Iterable[Child]) -> list[Case]:
@@ -42,17 +42,18 @@ def cases_for(session: Session, children: Iterable[Child]) -> list[Case]:
                 child_agreed_less_frequent=p.child_agreed_less_frequent and p.placement_type in FOSTER_PLACEMENTS))
         # Drafts do not count: a visit counts once it has been written up and submitted. A visit that a
         # correction supersedes counts as the correction says, not twice and not as first written.
-        query = select(Visit.id, Visit.supersedes, Visit.child_id, Visit.visited_at, Visit.seen,
-                       Visit.seen_alone).where(col(Visit.child_id).in_(chunk),
-                                               col(Visit.status).in_(COUNTED_VISIT_STATUSES))
+        query = select(  # type: ignore[call-overload]  # SQLModel types select() for up to 4 columns
+            Visit.id, Visit.supersedes, Visit.child_id, Visit.visited_at, Visit.seen, Visit.seen_alone,
+        ).where(col(Visit.child_id).in_(chunk), col(Visit.status).in_(COUNTED_VISIT_STATUSES))
         rows = list(session.exec(query))
         superseded = {supersedes for _, supersedes, *_ in rows if supersedes}
         for visit_id, _, child_id, visited_at, seen, seen_alone in rows:
             if visit_id not in superseded:
                 visits[child_id].append(VisitFacts(date=local_date(visited_at), seen=seen, seen_alone=seen_alone))
-        query = select(Review.child_id, Review.kind, Review.held_on).where(
+        held = select(Review.child_id, Review.kind, col(Review.held_on)).where(
             col(Review.child_id).in_(chunk), col(Review.held_on).is_not(None))
-        for child_id, kind, held_on in session.exec(query):
+        for child_id, kind, held_on in session.exec(held):
+            assert held_on is not None  # the query asks only for held reviews
             reviews[child_id].append(ReviewFacts(kind=kind, date=held_on))
     return [
         Case(

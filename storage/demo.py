@@ -320,14 +320,15 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
             ("achievements", "Swimming badge", "You swam 25 metres without stopping! Everyone cheered."),
         ]:
             on = today - timedelta(days=rng.randint(10, 400))
+            submitted_at = _at(on, rng)
             entry = LifeStoryEntry(id=_id(rng), child_id=child.id, worker_id=owner.id, on=on, section=section,
-                                   status=RecordStatus.submitted.value, submitted_at=_at(on, rng))
+                                   status=RecordStatus.submitted.value, submitted_at=submitted_at)
             store.write(session, entry, LifeStoryBody(title=title, text=text), action="create")
             count("life_story")
             if section == "achievements":
                 # Its id and time come from the entry, not the random stream: the rest of the demo stays as it was.
                 photo = Photo(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"seen-demo-photo:{entry.id}")),
-                              record_id=entry.id, child_id=child.id, created_at=entry.submitted_at)
+                              record_id=entry.id, child_id=child.id, created_at=submitted_at)
                 store.write(session, photo, action="create", blob=_badge_photo())
                 count("photos")
 

@@ -231,7 +231,7 @@ def plan(store: Store, now: datetime, rules: RuleSet | None = None) -> Plan:
             continue
         managers = set(team_managers.get(child.team_id, ()))
         if allocated is not None and allocated.manager_id in workers:
-            managers.add(allocated.manager_id)  # type: ignore[arg-type]
+            managers.add(allocated.manager_id)
         whose = f"{allocated.display_name}'s caseload" if allocated else "no one's caseload (unallocated)"
         for manager_id in sorted(managers):
             if allocated is not None and manager_id == allocated.id:
@@ -272,9 +272,10 @@ def unsent(session: Session, alerts: list[Alert]) -> list[Alert]:
     earliest = min(a.due for a in alerts)
     for start in range(0, len(worker_ids), 500):
         chunk = worker_ids[start : start + 500]
-        query = select(SentAlert.worker_id, SentAlert.child_id, SentAlert.clock, SentAlert.due, SentAlert.stage
-                       ).where(col(SentAlert.worker_id).in_(chunk), col(SentAlert.due) >= earliest)
-        seen.update(tuple(row) for row in session.exec(query))  # type: ignore[misc]
+        query = select(  # type: ignore[call-overload]  # SQLModel types select() for up to 4 columns
+            SentAlert.worker_id, SentAlert.child_id, SentAlert.clock, SentAlert.due, SentAlert.stage,
+        ).where(col(SentAlert.worker_id).in_(chunk), col(SentAlert.due) >= earliest)
+        seen.update(tuple(row) for row in session.exec(query))
     out = []
     for alert in alerts:
         if alert.key not in seen:
@@ -418,7 +419,7 @@ def mark_failed(store: Store, delivery_id: str, detail: str) -> None:
 def forget_delivered(store: Store, before: datetime) -> int:
     """Delivered or abandoned messages older than `before` are removed; SentAlert keeps the memory."""
     with store.session() as session:
-        result = session.exec(delete(PushDelivery).where(  # type: ignore[call-overload]
+        result = session.exec(delete(PushDelivery).where(
             (col(PushDelivery.delivered_at) < before) | (col(PushDelivery.given_up_at) < before)))
         return int(result.rowcount or 0)
 
@@ -466,7 +467,9 @@ def check_subscription(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise BadSubscription("Send the subscription as the JSON the browser's pushManager gives.")
     endpoint = raw.get("endpoint")
-    keys = raw.get("keys") if isinstance(raw.get("keys"), dict) else {}
+    keys = raw.get("keys")
+    if not isinstance(keys, dict):
+        keys = {}
     if not isinstance(endpoint, str) or len(endpoint) > 2000:
         raise BadSubscription("The subscription has no push service address (endpoint).")
     parts = urlsplit(endpoint)
@@ -501,7 +504,7 @@ def subscribe(store: Store, worker_id: str, raw: Any) -> PushSubscription:
                     sub = PushSubscription(worker_id=worker_id, endpoint_hash=key)
                 elif sub.worker_id != worker_id:
                     # The device now belongs to someone else: it must not get the last worker's alerts.
-                    session.exec(delete(PushDelivery).where(  # type: ignore[call-overload]
+                    session.exec(delete(PushDelivery).where(
                         col(PushDelivery.subscription_id) == sub.id))
                     sub.worker_id = worker_id
                 sub.sealed = store.seal_payload(SUBSCRIPTION_KIND, sub.id, info)
@@ -557,8 +560,8 @@ def remove_subscription(store: Store, subscription_id: str) -> None:
 
 
 def _remove(session: Session, subscription_id: str) -> None:
-    session.exec(delete(PushDelivery).where(col(PushDelivery.subscription_id) == subscription_id))  # type: ignore[call-overload]
-    session.exec(delete(PushSubscription).where(col(PushSubscription.id) == subscription_id))  # type: ignore[call-overload]
+    session.exec(delete(PushDelivery).where(col(PushDelivery.subscription_id) == subscription_id))
+    session.exec(delete(PushSubscription).where(col(PushSubscription.id) == subscription_id))
 
 
 def open_subscription(store: Store, sub: PushSubscription) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from operator import attrgetter
 from pathlib import Path
+from types import MemberDescriptorType
 from typing import Any
 
 import holidays
@@ -136,10 +137,16 @@ class Case:
         _set_case_placements(self, tuple(self.placements))
 
 
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """The slot's own setter, which writes a field of a frozen dataclass past its refusing __setattr__."""
+    slot: MemberDescriptorType = cls.__dict__[name]
+    return slot.__set__
+
+
 _by_date = attrgetter("date")
-_set_case_visits = Case.visits.__set__  # type: ignore[attr-defined]
-_set_case_reviews = Case.reviews.__set__  # type: ignore[attr-defined]
-_set_case_placements = Case.placements.__set__  # type: ignore[attr-defined]
+_set_case_visits = _slot_setter(Case, "visits")
+_set_case_reviews = _slot_setter(Case, "reviews")
+_set_case_placements = _slot_setter(Case, "placements")
 
 
 class CaseError(ValueError):
@@ -188,12 +195,12 @@ class Clock:
         }
 
 
-_set_child = Clock.child.__set__  # type: ignore[attr-defined]
-_set_clock = Clock.clock.__set__  # type: ignore[attr-defined]
-_set_due = Clock.due.__set__  # type: ignore[attr-defined]
-_set_status = Clock.status.__set__  # type: ignore[attr-defined]
-_set_rule = Clock.rule.__set__  # type: ignore[attr-defined]
-_set_source = Clock.source.__set__  # type: ignore[attr-defined]
+_set_child = _slot_setter(Clock, "child")
+_set_clock = _slot_setter(Clock, "clock")
+_set_due = _slot_setter(Clock, "due")
+_set_status = _slot_setter(Clock, "status")
+_set_rule = _slot_setter(Clock, "rule")
+_set_source = _slot_setter(Clock, "source")
 
 # ---------------------------------------------------------------- working days and months
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -51,13 +51,21 @@ DRAFT_KIND = "visit"
 # A submitted offline draft leaves a receipt (kind below) holding its idempotency key and the visit it
 # became, so a retried submission finds the visit instead of storing it twice.
 RECEIPT_KIND = "visit_receipt"
-R = TypeVar("R")  # the record an offline draft becomes
 # A phone's clock can run a little ahead of the server's: a visit "now" must not read as the future.
 CLOCK_SLACK = timedelta(minutes=5)
 
 TEXT_FIELDS = ("location_detail", "present", "observations", "analysis", "child_words",
                "child_words_not_recorded_reason", "worries", "working_well", "needs_to_happen")
 PLAN_KIND_FOR = {"cic": "care_plan", "cp": "cp_plan", "cin": "cin_plan", "case_managed": "care_plan"}
+
+
+class _Record(Protocol):
+    """What `submit_once` needs of the record an offline draft becomes: its id, for the receipt."""
+
+    id: str
+
+
+R = TypeVar("R", bound=_Record)  # the record an offline draft becomes
 
 
 class VisitInvalid(ValueError):
