@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, insert, text, update
 from sqlmodel import Session, col, select
 
 from storage.hot import Hot
-from storage.models import AuditEvent, KeyringEntry, new_id, utcnow
+from storage.models import AuditEvent, KeyringEntry, new_id, table_of, utcnow
 
 GENESIS = "0" * 64
 
@@ -40,6 +40,17 @@ def _device(given: str | None) -> str | None:
 HEAD_KEY = "audit_head"
 
 
+@dataclass(frozen=True)
+class Denied:
+    """The "denied" event a refusal puts in the audit trail: what was asked for, and by whom."""
+
+    kind: str
+    record_id: str
+    worker_id: str | None
+    device_id: str | None
+    child_id: str | None
+
+
 class Refusal(Exception):
     """A refused read or change. Raised out of a transaction, it is recorded in the audit trail after
     that transaction rolls back (see `storage.db.session_scope`), so the refusal is never lost with it."""
@@ -47,8 +58,8 @@ class Refusal(Exception):
     def __init__(self, message: str, *, kind: str = "", record_id: str = "", worker_id: str | None = None,
                  device_id: str | None = None, child_id: str | None = None) -> None:
         super().__init__(message)
-        self.event = dict(action="denied", kind=kind, record_id=record_id, worker_id=worker_id,
-                          device_id=device_id, child_id=child_id) if record_id else None
+        self.event = Denied(kind=kind, record_id=record_id, worker_id=worker_id, device_id=device_id,
+                            child_id=child_id) if record_id else None
 
 
 def refuse(session: Session, refusal: Refusal) -> Refusal:
@@ -59,9 +70,10 @@ def refuse(session: Session, refusal: Refusal) -> Refusal:
 
 
 def record_refusal(session: Session, refusal: Refusal) -> None:
-    if refusal.event is not None:
-        event = dict(refusal.event)
-        append(session, event.pop("action"), event.pop("kind"), event.pop("record_id"), **event)
+    event = refusal.event
+    if event is not None:
+        append(session, "denied", event.kind, event.record_id, worker_id=event.worker_id,
+               device_id=event.device_id, child_id=event.child_id)
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -123,7 +135,7 @@ EVENT_COLUMNS = ("id", "at", "worker_id", "device_id", "action", "kind", "record
 
 
 def append_many(session: Session, events: list[dict[str, Any]],
-                write: Callable[[Session, Any, list[str], list[tuple[Any, ...]]], None] | None = None) -> None:
+                write: Callable[[Session, Any, list[str], list[tuple[Any, ...]]], object] | None = None) -> None:
     """Adds many events (each `append`'s arguments as a dict) to the chain, in order, with one insert.
 
     The same chain as `append` one at a time; for a sync batch, which audits every change it applies.
@@ -148,7 +160,7 @@ def append_many(session: Session, events: list[dict[str, Any]],
             event["at"] = utcnow()
         prev_hash = event["hash"] = _hash(event)
         rows.append(tuple(event[name] for name in columns))
-    table = AuditEvent.__table__  # type: ignore[attr-defined]
+    table = table_of(AuditEvent)
     if write is not None:
         write(session, table, columns, rows)  # in order: seq follows the chain
     else:
@@ -175,7 +187,7 @@ class _Head:
 
 
 CHAIN_LOCK = 7431001  # PostgreSQL advisory lock (with the schema's hash): one transaction at a time appends
-_KEYRING = KeyringEntry.__table__  # type: ignore[attr-defined]
+_KEYRING = table_of(KeyringEntry)
 _HEAD_LOCK = Hot(text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK}, hashtext(current_schema()))"))
 _HEAD_READ = Hot(select(_KEYRING.c.value).where(_KEYRING.c.name == HEAD_KEY))
 _HEAD_WRITE = Hot(update(_KEYRING).where(_KEYRING.c.name == HEAD_KEY).values(value=bindparam("value")))

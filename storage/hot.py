@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
@@ -36,8 +37,10 @@ class Hot:
         """
         if session.get_bind().dialect.name != "postgresql":
             result = session.execute(self.core, params or {})
+            if not isinstance(result, CursorResult):  # what a Core statement gives; an ORM query would not
+                raise TypeError(f"Hot runs Core statements, not {type(self.core).__name__}")
             return [tuple(row) for row in result] if result.returns_rows else []
-        connection = session.connection().connection.driver_connection
+        connection = psycopg_connection(session)
         params = {**self.defaults, **params} if params else self.defaults
         try:
             with connection.cursor() as cursor:
@@ -50,3 +53,11 @@ class Hot:
         """The first column of the first row, or None."""
         rows = self.rows(session, params)
         return rows[0][0] if rows else None
+
+
+def psycopg_connection(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection under the session's own, for statements sent inside its transaction."""
+    connection = session.connection().connection.driver_connection
+    if not isinstance(connection, psycopg.Connection):
+        raise TypeError(f"expected a psycopg connection on PostgreSQL, got {type(connection).__name__}")
+    return connection

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Column, LargeBinary
+from sqlalchemy import Column, LargeBinary, Table
 from sqlmodel import Field, SQLModel
 
 
@@ -30,6 +30,11 @@ def utcnow() -> datetime:
 
 def sealed_column() -> Any:
     return Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for plain inserts and selects that skip the ORM's per-row work."""
+    return model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models, but does not declare it
 
 
 class Category(StrEnum):

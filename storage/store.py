@@ -47,6 +47,7 @@ from storage.models import (
     WishesAndFeelings,
     Worker,
     new_id,
+    table_of,
     utcnow,
 )
 
@@ -277,7 +278,7 @@ class Store:
         if blob is not None:
             row.sealed = self.sealer.seal_bytes(KIND_OF[type(row)], row.id, blob)  # type: ignore[attr-defined]
             body_json = {"image": base64.b64encode(blob).decode()}
-        kind = KIND_OF.get(type(row), type(row).__tablename__)  # type: ignore[attr-defined]
+        kind = KIND_OF.get(type(row), type(row).__tablename__)
         record_id = row.id  # type: ignore[attr-defined]
         stamp = self.clock.now()
         base_clocks: dict[str, str] = {}  # what each changed field's clock was: sync tells edits that crossed
@@ -324,7 +325,7 @@ class Store:
         if model not in SIGNED_OFF_FINAL or sa_inspect(row).transient:
             # A new object is inserted: if a row with its id were stored, the insert would fail on the key.
             return
-        table = model.__table__  # type: ignore[attr-defined]
+        table = table_of(model)
         # The stored row as it is in the database, not the caller's modified copy.
         with session.no_autoflush:
             stored = session.connection().execute(_STORED_ROW[model], {"id": row.id}).first()  # type: ignore[attr-defined]
@@ -434,9 +435,9 @@ SYNCED_KINDS = {
 SIGNED_OFF_FINAL = (Visit, WishesAndFeelings, LifeStoryEntry)
 
 # Statements every save runs, built once.
-_STORED_ROW = {model: select(model.__table__).where(model.__table__.c.id == bindparam("id"))  # type: ignore[attr-defined]
+_STORED_ROW = {model: table_of(model).select().where(table_of(model).c.id == bindparam("id"))
                for model in SIGNED_OFF_FINAL}
-_OUTBOX_INSERT = insert(Outbox.__table__)  # type: ignore[attr-defined]
+_OUTBOX_INSERT = insert(table_of(Outbox))
 
 
 def _same(stored: Any, current: Any) -> bool:

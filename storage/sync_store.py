@@ -42,6 +42,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
@@ -49,7 +50,7 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 
 from storage import audit
 from storage.direct_work import image_from_sync
-from storage.hot import Hot
+from storage.hot import Hot, psycopg_connection
 from storage.models import (
     BODY_OF,
     KIND_OF,
@@ -78,6 +79,7 @@ from storage.models import (
     Visit,
     WishesAndFeelings,
     Worker,
+    table_of,
     utcnow,
 )
 from storage.store import SYNCED_KINDS, Store
@@ -208,7 +210,7 @@ class Records:
         so two transactions merging into the same record take turns and neither loses the other's fields."""
         wanted = sorted({i for i in ids if isinstance(i, str) and (model, i) not in self.rows})
         key = model.id  # type: ignore[attr-defined]
-        table = model.__table__  # type: ignore[attr-defined]
+        table = table_of(model)
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             # Which exist first (most of a push is new records), then only those are read as rows.
@@ -275,11 +277,11 @@ class Records:
         the changes to records already held."""
         with self.session.no_autoflush:
             for model in sorted(self.new, key=lambda m: KIND_RANK.get(KIND_OF.get(m, ""), 9)):
-                table = model.__table__  # type: ignore[attr-defined]
+                table = table_of(model)
                 names = [c.name for c in table.columns]
                 insert_rows(self.session, table, names, [tuple(getattr(row, n) for n in names)
                                                          for row in self.new[model].values()])
-            insert_rows(self.session, SyncClock.__table__, ["record_id", "kind", "clock"],  # type: ignore[attr-defined]
+            insert_rows(self.session, table_of(SyncClock), ["record_id", "kind", "clock"],
                         [(record_id, kind, clock) for record_id, (kind, clock) in self.new_clocks.items()],
                         upsert="record_id")
         self.new = {}
@@ -334,7 +336,7 @@ def merge_change(store: Store, session: Session, change: dict[str, Any], *, judg
     row = records.get(model, record_id)
     try:
         # The model's fields validated as the model validates them, without building a mapped row.
-        incoming = _values(model).model_validate(fields)
+        incoming: Any = _values(model).model_validate(fields)  # the model's fields, on a twin made at run time
         incoming_body = body_model.model_validate(body or {}) if body_model else None
     except ValidationError as e:
         raise ValueError(f"The {kind} {record_id} is not a valid record: {_first_error(e)}") from e
@@ -506,7 +508,7 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
             f'"{n}" = excluded."{n}"' for n in names if n != upsert)
     suffix = f' RETURNING "{returning}"' if returning else ""
     returned: list[Any] = []
-    raw = session.connection().connection.driver_connection
+    raw = psycopg_connection(session)
     per_statement = max(1, min(1000, 30000 // len(names)))
     try:
         # One multi-row VALUES a chunk (rows keep their order, and serial numbers follow it), with
@@ -625,16 +627,17 @@ class Caller:
     fingerprint: str | None = None  # the directory's (`_directory_fingerprint`), when read with the caller
 
 
-_DEVICE, _WORKER, _MANAGED = (model.__table__ for model in (Device, Worker, ManagedTeam))  # type: ignore[attr-defined]
+_DEVICE, _WORKER, _MANAGED = (table_of(model) for model in (Device, Worker, ManagedTeam))
 # The directory's fingerprint on PostgreSQL (see `_directory_fingerprint`).
 _FINGERPRINT_SQL = "concat_ws(',', " + ", ".join(
-    f"(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM \"{model.__tablename__}\")"  # type: ignore[attr-defined]
+    f"(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM \"{model.__tablename__}\")"
     for model in (Team, Worker, ManagedTeam)) + ")"
+# SQLAlchemy's own select: SQLModel's is typed for models and up to four columns, not columns of three tables.
 _WHO = (
-    select(*(c.label(f"device_{c.name}") for c in _DEVICE.c), *(c.label(f"worker_{c.name}") for c in _WORKER.c),
-           _MANAGED.c.team_id.label("managed_team"),
-           exists(select(Outbox.__table__.c.seq)).label("waiting"),  # type: ignore[attr-defined]
-           select(func.max(ChangeLog.__table__.c.seq)).scalar_subquery().label("latest"))  # type: ignore[attr-defined]
+    core_select(*(c.label(f"device_{c.name}") for c in _DEVICE.c), *(c.label(f"worker_{c.name}") for c in _WORKER.c),
+                _MANAGED.c.team_id.label("managed_team"),
+                exists(select(table_of(Outbox).c.seq)).label("waiting"),
+                select(func.max(table_of(ChangeLog).c.seq)).scalar_subquery().label("latest"))
     .select_from(_DEVICE.outerjoin(_WORKER, _WORKER.c.id == _DEVICE.c.worker_id)
                  .outerjoin(_MANAGED, _MANAGED.c.manager_id == _DEVICE.c.worker_id))
     .where(_DEVICE.c.token_hash == bindparam("token_hash")))
@@ -692,7 +695,7 @@ def _given(store: Store, device: Device | None, worker: Worker) -> Any:
     return resolve
 
 
-_OUTBOX_WAITING = Hot(select(Outbox.__table__.c.seq).limit(1))  # type: ignore[attr-defined]
+_OUTBOX_WAITING = Hot(select(table_of(Outbox).c.seq).limit(1))
 
 
 # ------------------------------------------------------------------------------------------------ server: push
@@ -821,7 +824,7 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
         # chain. Seq order is then commit order, so a node pulling by cursor never skips a change.
         if not lock_first:
             _lock_log_and_chain(session)
-        seqs = insert_rows(session, ChangeLog.__table__, list(LOG_COLUMNS), log_rows,  # type: ignore[attr-defined]
+        seqs = insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), log_rows,
                            returning="seq")
         audit.append_many(session, events, write=insert_rows)
         session.flush()
@@ -886,7 +889,7 @@ def _log_row(store: Store, change: dict[str, Any], *, batch_id: str, device_id: 
     return (change["change_id"], batch_id, device_id, change["kind"], change["record_id"], child_id, at, sealed)
 
 
-_CHANGE_ID = ChangeLog.__table__.c.change_id  # type: ignore[attr-defined]
+_CHANGE_ID = table_of(ChangeLog).c.change_id
 _LOGGED = Hot(select(_CHANGE_ID).where(_CHANGE_ID.in_(bindparam("change_ids", expanding=True))),
               select(_CHANGE_ID).where(_CHANGE_ID == any_(bindparam("change_ids", type_=ARRAY(String)))))
 
@@ -903,7 +906,7 @@ def _latest_seq(session: Session) -> int:
     return int(_LATEST.value(session) or 0)
 
 
-_LATEST = Hot(select(func.max(ChangeLog.__table__.c.seq)))  # type: ignore[attr-defined]
+_LATEST = Hot(select(func.max(table_of(ChangeLog).c.seq)))
 
 
 def absorb_local_changes(store: Store) -> int:
@@ -1068,8 +1071,8 @@ def _pull(store: Store, resolve: Any, *, cursor: int, held: Iterable[str], child
                         cursor=int(next_cursor or 0), more=more, directory_version=version)
 
 
-_CHILD = Child.__table__  # type: ignore[attr-defined]
-_LOG = ChangeLog.__table__  # type: ignore[attr-defined]
+_CHILD = table_of(Child)
+_LOG = table_of(ChangeLog)
 
 
 def _visible_child_ids(session: Session, worker: Worker, teams: set[str]) -> set[str]:
@@ -1119,7 +1122,7 @@ def _children_within(session: Session, child_ids: list[str], max_bytes: int) -> 
     """The first of these children whose photos (the bulk of a child's records) fit in `max_bytes`; at least one."""
     if len(child_ids) <= 1:
         return child_ids
-    sizes = dict(session.exec(select(Photo.child_id, func.sum(func.length(col(Photo.sealed))))  # type: ignore[call-overload]
+    sizes = dict(session.exec(select(Photo.child_id, func.sum(func.length(col(Photo.sealed))))
                               .where(col(Photo.child_id).in_(child_ids)).group_by(Photo.child_id)).all())
     taken: list[str] = []
     total = 0
@@ -1186,8 +1189,8 @@ def _directory(store: Store, session: Session, worker: Worker, held_version: str
         cached = _directories.get(id(store))
     if cached is None or fingerprint is None or cached[0] != fingerprint:
         def rows(model: type[SQLModel], *order: Any) -> list[dict[str, Any]]:
-            table = model.__table__  # type: ignore[attr-defined]
-            return [dict(r._mapping) for r in session.execute(select(table).order_by(*order))]
+            table = table_of(model)
+            return [dict(r._mapping) for r in session.execute(table.select().order_by(*order))]
 
         workers = rows(Worker, Worker.id)
         hashes = {row["id"]: row["password_hash"] for row in workers}
@@ -1268,7 +1271,7 @@ def mark_pushed(store: Store, change_ids: Iterable[str]) -> None:
     ids = list(change_ids)
     if ids:
         with store.session() as session:
-            session.exec(delete(Outbox).where(col(Outbox.change_id).in_(ids)))  # type: ignore[call-overload]
+            session.exec(delete(Outbox).where(col(Outbox.change_id).in_(ids)))
 
 
 def mark_refused(store: Store, change_ids: Iterable[str], reason: str) -> None:
@@ -1410,10 +1413,10 @@ def _remove_child(session: Session, child_id: str) -> None:
         ids = list(session.exec(select(model.id).where(model.child_id == child_id)))  # type: ignore[attr-defined]
         record_ids += ids
         if ids:
-            session.exec(delete(model).where(model.child_id == child_id))  # type: ignore[attr-defined,call-overload]
-    session.exec(delete(Conflict).where(Conflict.child_id == child_id))  # type: ignore[call-overload]
-    session.exec(delete(SyncClock).where(col(SyncClock.record_id).in_(record_ids)))  # type: ignore[call-overload]
-    session.exec(delete(Child).where(Child.id == child_id))  # type: ignore[call-overload]
+            session.exec(delete(model).where(model.child_id == child_id))  # type: ignore[attr-defined]
+    session.exec(delete(Conflict).where(col(Conflict.child_id) == child_id))
+    session.exec(delete(SyncClock).where(col(SyncClock.record_id).in_(record_ids)))
+    session.exec(delete(Child).where(col(Child.id) == child_id))
 
 
 def record_error(store: Store, message: str) -> None:
@@ -1421,7 +1424,7 @@ def record_error(store: Store, message: str) -> None:
         if message:
             session.merge(SyncState(key=LAST_ERROR, value=message))
         else:
-            session.exec(delete(SyncState).where(SyncState.key == LAST_ERROR))  # type: ignore[call-overload]
+            session.exec(delete(SyncState).where(col(SyncState.key) == LAST_ERROR))
 
 
 def wipe(store: Store) -> None:
@@ -1432,8 +1435,11 @@ def wipe(store: Store) -> None:
     if store.engine.dialect.name == "sqlite":
         raw = store.engine.raw_connection()
         try:
-            raw.driver_connection.isolation_level = None  # type: ignore[union-attr]  # VACUUM needs autocommit
-            raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]  # freed pages leave the file too
+            driver = raw.driver_connection
+            if driver is None:
+                raise RuntimeError("the pool gave a connection that is already closed")
+            driver.isolation_level = None  # VACUUM needs autocommit
+            driver.execute("VACUUM")  # freed pages leave the file too
         finally:
             raw.close()
     store.lock()
