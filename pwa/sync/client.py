@@ -297,13 +297,13 @@ def client_for(store: Store) -> SyncClient:
 
 async def background_loop(store: Store) -> None:
     """Syncs while the app runs: every minute when the network is there, backing off when it is not."""
-    from nicegui import run
+    from pwa.threads import io_bound
 
     sync = client_for(store)
     while True:
         started = time.monotonic()
         try:
-            report = await run.io_bound(sync.sync_once)
+            report = await io_bound(sync.sync_once)  # cancelled (the app stopping) ends the loop
             if report.phase == Phase.wiped:
                 log.warning("This device was revoked and its local records wiped: %s", report.message)
                 return
