@@ -6,12 +6,17 @@ import importlib
 import os
 import secrets
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from nicegui import app, ui
 
 from pwa import state
 from pwa.auth import AuthMiddleware
 from storage.config import Settings, settings
+
+if TYPE_CHECKING:
+    from storage.store import Store
 
 # Each screen lives in its own module, whose `register()` adds its page(s).
 PAGE_MODULES = [
@@ -37,7 +42,7 @@ EXTENSIONS = ["pwa.pwa_shell", "pwa.sync.server", "pwa.push"]
 DIALOG_CSS = ".q-dialog__backdrop { z-index: 0; } .q-dialog__inner { z-index: 1; }"
 
 
-def _import_optional(name: str) -> object | None:
+def _import_optional(name: str) -> ModuleType | None:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
@@ -46,7 +51,7 @@ def _import_optional(name: str) -> object | None:
         raise
 
 
-def open_store(config: Settings):  # noqa: ANN201
+def open_store(config: Settings) -> Store:
     from storage.bootstrap import open_personal_store, open_server_store
 
     if config.node_mode == "personal":
@@ -54,18 +59,18 @@ def open_store(config: Settings):  # noqa: ANN201
     return open_server_store(config)
 
 
-def build(store: object | None = None, config: Settings | None = None) -> None:
+def build(store: Store | None = None, config: Settings | None = None) -> None:
     """Registers everything on NiceGUI's app; `store` defaults to the one the settings describe."""
     config = config or settings()
-    state.set_store(store or open_store(config))  # type: ignore[arg-type]
+    state.set_store(store or open_store(config))
     for name in PAGE_MODULES:
         module = _import_optional(name)
         if module is not None:
-            module.register()  # type: ignore[attr-defined]
+            module.register()
     for name in EXTENSIONS:
         module = _import_optional(name)
         if module is not None and hasattr(module, "install"):
-            module.install(app)  # type: ignore[attr-defined]
+            module.install(app)
     app.add_middleware(AuthMiddleware)
     ui.add_css(DIALOG_CSS, shared=True)
     # The bar Quasar shows while a request is under way is a progressbar: a screen reader needs its name.

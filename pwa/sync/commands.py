@@ -41,7 +41,7 @@ def _start_scheduler(app: object) -> None:
     # The due-alert scheduler lives with push notifications; it holds its own advisory lock, so any
     # number of servers may start it and one at a time runs.
     try:
-        from pwa import push  # type: ignore[attr-defined]
+        from pwa import push
     except ModuleNotFoundError:
         return
     starter = getattr(push, "install_scheduler", None)
