@@ -55,6 +55,13 @@ FIRST_NAMES = [
     "Yara", "Zach", "Amelie", "Bodhi", "Cleo", "Dexter", "Ellis", "Fern", "Gideon", "Hallie", "Ivo", "Juno",
     "Kit", "Lyra", "Marnie", "Noor",
 ]
+# The gender a made-up name reads as; a name that could be anyone's takes the drawn one.
+NAME_GENDERS = {
+    **dict.fromkeys(["Alfie", "Caleb", "Ezra", "Gus", "Isaac", "Kai", "Milo", "Oscar", "Umar", "Xander", "Zach",
+                     "Bodhi", "Dexter", "Gideon", "Ivo"], "Male"),
+    **dict.fromkeys(["Bella", "Daisy", "Freya", "Hattie", "Jasmine", "Luna", "Nia", "Poppy", "Rosie", "Tilly",
+                     "Violet", "Yara", "Amelie", "Cleo", "Fern", "Hallie", "Lyra", "Marnie"], "Female"),
+}
 SURNAMES = [
     "Applewick", "Brambleton", "Cobblestone", "Dandelion", "Elderflower", "Foxglove", "Gooseberry",
     "Hedgerow", "Inkwell", "Juniper", "Kettleby", "Lavenderfield", "Marmalade", "Nettlebed", "Oatcake",
@@ -172,11 +179,13 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
     overdue = index % 5 == 3
     start = today - timedelta(days=rng.randint(120, 730))
     child = Child(id=_id(rng), category=category, team_id=team.id, worker_id=owner.id, birth_year=dob.year)
+    first_name = FIRST_NAMES[index % len(FIRST_NAMES)]
+    drawn = rng.choice(["Female", "Male", "Non-binary"])  # drawn always: the rest of the demo stays as it was
     body = ChildBody(
-        first_name=FIRST_NAMES[index % len(FIRST_NAMES)],
+        first_name=first_name,
         last_name=SURNAMES[(index * 7) % len(SURNAMES)],
         date_of_birth=dob,
-        gender=rng.choice(["Female", "Male", "Non-binary"]),
+        gender=NAME_GENDERS.get(first_name, drawn),
         ethnicity=rng.choice(ETHNICITIES),
         first_language=rng.choice(LANGUAGES),
         religion=rng.choice(RELIGIONS),

@@ -12,7 +12,7 @@ from sqlmodel import select
 from storage import audit, sealing
 from storage.cases import cases_for
 from storage.db import make_engine, migrate
-from storage.demo import CHILD_WORDS, create_demo
+from storage.demo import CHILD_WORDS, NAME_GENDERS, create_demo
 from storage.direct_work import open_photo
 from storage.models import (
     CarePlanAction,
@@ -215,6 +215,10 @@ def test_the_demo_caseload_shows_what_a_team_meets(store: Store) -> None:
         # Written up after the visit, never after the demo's today.
         assert all(v.visited_at <= v.written_up_at for v in visits if v.written_up_at)
         assert all(v.written_up_at.date() <= DEMO_DAY for v in visits if v.written_up_at)
+        # A child's recorded gender does not contradict the name the demo gave them.
+        for child in session.exec(select(Child)):
+            body = store.opened(child).body
+            assert NAME_GENDERS.get(body.first_name, body.gender) == body.gender, body.first_name
         actions = list(session.exec(select(CarePlanAction)))
         statuses = {a.status for a in actions}
         assert "done" in statuses and statuses & {"open", "in_progress"}
