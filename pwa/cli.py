@@ -103,6 +103,18 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    from storage import sealing
+    from storage.bootstrap import KeyRotationRefused, rotate_server_key
+
+    try:
+        print(rotate_server_key(os.environ.get("SEEN_NEW_SERVER_KEY", "")))
+    except (KeyRotationRefused, sealing.SealError, ValueError) as e:
+        print(e, file=sys.stderr)
+        return 2
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None] | None, Callable[..., int]]] = {}
 
 
@@ -135,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     aud.set_defaults(func=cmd_audit)
     sub.add_parser("passphrase", help="change a personal node's passphrase").set_defaults(func=cmd_passphrase)
     sub.add_parser("keygen", help="print a new random server key for SEEN_SERVER_KEY").set_defaults(func=cmd_keygen)
+    sub.add_parser("rotate-key", help="rewrap the store's data key under a new server key (SEEN_NEW_SERVER_KEY)"
+                   ).set_defaults(func=cmd_rotate_key)
     # Plugins register on the module `pwa.cli`, which is not this one when run as `python -m pwa.cli`.
     registry = importlib.import_module("pwa.cli").COMMANDS
     for name, (help_text, configure, func) in registry.items():

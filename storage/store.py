@@ -220,6 +220,20 @@ class Store:
             self._save_wrapped(sealing.wrap_with_passphrase(data_key, new))
             self._set_data_key(data_key)
 
+    def change_server_key(self, old: bytes, new: bytes) -> None:
+        """Rewraps the data key under a new server key, in one transaction with its audit event; no record
+        is re-sealed. Refused (`SealError`), changing nothing, unless `old` opens the data key now."""
+        with self._lock:
+            data_key = sealing.unlock_with_server_key(self._load_wrapped(), old)
+            with session_scope(self.engine) as session:
+                entry = session.get(KeyringEntry, DATA_KEY)
+                if entry is None:
+                    raise Locked()
+                entry.value = sealing.wrap_with_server_key(data_key, new).to_json()
+                session.add(entry)
+                audit.append(session, "update", "keyring", DATA_KEY, detail="server key changed")
+            self._set_data_key(data_key)
+
     def lock(self) -> None:
         self._sealer = None
         self._ref_key = None
