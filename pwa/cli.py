@@ -9,6 +9,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 
 def _server_store():  # noqa: ANN202
@@ -103,6 +104,22 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from storage.config import settings
+    from storage.db import BackupRefused, backup_sqlite
+
+    target = Path(args.file)
+    try:
+        size = backup_sqlite(settings().url, target)
+    except BackupRefused as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(f"Backed up to {target} ({size / 2**20:.1f} MB), checked. The records in it are sealed: keep the "
+          "server key (or a node's passphrase) safe and apart from the copy. Without it the copy cannot be "
+          "read; with it, anyone can.")
+    return 0
+
+
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     from storage import sealing
     from storage.bootstrap import KeyRotationRefused, rotate_server_key
@@ -147,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     aud.set_defaults(func=cmd_audit)
     sub.add_parser("passphrase", help="change a personal node's passphrase").set_defaults(func=cmd_passphrase)
     sub.add_parser("keygen", help="print a new random server key for SEEN_SERVER_KEY").set_defaults(func=cmd_keygen)
+    backup = sub.add_parser("backup", help="copy a SQLite store to a new file while Seen runs, and check it")
+    backup.add_argument("file", help="the new file to write (never overwritten)")
+    backup.set_defaults(func=cmd_backup)
     sub.add_parser("rotate-key", help="rewrap the store's data key under a new server key (SEEN_NEW_SERVER_KEY)"
                    ).set_defaults(func=cmd_rotate_key)
     # Plugins register on the module `pwa.cli`, which is not this one when run as `python -m pwa.cli`.

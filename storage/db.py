@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,3 +105,42 @@ def session_scope(engine: Engine) -> Iterator[Session]:
                         audit.record_refusal(record, refusal)
                     record.commit()
             raise
+
+
+class BackupRefused(Exception):
+    """`seen backup` cannot make this copy; the message says why. Nothing was written."""
+
+
+def backup_sqlite(url: str, target: Path) -> int:
+    """Copies a SQLite store into `target`, a new file, while Seen may be running, and checks the copy.
+
+    SQLite's own online backup (page by page, under its locks, WAL included) gives a consistent copy; copying
+    the file itself while Seen writes could catch a half-written page or miss the WAL. Returns the copy's
+    size in bytes. PostgreSQL is backed up with its own tools (pg_dump), and an existing file is never
+    overwritten: both are refused, writing nothing.
+    """
+    url = normalise_url(url)
+    if not url.startswith("sqlite"):
+        raise BackupRefused("This store is on PostgreSQL: back it up with PostgreSQL's own tools, e.g. "
+                            "`pg_dump --format=custom seen > seen.dump` (and test a restore).")
+    source_path = Path(url.split("///", 1)[-1])
+    if not source_path.exists():
+        raise BackupRefused(f"There is no Seen store at {source_path}.")
+    if target.exists():
+        raise BackupRefused(f"{target} already exists: a backup never overwrites a file. Choose a new name.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(source_path, timeout=30)
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)
+            verdict = copy.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    if verdict != "ok":
+        target.unlink()
+        raise BackupRefused(f"The copy did not check out ({verdict}), so it was removed. Nothing was kept.")
+    return target.stat().st_size
+
