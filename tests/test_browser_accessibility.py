@@ -22,6 +22,7 @@ from tests.browser_support import (
     axe_problems,
     check_screen,
     sign_in,
+    wait_connected,
     wait_for_caseload_copy,
 )
 
@@ -126,6 +127,7 @@ def test_a_personal_nodes_unlock_screen(browser, personal_node: LiveServer) -> N
         page.goto("/")
         page.wait_for_url("**/unlock?next=/")
         page.get_by_text("Choose a passphrase for this device").wait_for()
+        wait_connected(page)  # the taps below go over NiceGUI's socket
         check_screen(page, "a11y-unlock-first-time")
         page.get_by_label("Passphrase", exact=True).fill("a long passphrase for the laptop")
         page.get_by_label("Type the passphrase again").fill("a long passphrase for the laptop, typo")
@@ -137,9 +139,11 @@ def test_a_personal_nodes_unlock_screen(browser, personal_node: LiveServer) -> N
         page.get_by_role("button", name="Unlock").click()
         page.get_by_role("button", name="Sign in").wait_for()  # unlocked: now the worker signs in
 
+        page.goto("about:blank")  # the old page's socket would reload it as the node restarts, racing the goto
         personal_node.restart()  # a restarted node is sealed again
         page.goto("/unlock")
         page.get_by_text("Enter your passphrase to open it").wait_for()
+        wait_connected(page)
         page.get_by_label("Passphrase", exact=True).fill("not it")
         page.get_by_role("button", name="Unlock").click()
         page.get_by_text("That passphrase is not right").wait_for()
