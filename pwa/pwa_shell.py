@@ -111,6 +111,9 @@ OFFLINE_FORMS: dict[str, dict[str, Any]] = {
             _text("child_words", "The child's words, as they said them"),
             _text("reflection", "Your reflection"),
             _text("shared_with", "Shared with", "text"),
+            # A correction begun on the screen: which record it replaces travels with the draft.
+            {"name": "supersedes", "type": "note",
+             "label": "This corrects an earlier record: sending it adds a new record that replaces that one."},
         ],
     },
     "life_story": {
@@ -120,6 +123,11 @@ OFFLINE_FORMS: dict[str, dict[str, Any]] = {
             _options("section", "Section of the book", LIFE_STORY_SECTIONS),
             _text("title", "Title", "text"),
             _text("text", "The entry"),
+            # A correction begun on the screen: the entry it replaces, and which of that entry's photos stay.
+            {"name": "corrects", "type": "note",
+             "label": "This corrects an earlier entry: sending it puts the corrected entry in the book in place of "
+                      "that one, with the photos kept from it."},
+            {"name": "keep", "type": "hidden", "label": "Photos kept from the entry it corrects"},
         ],
         # Photos kept with the draft: the phone makes each no bigger than the server would, and keeps to
         # the server's limits, so a draft it accepts is one the server takes.

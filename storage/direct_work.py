@@ -422,19 +422,32 @@ def correct_life_story_entry(store: Store, worker: Worker, child_id: str, old_id
     on, section, body = check_life_story(fields, len(keep_photo_ids) + len(photos), today)
     with store.session() as session:
         child = store.child_for(session, worker, child_id)
-        old = session.get(LifeStoryEntry, old_id)
-        if old is None or old.child_id != child.id or old.status == RecordStatus.draft.value:
-            raise FormInvalid({"supersedes": "The entry you are correcting could not be found."})
-        if old.worker_id != worker.id:
-            raise FormInvalid({"supersedes": "Only the worker who added an entry can correct it."})
-        if session.exec(select(LifeStoryEntry.id).where(LifeStoryEntry.supersedes == old_id)).first() is not None:
-            raise FormInvalid({"supersedes": "This entry has already been corrected: correct the newer one."})
-        held = {p.id: p for p in session.exec(select(Photo).where(Photo.record_id == old.id))}
-        if set(keep_photo_ids) - set(held):
-            raise FormInvalid({"photo": "A photo to keep is not one of this entry's photos."})
-        kept = [open_photo(store, held[photo_id]) for photo_id in keep_photo_ids]
+        kept = _photos_kept_from(store, session, worker, child, old_id, keep_photo_ids)
         return _store_life_story(store, session, worker, child, on, section, body, kept + photos,
-                                 supersedes=old.id)
+                                 supersedes=old_id)
+
+
+def _photos_kept_from(store: Store, session: Session, worker: Worker, child: Child, old_id: str,
+                      keep_photo_ids: list[str]) -> list[bytes]:
+    """The images of the old entry's photos a correction keeps, once the old entry is found to be one this
+    worker may correct now (theirs, this child's, not corrected already); FormInvalid says why not."""
+    old = session.get(LifeStoryEntry, old_id)
+    if old is None or old.child_id != child.id or old.status == RecordStatus.draft.value:
+        raise FormInvalid({"supersedes": "The entry you are correcting could not be found."})
+    if old.worker_id != worker.id:
+        raise FormInvalid({"supersedes": "Only the worker who added an entry can correct it."})
+    if session.exec(select(LifeStoryEntry.id).where(LifeStoryEntry.supersedes == old_id)).first() is not None:
+        raise FormInvalid({"supersedes": "This entry has already been corrected: correct the newer one."})
+    held = {p.id: p for p in session.exec(select(Photo).where(Photo.record_id == old.id))}
+    if set(keep_photo_ids) - set(held):
+        raise FormInvalid({"photo": "A photo to keep is not one of this entry's photos."})
+    return [open_photo(store, held[photo_id]) for photo_id in keep_photo_ids]
+
+
+def _ids(value: Any) -> list[str]:
+    """A list of ids as a form sends it: a list, or one string with the ids separated by commas."""
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
 
 
 def _store_life_story(store: Store, session: Session, worker: Worker, child: Child, on: date, section: str,
@@ -464,9 +477,11 @@ def submit_life_story_from_draft(store: Store, worker: Worker, child_id: str, fi
     time and adds no photo.
     """
     photos = photos or []
+    # A correction begun on the screen (the entry it replaces, the photos of it that stay) and finished offline.
+    corrects, keep = str(fields.get("corrects") or "").strip(), _ids(fields.get("keep"))
     problems: dict[str, str] = {}
     try:
-        on, section, body = check_life_story(fields, len(photos), today)
+        on, section, body = check_life_story(fields, len(keep) + len(photos), today)
     except FormInvalid as e:
         problems.update(e.problems)
     prepared: list[bytes] = []
@@ -477,9 +492,13 @@ def submit_life_story_from_draft(store: Store, worker: Worker, child_id: str, fi
             problems.update(e.problems)
     if problems:
         raise FormInvalid(problems)
-    return submit_once(store, worker, child_id, idempotency_key, LIFE_STORY_RECEIPT_KIND, LifeStoryEntry,
-                       lambda session, child: _store_life_story(store, session, worker, child, on, section, body,
-                                                                prepared, device_id),
+
+    def store_it(session: Session, child: Child) -> LifeStoryEntry:
+        kept = _photos_kept_from(store, session, worker, child, corrects, keep) if corrects else []
+        return _store_life_story(store, session, worker, child, on, section, body, kept + prepared, device_id,
+                                 supersedes=corrects or None)
+
+    return submit_once(store, worker, child_id, idempotency_key, LIFE_STORY_RECEIPT_KIND, LifeStoryEntry, store_it,
                        device_id=device_id)
 
 

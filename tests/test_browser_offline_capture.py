@@ -21,6 +21,7 @@ from tests.browser_support import (
     assert_sealed_on_the_phone,
     screenshot,
     sign_in,
+    wait_connected,
     wait_for_caseload_copy,
     wait_for_worker,
     wait_status,
@@ -119,6 +120,35 @@ def test_wishes_typed_with_no_signal_are_kept_sealed_and_stored_once(page, conte
     finally:
         store.engine.dispose()
     assert page.evaluate("SeenDrafts.counts()")["total"] == 0
+
+
+def test_a_correction_finished_with_no_signal_arrives_as_the_correction_not_a_second_record(
+        page, context, live_server: LiveServer) -> None:
+    """A worker starts correcting an earlier record on the screen and the signal goes: the phone's copy keeps
+    which record it replaces, the offline page says it is a correction, and it arrives as one."""
+    _ben, child_id = ben_and_child(live_server)
+    go_offline_on(page, context, f"/child/{child_id}/wishes", "Earlier work")
+    wait_connected(page)
+    page.get_by_role("button", name="Correct this record").first.click()
+    page.get_by_text("You are correcting an earlier record").wait_for()
+    page.wait_for_function("document.querySelector('[data-field=supersedes]').value !== ''")
+    original = page.locator('[data-field="supersedes"]').input_value()
+    corrected = "I want to see my brother every Saturday, not every other Saturday."
+
+    context.set_offline(True)
+    wait_status(page, "Offline · 1 draft waiting")
+    page.get_by_label("The child's words, as they said them").fill(corrected)
+    page.evaluate("SeenPage.flush()")
+    reload_offline_and_open(page, "Wishes and feelings")
+    page.get_by_text("This corrects an earlier record").wait_for()
+    page.get_by_role("button", name="Submit wishes and feelings").click()
+    page.get_by_text("Submitted. It will be sent to Seen").wait_for()
+
+    context.set_offline(False)
+    wait_status(page, "Online")
+    page.get_by_text("1 record sent to Seen and stored.").wait_for()
+    ours = [w for w in stored(live_server, WishesAndFeelings, child_id) if w.child_words == corrected]
+    assert len(ours) == 1 and ours[0].supersedes == original
 
 
 def test_a_life_story_entry_typed_with_no_signal_is_kept_sealed_and_stored_once(

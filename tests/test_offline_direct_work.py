@@ -196,3 +196,51 @@ def test_photos_come_only_with_a_life_story_entry(module_demo_store: Store) -> N
         receive_draft(module_demo_store, ben, "wishes_and_feelings", child.id, wishes_form(), "key-wishes-photo",
                       photos=[camera_jpeg()])
     assert receipt(module_demo_store, "key-wishes-photo") is None
+
+
+def test_a_correction_finished_offline_replaces_its_record_once_as_on_the_screen(module_demo_store: Store) -> None:
+    """A worker began correcting on the screen, lost the signal and finished on the phone: the draft brings
+    which record it replaces (and, for a life-story entry, which of its photos stay), so it arrives as the
+    correction, not as a second record beside the first."""
+    store = module_demo_store
+    ben = worker(store, "ben")
+    child = a_child(store, ben)
+    wrong = receive_draft(store, ben, "wishes_and_feelings", child.id, wishes_form(child_words="I like my rom"),
+                          "key-wishes-typo")
+    fixed = receive_draft(store, ben, "wishes_and_feelings", child.id,
+                          wishes_form(child_words="I like my room", supersedes=wrong.record_id), "key-wishes-fix")
+    again = receive_draft(store, ben, "wishes_and_feelings", child.id,
+                          wishes_form(child_words="I like my room", supersedes=wrong.record_id), "key-wishes-fix")
+    assert again.record_id == fixed.record_id
+    with store.session() as session:
+        record = session.get(WishesAndFeelings, fixed.record_id)
+        assert record is not None and record.supersedes == wrong.record_id
+    # A second correction of the same record is refused, as on the screen: correct the newer one.
+    with pytest.raises(FormInvalid) as refused:
+        receive_draft(store, ben, "wishes_and_feelings", child.id,
+                      wishes_form(child_words="I love my room", supersedes=wrong.record_id), "key-wishes-fix-2")
+    assert "already been corrected" in refused.value.problems["supersedes"]
+
+    photos = [camera_jpeg((800, 600)), small_png()]
+    first = receive_draft(store, ben, "life_story", child.id, life_story_form(title="Sports dya"), "key-story-typo",
+                          photos=photos)
+    with store.session() as session:
+        held = list(session.exec(select(Photo).where(Photo.record_id == first.record_id)
+                                 .order_by(Photo.created_at, Photo.id)))
+    keep = held[1].id  # the worker kept the second photo, dropped the first, and added a new one offline
+    form = life_story_form(title="Sports day", corrects=first.record_id, keep=keep)
+    corrected = receive_draft(store, ben, "life_story", child.id, form, "key-story-fix", photos=[small_png()])
+    assert receive_draft(store, ben, "life_story", child.id, form, "key-story-fix",
+                         photos=[small_png()]).record_id == corrected.record_id
+    with store.session() as session:
+        entry = session.get(LifeStoryEntry, corrected.record_id)
+        assert entry is not None and entry.supersedes == first.record_id
+        assert store.opened(entry).title == "Sports day"
+        carried = session.exec(select(func.count()).select_from(Photo).where(Photo.record_id == entry.id)).one()
+        assert carried == 2  # the kept photo and the new one
+    # Keeping a photo that is not the old entry's is refused, storing nothing.
+    with pytest.raises(FormInvalid) as refused:
+        receive_draft(store, ben, "life_story", child.id,
+                      life_story_form(title="Sports day", corrects=corrected.record_id, keep="not-a-photo-of-it"),
+                      "key-story-fix-2")
+    assert "photo" in refused.value.problems

@@ -126,6 +126,9 @@ async def life_story_page(child_id: str) -> None:
         title = ui.input("Title").props('outlined data-field="title"').classes("w-full").mark("title")
         text = ui.textarea("The story, written for the child").props(
             'outlined autogrow data-field="text"').classes("w-full").mark("text")
+        # The correction in progress, for the phone's copy of the form if the connection drops.
+        corrects_field = ui.element("input").props('type=hidden data-field="corrects"')
+        keep_field = ui.element("input").props('type=hidden data-field="keep"')
         ui.label("Photos").classes("text-sm font-bold")
         # Quasar's uploader header is not accessible (unnamed, nested controls): the uploaders stay hidden
         # and two plain buttons open them. The camera one asks the phone for its camera directly.
@@ -219,6 +222,9 @@ async def life_story_page(child_id: str) -> None:
     def show_pending() -> None:
         count = len(pending)
         kept: list[str] = correcting["keep"]
+        entry: LifeStoryItem | None = correcting["entry"]
+        corrects_field.props(f'value="{entry.id if entry else ""}"')
+        keep_field.props(f'value="{",".join(kept) if entry else ""}"')
         waiting.text = ", ".join(part for part in (
             f"{len(kept)} photo{'s' if len(kept) != 1 else ''} kept from the entry" if kept else "",
             f"{count} photo{'s' if count != 1 else ''} ready to add" if count else "") if part)

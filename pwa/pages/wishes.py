@@ -112,6 +112,8 @@ async def wishes_page(child_id: str) -> None:
             "w-full").mark("reflection")
         shared_with = ui.input("Shared with (who has seen this work)").props('outlined data-field="shared_with"').classes("w-full").mark(
             "shared_with")
+        # The record a correction replaces, for the phone's copy of the form if the connection drops.
+        supersedes_field = ui.element("input").props('type=hidden data-field="supersedes"')
         submit_button = ui.button("Save wishes and feelings", icon="check").props("no-caps").classes(
             "w-full h-12 text-base").mark("submit")
         with ui.row().classes("w-full items-center gap-2 no-wrap"):
@@ -140,6 +142,7 @@ async def wishes_page(child_id: str) -> None:
             element.set_value(form.get(name) or ("conversation" if name == "method" else ""))
         correcting.text = ("You are correcting an earlier record: saving adds a new record that replaces it."
                            if form.get("supersedes") else "")
+        supersedes_field.props(f'value="{form.get("supersedes") or ""}"')
         form_draft.dirty = False
 
     def is_blank() -> bool:

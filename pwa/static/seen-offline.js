@@ -118,6 +118,11 @@
     const id = "f-" + field.name;
     const problem = problems[field.name] ? el("p", { class: "problem", id: id + "-problem", text: problems[field.name] }) : null;
     const described = problem ? id + "-problem" : null;
+    if (field.type === "note" || field.type === "hidden") {
+      // Not typed here: what a correction begun on the screen replaces travels with the draft as it was.
+      const note = field.type === "note" && value ? el("p", { class: "note", "data-note": field.name, text: field.label }) : null;
+      return note || problem ? el("div", {}, note || "", problem || "") : el("span", { hidden: true });
+    }
     if (field.type === "yesno") {
       const set = el("fieldset", { "data-name": field.name, "aria-describedby": described }, el("legend", { text: field.label }));
       for (const [code, word] of [["yes", "Yes"], ["no", "No"]]) {
