@@ -11,7 +11,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlmodel import Session, col, select
@@ -24,6 +24,7 @@ from storage.models import (
     CarePlanAction,
     Child,
     Device,
+    Draft,
     ManagedTeam,
     RecordStatus,
     Role,
@@ -265,6 +266,34 @@ def allocate(store: Store, manager: Worker, child_id: str, worker_id: str) -> No
                     detail=f"from {old or 'nobody'} to {new.id}")
 
     _checked(store, work)
+
+
+# Work a worker left unfinished, in words, by the kind of draft it is kept as (the screens' own drafts, and
+# one sent from a phone's offline page that the app keeps until the worker finishes it).
+UNFINISHED_KINDS = {"visit": "a visit record", "wishes_and_feelings": "wishes-and-feelings work",
+                    "life_story": "a life-story entry", "offline_visit": "a visit record written offline",
+                    "offline_wishes_and_feelings": "wishes-and-feelings work written offline",
+                    "offline_life_story": "a life-story entry written offline"}
+
+
+def unfinished_work(store: Store, manager: Worker, child_id: str) -> list[str]:
+    """What the child's allocated worker has left unfinished for them, each as "a visit record (last saved
+    21 Nov 2026)", newest first: asked before the child moves, because a draft stays its author's and its
+    author can no longer open it once the child is on someone else's caseload. Managers of the child's team
+    only; nothing of the drafts' contents is read."""
+
+    def work(session: Session) -> list[str]:
+        store.require_role(session, manager, Role.manager.value, what="allocate")
+        child = store.require_manager_of(session, manager, child_id)
+        if not child.worker_id:
+            return []
+        drafts = session.exec(select(Draft.kind, Draft.updated_at).where(
+            Draft.child_id == child.id, Draft.worker_id == child.worker_id,
+            col(Draft.kind).in_(list(UNFINISHED_KINDS))).order_by(col(Draft.updated_at).desc()))
+        return [f"{UNFINISHED_KINDS[kind]} (last saved {local_date(at if at.tzinfo else at.replace(tzinfo=UTC)):%-d %b %Y})"
+                for kind, at in drafts]
+
+    return _checked(store, work)
 
 
 # ---------------------------------------------------------------- sign-off

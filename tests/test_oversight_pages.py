@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from nicegui import ui
 from nicegui.testing.user import User
 from sqlmodel import col, select
 
+from storage.direct_work import LIFE_STORY_DRAFT_KIND
 from storage.models import AuditEvent, Child, Device, Placement, RecordStatus, Visit, Worker
 from storage.store import Store
+from storage.visits import save_draft
 from tests.conftest import sign_in
 
 
@@ -70,6 +74,32 @@ async def test_a_manager_sees_their_team_by_status_filters_it_and_moves_a_child(
         assert session.get(Child, child.id).worker_id == chloe.id
         assert session.exec(select(AuditEvent).where(AuditEvent.action == "allocate",
                                                      AuditEvent.record_id == child.id)).one()
+
+
+async def test_before_a_child_moves_the_manager_is_told_of_the_workers_unfinished_work(
+        user: User, app_store: Store) -> None:
+    """A draft stays its author's, and its author cannot open it once the child is on another caseload: the
+    manager hears of it before moving the child, in words (what, when last saved), never its contents."""
+    ben = worker(app_store, "ben")
+    with app_store.session() as session:
+        first, second = session.exec(select(Child).where(Child.worker_id == ben.id).order_by(col(Child.id))).all()[:2]
+    save_draft(app_store, ben, first.id, {"observations": "Half-written: the carer said she is moving house"})
+    save_draft(app_store, ben, first.id, {"title": "Sports day"}, kind=LIFE_STORY_DRAFT_KIND)
+    first_name, second_name = app_store.opened(first).body.name, app_store.opened(second).body.name
+    await sign_in(user, "amara")
+    await user.should_see("My caseload", retries=50)
+    await user.open("/team")
+    await user.should_see("Children in Care Team", retries=50)
+    user.find(marker=f"move-{first.id}").click()
+    await user.should_see(f"Move {first_name} to another worker")
+    today = f"{date.today():%-d %b %Y}"
+    await user.should_see(f"Ben Castle has unfinished work for {first_name}: a life-story entry (last saved "
+                          f"{today}); a visit record (last saved {today}).", retries=30)
+    await user.should_not_see("moving house")  # the draft's words stay sealed, even from the manager
+    user.find("Cancel").click()
+    user.find(marker=f"move-{second.id}").click()
+    await user.should_see(f"Move {second_name} to another worker")
+    await user.should_not_see("has unfinished work")
 
 
 async def test_a_manager_narrows_the_team_to_one_category(user: User, app_store: Store) -> None:

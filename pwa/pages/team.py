@@ -170,19 +170,26 @@ class AllocationDialog:
         with ui.dialog() as self.dialog, ui.card().classes("w-full max-w-sm"):
             self.title = ui.label().classes("text-lg font-bold").props('role="heading" aria-level="2"')
             self.dialog.props(f'aria-labelledby="c{self.title.id}"')
+            self.unfinished = ui.label().classes("text-orange-950").mark("unfinished")
             self.choice = ui.select({}, label="Move to").props("outlined").classes("w-full").mark("move-to")
             self.message = ui.label().classes("text-red-800").props('role="alert"')
             with ui.row().classes("w-full justify-end"):
                 ui.button("Cancel", on_click=self.dialog.close).props("flat")
                 ui.button("Move", on_click=self.move).mark("confirm-move")
 
-    def ask(self, row: oversight.TeamRow) -> None:
+    async def ask(self, row: oversight.TeamRow) -> None:
         self.row = row
         self.title.text = f"Move {row.name} to another worker"
         self.choice.options = {k: v for k, v in self.dashboard().workers.items() if k != row.worker_id}
         self.choice.value = None
         self.choice.update()
         self.message.text = ""
+        unfinished = await io_bound(oversight.unfinished_work, state.store(), current_worker(), row.child_id)
+        who = row.worker_name or "The allocated worker"
+        self.unfinished.text = (f"{who} has unfinished work for {row.name}: {'; '.join(unfinished)}. It stays "
+                                f"with {who}, who cannot open it once {row.name} moves: ask them to finish it "
+                                "first." if unfinished else "")
+        self.unfinished.set_visibility(bool(unfinished))
         self.dialog.open()
 
     async def move(self) -> None:
