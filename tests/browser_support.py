@@ -14,12 +14,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import select
 
+from storage.models import Child, Worker
 from storage.store import Store
 from tests.support import SERVER_KEY, unavailable
 
@@ -112,11 +115,20 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path / "server")
+    with running_server(tmp_path / "server") as server:
+        yield server
+
+
+@contextmanager
+def running_server(data_dir: Path, **env: str) -> Iterator[LiveServer]:
+    """Seen started in its own process on a new data directory, with `env` added to its environment."""
+    server = LiveServer(data_dir, extra_env=env)
     server.data_dir.mkdir()
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -278,3 +290,16 @@ def wait_status(page: object, text: str, timeout: int = 20000) -> None:
     """Until the header's connection status reads `text` ("Online", "Offline · 1 draft waiting"...)."""
     page.wait_for_function(  # type: ignore[attr-defined]
         "(t) => (document.getElementById('seen-connection')?.textContent || '') === t", arg=text, timeout=timeout)
+
+
+def ben_and_child(server: LiveServer) -> tuple[Worker, str]:
+    """Ben, and the first of his children in care."""
+    store = server.store()
+    try:
+        with store.session() as session:
+            ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
+            child = session.exec(select(Child).where(Child.worker_id == ben.id, Child.category == "cic")
+                                 .order_by(Child.id)).first()
+            return ben, child.id
+    finally:
+        store.engine.dispose()

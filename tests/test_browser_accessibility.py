@@ -21,6 +21,7 @@ from tests.browser_support import (
     LiveServer,
     axe_problems,
     check_screen,
+    running_server,
     sign_in,
     wait_connected,
     wait_for_caseload_copy,
@@ -113,11 +114,8 @@ def test_administration_and_its_revoke_dialog(page, live_server: LiveServer) -> 
 @pytest.fixture
 def personal_node(tmp_path: Path) -> Iterator[LiveServer]:
     """Seen as a personal node: its store is sealed until the worker's passphrase opens it."""
-    server = LiveServer(tmp_path / "node", extra_env={"SEEN_NODE_MODE": "personal"})
-    server.data_dir.mkdir()
-    server.start()
-    yield server
-    server.stop()
+    with running_server(tmp_path / "node", SEEN_NODE_MODE="personal") as server:
+        yield server
 
 
 def test_a_personal_nodes_unlock_screen(browser, personal_node: LiveServer) -> None:

@@ -14,11 +14,12 @@ import pytest
 from sqlmodel import select
 
 from storage.direct_work import WISHES_DRAFT_KIND
-from storage.models import CarePlanAction, Child, LifeStoryEntry, Visit, WishesAndFeelings, Worker
+from storage.models import CarePlanAction, LifeStoryEntry, Visit, WishesAndFeelings
 from storage.visits import load_draft
 from tests.browser_support import (
     LiveServer,
     assert_sealed_on_the_phone,
+    ben_and_child,
     screenshot,
     sign_in,
     wait_connected,
@@ -41,19 +42,6 @@ OBSERVATIONS = "Met at the contact centre; Jay ran to show me a model plane he b
 VISIT_WORDS = "I want to see my sister more, and I want to keep my football team."
 ANALYSIS = "Attachment to the carer is growing; sibling time is what he asks for most."
 ACTION = "Ask the sister's carer about a Saturday meet-up"
-
-
-def ben_and_child(server: LiveServer) -> tuple[Worker, str]:
-    """Ben, and the first of his children in care."""
-    store = server.store()
-    try:
-        with store.session() as session:
-            ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
-            child = session.exec(select(Child).where(Child.worker_id == ben.id, Child.category == "cic")
-                                 .order_by(Child.id)).first()
-            return ben, child.id
-    finally:
-        store.engine.dispose()
 
 
 def stored(server: LiveServer, model: type, child_id: str) -> list:

@@ -22,10 +22,11 @@ from PIL import Image
 from sqlmodel import select
 
 from storage.direct_work import open_photo
-from storage.models import Child, LifeStoryEntry, Photo, Worker
+from storage.models import LifeStoryEntry, Photo
 from tests.browser_support import (
     LiveServer,
     assert_sealed_on_the_phone,
+    ben_and_child,
     check_screen,
     read_indexeddb,
     screenshot,
@@ -65,17 +66,6 @@ def camera_photo(path: Path, size: tuple[int, int] = (2400, 1800), *, turned: bo
         exif[0x0112] = 6  # Orientation: turn 90 degrees clockwise to view
     image.save(path, "JPEG", quality=85, exif=exif.tobytes())
     return path
-
-
-def bens_child(server: LiveServer) -> str:
-    store = server.store()
-    try:
-        with store.session() as session:
-            ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
-            return session.exec(select(Child).where(Child.worker_id == ben.id, Child.category == "cic")
-                                .order_by(Child.id)).first().id
-    finally:
-        store.engine.dispose()
 
 
 def entries_with_photos(server: LiveServer, child_id: str, title: str) -> list[tuple[LifeStoryEntry, list[bytes]]]:
@@ -119,7 +109,7 @@ def wait_until(page, check, what: str) -> None:
 
 def test_a_photo_taken_with_no_signal_is_kept_sealed_and_stored_once_with_its_entry(
         page, context, live_server: LiveServer, tmp_path: Path) -> None:
-    child_id = bens_child(live_server)
+    child_id = ben_and_child(live_server)[1]
     open_life_story(page, child_id)
     page.get_by_label("Chapter of the book").click()
     page.get_by_role("option", name="My achievements").click()
@@ -207,7 +197,7 @@ def test_a_photo_taken_with_no_signal_is_kept_sealed_and_stored_once_with_its_en
 
 def test_photos_picked_before_and_after_the_signal_goes_are_back_on_the_page_when_it_returns(
         page, context, live_server: LiveServer, tmp_path: Path) -> None:
-    child_id = bens_child(live_server)
+    child_id = ben_and_child(live_server)[1]
     open_life_story(page, child_id)
     # One photo while the signal is there: the server holds it for the entry not yet added.
     page.locator("input[type=file][capture]").set_input_files(str(camera_photo(tmp_path / "first.jpg", (1200, 900))))
@@ -247,7 +237,7 @@ def test_photos_picked_before_and_after_the_signal_goes_are_back_on_the_page_whe
 
 def test_a_life_story_entry_started_on_the_offline_page_is_stored_with_its_photo(
         page, context, live_server: LiveServer, tmp_path: Path) -> None:
-    child_id = bens_child(live_server)
+    child_id = ben_and_child(live_server)[1]
     sign_in(page, "ben")
     wait_for_worker(page)
     wait_for_caseload_copy(page)
@@ -277,7 +267,7 @@ def test_a_life_story_entry_started_on_the_offline_page_is_stored_with_its_photo
 
 def test_a_photo_whose_upload_failed_is_kept_and_reaches_the_page_when_the_signal_returns(
         page, context, live_server: LiveServer, tmp_path: Path) -> None:
-    child_id = bens_child(live_server)
+    child_id = ben_and_child(live_server)[1]
     open_life_story(page, child_id)
     # The signal is failing: the photo's upload does not get through, then the connection goes altogether.
     failed: list[str] = []
@@ -325,7 +315,7 @@ VERSION_1_STORE = """async (draft) => {
 
 
 def test_a_draft_kept_by_the_seen_before_photos_survives_the_upgrade(page, live_server: LiveServer) -> None:
-    child_id = bens_child(live_server)
+    child_id = ben_and_child(live_server)[1]
     page.goto("/status")  # the app's origin, with none of its scripts
     now = "2026-01-01T10:00:00.000Z"
     page.evaluate(VERSION_1_STORE, {

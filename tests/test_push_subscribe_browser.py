@@ -26,7 +26,7 @@ from sqlmodel import select
 from pwa import push
 from storage import notify
 from storage.models import Child, PushSubscription, Worker
-from tests.browser_support import LiveServer, check_screen, sign_in
+from tests.browser_support import LiveServer, check_screen, running_server, sign_in
 from tests.push_service import Device, PushService, check_vapid
 
 pytestmark = pytest.mark.browser
@@ -84,11 +84,8 @@ STAND_IN_PUSH_SERVICE = """
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     # The server's own scheduler stays off: the test sends at a moment it chooses, with the app's sending code.
-    server = LiveServer(tmp_path / "server", extra_env={"SEEN_SCHEDULER_MINUTES": "0"})
-    server.data_dir.mkdir()
-    server.start()
-    yield server
-    server.stop()
+    with running_server(tmp_path / "server", SEEN_SCHEDULER_MINUTES="0") as server:
+        yield server
 
 
 @pytest.fixture
