@@ -102,25 +102,24 @@ def rotate_server_key(new_text: str = "", config: Settings | None = None) -> str
         if mode != "server":
             raise KeyRotationRefused("This is a personal node: its key is wrapped by the worker's passphrase. "
                                      "Use `seen passphrase` to change it.")
-        if config.server_key:
-            if not new_text:
-                raise KeyRotationRefused("Give the new key in SEEN_NEW_SERVER_KEY (`seen keygen` makes one), and "
-                                         "keep it safe before you run this: the store will need it from now on.")
-            old, new = sealing.server_key_from_text(config.server_key), _new_key(new_text)
-            if new == old:
-                raise KeyRotationRefused("SEEN_NEW_SERVER_KEY is the key in use now: nothing was changed.")
+        path, from_file = key_file(config), not config.server_key
+        if from_file and not path.exists():
+            raise KeyRotationRefused(f"No SEEN_SERVER_KEY is set and there is no key file at {path}.")
+        if from_file:
+            new_text = new_text or base64.b64encode(os.urandom(32)).decode()  # the all-in-one makes its own
+        elif not new_text:
+            raise KeyRotationRefused("Give the new key in SEEN_NEW_SERVER_KEY (`seen keygen` makes one), and "
+                                     "keep it safe before you run this: the store will need it from now on.")
+        old = sealing.server_key_from_text(path.read_text().strip() if from_file else config.server_key)
+        new = _new_key(new_text)
+        if new == old:
+            raise KeyRotationRefused("SEEN_NEW_SERVER_KEY is the key in use now: nothing was changed.")
+        if not from_file:
             store.change_server_key(old, new)
             return ("The server key is changed; no record needed re-sealing. Start every server of this "
                     "authority with the new key in SEEN_SERVER_KEY from now on (servers already running "
                     "keep working until they restart). The old key no longer opens this store.")
-        path, pending = key_file(config), _pending_key_file(config)
-        if not path.exists():
-            raise KeyRotationRefused(f"No SEEN_SERVER_KEY is set and there is no key file at {path}.")
-        old = sealing.server_key_from_text(path.read_text().strip())
-        new_text = new_text or base64.b64encode(os.urandom(32)).decode()
-        new = _new_key(new_text)
-        if new == old:
-            raise KeyRotationRefused("SEEN_NEW_SERVER_KEY is the key in use now: nothing was changed.")
+        pending = _pending_key_file(config)
         fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(new_text)
@@ -136,7 +135,6 @@ def rotate_server_key(new_text: str = "", config: Settings | None = None) -> str
                 "(a copy of the old key no longer opens this store).")
     finally:
         store.engine.dispose()
-
 
 
 def open_personal_store(config: Settings | None = None) -> Store:

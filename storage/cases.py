@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -21,8 +21,8 @@ COUNTED_VISIT_STATUSES = (RecordStatus.submitted.value, RecordStatus.signed_off.
 
 
 def local_date(moment: datetime) -> date:
-    """The calendar day in England of a stored (UTC) moment."""
-    return moment.astimezone(LONDON).date()
+    """The calendar day in England of a stored (UTC) moment; one read back without its zone (SQLite) is UTC."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(LONDON).date()
 
 
 def cases_for(session: Session, children: Iterable[Child]) -> list[Case]:

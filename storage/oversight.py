@@ -11,7 +11,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlmodel import Session, col, select
@@ -290,8 +290,7 @@ def unfinished_work(store: Store, manager: Worker, child_id: str) -> list[str]:
         drafts = session.exec(select(Draft.kind, Draft.updated_at).where(
             Draft.child_id == child.id, Draft.worker_id == child.worker_id,
             col(Draft.kind).in_(list(UNFINISHED_KINDS))).order_by(col(Draft.updated_at).desc()))
-        return [f"{UNFINISHED_KINDS[kind]} (last saved {local_date(at if at.tzinfo else at.replace(tzinfo=UTC)):%-d %b %Y})"
-                for kind, at in drafts]
+        return [f"{UNFINISHED_KINDS[kind]} (last saved {local_date(at):%-d %b %Y})" for kind, at in drafts]
 
     return _checked(store, work)
 
