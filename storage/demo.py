@@ -12,7 +12,7 @@ import io
 import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw
@@ -173,6 +173,9 @@ def _at(day: date, rng: random.Random) -> datetime:
 
 
 def _demo_child(store, session, rng, today, index, category, team, owner, count) -> None:  # noqa: ANN001
+    # Every mutable record was last changed on the demo's own morning, never on the real day the demo is made.
+    changed_at = datetime(today.year, today.month, today.day, 8, 30, tzinfo=LONDON)
+    write = partial(store.write, at=changed_at)
     age = rng.randint(2, 17)
     dob = today - timedelta(days=age * 365 + rng.randint(0, 364))
     # A few children are deliberately overdue so the dashboard has something to show.
@@ -214,7 +217,7 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
         child.legal_status = "S17"
         child.case_managed_since = start
     child.ref_hash = store.ref_hash(body.external_ref)
-    store.write(session, child, body, action="create")
+    write(session, child, body, action="create")
     count("children")
 
     # Placements for children in care: some in Seenshire, some far away; some moved once.
@@ -224,7 +227,7 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
             first = Placement(id=_id(rng), child_id=child.id, placement_type="U6", start=start,
                               end=start + timedelta(days=rng.randint(60, 150)), local_authority=HOME_AUTHORITY,
                               distance_km=round(rng.uniform(2, 15), 1))
-            store.write(session, first, PlacementBody(provider="Seenshire Fostering", carer="Mr and Mrs Toffeeapple",
+            write(session, first, PlacementBody(provider="Seenshire Fostering", carer="Mr and Mrs Toffeeapple",
                                                       address="4 Make-Believe Close, Seenbury", postcode="ZZ99 1AB",
                                                       town="Seenbury"), action="create")
             count("placements")
@@ -240,7 +243,7 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
         )
         provider = {"K2": "Hilltop House (fictional) Ltd", "H5": "Stepping Stones Supported Living (fictional)",
                     "P1": "Birth parent"}.get(kind, "Independent Fostering Agency (fictional)")
-        store.write(session, placement, PlacementBody(
+        write(session, placement, PlacementBody(
             provider=provider, carer=rng.choice(["Ms Puddleduck", "Mr and Mr Crumpet", "Mrs Wafflebottom"]),
             address=f"{rng.randint(1, 200)} Imaginary Road, {town}", postcode=f"ZZ99 {rng.randint(1, 9)}XY",
             town=town), action="create")
@@ -279,7 +282,7 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
             written = visit.written_up_at = visit.submitted_at = visit.visited_at + timedelta(hours=1)
         if not recent:
             visit.signed_off_at = written + timedelta(days=3)
-        store.write(session, visit, VisitBody(
+        write(session, visit, VisitBody(
             present="Carer" if category == "cic" else "Parent",
             observations=rng.choice(OBSERVATIONS), analysis=rng.choice(ANALYSIS),
             child_words=rng.choice(CHILD_WORDS) if seen and age >= 4 else "",
@@ -304,11 +307,11 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
             if day > today - timedelta(days=3):
                 break
             review = Review(id=_id(rng), child_id=child.id, kind=review_kind, scheduled_for=day, held_on=day)
-            store.write(session, review, ReviewBody(notes="Review held; plan updated."), action="create")
+            write(session, review, ReviewBody(notes="Review held; plan updated."), action="create")
             count("reviews")
         upcoming = Review(id=_id(rng), child_id=child.id, kind=review_kind,
                           scheduled_for=today + timedelta(days=rng.randint(5, 60)))
-        store.write(session, upcoming, ReviewBody(), action="create")
+        write(session, upcoming, ReviewBody(), action="create")
         count("reviews")
 
     # Wishes and feelings, and life story for children in care.
@@ -317,7 +320,7 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
         work = WishesAndFeelings(id=_id(rng), child_id=child.id, worker_id=owner.id, on=on,
                                  method=rng.choice(["conversation", "three_houses", "drawing", "app"]),
                                  status=RecordStatus.submitted.value, submitted_at=_at(on, rng))
-        store.write(session, work, WishesBody(
+        write(session, work, WishesBody(
             child_words=rng.choice(CHILD_WORDS),
             reflection="They spoke more freely while drawing; I will use the three houses again.",
             shared_with="Independent reviewing officer" if n == 0 else "Carer"), action="create")
@@ -332,19 +335,19 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
             submitted_at = _at(on, rng)
             entry = LifeStoryEntry(id=_id(rng), child_id=child.id, worker_id=owner.id, on=on, section=section,
                                    status=RecordStatus.submitted.value, submitted_at=submitted_at)
-            store.write(session, entry, LifeStoryBody(title=title, text=text), action="create")
+            write(session, entry, LifeStoryBody(title=title, text=text), action="create")
             count("life_story")
             if section == "achievements":
                 # Its id and time come from the entry, not the random stream: the rest of the demo stays as it was.
                 photo = Photo(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"seen-demo-photo:{entry.id}")),
                               record_id=entry.id, child_id=child.id, created_at=submitted_at)
-                store.write(session, photo, action="create", blob=_badge_photo())
+                write(session, photo, action="create", blob=_badge_photo())
                 count("photos")
 
     # A plan with open and completed actions; one overdue.
     kind = {"cic": "care_plan", "cp": "cp_plan", "cin": "cin_plan", "case_managed": "care_plan"}[category]
     care_plan = CarePlan(id=_id(rng), child_id=child.id, kind=kind, start=start)
-    store.write(session, care_plan, CarePlanBody(summary="Keep the child safe, settled and in touch with family."),
+    write(session, care_plan, CarePlanBody(summary="Keep the child safe, settled and in touch with family."),
                 action="create")
     count("care_plans")
     for n, (text, owner_name) in enumerate([
@@ -357,7 +360,7 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
         action = CarePlanAction(id=_id(rng), plan_id=care_plan.id, child_id=child.id, due=due,
                                 status="done" if done else rng.choice(["open", "in_progress"]),
                                 completed_on=min(due - timedelta(days=2), today) if done else None)  # never after today
-        store.write(session, action, CarePlanActionBody(
+        write(session, action, CarePlanActionBody(
             description=text, owner=owner_name, outcome="Done: seen by the dentist, no treatment needed." if done else ""),
             action="create")
         count("care_plan_actions")

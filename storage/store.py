@@ -278,8 +278,11 @@ class Store:
         changed: Iterable[str] | None = None,
         detail: str | None = None,
         blob: bytes | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Seals and saves one record with its outbox entry and audit event, in the caller's transaction.
+
+        `at` is when a mutable record changed (default now): a visit's actions arising carry the visit's time.
 
         `blob` is the sealed content of a record that holds bytes rather than a body (a photo's image): it
         is sealed as it is, and its change carries it whole, base64 in `{"image": ...}` (a photo never changes).
@@ -304,7 +307,7 @@ class Store:
                 clocks[name] = stamp
             row.field_clocks = json.dumps(clocks, sort_keys=True)
             row.revision += 1
-            row.updated_at = utcnow()
+            row.updated_at = at or utcnow()
         session.add(row)
         # Flushed now so records written in one transaction reach the database parent first (foreign keys).
         session.flush()

@@ -319,7 +319,7 @@ def _submit(store: Store, session: Session, worker: Worker, child: Child, fields
         for description, owner, due in checked.actions:
             action = CarePlanAction(plan_id=plan.id, child_id=child.id, due=due, from_visit=visit.id)
             store.write(session, action, CarePlanActionBody(description=description, owner=owner),
-                        actor=worker, device_id=device_id, action="create")
+                        actor=worker, device_id=device_id, action="create", at=now)
     discard_in(session, worker, child.id)
     return visit
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import shutil
+import signal
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from datetime import date
@@ -55,6 +60,7 @@ def store(db_url: str) -> Iterator[Store]:
 
 
 DEMO_DAY = date(2026, 11, 23)
+PR_SET_CHILD_SUBREAPER = 36  # prctl(2), Linux
 
 
 @pytest.fixture
@@ -122,3 +128,63 @@ async def sign_in(user: User, username: str, password: str = "seen-demo") -> Non
     user.find("Username").type(username)
     user.find("Password").type(password)
     user.find(marker="sign-in").click()
+
+
+
+def _descendants() -> dict[int, str]:
+    """This pytest process's live descendants (not zombies), by pid, with their command lines."""
+    parent: dict[int, int] = {}
+    command: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if fields[0] == "Z":
+                continue
+            parent[int(entry.name)] = int(fields[1])
+            command[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+    me = os.getpid()
+
+    def descends(pid: int) -> bool:
+        seen: set[int] = set()
+        while pid in parent and pid not in seen:
+            seen.add(pid)
+            pid = parent[pid]
+            if pid == me:
+                return True
+        return False
+
+    return {pid: command[pid] for pid in parent if pid != me and descends(pid)}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Orphans (a server whose parent was killed) are re-parented to this process rather than to init, so the
+    # check at the end finds everything the run started, and nothing another run on the machine started.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite leaves nothing running: a server, zygote or browser a test started and did not stop fails the run."""
+    left: dict[int, str] = {}
+    for _ in range(50):  # processes told to stop get a few seconds to go
+        while True:  # reap orphans that have ended
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+        left = _descendants()
+        if not left:
+            return
+        time.sleep(0.1)
+    lines = "\n".join(f"  {pid}: {cmd[:200]}" for pid, cmd in sorted(left.items()))
+    print(f"\nFAILED: the test run left {len(left)} process(es) running (now killed):\n{lines}", file=sys.stderr)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -253,9 +253,16 @@ class Zygote:
         return pid
 
     def close(self) -> None:
+        """Stops the zygote and every server it forked (closing its stdin makes it kill them and exit; a server
+        whose zygote is killed dies with it)."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
 
 
 def _alive(pid: int) -> bool:

@@ -1,11 +1,13 @@
 """Forks real `seen server` processes fast, for the fault test: imported once, started many times.
 
 Reads {"port": N} lines on stdin, forks a child that runs `pwa.sync.commands.serve` on that port, and
-prints the child's pid. The test SIGKILLs children itself; this process reaps them.
+prints the child's pid. The test SIGKILLs children itself; this process reaps them. When its stdin closes
+it kills the servers it forked, and each server dies with it if it is killed first, so nothing outlives the test.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -18,6 +20,8 @@ import pwa.sync.client  # noqa: F401
 import pwa.sync.server  # noqa: F401
 import storage.bootstrap  # noqa: F401
 from pwa.sync.commands import serve
+
+PR_SET_PDEATHSIG = 1
 
 
 def main() -> None:
@@ -34,6 +38,8 @@ def main() -> None:
         port = int(json.loads(line)["port"])
         pid = os.fork()
         if pid == 0:
+            # Linux: deliver SIGKILL to this server when the zygote dies, however it dies.
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             devnull = os.open(os.devnull, os.O_RDWR)
             os.dup2(devnull, 0)
             os.dup2(devnull, 1)
