@@ -246,11 +246,12 @@ class ChildHeading:
     child_id: str
     name: str
     first_name: str
+    born: date | None = None  # date pickers offer nothing before it
 
 
 def _heading(store: Store, child: Child) -> ChildHeading:
     body = store.opened(child).body
-    return ChildHeading(child.id, body.name, body.preferred_name or body.first_name)
+    return ChildHeading(child.id, body.name, body.preferred_name or body.first_name, body.date_of_birth)
 
 
 def _read(session: Session, worker: Worker, child: Child, kind: str) -> None:

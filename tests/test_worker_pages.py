@@ -154,8 +154,8 @@ async def test_logging_a_visit_the_common_path(user: User, app_store: Store) -> 
     await user.should_see("Action 1")
     user.find("Action 1").type("Book the dentist")
     user.find(marker="submit").click()
-    await user.should_see(name, retries=50)
-    await user.should_see("Visit: seen alone", retries=50)
+    await user.should_see("Visit recorded", retries=50)
+    await user.should_see(f"for {name}")
     with app_store.session() as session:
         visit = session.exec(select(Visit).where(Visit.child_id == child_id).order_by(
             Visit.created_at.desc())).first()  # type: ignore[attr-defined]

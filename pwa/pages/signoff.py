@@ -120,7 +120,6 @@ async def visit_page(visit_id: str) -> None:
             try:
                 if action == "sign_off":
                     await io_bound(oversight.sign_off, store, worker, visit_id, note.value or "")
-                    ui.notify("Visit signed off.")
                 else:
                     await io_bound(oversight.return_to_worker, store, worker, visit_id, reason.value or "",
                                        note.value or "")
@@ -128,7 +127,8 @@ async def visit_page(visit_id: str) -> None:
             except (oversight.OversightError, NotAllowed) as e:
                 message.text = str(e)
                 return
-            ui.navigate.to("/signoff")
+            # A sign-off lands on its confirmation: what was signed off, and the next visit in the queue.
+            ui.navigate.to(f"/signoff/{visit_id}/signed-off" if action == "sign_off" else "/signoff")
 
         ui.button("Sign off", icon="verified", on_click=lambda: decide("sign_off")).classes("w-full h-12")
         with ui.expansion("Return to the worker instead", icon="undo").classes("w-full"):

@@ -12,7 +12,8 @@ storage.visits' form fields, so the offline page's script can read the form as i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any
 
 from nicegui import background_tasks, ui
@@ -24,7 +25,9 @@ from pwa.layout import frame
 from pwa.pages.child import not_found
 from pwa.threads import io_bound
 from storage.cases import LONDON
+from storage.direct_work import today_in_england
 from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS, Worker
+from storage.record_dates import CONFIRM_FIELD, shown
 from storage.store import NotAllowed
 from storage.visits import (
     DRAFT_KIND,
@@ -32,7 +35,6 @@ from storage.visits import (
     VisitInvalid,
     start_visit_form,
     submit_visit,
-    written_up_late,
 )
 
 YES_NO = {"yes": "Yes", "no": "No"}
@@ -212,6 +214,27 @@ def action_rows(form: VisitForm) -> None:
     form.error_slot("actions")
 
 
+def date_limits(born: date | None) -> str:
+    """A date picker's bounds: today in England at the latest, the child's date of birth at the earliest."""
+    return f'max={today_in_england().isoformat()}' + (f' min={born.isoformat()}' if born else "")
+
+
+def ask_to_confirm_date(form: VisitForm, submit: Callable[[], Awaitable[None]]) -> None:
+    """A date before the case opened may be right: one tap confirms that very date and submits again."""
+    assert form.summary is not None
+
+    day = str(form.fields.get("visit_date") or "")
+
+    async def confirm() -> None:
+        form.fields[CONFIRM_FIELD] = day
+        await submit()
+
+    with form.summary:
+        ui.button(f"Yes, the visit was on {shown(date.fromisoformat(day))}: submit", icon="check",
+                  on_click=confirm).props("no-caps").classes("w-full h-12 mt-1").mark("confirm-date")
+        ui.label("Or change the date below, then submit again.").classes("text-sm")
+
+
 def section(title: str) -> None:
     ui.label(title).classes("text-lg font-bold mt-3").props('role="heading" aria-level="2"')
 
@@ -235,7 +258,8 @@ def build_form(form: VisitForm, start: VisitFormStart) -> None:
     section("When and where")
     with ui.row().classes("w-full no-wrap gap-2"):
         with ui.column().classes("grow min-w-0 gap-0"):
-            form.text("visit_date", "Date", kind="date")
+            # The picker offers no future date, and none before the child was born.
+            form.text("visit_date", "Date", kind="date").props(date_limits(start.born))
         with ui.column().classes("w-32 shrink-0 gap-0"):
             form.text("visit_time", "Time", kind="time")
     form.choice("location", "Where", VISIT_LOCATIONS, column=True)
@@ -289,12 +313,10 @@ def build_form(form: VisitForm, start: VisitFormStart) -> None:
                 form.dirty = False
         except VisitInvalid as e:
             form.show_problems(e.problems)
+            if CONFIRM_FIELD in e.problems:
+                ask_to_confirm_date(form, submit)
             return
-        message = "Visit submitted."
-        if written_up_late(visit):
-            message += " It was written up more than 2 working days after the visit, so it shows as late."
-        ui.notify(message, type="positive", timeout=6000)
-        ui.navigate.to(f"/child/{child_id}")
+        ui.navigate.to(f"/child/{child_id}/recorded/visit/{visit.id}")
 
     async def discard() -> None:
         with ui.dialog() as dialog, ui.card():
