@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from storage.models import AuditEvent, Child, RecordStatus, Visit, WishesAndFeelings, Worker
 from storage.record_dates import case_dates, shown
 from storage.store import Store
+from storage.visits import blank_form, submit_visit
 from tests.conftest import sign_in
 from tests.test_worker_pages import choose, field, open_visit
 
@@ -113,14 +114,24 @@ async def test_after_wishes_and_feelings_the_worker_lands_on_a_confirmation(user
     await user.should_see(marker="child_words", retries=50)
     user.find(marker="child_words").type("I want to see my nan more.")
     user.find(marker="submit").click()
-    await user.should_see("Wishes and feelings saved", retries=50)
-    await user.should_see("Record more wishes and feelings")
+    await user.should_see("Wishes and feelings saved", retries=50)  # above the form, which stays open
+    await user.should_see("What happens next")
+    (due,) = user.find(marker="next-due").elements
+    assert due.text.startswith("Next visit due: ")
+    await user.should_see(f"Back to {name}'s page")
     with app_store.session() as session:
         assert session.exec(select(WishesAndFeelings).where(WishesAndFeelings.child_id == child.id)).first()
 
 
 async def test_after_a_sign_off_the_manager_is_told_what_and_sees_the_next_in_the_queue(
         user: User, app_store: Store) -> None:
+    # Two visits waiting at least: a visit Ben submits now joins whatever the demo left in the queue.
+    child, _ = ben_child(app_store)
+    with app_store.session() as session:
+        ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
+    form = blank_form()
+    form.update(seen_alone="yes", bedroom_seen="yes", observations="Room tidy.", child_words="Fine.")
+    submit_visit(app_store, ben, child.id, form)
     with app_store.session() as session:
         amara = session.exec(select(Worker).where(Worker.username == "amara")).one()
         teams = app_store.managed_team_ids(session, amara)

@@ -179,7 +179,7 @@ async def test_not_alone_without_a_reason_is_refused_with_a_clear_message(user: 
     await user.should_see("This visit cannot be submitted yet")
     choose(user, "not_alone_reason", NOT_ALONE_UNABLE)
     user.find(marker="submit").click()
-    await user.should_see("Visit: seen, not alone", retries=50)
+    await user.should_see(f"Seen, not alone: {NOT_ALONE_UNABLE}", retries=50)  # the confirmation says so
 
 
 NOT_ALONE_UNABLE = "The worker was unable to see the child alone"

@@ -17,6 +17,7 @@ from pwa.threads import io_bound
 from storage.recorded import NextDue, Recorded, recorded, signed_off
 from storage.store import NotAllowed
 
+TASKS = {"visit": "Log a visit", "wishes_and_feelings": "Wishes and feelings", "life_story": "Life story"}
 # The onward links after each kind of record: (words, path under the child).
 ONWARD = {
     "visit": [("Log another visit", "visit")],
@@ -99,7 +100,8 @@ async def recorded_page(child_id: str, kind: str, record_id: str) -> None:
         with frame("Not found", back="/"):
             ui.label(NOT_FOUND).props('role="alert"')
         return
-    with frame(done.title, back=f"/child/{child_id}"):
+    # The header keeps the task's name; the panel says how it ended (one heading per name on the page).
+    with frame(TASKS.get(kind, "Saved"), back=f"/child/{child_id}"):
         confirmation(done)
 
 
@@ -111,7 +113,7 @@ async def signed_off_page(visit_id: str) -> None:
         with frame("Not found", back="/signoff"):
             ui.label("Not found: that visit is not in a team you manage, or is not signed off.").props('role="alert"')
         return
-    with frame("Visit signed off", back="/signoff"):
+    with frame("Visit sign-off", back="/signoff"):
         panel("Visit signed off", f"for {done.child_name}")
         facts_list(done.facts)
         ui.label("Signed-off records cannot be changed.")

@@ -12,7 +12,7 @@ storage.visits' form fields, so the offline page's script can read the form as i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -20,6 +20,7 @@ from nicegui import background_tasks, ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.date_confirm import offer_confirmation
 from pwa.form_draft import FormDraft, save_open
 from pwa.layout import frame
 from pwa.pages.child import not_found
@@ -27,7 +28,7 @@ from pwa.threads import io_bound
 from storage.cases import LONDON
 from storage.direct_work import today_in_england
 from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS, Worker
-from storage.record_dates import CONFIRM_FIELD, shown
+from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
 from storage.visits import (
     DRAFT_KIND,
@@ -219,22 +220,6 @@ def date_limits(born: date | None) -> str:
     return f'max={today_in_england().isoformat()}' + (f' min={born.isoformat()}' if born else "")
 
 
-def ask_to_confirm_date(form: VisitForm, submit: Callable[[], Awaitable[None]]) -> None:
-    """A date before the case opened may be right: one tap confirms that very date and submits again."""
-    assert form.summary is not None
-
-    day = str(form.fields.get("visit_date") or "")
-
-    async def confirm() -> None:
-        form.fields[CONFIRM_FIELD] = day
-        await submit()
-
-    with form.summary:
-        ui.button(f"Yes, the visit was on {shown(date.fromisoformat(day))}: submit", icon="check",
-                  on_click=confirm).props("no-caps").classes("w-full h-12 mt-1").mark("confirm-date")
-        ui.label("Or change the date below, then submit again.").classes("text-sm")
-
-
 def section(title: str) -> None:
     ui.label(title).classes("text-lg font-bold mt-3").props('role="heading" aria-level="2"')
 
@@ -313,8 +298,13 @@ def build_form(form: VisitForm, start: VisitFormStart) -> None:
                 form.dirty = False
         except VisitInvalid as e:
             form.show_problems(e.problems)
-            if CONFIRM_FIELD in e.problems:
-                ask_to_confirm_date(form, submit)
+            assert form.summary is not None
+
+            async def confirm(day: str) -> None:
+                form.fields[CONFIRM_FIELD] = day
+                await submit()
+
+            offer_confirmation(form.summary, e.problems, str(form.fields.get("visit_date") or ""), "the visit was on", confirm)
             return
         ui.navigate.to(f"/child/{child_id}/recorded/visit/{visit.id}")
 

@@ -17,6 +17,7 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.date_confirm import offer_confirmation
 from pwa.form_draft import RESTORED, FormDraft, restore
 from pwa.layout import NOT_FOUND, frame, show_problems
 from pwa.pages.recorded import show_in_place
@@ -33,6 +34,7 @@ from storage.direct_work import (
     wishes_for_child,
 )
 from storage.models import WISHES_METHODS
+from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
 
 # The child's words look like the child's, not like the file: a rounded speech bubble in a handwriting-like
@@ -133,6 +135,7 @@ async def wishes_page(child_id: str) -> None:
     def current() -> dict[str, str]:
         values = {name: str(element.value or "") for name, element in fields.items()}
         values["supersedes"] = form.get("supersedes", "")
+        values[CONFIRM_FIELD] = form.get(CONFIRM_FIELD, "")
         return values
 
     form_draft = FormDraft(worker, child_id, WISHES_DRAFT_KIND, current, saved)
@@ -186,6 +189,12 @@ async def wishes_page(child_id: str) -> None:
                 form_draft.dirty = False
         except FormInvalid as e:
             show_problems(problems, e.problems)
+
+            async def confirm(day: str) -> None:
+                form[CONFIRM_FIELD] = day
+                await submit()
+
+            offer_confirmation(problems, e.problems, values["on"], "the work was on", confirm)
             return
         except NotAllowed:
             with problems:
