@@ -5,6 +5,7 @@ while a page loading online connects, and stays one row tall with a long status.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date
 
@@ -13,7 +14,15 @@ from sqlmodel import col, select
 
 from storage.models import Child, RecordStatus, Visit, Worker
 from storage.record_dates import case_dates, shown
-from tests.browser_support import PHONE, LiveServer, check_screen, running_server, sign_in, wait_connected
+from tests.browser_support import (
+    PHONE,
+    LiveServer,
+    check_screen,
+    running_server,
+    sign_in,
+    wait_connected,
+    wait_for_caseload_copy,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -188,3 +197,44 @@ def test_the_header_says_nothing_until_it_knows_and_stays_one_row(phone, server:
     assert header.bounding_box()["height"] < 64
     assert status.bounding_box()["height"] < 24  # the status itself on one line
     phone.evaluate("""async () => { for (const d of await SeenDrafts.listDrafts()) await SeenDrafts.deleteDraft(d.id); }""")
+
+
+def test_the_offline_pages_visit_is_refused_before_birth_and_confirmed_before_the_case_opened(
+        phone, server: LiveServer) -> None:
+    child, _, born = bens_children(server)[3]
+    store = server.store()
+    try:
+        case = case_dates(store, child)
+    finally:
+        store.engine.dispose()
+    assert born is not None and case.opened is not None
+    early = case.opened.replace(day=1) if case.opened.day > 1 else case.opened.replace(year=case.opened.year - 1)
+    sign_in(phone, "ben")
+    wait_for_caseload_copy(phone)
+    phone.goto("/offline")
+    phone.get_by_role("heading", name="Seen · offline").wait_for()
+    phone.get_by_role("button", name="Start a new visit").click()
+    phone.get_by_label("Child", exact=True).select_option(child.id)
+    confirm = phone.get_by_label("If the date is right though it is before the case opened, enter it again here")
+    assert confirm.count() == 0  # asked only when the server asks
+    phone.get_by_label("Date of the visit").fill("1995-01-01")
+    phone.get_by_role("group", name="Did you see the child alone?").get_by_label("Yes").check()
+    phone.get_by_role("group", name="Did you see the child's bedroom?").get_by_label("Yes").check()
+    phone.get_by_label("What you saw and heard (fact)").fill("Met at school.")
+    phone.get_by_label("The child's wishes and feelings, in their own words").fill("Fine thanks.")
+    phone.get_by_role("button", name="Submit visit").click()
+    phone.get_by_text(f"before the child's date of birth ({shown(born)})").first.wait_for()
+    assert [v for v in visits(server, child.id) if v.visited_at.year == 1995] == []
+
+    phone.get_by_role("button", name=re.compile("^Open draft: Visit")).click()
+    phone.get_by_label("Date of the visit").fill(early.isoformat())
+    phone.get_by_role("button", name="Submit visit").click()
+    phone.get_by_text("is before the case opened").first.wait_for()
+    phone.get_by_role("button", name=re.compile("^Open draft: Visit")).click()
+    confirm.fill(early.isoformat())
+    phone.get_by_role("button", name="Submit visit").click()
+    for _ in range(100):
+        if [v for v in visits(server, child.id) if v.visited_at.date() == early]:
+            break
+        phone.wait_for_timeout(200)
+    assert len([v for v in visits(server, child.id) if v.visited_at.date() == early]) == 1
