@@ -763,6 +763,8 @@ def _apply(store: Store, resolve: Any, batch_id: str, changes: list[dict[str, An
         raise SyncRefused("A change in this batch holds a value the database cannot store. Nothing in the "
                           "batch was applied.", status=422, code="invalid") from e
     except ValueError as e:
+        if isinstance(e, DateBeforeBirth) and callers and callers[-1].device is not None:
+            _audit_date_refusal(store, callers[-1].worker, callers[-1].device, e)
         raise SyncRefused(f"{e} Nothing in the batch was applied.", status=422, code="invalid") from e
     except IntegrityError as e:
         raise SyncRefused("A change in this batch refers to a record the server does not have (or repeats "
@@ -877,6 +879,21 @@ def _may_make(records: Records, worker: Worker, teams: set[str], change: dict[st
     return child is not None and _may_see(worker, teams, child)
 
 
+class DateBeforeBirth(ValueError):
+    """A pushed record dated before its child's birth: refused as the screens refuse it, and audited."""
+
+    def __init__(self, message: str, *, kind: str, record_id: str, child_id: str) -> None:
+        super().__init__(message)
+        self.kind, self.record_id, self.child_id = kind, record_id, child_id
+
+
+def _audit_date_refusal(store: Store, worker: Worker, device: Device, refusal: DateBeforeBirth) -> None:
+    # The batch's own transaction was rolled back: the refusal is recorded in one of its own.
+    with store.session() as session:
+        audit.append(session, "denied", refusal.kind, refusal.record_id, worker_id=worker.id, device_id=device.id,
+                     child_id=refusal.child_id, detail="date:before_birth")
+
+
 # The date of each kind of record a device may send that cannot be before the child's birth.
 DATED_FIELDS = {"visit": ("visited_at", "visit"), "wishes_and_feelings": ("on", "direct work"),
                 "life_story": ("on", "life-story entry"), "care_plan_action": ("due", "action's due")}
@@ -909,7 +926,8 @@ def _refuse_date_before_birth(store: Store, records: Records, change: dict[str, 
         births[child.id] = store.opened(child).body.date_of_birth
     problem = date_problem(day, CaseDates(born=births[child.id]), what)
     if problem is not None:
-        raise ValueError(f"The {kind.replace('_', ' ')} {record_id} cannot be taken: {problem.message}")
+        raise DateBeforeBirth(f"The {kind.replace('_', ' ')} {record_id} cannot be taken: {problem.message}",
+                              kind=kind, record_id=record_id, child_id=child.id)
 
 
 def _day_of(value: date | datetime) -> date:

@@ -195,6 +195,8 @@ def test_a_sync_push_of_a_visit_before_birth_is_refused_and_nothing_in_its_batch
     assert refused.value.status == 422
     assert BIRTH_WORDS in refused.value.message and bad["record_id"] in refused.value.message
     assert count(small, Visit) == 0
+    [event] = denials(small)  # the refusal is audited though the batch was rolled back
+    assert (event.kind, event.record_id, event.device_id) == ("visit", bad["record_id"], device.id)
     # Before the case opened is no refusal here: the device's own screen asked the worker to confirm it.
     early = _visit_change(child_id, ben.id, date(2023, 2, 1))
     outcome = apply_batch(small, device, ben, "batch-2", [good, early])
