@@ -16,7 +16,8 @@ from pwa.auth import current_worker
 from pwa.layout import frame
 from pwa.threads import io_bound
 from storage import oversight
-from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS
+from storage.models import VISIT_LOCATIONS
+from storage.recorded import seen_words
 from storage.store import NotAllowed
 
 LONDON = ZoneInfo("Europe/London")
@@ -24,14 +25,6 @@ LONDON = ZoneInfo("Europe/London")
 
 def when(moment: datetime | None) -> str:
     return moment.astimezone(LONDON).strftime("%-d %b %Y, %H:%M") if moment else ""
-
-
-def seen_words(seen: bool, seen_alone: bool | None, reason: str | None = None) -> str:
-    if not seen:
-        return "Child not seen"
-    if seen_alone:
-        return "Seen alone"
-    return "Seen, not alone" + (f": {NOT_ALONE_REASONS.get(reason, reason)}" if reason else "")
 
 
 async def queue_page() -> None:
