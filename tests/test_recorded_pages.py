@@ -10,7 +10,16 @@ from nicegui import ui
 from nicegui.testing.user import User
 from sqlmodel import col, select
 
-from storage.models import AuditEvent, Child, RecordStatus, Visit, WishesAndFeelings, Worker
+from storage.models import (
+    AuditEvent,
+    CarePlan,
+    CarePlanAction,
+    Child,
+    RecordStatus,
+    Visit,
+    WishesAndFeelings,
+    Worker,
+)
 from storage.record_dates import case_dates, shown
 from storage.store import Store
 from storage.visits import blank_form, submit_visit
@@ -151,3 +160,48 @@ async def test_after_a_sign_off_the_manager_is_told_what_and_sees_the_next_in_th
     await user.should_see(f"{len(waiting) - 1} visit")
     links = [e for e in user.find(kind=ui.link).elements if e.props.get("href") == f"/signoff/{second.id}"]
     assert links and links[0].text.startswith("Read next: ")
+
+
+async def test_wishes_and_a_care_plan_action_before_the_case_opened_are_confirmed_with_one_tap(
+        user: User, app_store: Store) -> None:
+    child, _ = ben_child(app_store)
+    case = case_dates(app_store, child)
+    assert case.opened is not None and case.born is not None
+    early = case.opened - timedelta(days=10)
+    await sign_in(user, "ben")
+    await user.should_see("My caseload", retries=50)
+
+    await user.open(f"/child/{child.id}/wishes")
+    await user.should_see("Earlier work", retries=50)
+    (picker,) = user.find(marker="on").elements
+    assert picker.props["min"] == case.born.isoformat()
+    picker.value = (case.born - timedelta(days=1)).isoformat()
+    user.find(marker="child_words").type("I remember the old house.")
+    user.find(marker="submit").click()
+    await user.should_see(f"is before the child's date of birth ({shown(case.born)})", retries=50)
+    await user.should_not_see(marker="confirm-date")
+    picker.value = early.isoformat()
+    user.find(marker="submit").click()
+    await user.should_see("is before the case opened", retries=50)
+    user.find(marker="confirm-date").click()
+    await user.should_see("Wishes and feelings saved", retries=50)
+    with app_store.session() as session:
+        assert session.exec(select(WishesAndFeelings).where(WishesAndFeelings.child_id == child.id,
+                                                            WishesAndFeelings.on == early)).first() is not None
+
+    await user.open(f"/child/{child.id}/care-plan")
+    await user.should_see("Add a plan", retries=50)
+    with app_store.session() as session:
+        plan = session.exec(select(CarePlan).where(CarePlan.child_id == child.id)).first()
+    assert plan is not None
+    user.find(marker=f"action-description-{plan.id}").type("Find the old school reports")
+    user.find(marker=f"action-owner-{plan.id}").type("Social worker")
+    for element in user.find(marker=f"action-due-{plan.id}").elements:
+        element.value = early.isoformat()
+    user.find(marker=f"action-save-{plan.id}").click()
+    await user.should_see("is before the case opened", retries=50)
+    user.find(marker="confirm-date").click()
+    await user.should_see("Action added", retries=50)
+    with app_store.session() as session:
+        assert session.exec(select(CarePlanAction).where(CarePlanAction.child_id == child.id,
+                                                         CarePlanAction.due == early)).first() is not None

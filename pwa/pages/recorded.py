@@ -38,10 +38,10 @@ def facts_list(facts: list[tuple[str, str]]) -> None:
     """The facts as saved, as a summary list: what, then its value."""
     with ui.element("dl").classes("w-full").props('data-facts="saved"'):
         for what, value in facts:
-            with ui.element("div").classes("flex gap-2 border-b border-gray-300 py-2"):
+            with ui.element("div").classes("flex no-wrap gap-2 border-b border-gray-300 py-2"):
                 with ui.element("dt").classes("w-32 shrink-0 font-bold"):
                     ui.label(what)
-                with ui.element("dd").classes("min-w-0 break-words"):
+                with ui.element("dd").classes("grow min-w-0 break-words"):
                     ui.label(value).props(f'data-fact="{what}"')
 
 
