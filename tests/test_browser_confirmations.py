@@ -217,6 +217,7 @@ def test_the_offline_pages_visit_is_refused_before_birth_and_confirmed_before_th
     phone.get_by_label("Child", exact=True).select_option(child.id)
     confirm = phone.get_by_label("If the date is right though it is before the case opened, enter it again here")
     assert confirm.count() == 0  # asked only when the server asks
+    assert phone.get_by_label("Date of the visit").get_attribute("max")  # no future day offered
     phone.get_by_label("Date of the visit").fill("1995-01-01")
     phone.get_by_role("group", name="Did you see the child alone?").get_by_label("Yes").check()
     phone.get_by_role("group", name="Did you see the child's bedroom?").get_by_label("Yes").check()

@@ -40,6 +40,12 @@
     return node;
   }
 
+  function localToday() {
+    const now = new Date();
+    const pad = (n) => String(n).padStart(2, "0");
+    return now.getFullYear() + "-" + pad(now.getMonth() + 1) + "-" + pad(now.getDate());
+  }
+
   function kindTitle(kind) {
     return (SCHEMA[kind] && SCHEMA[kind].title) || kind.replace(/_/g, " ");
   }
@@ -162,6 +168,8 @@
       input.value = value === undefined || value === null ? "" : String(value);
     } else {
       input = el("input", { id, name: field.name, type: field.type || "text", "aria-describedby": described,
+                            // A record's date has happened: the picker offers no future day.
+                            max: field.type === "date" ? localToday() : null,
                             value: value === undefined || value === null ? "" : String(value) });
     }
     return el("div", {}, label, input, problem);
