@@ -30,6 +30,7 @@ PAGE_MODULES = [
     "pwa.pages.settings",
     "pwa.pages.team",
     "pwa.pages.signoff",
+    "pwa.pages.recorded",
     "pwa.pages.admin",
     "pwa.pages.audit",
 ]

@@ -48,12 +48,15 @@ def frame(title: str, *, back: str | None = None) -> Iterator[None]:
     ui.add_head_html('<meta name="theme-color" content="#1d4f91">')
     install_idle_lock()
     worker = current_worker()
-    with ui.header().classes("items-center gap-1 px-2 py-1 bg-primary"):
+    # One row at any width: a long title or status is cut short with an ellipsis, never wrapped.
+    with ui.header().classes("items-center no-wrap gap-1 px-2 py-1 bg-primary"):
         if back:
             ui.button(icon="arrow_back", on_click=lambda: ui.navigate.to(back)).props(
                 'flat round color=white aria-label="Back"')
-        ui.label(title).classes("text-lg font-bold grow truncate").props('role="heading" aria-level="1"')
-        ui.label().props('id="seen-connection" aria-live="polite"').classes("text-sm")
+        ui.label(title).classes("text-lg font-bold grow min-w-0 truncate").props('role="heading" aria-level="1"')
+        # Empty until the page knows whether it is online (pwa/static/seen-page.js fills it in).
+        ui.label().props('id="seen-connection" aria-live="polite"').classes(
+            "text-sm min-w-0 max-w-[45%] truncate shrink")
         with ui.button(icon="menu").props('flat round color=white aria-label="Menu"'):
             with ui.menu():
                 ui.menu_item("My caseload", on_click=lambda: ui.navigate.to("/"))

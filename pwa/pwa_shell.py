@@ -42,6 +42,7 @@ from storage.direct_work import (
 )
 from storage.models import LIFE_STORY_SECTIONS, NOT_ALONE_REASONS, VISIT_LOCATIONS, WISHES_METHODS, Worker
 from storage.offline import offline_children, receive_draft
+from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
 
 HERE = Path(__file__).parent
@@ -74,6 +75,11 @@ def _options(name: str, label: str, codes: dict[str, str]) -> dict[str, Any]:
     return {"name": name, "label": label, "type": "select", "options": [[k, v] for k, v in codes.items()]}
 
 
+# Shown only when the server asks (storage/record_dates.py): a date before the case opened is sent again with
+# the same date entered here, which confirms it.
+CONFIRM_DATE = {"name": CONFIRM_FIELD, "type": "date", "only_when_asked": True,
+                "label": "If the date is right though it is before the case opened, enter it again here"}
+
 # The forms the offline page can finish, in the field names and codes storage expects
 # (storage/visits.py documents the visit's). One definition, put into the offline page and every page.
 OFFLINE_FORMS: dict[str, dict[str, Any]] = {
@@ -101,6 +107,7 @@ OFFLINE_FORMS: dict[str, dict[str, Any]] = {
              "row_word": "a person's score", "row_field": "safety_scale_row", "columns": [["who", "Who"], ["score", "Score 0 to 10"]]},
             {"name": "actions", "label": "Actions arising", "type": "rows", "row_word": "an action", "row_field": "action_row",
              "columns": [["description", "Action"], ["owner", "Who will do it"], ["due", "Due by"]]},
+            CONFIRM_DATE,
         ],
     },
     "wishes_and_feelings": {
@@ -114,6 +121,7 @@ OFFLINE_FORMS: dict[str, dict[str, Any]] = {
             # A correction begun on the screen: which record it replaces travels with the draft.
             {"name": "supersedes", "type": "note",
              "label": "This corrects an earlier record: sending it adds a new record that replaces that one."},
+            CONFIRM_DATE,
         ],
     },
     "life_story": {

@@ -51,6 +51,7 @@ from storage.models import (
     Worker,
     utcnow,
 )
+from storage.record_dates import CONFIRM_FIELD, check_dates
 from storage.store import NotAllowed, Store
 from storage.visits import discard_in, submit_once
 
@@ -112,6 +113,17 @@ def _past_date(fields: dict[str, Any], name: str, today: date, what: str, proble
     return day
 
 
+def _check_child_dates(store: Store, session: Session, worker: Worker, child: Child, kind: str, name: str,
+                       day: date | None, what: str, fields: dict[str, Any], device_id: str | None = None, *,
+                       confirmable: bool = True) -> None:
+    """Raises FormInvalid for a date before the child's birth, or one before the case opened that the worker
+    has not confirmed (storage/record_dates.py)."""
+    problems = check_dates(store, session, worker, child, kind, {name: (day, what, confirmable)}, fields,
+                           device_id=device_id)
+    if problems:
+        raise FormInvalid(problems)
+
+
 def first_name(display_name: str) -> str:
     return display_name.split()[0] if display_name.strip() else ""
 
@@ -137,6 +149,7 @@ class CheckedWishes:
     method: str
     body: WishesBody
     supersedes: str | None
+    date_confirmed: str = ""  # the date the worker confirmed though it is before the case opened
 
 
 def check_wishes(fields: dict[str, Any], today: date | None = None) -> CheckedWishes:
@@ -153,7 +166,8 @@ def check_wishes(fields: dict[str, Any], today: date | None = None) -> CheckedWi
         raise FormInvalid(problems)
     assert on is not None
     body = WishesBody(**{name: _text(fields, name) for name in WISHES_TEXT_FIELDS})
-    return CheckedWishes(on=on, method=method, body=body, supersedes=_text(fields, "supersedes") or None)
+    return CheckedWishes(on=on, method=method, body=body, supersedes=_text(fields, "supersedes") or None,
+                         date_confirmed=_text(fields, CONFIRM_FIELD))
 
 
 def _check_wishes_correction(session: Session, worker: Worker, child_id: str, old_id: str) -> WishesAndFeelings:
@@ -183,6 +197,8 @@ def submit_wishes(store: Store, worker: Worker, child_id: str, fields: dict[str,
 
 def _store_wishes(store: Store, session: Session, worker: Worker, child: Child, checked: CheckedWishes,
                   device_id: str | None = None) -> WishesAndFeelings:
+    _check_child_dates(store, session, worker, child, "wishes_and_feelings", "on", checked.on, "direct work",
+                       {CONFIRM_FIELD: checked.date_confirmed}, device_id)
     if checked.supersedes:
         _check_wishes_correction(session, worker, child.id, checked.supersedes)
     now = utcnow()
@@ -230,11 +246,12 @@ class ChildHeading:
     child_id: str
     name: str
     first_name: str
+    born: date | None = None  # date pickers offer nothing before it
 
 
 def _heading(store: Store, child: Child) -> ChildHeading:
     body = store.opened(child).body
-    return ChildHeading(child.id, body.name, body.preferred_name or body.first_name)
+    return ChildHeading(child.id, body.name, body.preferred_name or body.first_name, body.date_of_birth)
 
 
 def _read(session: Session, worker: Worker, child: Child, kind: str) -> None:
@@ -453,6 +470,9 @@ def _ids(value: Any) -> list[str]:
 def _store_life_story(store: Store, session: Session, worker: Worker, child: Child, on: date, section: str,
                       body: LifeStoryBody, photos: list[bytes], device_id: str | None = None,
                       supersedes: str | None = None) -> LifeStoryEntry:
+    # A life story is mostly about the time before the case opened: only a date before birth is refused.
+    _check_child_dates(store, session, worker, child, "life_story", "on", on, "entry", {}, device_id,
+                       confirmable=False)
     now = utcnow()
     entry = LifeStoryEntry(child_id=child.id, worker_id=worker.id, on=on, section=section,
                            status=RecordStatus.submitted.value, created_at=now, submitted_at=now,
@@ -685,6 +705,7 @@ def add_action(store: Store, worker: Worker, child_id: str, fields: dict[str, An
         plan = session.get(CarePlan, _text(fields, "plan_id"))
         if plan is None or plan.child_id != child.id:
             raise FormInvalid({"plan_id": "That plan could not be found for this child. Choose another."})
+        _check_child_dates(store, session, worker, child, "care_plan_action", "due", due, "action's due", fields)
         action = CarePlanAction(plan_id=plan.id, child_id=child.id, due=due, status="open")
         store.write(session, action, CarePlanActionBody(description=_text(fields, "description"),
                                                         owner=_text(fields, "owner")),

@@ -35,6 +35,7 @@ from storage.models import (
     VisitBody,
     Worker,
 )
+from storage.record_dates import CaseDates, date_problem
 from storage.store import Store
 
 REQUIRED = ["child_ref", "first_name", "last_name", "category", "team"]
@@ -191,8 +192,11 @@ def _check(row: _Row, workers: dict[str, Worker], today: date) -> None:
                      "placement type U1 to U6) can agree to be visited less often (reg 28(3A))")
     p["last_visit_date"] = row.date("last_visit_date")
     if p["last_visit_date"]:
-        if p["last_visit_date"] > today:
-            row.fail("last_visit_date", "is in the future")
+        # The same check as every other way a visit comes in (a last visit before the case opened is the
+        # council's record, not a slip: only the future and before birth are refused).
+        problem = date_problem(p["last_visit_date"], CaseDates(born=p["date_of_birth"]), "last visit", today=today)
+        if problem is not None:
+            row.fail("last_visit_date", problem.message)
         seen = row.flag("last_visit_seen")
         if seen is None and not row.text("last_visit_seen"):
             row.fail("last_visit_seen", "say yes or no: was the child seen?")

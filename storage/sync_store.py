@@ -24,7 +24,7 @@ import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -49,6 +49,7 @@ from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from storage import audit
+from storage.cases import local_date
 from storage.direct_work import image_from_sync
 from storage.hot import Hot, psycopg_connection
 from storage.models import (
@@ -82,6 +83,7 @@ from storage.models import (
     table_of,
     utcnow,
 )
+from storage.record_dates import CaseDates, date_problem
 from storage.store import SYNCED_KINDS, Store
 
 # A push batch or a pull page stops growing at about this many bytes (photos are big: ~50-400 KB each).
@@ -761,6 +763,8 @@ def _apply(store: Store, resolve: Any, batch_id: str, changes: list[dict[str, An
         raise SyncRefused("A change in this batch holds a value the database cannot store. Nothing in the "
                           "batch was applied.", status=422, code="invalid") from e
     except ValueError as e:
+        if isinstance(e, DateBeforeBirth) and callers and callers[-1].device is not None:
+            _audit_date_refusal(store, callers[-1].worker, callers[-1].device, e)
         raise SyncRefused(f"{e} Nothing in the batch was applied.", status=422, code="invalid") from e
     except IntegrityError as e:
         raise SyncRefused("A change in this batch refers to a record the server does not have (or repeats "
@@ -800,10 +804,12 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
         log_rows: list[tuple[Any, ...]] = []
         events: list[dict[str, str | None]] = []
         now = utcnow()
+        births: dict[str, date | None] = {}
         for change in todo:
             if not _may_make(records, worker, teams, change):
                 refused.append(change["change_id"])
                 continue
+            _refuse_date_before_birth(store, records, change, births)
             merged = merge_change(store, session, change, judge_conflicts=True, records=records)
             child_id = _child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
             log_rows.append(_log_row(store, change, batch_id=batch_id, device_id=device.id, child_id=child_id,
@@ -871,6 +877,61 @@ def _may_make(records: Records, worker: Worker, teams: set[str], change: dict[st
         return False  # a record cannot be moved to another child by sync
     child = records.get(Child, child_id) if isinstance(child_id, str) else None
     return child is not None and _may_see(worker, teams, child)
+
+
+class DateBeforeBirth(ValueError):
+    """A pushed record dated before its child's birth: refused as the screens refuse it, and audited."""
+
+    def __init__(self, message: str, *, kind: str, record_id: str, child_id: str) -> None:
+        super().__init__(message)
+        self.kind, self.record_id, self.child_id = kind, record_id, child_id
+
+
+def _audit_date_refusal(store: Store, worker: Worker, device: Device, refusal: DateBeforeBirth) -> None:
+    # The batch's own transaction was rolled back: the refusal is recorded in one of its own.
+    with store.session() as session:
+        audit.append(session, "denied", refusal.kind, refusal.record_id, worker_id=worker.id, device_id=device.id,
+                     child_id=refusal.child_id, detail="date:before_birth")
+
+
+# The date of each kind of record a device may send that cannot be before the child's birth.
+DATED_FIELDS = {"visit": ("visited_at", "visit"), "wishes_and_feelings": ("on", "direct work"),
+                "life_story": ("on", "life-story entry"), "care_plan_action": ("due", "action's due")}
+
+
+def _refuse_date_before_birth(store: Store, records: Records, change: dict[str, Any],
+                              births: dict[str, date | None]) -> None:
+    """Raises ValueError for a record dated before its child's birth, as the screens refuse one
+    (storage/record_dates.py); a date the server already holds for the record is not judged again."""
+    kind, record_id = change["kind"], change["record_id"]
+    if kind not in DATED_FIELDS:
+        return
+    name, what = DATED_FIELDS[kind]
+    fields = change.get("fields") or {}
+    try:
+        if name == "visited_at":
+            day = local_date(datetime.fromisoformat(str(fields[name])))
+        else:
+            day = date.fromisoformat(str(fields[name])[:10])
+    except (KeyError, ValueError):
+        return  # no date, or not one: the merge says what is wrong with the record
+    held = records.get(MODEL_OF[kind], record_id)
+    if held is not None and getattr(held, name) is not None and _day_of(getattr(held, name)) == day:
+        return
+    child_id = fields.get("child_id")
+    child = records.get(Child, child_id) if isinstance(child_id, str) else None
+    if child is None:
+        return
+    if child.id not in births:
+        births[child.id] = store.opened(child).body.date_of_birth
+    problem = date_problem(day, CaseDates(born=births[child.id]), what)
+    if problem is not None:
+        raise DateBeforeBirth(f"The {kind.replace('_', ' ')} {record_id} cannot be taken: {problem.message}",
+                              kind=kind, record_id=record_id, child_id=child.id)
+
+
+def _day_of(value: date | datetime) -> date:
+    return local_date(value) if isinstance(value, datetime) else value
 
 
 def _may_see(worker: Worker, teams: set[str], child: Child) -> bool:

@@ -43,6 +43,7 @@ from storage.models import (
     Worker,
     utcnow,
 )
+from storage.record_dates import check_dates
 from storage.store import NotAllowed, Store
 from storage.timescales import is_late_write_up
 
@@ -304,9 +305,27 @@ def _plan_for(store: Store, session: Session, worker: Worker, child: Child, on: 
     return plan
 
 
+def check_visit_for(store: Store, session: Session, worker: Worker, child: Child, fields: dict[str, Any],
+                    now: datetime, device_id: str | None = None) -> CheckedVisit:
+    """`check_visit`, and the visit's dates against the child's birth and the case's opening
+    (storage/record_dates.py): every problem in one VisitInvalid."""
+    dues = [_date(str(row.get("due") or "")) for row in fields.get("actions") or [] if isinstance(row, dict)]
+    earliest_due = min((d for d in dues if d), default=None)
+    dates = {"visit_date": (_date(_text(fields, "visit_date")), "visit", True),
+             "actions": (earliest_due, "action's due", False)}
+    date_problems = check_dates(store, session, worker, child, "visit", dates, fields, device_id=device_id)
+    try:
+        checked = check_visit(fields, child.category, now)
+    except VisitInvalid as e:
+        raise VisitInvalid({**date_problems, **e.problems}) from None
+    if date_problems:
+        raise VisitInvalid(date_problems)
+    return checked
+
+
 def _submit(store: Store, session: Session, worker: Worker, child: Child, fields: dict[str, Any],
             now: datetime, device_id: str | None) -> Visit:
-    checked = check_visit(fields, child.category, now)
+    checked = check_visit_for(store, session, worker, child, fields, now, device_id)
     if checked.supersedes:
         _check_correction(session, worker, child.id, checked.supersedes)
     visit = Visit(child_id=child.id, worker_id=worker.id, visited_at=checked.visited_at, location=checked.location,
@@ -442,6 +461,7 @@ class VisitFormStart:
     fields: dict[str, Any]
     restored_at: datetime | None = None  # when the restored draft was last saved
     problem: str = ""  # why a requested correction could not be started
+    born: date | None = None  # the child's date of birth: the date picker offers nothing before it
 
 
 def start_visit_form(store: Store, worker: Worker, child_id: str, supersedes: str = "",
@@ -451,8 +471,9 @@ def start_visit_form(store: Store, worker: Worker, child_id: str, supersedes: st
     Raises NotAllowed (audited) for a child not on the worker's caseload.
     """
     with child_session(store, worker, child_id) as (_session, child):
-        name = store.opened(child).body.name
-    start = VisitFormStart(child_name=name, category=child.category, fields=blank_form(now))
+        body = store.opened(child).body
+    start = VisitFormStart(child_name=body.name, category=child.category, fields=blank_form(now),
+                           born=body.date_of_birth)
     draft = load_draft(store, worker, child_id)
     if draft is not None:
         # A draft is never overwritten by opening the form: what the worker typed comes first.

@@ -145,7 +145,8 @@ async def test_a_manager_reads_a_visit_writes_oversight_and_signs_it_off(user: U
     await user.should_see("Write a management oversight note before signing the visit off.", retries=50)
     user.find("Management oversight note").type("Good analysis. Arrange the life-story session by Friday.")
     user.find("Sign off").click()
-    await user.should_see("Visit signed off.", retries=50)
+    await user.should_see("Visit signed off", retries=50)  # the confirmation, with the next in the queue
+    await user.should_see("Next in your queue")
     amara = worker(app_store, "amara")
     with app_store.session() as session:
         row = session.get(Visit, visit.id)

@@ -154,8 +154,8 @@ async def test_logging_a_visit_the_common_path(user: User, app_store: Store) -> 
     await user.should_see("Action 1")
     user.find("Action 1").type("Book the dentist")
     user.find(marker="submit").click()
-    await user.should_see(name, retries=50)
-    await user.should_see("Visit: seen alone", retries=50)
+    await user.should_see("Visit recorded", retries=50)
+    await user.should_see(f"for {name}")
     with app_store.session() as session:
         visit = session.exec(select(Visit).where(Visit.child_id == child_id).order_by(
             Visit.created_at.desc())).first()  # type: ignore[attr-defined]
@@ -179,7 +179,7 @@ async def test_not_alone_without_a_reason_is_refused_with_a_clear_message(user: 
     await user.should_see("This visit cannot be submitted yet")
     choose(user, "not_alone_reason", NOT_ALONE_UNABLE)
     user.find(marker="submit").click()
-    await user.should_see("Visit: seen, not alone", retries=50)
+    await user.should_see(f"Seen, not alone: {NOT_ALONE_UNABLE}", retries=50)  # the confirmation says so
 
 
 NOT_ALONE_UNABLE = "The worker was unable to see the child alone"

@@ -13,6 +13,7 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.date_confirm import offer_confirmation
 from pwa.layout import NOT_FOUND, frame, show_problems
 from pwa.threads import io_bound
 from storage.direct_work import (
@@ -29,6 +30,7 @@ from storage.direct_work import (
     today_in_england,
 )
 from storage.models import PLAN_KINDS
+from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
 
 STATUS_CLASSES = {"open": "bg-blue-100 text-blue-900", "in_progress": "bg-yellow-200 text-black",
@@ -147,10 +149,23 @@ async def care_plan_page(child_id: str) -> None:
             due = ui.input("Due date").props("type=date outlined stack-label").classes("w-full").mark(
                 f"action-due-{plan.id}")
 
-            async def save(p: PlanView = plan) -> None:
+            async def save(p: PlanView = plan, confirmed: str = "") -> None:
                 fields = {"plan_id": p.id, "description": description.value or "", "owner": owner.value or "",
-                          "due": due.value or ""}
-                await attempt(lambda: add_action(store, worker, child_id, fields), problems, "Action added")
+                          "due": due.value or "", CONFIRM_FIELD: confirmed}
+
+                def add() -> Any:
+                    try:
+                        return add_action(store, worker, child_id, fields)
+                    except FormInvalid as e:
+                        asked.update(e.problems)
+                        raise
+
+                asked: dict[str, str] = {}
+                if not await attempt(add, problems, "Action added"):
+                    async def confirm(day: str, p: PlanView = p) -> None:
+                        await save(p, day)
+
+                    offer_confirmation(problems, asked, fields["due"], "the action is due on", confirm)
 
             ui.button("Add the action", icon="add", on_click=save).classes("w-full h-12").mark(
                 f"action-save-{plan.id}")

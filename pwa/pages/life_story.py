@@ -32,6 +32,7 @@ from pwa import state
 from pwa.auth import current_worker
 from pwa.form_draft import RESTORED, FormDraft, restore
 from pwa.layout import NOT_FOUND, frame, show_problems
+from pwa.pages.recorded import show_in_place
 from pwa.threads import io_bound
 from storage.direct_work import (
     LIFE_STORY_DRAFT_KIND,
@@ -117,10 +118,12 @@ async def life_story_page(child_id: str) -> None:
         form_heading = ui.label("Add an entry").classes("text-lg font-bold").props(
             'role="heading" aria-level="2" tabindex="-1"').mark("form-heading")
         correcting_note = ui.label().classes("font-bold text-orange-900").mark("correcting")
+        done = ui.column().classes("w-full gap-2 hidden").mark("recorded")  # what the last save kept
         problems = ui.column().classes("w-full gap-1 text-red-800").props('role="alert"')
         blank = blank_life_story_form(today)
         on = ui.input("Date", value=blank["on"]).props(
-            f'type=date outlined stack-label max={today.isoformat()} data-field="on"').classes("w-full").mark("on")
+            f'type=date outlined stack-label max={today.isoformat()} data-field="on"'
+            + (f" min={heading.born.isoformat()}" if heading.born else "")).classes("w-full").mark("on")
         section = ui.select(LIFE_STORY_SECTIONS, label="Chapter of the book").props('outlined data-field="section"').classes(
             "w-full").mark("section")
         title = ui.input("Title").props('outlined data-field="title"').classes("w-full").mark("title")
@@ -259,16 +262,19 @@ async def life_story_page(child_id: str) -> None:
 
     async def save() -> None:
         problems.clear()
+        done.clear()
+        done.classes(add="hidden")
         fields = {"on": on.value or "", "section": section.value or "", "title": title.value or "",
                   "text": text.value or ""}
         entry: LifeStoryItem | None = correcting["entry"]
         try:
             async with form_draft.lock:  # no autosave may land after it and bring back the draft it deleted
                 if entry is None:
-                    await io_bound(add_life_story_entry, store, worker, child_id, fields, [p for _, p in pending])
+                    saved_entry = await io_bound(add_life_story_entry, store, worker, child_id, fields,
+                                                 [p for _, p in pending])
                 else:
-                    await io_bound(correct_life_story_entry, store, worker, child_id, entry.id, fields,
-                                   list(correcting["keep"]), [p for _, p in pending])
+                    saved_entry = await io_bound(correct_life_story_entry, store, worker, child_id, entry.id,
+                                                 fields, list(correcting["keep"]), [p for _, p in pending])
                 form_draft.dirty = False
         except FormInvalid as e:
             show_problems(problems, e.problems,
@@ -280,10 +286,9 @@ async def life_story_page(child_id: str) -> None:
             return
         empty_form()
         saved.text = ""
-        ui.notify("Correction saved in the life-story book" if entry else "Added to the life-story book",
-                  type="positive")
         _, items = await io_bound(life_story_for_child, store, worker, child_id)
         show_book(items)
+        await show_in_place(done, child_id, "life_story", saved_entry.id)
 
     def empty_form() -> None:
         pending.clear()

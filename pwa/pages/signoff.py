@@ -16,7 +16,8 @@ from pwa.auth import current_worker
 from pwa.layout import frame
 from pwa.threads import io_bound
 from storage import oversight
-from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS
+from storage.models import VISIT_LOCATIONS
+from storage.recorded import seen_words
 from storage.store import NotAllowed
 
 LONDON = ZoneInfo("Europe/London")
@@ -24,14 +25,6 @@ LONDON = ZoneInfo("Europe/London")
 
 def when(moment: datetime | None) -> str:
     return moment.astimezone(LONDON).strftime("%-d %b %Y, %H:%M") if moment else ""
-
-
-def seen_words(seen: bool, seen_alone: bool | None, reason: str | None = None) -> str:
-    if not seen:
-        return "Child not seen"
-    if seen_alone:
-        return "Seen alone"
-    return "Seen, not alone" + (f": {NOT_ALONE_REASONS.get(reason, reason)}" if reason else "")
 
 
 async def queue_page() -> None:
@@ -120,7 +113,6 @@ async def visit_page(visit_id: str) -> None:
             try:
                 if action == "sign_off":
                     await io_bound(oversight.sign_off, store, worker, visit_id, note.value or "")
-                    ui.notify("Visit signed off.")
                 else:
                     await io_bound(oversight.return_to_worker, store, worker, visit_id, reason.value or "",
                                        note.value or "")
@@ -128,7 +120,8 @@ async def visit_page(visit_id: str) -> None:
             except (oversight.OversightError, NotAllowed) as e:
                 message.text = str(e)
                 return
-            ui.navigate.to("/signoff")
+            # A sign-off lands on its confirmation: what was signed off, and the next visit in the queue.
+            ui.navigate.to(f"/signoff/{visit_id}/signed-off" if action == "sign_off" else "/signoff")
 
         ui.button("Sign off", icon="verified", on_click=lambda: decide("sign_off")).classes("w-full h-12")
         with ui.expansion("Return to the worker instead", icon="undo").classes("w-full"):

@@ -13,18 +13,22 @@ storage.visits' form fields, so the offline page's script can read the form as i
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from nicegui import background_tasks, ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.date_confirm import offer_confirmation
 from pwa.form_draft import FormDraft, save_open
 from pwa.layout import frame
 from pwa.pages.child import not_found
 from pwa.threads import io_bound
 from storage.cases import LONDON
+from storage.direct_work import today_in_england
 from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS, Worker
+from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
 from storage.visits import (
     DRAFT_KIND,
@@ -32,7 +36,6 @@ from storage.visits import (
     VisitInvalid,
     start_visit_form,
     submit_visit,
-    written_up_late,
 )
 
 YES_NO = {"yes": "Yes", "no": "No"}
@@ -212,6 +215,11 @@ def action_rows(form: VisitForm) -> None:
     form.error_slot("actions")
 
 
+def date_limits(born: date | None) -> str:
+    """A date picker's bounds: today in England at the latest, the child's date of birth at the earliest."""
+    return f'max={today_in_england().isoformat()}' + (f' min={born.isoformat()}' if born else "")
+
+
 def section(title: str) -> None:
     ui.label(title).classes("text-lg font-bold mt-3").props('role="heading" aria-level="2"')
 
@@ -235,7 +243,8 @@ def build_form(form: VisitForm, start: VisitFormStart) -> None:
     section("When and where")
     with ui.row().classes("w-full no-wrap gap-2"):
         with ui.column().classes("grow min-w-0 gap-0"):
-            form.text("visit_date", "Date", kind="date")
+            # The picker offers no future date, and none before the child was born.
+            form.text("visit_date", "Date", kind="date").props(date_limits(start.born))
         with ui.column().classes("w-32 shrink-0 gap-0"):
             form.text("visit_time", "Time", kind="time")
     form.choice("location", "Where", VISIT_LOCATIONS, column=True)
@@ -289,12 +298,15 @@ def build_form(form: VisitForm, start: VisitFormStart) -> None:
                 form.dirty = False
         except VisitInvalid as e:
             form.show_problems(e.problems)
+            assert form.summary is not None
+
+            async def confirm(day: str) -> None:
+                form.fields[CONFIRM_FIELD] = day
+                await submit()
+
+            offer_confirmation(form.summary, e.problems, str(form.fields.get("visit_date") or ""), "the visit was on", confirm)
             return
-        message = "Visit submitted."
-        if written_up_late(visit):
-            message += " It was written up more than 2 working days after the visit, so it shows as late."
-        ui.notify(message, type="positive", timeout=6000)
-        ui.navigate.to(f"/child/{child_id}")
+        ui.navigate.to(f"/child/{child_id}/recorded/visit/{visit.id}")
 
     async def discard() -> None:
         with ui.dialog() as dialog, ui.card():

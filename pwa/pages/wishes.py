@@ -17,8 +17,10 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.date_confirm import offer_confirmation
 from pwa.form_draft import RESTORED, FormDraft, restore
 from pwa.layout import NOT_FOUND, frame, show_problems
+from pwa.pages.recorded import show_in_place
 from pwa.threads import io_bound
 from storage.direct_work import (
     WISHES_DRAFT_KIND,
@@ -32,6 +34,7 @@ from storage.direct_work import (
     wishes_for_child,
 )
 from storage.models import WISHES_METHODS
+from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
 
 # The child's words look like the child's, not like the file: a rounded speech bubble in a handwriting-like
@@ -98,10 +101,12 @@ async def wishes_page(child_id: str) -> None:
     with frame("Wishes and feelings", back=back):
         ui.label(f"Direct work with {heading.name}").classes("text-xl font-bold").props(
             'role="heading" aria-level="2"')
+        done = ui.column().classes("w-full gap-2 hidden").mark("recorded")  # what the last save kept
         correcting = ui.label().classes("font-bold text-orange-900")
         problems = ui.column().classes("w-full gap-1 text-red-800").props('role="alert"')
         on = ui.input("Date of the work").props(
-            f'type=date outlined max={today.isoformat()} stack-label data-field="on"').classes(
+            f'type=date outlined max={today.isoformat()} stack-label data-field="on"'
+            + (f" min={heading.born.isoformat()}" if heading.born else "")).classes(
             "w-full").mark("on")
         ui.label("How you worked together").classes("text-sm font-bold -mb-2").props('id="wishes-method"')
         method = ui.radio(WISHES_METHODS).props('inline aria-labelledby="wishes-method" data-field="method"').classes(
@@ -130,6 +135,7 @@ async def wishes_page(child_id: str) -> None:
     def current() -> dict[str, str]:
         values = {name: str(element.value or "") for name, element in fields.items()}
         values["supersedes"] = form.get("supersedes", "")
+        values[CONFIRM_FIELD] = form.get(CONFIRM_FIELD, "")
         return values
 
     form_draft = FormDraft(worker, child_id, WISHES_DRAFT_KIND, current, saved)
@@ -174,13 +180,21 @@ async def wishes_page(child_id: str) -> None:
 
     async def submit() -> None:
         problems.clear()
+        done.clear()
+        done.classes(add="hidden")
         values = current()
         try:
             async with form_draft.lock:  # no autosave may land after it and bring back the draft it deleted
-                await io_bound(submit_wishes, store, worker, child_id, values)
+                record = await io_bound(submit_wishes, store, worker, child_id, values)
                 form_draft.dirty = False
         except FormInvalid as e:
             show_problems(problems, e.problems)
+
+            async def confirm(day: str) -> None:
+                form[CONFIRM_FIELD] = day
+                await submit()
+
+            offer_confirmation(problems, e.problems, values["on"], "the work was on", confirm)
             return
         except NotAllowed:
             with problems:
@@ -188,9 +202,9 @@ async def wishes_page(child_id: str) -> None:
             return
         fill({})
         saved.text = "Saved. The record is now sealed and cannot be changed; correct it with a new record."
-        ui.notify("Wishes and feelings saved", type="positive")
         _, items = await io_bound(wishes_for_child, store, worker, child_id)
         show_history(items)
+        await show_in_place(done, child_id, "wishes_and_feelings", record.id)
 
     async def clear() -> None:
         await form_draft.discard(lambda: fill({}))

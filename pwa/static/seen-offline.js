@@ -40,6 +40,12 @@
     return node;
   }
 
+  function localToday() {
+    const now = new Date();
+    const pad = (n) => String(n).padStart(2, "0");
+    return now.getFullYear() + "-" + pad(now.getMonth() + 1) + "-" + pad(now.getDate());
+  }
+
   function kindTitle(kind) {
     return (SCHEMA[kind] && SCHEMA[kind].title) || kind.replace(/_/g, " ");
   }
@@ -118,6 +124,7 @@
     const id = "f-" + field.name;
     const problem = problems[field.name] ? el("p", { class: "problem", id: id + "-problem", text: problems[field.name] }) : null;
     const described = problem ? id + "-problem" : null;
+    if (field.only_when_asked && !problem && !value) return el("span", { hidden: true }); // e.g. confirming a date
     if (field.type === "note" || field.type === "hidden") {
       // Not typed here: what a correction begun on the screen replaces travels with the draft as it was.
       const note = field.type === "note" && value ? el("p", { class: "note", "data-note": field.name, text: field.label }) : null;
@@ -161,6 +168,8 @@
       input.value = value === undefined || value === null ? "" : String(value);
     } else {
       input = el("input", { id, name: field.name, type: field.type || "text", "aria-describedby": described,
+                            // A record's date has happened: the picker offers no future day.
+                            max: field.type === "date" ? localToday() : null,
                             value: value === undefined || value === null ? "" : String(value) });
     }
     return el("div", {}, label, input, problem);
@@ -320,7 +329,7 @@
     const pad = (n) => String(n).padStart(2, "0");
     const today = now.getFullYear() + "-" + pad(now.getMonth() + 1) + "-" + pad(now.getDate());
     if (kind === "visit") return { visit_date: today, visit_time: pad(now.getHours()) + ":" + pad(now.getMinutes()) };
-    return Object.fromEntries(SCHEMA[kind].fields.filter((f) => f.type === "date").map((f) => [f.name, today]));
+    return Object.fromEntries(SCHEMA[kind].fields.filter((f) => f.type === "date" && !f.only_when_asked).map((f) => [f.name, today]));
   }
 
   function readForm() {

@@ -409,14 +409,32 @@
 
   // ---------------------------------------------------------------- status in the header
 
+  // Until NiceGUI's socket has connected once, whether the page is online is not known: the header says
+  // nothing rather than "Offline" for the moment a page loading online takes to connect. It is known once
+  // the socket connects, the browser says there is no network, or the socket has not connected for a while.
+  const loadedAt = Date.now();
+  const UNKNOWN_AT_MOST_MS = 5000;
+  let connectedOnce = false;
+
+  function connectionKnown() {
+    if (window.socket && window.socket.connected) connectedOnce = true;
+    return connectedOnce || !navigator.onLine || Date.now() - loadedAt > UNKNOWN_AT_MOST_MS;
+  }
+
   async function showStatus() {
     const el = document.getElementById("seen-connection");
     if (!el) return;
+    if (!connectionKnown()) {
+      el.textContent = "";
+      el.dataset.state = "unknown";
+      return;
+    }
     const text = await Drafts.statusText(isLive());
     if (el.textContent !== text) el.textContent = text;
     el.dataset.state = isLive() ? "online" : "offline";
     const waiting = (await Drafts.counts()).total > 0;
-    el.title = waiting ? "Open the drafts kept on this phone" : "";
+    // The header cuts a long status short on a narrow phone: its full words stay in the title (and the text).
+    el.title = text + (waiting ? ": open the drafts kept on this phone" : "");
     el.style.cursor = waiting ? "pointer" : "";
     el.onclick = waiting ? () => (location.href = "/offline") : null;
   }
@@ -494,6 +512,13 @@
     setInterval(tick, 1000);
     setTimeout(refreshCaseload, 1000);
     tick();
+    // Say the connection state as soon as it is known, not at the next tick.
+    const untilKnown = setInterval(() => {
+      if (connectionKnown()) {
+        clearInterval(untilKnown);
+        showStatus();
+      }
+    }, 50);
   }
 
   window.SeenPage = { flush: captureNow, formInfo, snapshot: () => formInfo() && snapshot(formInfo()), tick };
