@@ -349,7 +349,7 @@ class Store:
         if stored is None or stored.status != "signed_off":
             return
         clear = {c.name: getattr(stored, c.name) for c in table.columns if c.name != "sealed"}
-        same_clear = all(_same(clear[name], getattr(row, name)) for name in clear)
+        same_clear = all(same_value(clear[name], getattr(row, name)) for name in clear)
         same_body = body is None or self.open_payload(KIND_OF[model], row.id, stored.sealed) == body.model_dump(  # type: ignore[attr-defined]
             mode="json")
         if not (same_clear and same_body):
@@ -457,7 +457,7 @@ _STORED_ROW = {model: table_of(model).select().where(table_of(model).c.id == bin
 _OUTBOX_INSERT = insert(table_of(Outbox))
 
 
-def _same(stored: Any, current: Any) -> bool:
+def same_value(stored: Any, current: Any) -> bool:
     # SQLite hands back naive datetimes for aware ones written: compare them as UTC.
     if isinstance(stored, datetime) and isinstance(current, datetime):
         if stored.tzinfo is None:

@@ -22,7 +22,7 @@ import json
 import secrets
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,7 +48,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-from storage import audit
+from storage import audit, policy
 from storage.direct_work import image_from_sync
 from storage.hot import Hot, psycopg_connection
 from storage.models import (
@@ -82,7 +82,7 @@ from storage.models import (
     table_of,
     utcnow,
 )
-from storage.store import SYNCED_KINDS, Store
+from storage.store import SYNCED_KINDS, Store, same_value
 
 # A push batch or a pull page stops growing at about this many bytes (photos are big: ~50-400 KB each).
 MESSAGE_BYTES = 4 * 1024 * 1024
@@ -119,6 +119,8 @@ class SyncRefused(Exception):
         self.code = code
         self.change_ids = list(change_ids)
         self.wipe = wipe
+        self.reasons: dict[str, str] = {}  # change id -> why it was refused, when changes were
+        self.refused: list[Any] = []  # the changes refused (`Refused`), for the audit trail
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -309,17 +311,33 @@ class Records:
             self.load(Conflict, conflicts)
 
 
+# Asked, on the server, whether a change may be made, once it is known what it would change: (the change,
+# the record held or None, the record as the change would leave it, the fields it would alter). Raises
+# `NotPermitted` to refuse it.
+Judge = Callable[[dict[str, Any], Any, Any, set[str]], None]
+
+
+class NotPermitted(Exception):
+    """The policy (storage/policy.py) refuses this change."""
+
+    def __init__(self, no: policy.No) -> None:
+        super().__init__(no.message)
+        self.no = no
+
+
 def merge_change(store: Store, session: Session, change: dict[str, Any], *, judge_conflicts: bool,
-                 records: Records | None = None) -> Merged:
+                 records: Records | None = None, judge: Judge | None = None) -> Merged:
     """Applies one change to this node's records: idempotent, and the same result in any order.
 
     With `records`, looks records up there and leaves new ones to `records.write_new`; without, works
-    on the session alone. Raises ValueError (a change that does not describe a valid record) and lets
+    on the session alone. With `judge` (the server, for a device's push), the change is first put to the
+    policy. Raises ValueError (a change that does not describe a valid record), NotPermitted, and lets
     IntegrityError through.
     """
     if records is None:
         records = Records(session)
-        merged = merge_change(store, session, change, judge_conflicts=judge_conflicts, records=records)
+        merged = merge_change(store, session, change, judge_conflicts=judge_conflicts, records=records,
+                              judge=judge)
         records.write_new()
         return merged
     kind, record_id = change["kind"], change["record_id"]
@@ -342,6 +360,8 @@ def merge_change(store: Store, session: Session, change: dict[str, Any], *, judg
         raise ValueError(f"The {kind} {record_id} is not a valid record: {_first_error(e)}") from e
     # A photo's change carries its image whole (checked even when held: a bad one is refused either way).
     image = image_from_sync(record_id, incoming.mime, (body or {}).get("image")) if model is Photo else None
+    if judge is not None:
+        judge(change, row, incoming, _changed_fields(store, records, change, row, incoming, incoming_body, image))
     if row is None:
         if incoming_body is not None:
             incoming.sealed = store.seal_payload(kind, record_id, incoming_body.model_dump(mode="json"))
@@ -419,6 +439,42 @@ def _merge_fields(store: Store, session: Session, records: Records, change: dict
         records.touch(row)
         _observe(store, change, row)
     return result
+
+
+def _changed_fields(store: Store, records: Records, change: dict[str, Any], row: Any, incoming: Any,
+                    incoming_body: Any, image: bytes | None) -> set[str]:
+    """The fields (clear names, and `body.<name>`) whose value merging this change would alter."""
+    incoming_clear = _dump(incoming)
+    new_body = incoming_body.model_dump(mode="json") if incoming_body is not None else {}
+    if row is None:
+        return ({n for n in incoming_clear if n != "id"} | {f"body.{n}" for n in new_body}
+                | ({"body.image"} if image is not None else set()))
+    body = change.get("body")
+    stored_body = store.opened(row).body.model_dump(mode="json") if type(row) in BODY_OF else {}
+    if isinstance(row, MutableRecord):
+        ours = json.loads(row.field_clocks or "{}")
+        theirs = json.loads(incoming.field_clocks or "{}")
+        out = set()
+        for name, their_clock in theirs.items():
+            present, _ = _value(incoming_clear, body, name)
+            if not present or their_clock <= ours.get(name, ""):
+                continue
+            if name.startswith("body."):
+                if new_body.get(name[5:]) != stored_body.get(name[5:]):
+                    out.add(name)
+            elif name in type(row).model_fields and not same_value(getattr(row, name), getattr(incoming, name)):
+                out.add(name)
+        return out
+    held = records.clock_of(row.id)
+    if held is not None and (change.get("clock") or "") <= held:
+        return set()  # an older write: merging it changes nothing
+    out = {n for n in type(row).model_fields if n not in ("id", "sealed") and not same_value(
+        getattr(row, n), getattr(incoming, n))}
+    out |= {f"body.{n}" for n in set(new_body) | set(stored_body) if new_body.get(n) != stored_body.get(n)}
+    if image is not None and (not row.sealed or store.sealer.open_bytes(KIND_OF[type(row)], row.id,
+                                                                        row.sealed) != image):
+        out.add("body.image")
+    return out
 
 
 def _aware(value: datetime) -> datetime:
@@ -755,7 +811,7 @@ def _apply(store: Store, resolve: Any, batch_id: str, changes: list[dict[str, An
         return _apply_batch(store, identified, batch_id, changes, encoded, lock_first=True)
     except SyncRefused as refusal:
         if refusal.code == "not_allowed" and callers and callers[-1].device is not None:
-            _audit_refusal(store, callers[-1].worker, callers[-1].device, batch_id, refusal.change_ids)
+            _audit_refusal(store, callers[-1].worker, callers[-1].device, batch_id, refusal)
         raise
     except (DataError, UnicodeError) as e:
         raise SyncRefused("A change in this batch holds a value the database cannot store. Nothing in the "
@@ -796,16 +852,24 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
                 plain[change["change_id"]] = encoded[i]
         records = Records(session)
         records.prefetch(todo, for_update=True)
-        refused: list[str] = []
+        refused: list[Refused] = []
         log_rows: list[tuple[Any, ...]] = []
         events: list[dict[str, str | None]] = []
         now = utcnow()
+        who = policy.actor(worker, teams)
+        judge = _judge(who, records, session, now)
         for change in todo:
-            if not _may_make(records, worker, teams, change):
-                refused.append(change["change_id"])
-                continue
-            merged = merge_change(store, session, change, judge_conflicts=True, records=records)
             child_id = _child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
+            no = _may_make(records, who, change)
+            if no is None:
+                try:
+                    merged = merge_change(store, session, change, judge_conflicts=True, records=records, judge=judge)
+                except NotPermitted as e:
+                    no = e.no
+            if no is not None:
+                refused.append(Refused(change["change_id"], change["kind"], change["record_id"],
+                                       child_id if isinstance(child_id, str) else None, no))
+                continue
             log_rows.append(_log_row(store, change, batch_id=batch_id, device_id=device.id, child_id=child_id,
                                      at=now, encoded=plain.get(change["change_id"])))
             for conflict in merged.conflicts:
@@ -816,9 +880,7 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
                            "worker_id": worker.id, "device_id": device.id, "child_id": child_id})
             outcome.applied.append(change["change_id"])
         if refused:
-            raise SyncRefused("Some changes in this batch are for children this worker may not change, "
-                              "so none of the batch was applied.", status=403, code="not_allowed",
-                              change_ids=refused)
+            raise _refusal(refused)
         records.write_new()
         # The last step before commit, under the lock: numbering the changes and extending the audit
         # chain. Seq order is then commit order, so a node pulling by cursor never skips a change.
@@ -845,37 +907,85 @@ def _lock_log_and_chain(session: Session) -> None:
     audit.hold_chain(session, locked=True)
 
 
-def _audit_refusal(store: Store, worker: Worker, device: Device, batch_id: str, change_ids: list[str]) -> None:
-    # The batch's own transaction was rolled back; the refusal is still worth a trace.
+@dataclass(frozen=True)
+class Refused:
+    """One change of a push the policy refused, and why."""
+
+    change_id: str
+    kind: str
+    record_id: str
+    child_id: str | None
+    no: policy.No
+
+
+def _refusal(refused: list[Refused]) -> SyncRefused:
+    reasons = {r.change_id: r.no.message for r in refused}
+    first = refused[0].no.message
+    more = f" ({len(refused) - 1} more change(s) refused too.)" if len(refused) > 1 else ""
+    error = SyncRefused(f"This change is not allowed: {first}{more} None of the batch was applied.", status=403,
+                        code="not_allowed", change_ids=[r.change_id for r in refused])
+    error.reasons = reasons
+    error.refused = refused
+    return error
+
+
+def _audit_refusal(store: Store, worker: Worker, device: Device, batch_id: str, refusal: SyncRefused) -> None:
+    # The batch's own transaction was rolled back; the refusal is still worth a trace: one event a change
+    # refused, naming the record, the child and the rule, with the batch's id.
+    refused = refusal.refused or [Refused(change_id, "sync", batch_id, None, policy.No("not_allowed", ""))
+                                  for change_id in refusal.change_ids]
     with store.session() as session:
-        audit.append(session, "denied", "sync", batch_id, worker_id=worker.id, device_id=device.id,
-                     detail=",".join(change_ids[:20]))
+        audit.append_many(session, [{
+            "action": "denied", "kind": r.kind, "record_id": r.record_id, "worker_id": worker.id,
+            "device_id": device.id, "child_id": r.child_id,
+            "detail": f"sync {batch_id} change {r.change_id}: {r.no.rule}"} for r in refused[:100]])
 
 
-def _may_make(records: Records, worker: Worker, teams: set[str], change: dict[str, Any]) -> bool:
+_NOT_SEEN = policy.No("not_this_workers_child", "The change is for a child who is not on this worker's caseload "
+                                                "or team, or who does not exist.")
+
+
+def _may_make(records: Records, who: policy.Actor, change: dict[str, Any]) -> policy.No | None:
     """Only changes to children the device's worker may see now (as the server sees them)."""
     kind, record_id = change["kind"], change["record_id"]
     fields = change.get("fields") or {}
-    if kind not in MODEL_OF or worker.role == Role.admin.value and not teams:
-        return False
+    worker = who.worker
+    if kind not in MODEL_OF:
+        return policy.No("not_synced", f"Seen does not take records of kind {kind!r} from a device.")
+    if worker.role == Role.admin.value and not who.teams:
+        return policy.No("admin", "An administrator's device records no case work.")
     if kind == "child":
         child = records.get(Child, record_id)
-        if child is not None:
-            return _may_see(worker, teams, child)
-        return _may_see(worker, teams, Child(id=record_id, category=str(fields.get("category", "")),
-                                             team_id=str(fields.get("team_id", "")),
-                                             worker_id=fields.get("worker_id")))
+        if child is None:
+            return None  # a new child: the policy decides, on the whole record (`_judge`)
+        return None if who.may_see(child) else _NOT_SEEN
     child_id = fields.get("child_id")
     existing = records.get(MODEL_OF[kind], record_id)
     if existing is not None and getattr(existing, "child_id", None) != child_id:
-        return False  # a record cannot be moved to another child by sync
+        return policy.No("moved", "A record cannot be moved to another child.")
     child = records.get(Child, child_id) if isinstance(child_id, str) else None
-    return child is not None and _may_see(worker, teams, child)
+    return None if child is not None and who.may_see(child) else _NOT_SEEN
 
 
-def _may_see(worker: Worker, teams: set[str], child: Child) -> bool:
-    # Store.may_see_child, with the worker's managed teams read once a batch.
-    return child.worker_id == worker.id or child.team_id in teams
+def _judge(who: policy.Actor, records: Records, session: Session, now: datetime) -> Judge:
+    """The policy's judgement of each change of a device's push, with what it needs looked up in `records`."""
+    workers: dict[str, Worker | None] = {}
+
+    def worker(worker_id: str) -> Worker | None:
+        if worker_id not in workers:
+            workers[worker_id] = session.get(Worker, worker_id)
+        return workers[worker_id]
+
+    look = policy.Lookup(child=lambda child_id: records.get(Child, child_id),
+                         record=lambda model, record_id: records.get(model, record_id) if record_id else None,
+                         worker=worker, now=now)
+
+    def judge(change: dict[str, Any], row: Any, incoming: Any, changed: set[str]) -> None:
+        no = policy.why_not_change(who, change["kind"], row, incoming, changed, look)
+        if no is not None:
+            raise NotPermitted(no)
+
+    return judge
 
 
 LOG_COLUMNS = ("change_id", "batch_id", "device_id", "kind", "record_id", "child_id", "applied_at", "sealed")

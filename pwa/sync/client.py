@@ -174,7 +174,9 @@ class SyncClient:
             answer = self._post(enrolment, "/push", payload)
         except _Refused as refused:
             if refused.status == 403 and refused.body.change_ids:
-                sync_store.mark_refused(self.store, refused.body.change_ids, refused.body.message)
+                for change_id in refused.body.change_ids:
+                    sync_store.mark_refused(self.store, [change_id],
+                                            refused.body.reasons.get(change_id, refused.body.message))
                 report.refused += len(refused.body.change_ids)
                 return None if len(changes) == 1 else messages.PushResult(applied=[], duplicates=[],
                                                                           conflicts=0, cursor=0)

@@ -119,6 +119,8 @@ class Refusal(BaseModel):
     wipe: bool = False
     change_ids: list[str] = Field(default_factory=list,
                                   description="the changes (or audit events) refused, when some were")
+    reasons: dict[str, str] = Field(default_factory=dict,
+                                    description="why each change named in change_ids was refused, by its id")
 
 
 class DeviceStatus(BaseModel):

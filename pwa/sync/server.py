@@ -200,7 +200,8 @@ async def _send_too_big(send: Any) -> None:
 
 async def _refused(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SyncRefused)
-    body = messages.Refusal(code=exc.code, message=exc.message, wipe=exc.wipe, change_ids=exc.change_ids)
+    body = messages.Refusal(code=exc.code, message=exc.message, wipe=exc.wipe, change_ids=exc.change_ids,
+                            reasons=exc.reasons)
     return JSONResponse(body.model_dump(), status_code=exc.status)
 
 
