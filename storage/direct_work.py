@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlmodel import Session, col, select
 
-from storage import audit
+from storage import audit, policy
 from storage.models import (
     ACTION_STATUSES,
     LIFE_STORY_SECTIONS,
@@ -683,7 +683,7 @@ def add_action(store: Store, worker: Worker, child_id: str, fields: dict[str, An
     with store.session() as session:
         child = store.child_for(session, worker, child_id)
         plan = session.get(CarePlan, _text(fields, "plan_id"))
-        if plan is None or plan.child_id != child.id:
+        if policy.why_not_link_action(child.id, plan):
             raise FormInvalid({"plan_id": "That plan could not be found for this child. Choose another."})
         action = CarePlanAction(plan_id=plan.id, child_id=child.id, due=due, status="open")
         store.write(session, action, CarePlanActionBody(description=_text(fields, "description"),

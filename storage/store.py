@@ -26,7 +26,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
-from storage import audit, sealing
+from storage import audit, policy, sealing
 from storage.db import make_engine, migrate, session_scope
 from storage.hlc import HybridClock
 from storage.models import (
@@ -346,7 +346,7 @@ class Store:
         # The stored row as it is in the database, not the caller's modified copy.
         with session.no_autoflush:
             stored = session.connection().execute(_STORED_ROW[model], {"id": row.id}).first()  # type: ignore[attr-defined]
-        if stored is None or stored.status != "signed_off":
+        if stored is None or not policy.is_final(stored):
             return
         clear = {c.name: getattr(stored, c.name) for c in table.columns if c.name != "sealed"}
         same_clear = all(same_value(clear[name], getattr(row, name)) for name in clear)
