@@ -355,7 +355,10 @@ def merge_change(store: Store, session: Session, change: dict[str, Any], *, judg
     try:
         # The model's fields validated as the model validates them, without building a mapped row.
         incoming: Any = _values(model).model_validate(fields)  # the model's fields, on a twin made at run time
-        incoming_body = body_model.model_validate(body or {}) if body_model else None
+        # A change to some clear fields of a record held (an allocation) may carry no body: it changes none.
+        incoming_body = (body_model.model_validate(body or {})
+                         if body_model and (body is not None or row is None or not isinstance(row, MutableRecord))
+                         else None)
     except ValidationError as e:
         raise ValueError(f"The {kind} {record_id} is not a valid record: {_first_error(e)}") from e
     # A photo's change carries its image whole (checked even when held: a bad one is refused either way).
