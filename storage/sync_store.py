@@ -48,7 +48,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-from storage import audit, policy
+from storage import audit, hlc, policy
 from storage.direct_work import image_from_sync
 from storage.hot import Hot, psycopg_connection
 from storage.models import (
@@ -764,6 +764,7 @@ _OUTBOX_WAITING = Hot(select(table_of(Outbox).c.seq).limit(1))
 class PushOutcome:
     applied: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    outdated: list[str] = field(default_factory=list)  # held, but changing nothing: later writes won
     conflicts: int = 0
     cursor: int = 0
 
@@ -860,10 +861,11 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
         events: list[dict[str, str | None]] = []
         now = utcnow()
         who = policy.actor(worker, teams)
+        wall_ms = int(now.timestamp() * 1000)
         judge = _judge(who, records, session, now)
         for change in todo:
             child_id = _child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
-            no = _may_make(records, who, change)
+            no = _may_make(records, who, change) or _clock_refusal(change, wall_ms)
             if no is None:
                 try:
                     merged = merge_change(store, session, change, judge_conflicts=True, records=records, judge=judge)
@@ -879,6 +881,11 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
                 log_rows.append(_log_row(store, conflict_as_change(store, conflict), batch_id=batch_id,
                                          device_id=device.id, child_id=conflict.child_id, at=now))
             outcome.conflicts += len(merged.conflicts)
+            if not (merged.changed or merged.conflicts):
+                # Logged (so it is held once), but it changed nothing: the server holds a later write of all it
+                # carries. The device is told so, not that it was applied.
+                outcome.outdated.append(change["change_id"])
+                continue
             events.append({"action": "sync", "kind": change["kind"], "record_id": change["record_id"],
                            "worker_id": worker.id, "device_id": device.id, "child_id": child_id})
             outcome.applied.append(change["change_id"])
@@ -968,6 +975,26 @@ def _may_make(records: Records, who: policy.Actor, change: dict[str, Any]) -> po
         return policy.No("moved", "A record cannot be moved to another child.")
     child = records.get(Child, child_id) if isinstance(child_id, str) else None
     return None if child is not None and who.may_see(child) else _NOT_SEEN
+
+
+def _clock_refusal(change: dict[str, Any], wall_ms: int) -> policy.No | None:
+    """A change whose clocks are not clocks, or run more than a few minutes ahead of the server's time: taken,
+    its version would win over every honest edit made until then."""
+    clocks = [change["clock"]] if change.get("clock") else []
+    field_clocks = (change.get("fields") or {}).get("field_clocks")
+    if isinstance(field_clocks, str):
+        try:
+            parsed = json.loads(field_clocks)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            return policy.No("bad_clock", "The change's field clocks are not valid.")
+        clocks += [c if isinstance(c, str) else "" for c in parsed.values()]
+    for clock in clocks:
+        why = hlc.check(clock, wall_ms)
+        if why:
+            return policy.No("clock_ahead" if "ahead" in why else "bad_clock", f"The change was not taken: {why}.")
+    return None
 
 
 def _judge(who: policy.Actor, records: Records, session: Session, now: datetime) -> Judge:

@@ -31,6 +31,7 @@ from storage.models import (
     MutableRecord,
     SyncClock,
     SyncState,
+    Team,
     Visit,
     VisitBody,
     Worker,
@@ -123,6 +124,15 @@ def refusals(node: Store) -> list[str]:
         return [s.value for s in session.exec(select(SyncState)) if s.key.startswith(sync_store.REFUSED_PREFIX)]
 
 
+def server_row(server: Store, kind: str, record_id: str) -> Any:
+    """A copy of a directory row (team, worker), detached, to put on a node."""
+    model = {"team": Team, "worker": Worker}[kind]
+    with server.session() as session:
+        row = session.get(model, record_id)
+        assert row is not None
+        return model.model_validate(row.model_dump())
+
+
 def worker_on(store: Store, worker_id: str) -> Worker:
     with store.session() as session:
         found = session.get(Worker, worker_id)
@@ -173,7 +183,7 @@ def test_an_imported_signed_off_visit_with_no_sync_clock_is_as_final(seeded, ser
         assert session.get(SyncClock, imported.id) is None
     before = stored(server, Visit, imported.id)
 
-    rewrite = forged(server, Visit, imported.id, clock="0000000000001", fields={"seen_alone": False},
+    rewrite = forged(server, Visit, imported.id, clock=ben.store.clock.now(), fields={"seen_alone": False},
                      body={"observations": "Rewritten."})
     assert_refused(server, push(server_url, ben, [rewrite]), rewrite, "signed this record off", "signed_off_final")
     assert stored(server, Visit, imported.id) == before
@@ -276,3 +286,66 @@ def test_a_visit_dated_in_the_future_is_refused(seeded, server_url, tmp_path):
     future = forged(ben.store, Visit, visit_id, clock=ben.store.clock.now(), new_id=True,
                     fields={"visited_at": "9999-12-31T00:00:00Z"})
     assert_refused(server, push(server_url, ben, [future]), future, "in the future", "future")
+
+
+# ------------------------------------------------------------------------------------------------ clocks
+
+
+FAR_FUTURE = "004102444800000-000000-attacker"  # 2100-01-01: it would win over every honest edit until then
+
+
+def test_a_change_with_a_clock_far_ahead_is_refused_and_honest_edits_still_apply(seeded, server_url, tmp_path):
+    server, caseload = seeded
+    ben = device(server, caseload, server_url, tmp_path, "ben")
+    action = caseload.actions["Alfie"]
+    before = stored(server, CarePlanAction, action)
+
+    ahead = forged(ben.store, CarePlanAction, action, clock=FAR_FUTURE, body={"outcome": "Forever mine"})
+    assert_refused(server, push(server_url, ben, [ahead]), ahead, "ahead of the server's time", "clock_ahead")
+    assert stored(server, CarePlanAction, action) == before
+
+    edit_action(ben.store, action, outcome="Contact arranged")
+    report = ben.sync_once()
+    assert report.pushed == 1 and report.refused == 0 and report.outdated == 0
+    assert stored(server, CarePlanAction, action)[1].outcome == "Contact arranged"
+
+
+def test_a_change_that_changes_nothing_is_not_answered_applied(seeded, server_url, tmp_path):
+    server, caseload = seeded
+    ben = device(server, caseload, server_url, tmp_path, "ben")
+    action = caseload.actions["Alfie"]
+    stale = ben.store.clock.now()  # made before the edit below: older than the value the server will hold
+    edit_action(ben.store, action, outcome="Contact arranged")
+    assert ben.sync_once().pushed == 1
+
+    late = forged(ben.store, CarePlanAction, action, clock=stale, body={"outcome": "An older idea"})
+    answer = push(server_url, ben, [late]).json()
+    assert answer["applied"] == [] and answer["outdated"] == [late["change_id"]]
+    assert stored(server, CarePlanAction, action)[1].outcome == "Contact arranged"
+
+
+def test_a_pulled_clock_far_ahead_moves_a_nodes_clock_only_a_few_minutes(tmp_path):
+    from storage.hlc import MAX_AHEAD_MS, HybridClock
+
+    wall = 1_795_000_000_000  # 2026-11-18, fixed
+    clock = HybridClock("node1", wall_ms=lambda: wall)
+    clock.observe(FAR_FUTURE)
+    ms = int(clock.now().split("-")[0])
+    assert wall < ms <= wall + MAX_AHEAD_MS + 1
+
+    # And a node applying a pulled page that carries one keeps its own clock near its time.
+    node = new_store(f"sqlite:///{tmp_path / 'node.db'}")
+    server = new_store(f"sqlite:///{tmp_path / 'server.db'}")
+    caseload = seed(server)
+    with server.session() as session:
+        changes = [sync_store.record_as_change(server, session, session.get(Child, caseload.children["Alfie"]))]
+    changes[0]["fields"]["field_clocks"] = json.dumps({"legal_status": FAR_FUTURE})
+    changes[0]["fields"]["legal_status"] = "C2"
+    with node.session() as session:
+        for team_id in caseload.teams.values():
+            session.add(server_row(server, "team", team_id))
+        session.flush()
+        session.add(server_row(server, "worker", caseload.workers["ben"]))
+    sync_store.apply_pulled(node, sync_store.PullPage(changes=changes, removals=[], directory={}, cursor=1,
+                                                      more=False))
+    assert int(node.clock.now().split("-")[0]) <= int(datetime.now(UTC).timestamp() * 1000) + MAX_AHEAD_MS + 1000

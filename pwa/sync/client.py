@@ -71,6 +71,7 @@ class SyncReport:
     removed: int = 0
     conflicts: int = 0
     refused: int = 0
+    outdated: int = 0  # pushed, but later writes held by the server won: they changed nothing there
     audit_sent: int = 0
     audit_refused: int = 0
     message: str = ""
@@ -188,8 +189,9 @@ class SyncClient:
                 return None
             raise SyncFailed(refused.body.message) from None
         result = messages.PushResult.model_validate(answer)
-        sync_store.mark_pushed(self.store, [*result.applied, *result.duplicates])
+        sync_store.mark_pushed(self.store, [*result.applied, *result.duplicates, *result.outdated])
         report.pushed += len(result.applied)
+        report.outdated += len(result.outdated)
         report.duplicates += len(result.duplicates)
         report.conflicts += result.conflicts
         return result

@@ -47,6 +47,8 @@ class PushResult(BaseModel):
     duplicates: list[str] = Field(description="changes the server already held: applied once, not again")
     conflicts: int = Field(description="values that lost a concurrent edit, kept in the conflict log")
     cursor: int
+    outdated: list[str] = Field(default_factory=list, description="changes held but not applied: the server "
+                                "holds a later write of everything they carry, so they changed nothing")
 
 
 class PullRequest(BaseModel):

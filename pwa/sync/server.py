@@ -102,7 +102,7 @@ async def push(batch: messages.PushBatch, token: Token) -> messages.PushResult:
         raise SyncRefused("This batch names the same change twice, so none of it was applied.", code="tampered")
     outcome = await run_in_threadpool(sync_store.push, state.store(), key, batch.batch_id, wire, encoded)
     return messages.PushResult(applied=outcome.applied, duplicates=outcome.duplicates,
-                               conflicts=outcome.conflicts, cursor=outcome.cursor)
+                               conflicts=outcome.conflicts, cursor=outcome.cursor, outdated=outcome.outdated)
 
 
 @router.post("/pull", response_model=messages.PullPage, summary="Pull the next page of changes")
