@@ -95,6 +95,7 @@ class Counts:
     not_seen_alone: int = 0  # children not seen alone at either of their last two visits
     late_write_ups: int = 0  # visits of the last 3 months written up late, or still not written up
     overdue_actions: int = 0  # care plan actions past due and not done
+    cannot_work_out: int = 0  # children whose clocks cannot be worked out (a date their record lacks)
 
 
 @dataclass
@@ -208,6 +209,7 @@ def counts(rows: list[TeamRow], on: date) -> Counts:
                 result.overdue += 1
             elif clock.due <= week_end:
                 result.due_this_week += 1
+        result.cannot_work_out += bool(row.problem)
         result.not_seen_alone += row.not_seen_alone_last_two
         result.late_write_ups += row.late_write_ups
         result.overdue_actions += row.overdue_actions

@@ -24,7 +24,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -49,7 +49,8 @@ from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from storage import audit, hlc, policy
-from storage.direct_work import image_from_sync
+from storage.cases import cases_for
+from storage.direct_work import image_from_sync, today_in_england
 from storage.hot import Hot, psycopg_connection
 from storage.models import (
     BODY_OF,
@@ -83,6 +84,7 @@ from storage.models import (
     utcnow,
 )
 from storage.store import SYNCED_KINDS, Store, same_value
+from storage.timescales import clocks_and_problems
 
 # A push batch or a pull page stops growing at about this many bytes (photos are big: ~50-400 KB each).
 MESSAGE_BYTES = 4 * 1024 * 1024
@@ -856,6 +858,10 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
                 plain[change["change_id"]] = encoded[i]
         records = Records(session)
         records.prefetch(todo, for_update=True)
+        # Children whose clocks this batch could leave unworkable, and whether they could be worked out before.
+        timed = {i for i in (c["record_id"] if c["kind"] == "child" else (c.get("fields") or {}).get("child_id")
+                             for c in todo if c["kind"] in ("child", "placement")) if isinstance(i, str)}
+        unworkable_before = _unworkable(session, timed, today_in_england()) if timed else {}
         refused: list[Refused] = []
         log_rows: list[tuple[Any, ...]] = []
         events: list[dict[str, str | None]] = []
@@ -892,6 +898,8 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
         if refused:
             raise _refusal(refused)
         records.write_new()
+        if timed:
+            _refuse_unworkable(session, todo, timed, unworkable_before)
         # The last step before commit, under the lock: numbering the changes and extending the audit
         # chain. Seq order is then commit order, so a node pulling by cursor never skips a change.
         if not lock_first:
@@ -975,6 +983,31 @@ def _may_make(records: Records, who: policy.Actor, change: dict[str, Any]) -> po
         return policy.No("moved", "A record cannot be moved to another child.")
     child = records.get(Child, child_id) if isinstance(child_id, str) else None
     return None if child is not None and who.may_see(child) else _NOT_SEEN
+
+
+def _unworkable(session: Session, child_ids: set[str], today: date) -> dict[str, str]:
+    """Of these children (as the transaction sees them), those whose clocks cannot be worked out, and why."""
+    children = list(session.exec(select(Child).where(col(Child.id).in_(sorted(child_ids)))))
+    return clocks_and_problems(cases_for(session, children), today)[1]
+
+
+def _refuse_unworkable(session: Session, changes: list[dict[str, Any]], child_ids: set[str],
+                       before: dict[str, str]) -> None:
+    """Refuses the child and placement changes that leave a child's clocks impossible to work out (as the
+    import refuses such a row): one such child would otherwise show nothing due, and tell no one. A child
+    whose record was already so (an old import) is not held against later edits."""
+    after = _unworkable(session, child_ids, today_in_england())
+    newly = {child_id: why for child_id, why in after.items() if child_id not in before}
+    if not newly:
+        return
+    refused = []
+    for change in changes:
+        child_id = change["record_id"] if change["kind"] == "child" else (change.get("fields") or {}).get("child_id")
+        if change["kind"] in ("child", "placement") and child_id in newly:
+            refused.append(Refused(change["change_id"], change["kind"], change["record_id"], child_id, policy.No(
+                "unworkable", f"Seen could not work out what is due for this child: {newly[child_id]}. Send the "
+                              "child with what their clocks need (a child in care with their placement).")))
+    raise _refusal(refused)
 
 
 def _clock_refusal(change: dict[str, Any], wall_ms: int) -> policy.No | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from storage.models import (
     ChangeLog,
     Child,
     MutableRecord,
+    Placement,
     SyncClock,
     SyncState,
     Team,
@@ -349,3 +350,22 @@ def test_a_pulled_clock_far_ahead_moves_a_nodes_clock_only_a_few_minutes(tmp_pat
     sync_store.apply_pulled(node, sync_store.PullPage(changes=changes, removals=[], directory={}, cursor=1,
                                                       more=False))
     assert int(node.clock.now().split("-")[0]) <= int(datetime.now(UTC).timestamp() * 1000) + MAX_AHEAD_MS + 1000
+
+
+def test_a_child_in_care_without_a_placement_is_refused_at_the_door_and_taken_with_one(seeded, server_url, tmp_path):
+    server, caseload = seeded
+    ben = device(server, caseload, server_url, tmp_path, "ben")
+    clock = ben.store.clock.now()
+    child = forged(ben.store, Child, caseload.children["Alfie"], clock=clock, new_id=True)
+    response = push(server_url, ben, [child])
+    assert_refused(server, response, child, "needs at least one placement", "unworkable")
+    with server.session() as session:
+        assert session.get(Child, child["record_id"]) is None
+
+    fields = Placement(child_id=child["record_id"], placement_type="U4", start=date(2026, 1, 5)).model_dump(
+        mode="json", exclude={"sealed"})
+    fields["field_clocks"] = json.dumps({name: clock for name in fields if name != "id"})
+    placement = {"change_id": str(uuid.uuid4()), "kind": "placement", "record_id": fields["id"], "fields": fields,
+                 "body": {}, "clock": clock, "base_clocks": {}}
+    again = {**child, "change_id": str(uuid.uuid4())}
+    assert push(server_url, ben, [again, placement]).json()["applied"] == [again["change_id"], placement["change_id"]]
