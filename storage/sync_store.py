@@ -482,6 +482,14 @@ def _changed_fields(store: Store, records: Records, change: dict[str, Any], row:
     return out
 
 
+def _utc(value: datetime) -> datetime | None:
+    """A moment in UTC; None for one that cannot be (the last hours of year 9999 in a zone behind UTC)."""
+    try:
+        return _aware(value).astimezone(UTC)
+    except OverflowError:
+        return None
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -1119,13 +1127,18 @@ def record_device_audit(store: Store, device: Device, worker: Worker, batch_id: 
     device speaks only for its own worker: if any event names another, none of the upload is recorded.
     """
     foreign = [e["id"] for e in events if e.get("worker_id") not in (None, worker.id)]
-    if foreign:
+    latest = utcnow() + policy.CLOCK_SLACK
+    future = [e["id"] for e in events if _utc(e["at"]) is None or _utc(e["at"]) > latest]  # type: ignore[operator]
+    if foreign or future:
         with store.session() as session:
             audit.append(session, "denied", "audit", batch_id, worker_id=worker.id, device_id=device.id,
-                         detail=",".join(foreign[:20]))
-        raise SyncRefused(f"{len(foreign)} audit event(s) in this upload name another worker; a device sends only "
-                          "its own worker's. None of the upload was recorded.", status=403, code="not_allowed",
-                          change_ids=foreign)
+                         detail=",".join((foreign + future)[:20]))
+        why = (f"{len(foreign)} audit event(s) in this upload name another worker; a device sends only its own "
+               "worker's." if foreign else
+               f"{len(future)} audit event(s) in this upload are dated in the future: check the device's date and "
+               "time.")
+        raise SyncRefused(f"{why} None of the upload was recorded.", status=403, code="not_allowed",
+                          change_ids=foreign or future)
     outcome = AuditOutcome()
     with store.session() as session:
         audit.hold_chain(session)  # from here no other upload appends: what is held stays as read
@@ -1136,7 +1149,7 @@ def record_device_audit(store: Store, device: Device, worker: Worker, batch_id: 
             if origin in held:
                 outcome.duplicates.append(event["id"])
                 continue
-            new.append({"at": _aware(event["at"]).astimezone(UTC), "worker_id": event.get("worker_id"),
+            new.append({"at": _utc(event["at"]), "worker_id": event.get("worker_id"),
                         "device_id": device.id, "action": event["action"], "kind": event["kind"],
                         "record_id": event["record_id"], "child_id": event.get("child_id"),
                         "detail": event.get("detail") or "", "origin": origin})

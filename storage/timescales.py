@@ -897,6 +897,9 @@ def clocks_and_problems(cases: Iterable[Case], on: date, rules: RuleSet | None =
         except CaseError as e:
             problems[case.id] = e.message
             continue
+        except OverflowError:  # a date so far ahead that the calendar ends before its clock would
+            problems[case.id] = "a date on the child's record is too far in the future to time anything from"
+            continue
         out.extend(mine)
     return _by_due(out), problems
 
