@@ -227,6 +227,9 @@ def _child_change(who: Actor, stored: Child | None, incoming: Any, changed: set[
             return refusal
     if "closed_on" in changed:
         return why_not_close(who, stored)
+    if "category" in changed and not who.manages(stored.team_id):
+        # The category decides which statutory clocks run: changing it is a decision about the case.
+        return No("not_manager", "Only a manager of the child's team can change the child's category.")
     return None
 
 

@@ -116,8 +116,9 @@ def assert_refused(server: Store, response: httpx.Response, change: dict[str, An
         assert session.exec(select(ChangeLog).where(ChangeLog.change_id == change["change_id"])).first() is None
         denied = session.exec(select(AuditEvent).where(AuditEvent.action == "denied",
                                                        AuditEvent.record_id == change["record_id"])).all()
-    assert [e.detail.rsplit(": ", 1)[1] for e in denied] == [rule]
-    assert change["change_id"] in denied[0].detail
+    mine = [e for e in denied if change["change_id"] in e.detail]
+    assert [e.detail.rsplit(": ", 1)[1] for e in mine] == [rule]
+    assert mine[0].worker_id is not None and mine[0].device_id is not None  # who, and from which device
 
 
 def refusals(node: Store) -> list[str]:
@@ -232,6 +233,11 @@ def test_a_worker_cannot_move_or_close_their_own_child_or_add_one_to_another_tea
     assert_refused(server, push(server_url, ben, [elsewhere]), elsewhere, "only to your own team", "other_team")
     with server.session() as session:
         assert session.get(Child, elsewhere["record_id"]) is None
+
+    recategorised = forged(ben.store, Child, alfie, clock=ben.store.clock.now(), fields={"category": "cin"})
+    assert_refused(server, push(server_url, ben, [recategorised]), recategorised, "change the child's category",
+                   "not_manager")
+    assert stored(server, Child, alfie) == before
 
     # An ordinary edit of the child's details is still the worker's to make.
     legal = forged(ben.store, Child, alfie, clock=ben.store.clock.now(), fields={"legal_status": "C2"})
