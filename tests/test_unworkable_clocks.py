@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from nicegui.testing.user import User
 from sqlmodel import select
 
 from storage import importer, notify, oversight
@@ -19,7 +20,7 @@ from storage.child_view import child_view
 from storage.models import Child, ChildBody, Worker
 from storage.store import Store
 from storage.timescales import NEEDS, due_command
-from tests.conftest import DEMO_DAY
+from tests.conftest import DEMO_DAY, sign_in
 
 MORNING = datetime(2026, 11, 23, 7, 30, tzinfo=UTC)  # the demo's day, before the digest hour
 
@@ -96,3 +97,22 @@ def test_the_import_refuses_a_child_in_care_with_no_placement(demo_store):
         importer.import_text(demo_store, text, DEMO_DAY)
     [error] = rejected.value.errors
     assert (error.line, error.column, error.reason) == (2, "placement_type", NEEDS["placements"])
+
+
+async def test_the_worker_sees_it_on_the_caseload_and_the_childs_page(user: User, app_store: Store) -> None:
+    broken = add_broken_child(app_store)
+    await sign_in(user, "ben")
+    await user.should_see("My caseload", retries=50)
+    await user.should_see(f"Cannot work out what is due: {NEEDS['placements']}")
+    await user.open(f"/child/{broken}")
+    await user.should_see(marker="problem", retries=50)
+
+
+async def test_the_manager_sees_it_on_the_team_dashboard(user: User, app_store: Store) -> None:
+    add_broken_child(app_store)
+    await sign_in(user, "amara")
+    await user.should_see("My caseload", retries=50)
+    await user.open("/team")
+    await user.should_see("Children in Care Team", retries=50)
+    await user.should_see(marker="problem")
+    await user.should_see("children whose record lacks what their clocks need")

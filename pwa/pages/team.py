@@ -30,8 +30,9 @@ COUNT_TILES = [
     ("not_seen_alone", "Not seen alone", "at either of the last 2 visits"),
     ("late_write_ups", "Written up late", "visits in the last 3 months"),
     ("overdue_actions", "Overdue actions", "care plan actions past due"),
-    ("cannot_work_out", "Cannot work out", "children whose record lacks a date their clocks need"),
+    ("cannot_work_out", "Cannot work out what is due", "children whose record lacks what their clocks need"),
 ]
+SHOWN_WHEN_ANY = {"cannot_work_out"}  # a tile for a problem that is usually absent: shown only when it is not
 
 
 def chart_options(series: oversight.MonthlySeries) -> dict[str, Any]:
@@ -100,6 +101,8 @@ async def team_page() -> None:
             with tiles:
                 for key, label, hint in COUNT_TILES:
                     number = getattr(figures, key)
+                    if key in SHOWN_WHEN_ANY and not number:
+                        continue
                     with ui.card().classes("p-2 gap-0").props(f'data-count="{key}"'):
                         ui.label(str(number)).classes(
                             "text-3xl font-bold " + ("text-red-800" if number else "text-green-800"))
