@@ -158,10 +158,11 @@ def check_wishes(fields: dict[str, Any], today: date | None = None) -> CheckedWi
 
 def _check_wishes_correction(session: Session, worker: Worker, child_id: str, old_id: str) -> WishesAndFeelings:
     old = session.get(WishesAndFeelings, old_id)
-    if old is None or old.child_id != child_id or old.status == RecordStatus.draft.value:
-        raise FormInvalid({"supersedes": "The record you are correcting could not be found."})
-    if old.worker_id != worker.id:
-        raise FormInvalid({"supersedes": "Only the worker who wrote a record can correct it."})
+    refusal = policy.why_not_correct(policy.actor(worker, ()), child_id, old)
+    if refusal is not None:
+        raise FormInvalid({"supersedes": "The record you are correcting could not be found."
+                           if refusal.rule == "bad_correction" else refusal.message})
+    assert old is not None
     newer = session.exec(select(WishesAndFeelings.id).where(WishesAndFeelings.supersedes == old_id)).first()
     if newer is not None:
         raise FormInvalid({"supersedes": "This record has already been corrected: correct the newer one."})

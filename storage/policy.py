@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from storage.models import (
     PLACEMENT_ARRANGEMENTS,
@@ -41,6 +42,7 @@ DECISION_FIELDS = frozenset({"status", "signed_off_by", "signed_off_at", "update
                              "body.return_reason"})
 # A device's clock can run a little ahead of the server's: a visit "now" must not read as the future.
 CLOCK_SLACK = timedelta(minutes=5)
+LONDON = ZoneInfo("Europe/London")
 
 
 @dataclass(frozen=True)
@@ -274,7 +276,7 @@ def _new_record(who: Actor, kind: str, incoming: Any, look: Lookup) -> No | None
                                 "returns it, once it is held.")
     if kind == "visit" and _aware(incoming.visited_at) > look.now + CLOCK_SLACK:
         return No("future", "The visit's date and time are in the future. Record when the visit happened.")
-    if kind != "visit" and incoming.on > (look.now + CLOCK_SLACK).date():
+    if kind != "visit" and incoming.on > (look.now + CLOCK_SLACK).astimezone(LONDON).date():  # England's day
         return No("future", "The record's date is in the future. Record the day the work happened.")
     if incoming.supersedes:
         model = {"visit": Visit, "life_story": LifeStoryEntry, "wishes_and_feelings": WishesAndFeelings}[kind]
