@@ -9,6 +9,12 @@ arrive twice, or in any order, and every node still ends with the same records. 
 what was a conflict (two edits that crossed), keeps the losing value in the `Conflict` table and logs the
 conflict so it reaches the nodes too.
 
+On the server, each change a device pushes is first put to the policy (storage/policy.py), the same rules
+the screens follow, on what the change would actually alter: who may create, change, sign off, allocate and
+close what, and which records are final. Its clocks must be clocks no more than a few minutes ahead of the
+server's time (storage/hlc.py). A batch with any change refused applies none of it, and each refusal is
+audited with its reason.
+
 The server's `ChangeLog` numbers every applied change; pushes are applied one at a time (a PostgreSQL
 advisory lock, or SQLite's single writer), so a change is committed before any with a higher number and
 a node that pulls by cursor never skips one.
@@ -1128,7 +1134,7 @@ def record_device_audit(store: Store, device: Device, worker: Worker, batch_id: 
     """
     foreign = [e["id"] for e in events if e.get("worker_id") not in (None, worker.id)]
     latest = utcnow() + policy.CLOCK_SLACK
-    future = [e["id"] for e in events if _utc(e["at"]) is None or _utc(e["at"]) > latest]  # type: ignore[operator]
+    future = [e["id"] for e in events if (at := _utc(e["at"])) is None or at > latest]
     if foreign or future:
         with store.session() as session:
             audit.append(session, "denied", "audit", batch_id, worker_id=worker.id, device_id=device.id,

@@ -2,7 +2,8 @@
 
 Devices authenticate with their device token (`Authorization: Bearer ...`); the server keeps no state
 outside the database, so several processes can serve one PostgreSQL behind a load balancer. What a
-device may push and pull is decided by `storage.sync_store` on the server's own view of each child.
+device may push and pull is decided by `storage.sync_store` on the server's own view of each child, and what a
+pushed change may do by the same policy as the screens (`storage.policy`).
 """
 
 from __future__ import annotations
