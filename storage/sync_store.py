@@ -50,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, StatementError
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
@@ -833,15 +833,20 @@ def _apply(store: Store, resolve: Any, batch_id: str, changes: list[dict[str, An
         if refusal.code == "not_allowed" and callers and callers[-1].device is not None:
             _audit_refusal(store, callers[-1].worker, callers[-1].device, batch_id, refusal)
         raise
-    except (DataError, UnicodeError) as e:
-        raise SyncRefused("A change in this batch holds a value the database cannot store. Nothing in the "
-                          "batch was applied.", status=422, code="invalid") from e
-    except ValueError as e:
-        raise SyncRefused(f"{e} Nothing in the batch was applied.", status=422, code="invalid") from e
     except IntegrityError as e:
         raise SyncRefused("A change in this batch refers to a record the server does not have (or repeats "
                           "one with different contents). Nothing in the batch was applied.", status=409,
                           code="integrity") from e
+    except (StatementError, UnicodeError, OverflowError) as e:
+        # A value the database (or its driver: SQLite's date adapter) cannot take, such as a date past the
+        # calendar's end; any other database failure is the server's, and stays a 500.
+        if isinstance(e, StatementError) and not (isinstance(e, DataError) or isinstance(
+                e.orig, OverflowError | UnicodeError | ValueError)):
+            raise
+        raise SyncRefused("A change in this batch holds a value the database cannot store (a date past the "
+                          "calendar's end, say). Nothing in the batch was applied.", status=422, code="invalid") from e
+    except ValueError as e:
+        raise SyncRefused(f"{e} Nothing in the batch was applied.", status=422, code="invalid") from e
 
 
 def _deadlock(error: OperationalError) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from pwa import state
 from pwa.sync import messages
 from pwa.sync.server import build_app
 from storage import sync_store
-from storage.models import AuditEvent
+from storage.models import AuditEvent, CarePlan
 from storage.store import Store
 from tests.sync_support import Caseload, SyncServer, new_store, seed, server_store
 
@@ -182,3 +183,21 @@ def test_a_body_that_is_not_json_is_refused_in_the_documented_shape(api_store, d
     assert response.status_code in (400, 422)
     assert messages.Refusal.model_validate(response.json()).message
     assert pulled.status_code == 422 and "cursor" in pulled.json()["message"]
+
+
+def test_a_date_past_the_calendars_end_is_refused_not_a_server_error(api_store, device_token):
+    server, caseload = api_store
+    clock = server.clock.now()
+    fields = {"id": str(uuid.uuid4()), "child_id": caseload.children["Alfie"], "kind": "care_plan",
+              "start": "2026-11-01", "ended": None, "revision": 1, "field_clocks": json.dumps({"kind": clock}),
+              "updated_at": "9999-12-31T23:00:00-05:00"}
+    wire = [{"change_id": str(uuid.uuid4()), "kind": "care_plan", "record_id": fields["id"], "fields": fields,
+             "body": {"summary": ""}, "clock": clock, "base_clocks": {}}]
+    batch_id = str(uuid.uuid4())
+    batch = {"batch_id": batch_id, "changes": wire,
+             "signature": messages.batch_signature(messages.token_key(device_token), batch_id, wire)}
+    with TestClient(build_app()) as client:
+        response = client.post("/api/sync/push", json=batch, headers={"Authorization": f"Bearer {device_token}"})
+    assert response.status_code == 422 and "cannot store" in response.json()["message"]
+    with server.session() as session:
+        assert session.get(CarePlan, fields["id"]) is None
