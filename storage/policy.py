@@ -20,10 +20,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from storage.models import (
+    FOSTER_PLACEMENTS,
+    LEGAL_STATUSES,
     PLACEMENT_ARRANGEMENTS,
     PLACEMENT_TYPES,
     REVIEW_KINDS,
     CarePlan,
+    Category,
     Child,
     LifeStoryEntry,
     RecordStatus,
@@ -165,6 +168,21 @@ def why_not_placement(placement: Any) -> No | None:
         return No("invalid", f"{placement.arrangement!r} is not a placement arrangement Seen knows.")
     if placement.end is not None and placement.end < placement.start:
         return No("invalid", "The placement ends before it starts.")
+    if placement.distance_km is not None and placement.distance_km < 0:
+        return No("invalid", "A placement's distance from home cannot be negative.")
+    if placement.child_agreed_less_frequent and not (placement.long_term
+                                                     and placement.placement_type in FOSTER_PLACEMENTS):
+        return No("invalid", "Only a child in a long-term foster placement can agree to be visited less often "
+                             "(reg 28(3A)).")
+    return None
+
+
+def why_not_child_record(child: Any) -> No | None:
+    """A child's clear details as the import checks them: a category Seen knows, an SSDA903 legal status."""
+    if child.category not in {c.value for c in Category}:
+        return No("invalid", f"{child.category!r} is not a category Seen knows (cin, cp, cic, case_managed).")
+    if child.legal_status and child.legal_status not in LEGAL_STATUSES:
+        return No("invalid", f"{child.legal_status!r} is not an SSDA903 legal status code.")
     return None
 
 
@@ -216,6 +234,8 @@ def why_not_change(who: Actor, kind: str, stored: Any, incoming: Any, changed: s
 
 
 def _child_change(who: Actor, stored: Child | None, incoming: Any, changed: set[str], look: Lookup) -> No | None:
+    if (stored is None or changed & {"category", "legal_status"}) and (refusal := why_not_child_record(incoming)):
+        return refusal
     if stored is None:
         allocated = look.worker(incoming.worker_id) if incoming.worker_id else None
         return why_not_create_child(who, incoming, allocated)

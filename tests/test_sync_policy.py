@@ -239,6 +239,9 @@ def test_a_worker_cannot_move_or_close_their_own_child_or_add_one_to_another_tea
                    "not_manager")
     assert stored(server, Child, alfie) == before
 
+    unknown = forged(ben.store, Child, alfie, clock=ben.store.clock.now(), fields={"legal_status": "XX"})
+    assert_refused(server, push(server_url, ben, [unknown]), unknown, "not an SSDA903 legal status", "invalid")
+
     # An ordinary edit of the child's details is still the worker's to make.
     legal = forged(ben.store, Child, alfie, clock=ben.store.clock.now(), fields={"legal_status": "C2"})
     assert push(server_url, ben, [legal]).json()["applied"] == [legal["change_id"]]
