@@ -367,10 +367,11 @@ class Store:
         return teams
 
     def may_see_child(self, session: Session, worker: Worker, child: Child) -> bool:
-        """Practitioners see their own caseload; managers their teams'; admins no case records."""
+        """Practitioners see their own caseload; managers their teams'; admins no case records (the policy's
+        rule, `policy.Actor.may_see`, with the teams read only when the child is not the worker's own)."""
         if child.worker_id == worker.id:
             return True
-        return child.team_id in self.managed_team_ids(session, worker)
+        return policy.actor(worker, self.managed_team_ids(session, worker)).may_see(child)
 
     def visible_children(self, session: Session, worker: Worker) -> list[Child]:
         query = select(Child).where(col(Child.closed_on).is_(None))
