@@ -128,7 +128,8 @@ def test_schemathesis_with_every_check_finds_nothing_against_a_real_server(pg_ur
             [str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(config), "run",
              f"{running.url}/openapi.json", "--checks", "all", "-H", f"Authorization: Bearer {token}",
              "--max-examples", str(FUZZ_EXAMPLES), "--workers", "1", "--seed", "1405", "--no-color"],
-            capture_output=True, text=True, timeout=900, env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
+            capture_output=True, text=True, timeout=900, cwd=tmp_path,  # its cache stays out of the checkout
+            env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
     finally:
         running.kill()
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
