@@ -272,10 +272,15 @@ def test_a_managers_device_signs_off_and_reallocates_in_their_own_team(seeded, s
     assert amara.sync_once().phase == Phase.idle
     manager = worker_on(amara.store, caseload.workers["amara"])
 
+    returned_id = add_visit(ben.store, caseload.children["Alfie"], caseload.workers["ben"], "Fine.")
+    assert ben.sync_once().pushed == 1 and amara.sync_once().phase == Phase.idle
+
     oversight.sign_off(amara.store, manager, visit_id, "Seen alone; good.")
+    oversight.return_to_worker(amara.store, manager, returned_id, "Say whether the bedroom was seen.")
     oversight.allocate(amara.store, manager, caseload.children["Bella"], caseload.workers["chloe"])
     report = amara.sync_once()
-    assert report.phase == Phase.idle and report.pushed == 2 and report.refused == 0, refusals(amara.store)
+    assert report.phase == Phase.idle and report.pushed == 3 and report.refused == 0, refusals(amara.store)
+    assert stored(server, Visit, returned_id)[0]["status"] == "returned"
 
     clear, body = stored(server, Visit, visit_id)
     assert (clear["status"], clear["signed_off_by"], body.manager_note) == (
@@ -312,6 +317,8 @@ def test_a_change_with_a_clock_far_ahead_is_refused_and_honest_edits_still_apply
 
     ahead = forged(ben.store, CarePlanAction, action, clock=FAR_FUTURE, body={"outcome": "Forever mine"})
     assert_refused(server, push(server_url, ben, [ahead]), ahead, "ahead of the server's time", "clock_ahead")
+    long = forged(ben.store, CarePlanAction, action, clock="9" * 25 + "-000000-attacker", body={"outcome": "Mine"})
+    assert_refused(server, push(server_url, ben, [long]), long, "not a hybrid logical clock", "bad_clock")
     assert stored(server, CarePlanAction, action) == before
 
     edit_action(ben.store, action, outcome="Contact arranged")
