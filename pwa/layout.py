@@ -15,6 +15,7 @@ THEME = {"primary": "#1d4f91", "secondary": "#00703c", "accent": "#6f2da8", "neg
 
 # Status colours are never the only signal: each status is always shown with its word too.
 STATUS_STYLE = {
+    "unknown": ("Cannot work out what is due", "bg-gray-800 text-white"),  # the record lacks a date (caseload.py)
     "overdue": ("Overdue", "bg-red-800 text-white"),
     "due_today": ("Due today", "bg-orange-700 text-white"),
     "due_soon": ("Due soon", "bg-yellow-300 text-black"),

@@ -10,9 +10,11 @@ from sqlmodel import col, select
 from storage.cases import cases_for
 from storage.models import Child, Placement, Worker
 from storage.store import Store, age_on
-from storage.timescales import STATUS_ORDER, Clock, clocks_for_all
+from storage.timescales import STATUS_ORDER, UNWORKABLE, Clock, clocks_and_problems
 
-RANK = {status: n for n, status in enumerate(STATUS_ORDER)}
+# A child whose clocks cannot be worked out comes first: nothing tells anyone when they are due.
+UNKNOWN = "unknown"
+RANK = {UNKNOWN: -1} | {status: n for n, status in enumerate(STATUS_ORDER)}
 
 
 @dataclass
@@ -29,6 +31,7 @@ class CaseloadRow:
     placement_la: str = ""
     out_of_area: bool = False
     distance_km: float | None = None
+    problem: str = ""  # why the child's clocks cannot be worked out (then there are none), or ""
 
     @property
     def next_clock(self) -> Clock | None:
@@ -36,10 +39,18 @@ class CaseloadRow:
 
     @property
     def status(self) -> str:
+        if self.problem:
+            return UNKNOWN
         return self.next_clock.status if self.next_clock else "on_track"
+
+    @property
+    def problem_line(self) -> str:
+        return f"{UNWORKABLE}: {self.problem}" if self.problem else ""
 
 
 def _sort_key(row: CaseloadRow) -> tuple[int, date, str]:
+    if row.problem:
+        return (RANK[UNKNOWN], date.min, row.name)
     clock = row.next_clock
     return (RANK[clock.status], clock.due, row.name) if clock else (len(RANK), date.max, row.name)
 
@@ -59,7 +70,8 @@ def caseload(store: Store, worker: Worker, on: date | None = None, children: lis
                 if p.end is None or p.child_id not in current or current[p.child_id].end is not None:
                     current[p.child_id] = p
     by_child: dict[str, list[Clock]] = {}
-    for clock in clocks_for_all(cases, on):
+    clocks, problems = clocks_and_problems(cases, on)
+    for clock in clocks:
         by_child.setdefault(clock.child, []).append(clock)
     rows = []
     for child in children:
@@ -73,6 +85,6 @@ def caseload(store: Store, worker: Worker, on: date | None = None, children: lis
             clocks=sorted(by_child.get(child.id, []), key=lambda c: (RANK[c.status], c.due)),
             placement_town=town, placement_la=placement.local_authority if placement else "",
             out_of_area=bool(placement and placement.out_of_area),
-            distance_km=placement.distance_km if placement else None,
+            distance_km=placement.distance_km if placement else None, problem=problems.get(child.id, ""),
         ))
     return sorted(rows, key=_sort_key)

@@ -28,7 +28,7 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store, age_on
-from storage.timescales import Clock, clocks_for, worst_first
+from storage.timescales import Clock, clocks_and_problems, worst_first
 from storage.visits import DRAFT_KIND, child_session, written_up_late
 
 CLOCK_NAMES = {
@@ -92,6 +92,7 @@ class ChildView:
     timeline: list[TimelineItem]
     manages: bool = False  # the viewer manages the child's team: they may read its audit trail
     drafts: frozenset[str] = frozenset()  # the kinds of form this worker has left unfinished for the child
+    problem: str = ""  # why what is due cannot be worked out (then `clocks` is empty), to be put right
 
     @property
     def has_draft(self) -> bool:
@@ -118,6 +119,7 @@ def child_view(store: Store, worker: Worker, child_id: str, on: date | None = No
         drafts = frozenset(session.exec(select(Draft.kind).where(Draft.worker_id == worker.id,
                                                                  Draft.child_id == child.id)))
         manages = child.team_id in store.managed_team_ids(session, worker)
+    clocks, problems = clocks_and_problems([case], on)
     body = opened.body
     facts = [(label, value) for label, value in [
         ("Date of birth", f"{body.date_of_birth:%-d %B %Y}" if body.date_of_birth else ""),
@@ -140,7 +142,7 @@ def child_view(store: Store, worker: Worker, child_id: str, on: date | None = No
         age=age_on(body.date_of_birth, on), date_of_birth=body.date_of_birth, facts=facts,
         category=child.category, category_words=CATEGORY_LABELS.get(child.category, child.category),
         legal_status=child.legal_status, legal_status_words=LEGAL_STATUSES.get(child.legal_status, ""),
-        placement=placement, clocks=worst_first(clocks_for(case, on)),
+        placement=placement, clocks=worst_first(clocks), problem=problems.get(child.id, ""),
         timeline=timeline(records, worker), manages=manages, drafts=drafts,
     )
 

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlmodel import Session, col, select
 
-from storage import audit
+from storage import audit, policy
 from storage.models import (
     ACTION_STATUSES,
     LIFE_STORY_SECTIONS,
@@ -172,10 +172,11 @@ def check_wishes(fields: dict[str, Any], today: date | None = None) -> CheckedWi
 
 def _check_wishes_correction(session: Session, worker: Worker, child_id: str, old_id: str) -> WishesAndFeelings:
     old = session.get(WishesAndFeelings, old_id)
-    if old is None or old.child_id != child_id or old.status == RecordStatus.draft.value:
-        raise FormInvalid({"supersedes": "The record you are correcting could not be found."})
-    if old.worker_id != worker.id:
-        raise FormInvalid({"supersedes": "Only the worker who wrote a record can correct it."})
+    refusal = policy.why_not_correct(policy.actor(worker, ()), child_id, old)
+    if refusal is not None:
+        raise FormInvalid({"supersedes": "The record you are correcting could not be found."
+                           if refusal.rule == "bad_correction" else refusal.message})
+    assert old is not None
     newer = session.exec(select(WishesAndFeelings.id).where(WishesAndFeelings.supersedes == old_id)).first()
     if newer is not None:
         raise FormInvalid({"supersedes": "This record has already been corrected: correct the newer one."})
@@ -703,7 +704,7 @@ def add_action(store: Store, worker: Worker, child_id: str, fields: dict[str, An
     with store.session() as session:
         child = store.child_for(session, worker, child_id)
         plan = session.get(CarePlan, _text(fields, "plan_id"))
-        if plan is None or plan.child_id != child.id:
+        if policy.why_not_link_action(child.id, plan):
             raise FormInvalid({"plan_id": "That plan could not be found for this child. Choose another."})
         _check_child_dates(store, session, worker, child, "care_plan_action", "due", due, "action's due", fields)
         action = CarePlanAction(plan_id=plan.id, child_id=child.id, due=due, status="open")

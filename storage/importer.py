@@ -37,6 +37,7 @@ from storage.models import (
 )
 from storage.record_dates import CaseDates, date_problem
 from storage.store import Store
+from storage.timescales import NEEDS
 
 REQUIRED = ["child_ref", "first_name", "last_name", "category", "team"]
 COLUMNS = REQUIRED + [
@@ -190,6 +191,10 @@ def _check(row: _Row, workers: dict[str, Worker], today: date) -> None:
         if p["child_agreed_less_frequent"] and not (p["long_term"] and p["placement_type"] in FOSTER_PLACEMENTS):
             row.fail("child_agreed_less_frequent", "only a child in a long-term foster placement (long_term yes, "
                      "placement type U1 to U6) can agree to be visited less often (reg 28(3A))")
+    elif category == "cic":
+        # The timescales engine times a child in care's visits from their placement: without one, nothing
+        # would say when they are due (storage/timescales.py NEEDS).
+        row.fail("placement_type", NEEDS["placements"])
     p["last_visit_date"] = row.date("last_visit_date")
     if p["last_visit_date"]:
         # The same check as every other way a visit comes in (a last visit before the case opened is the

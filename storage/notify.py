@@ -51,7 +51,7 @@ from storage.models import (
     utcnow,
 )
 from storage.store import Store
-from storage.timescales import Clock, RuleSet, add_working_days, clocks_for_all
+from storage.timescales import Clock, RuleSet, add_working_days, clocks_and_problems
 
 LONDON = ZoneInfo("Europe/London")
 VAPID_KEY = "vapid"
@@ -201,7 +201,8 @@ def plan(store: Store, now: datetime, rules: RuleSet | None = None) -> Plan:
                 team_managers[w.team_id].add(w.id)
         teams = {t.id: t.name for t in session.exec(select(Team))}
         children = {c.id: c for c in session.exec(select(Child).where(col(Child.closed_on).is_(None)))}
-        clocks = clocks_for_all(cases_for(session, children.values()), today, rules)
+        # A child whose clocks cannot be worked out stops no one's alerts; their managers are told in the digest.
+        clocks, unworkable = clocks_and_problems(cases_for(session, children.values()), today, rules)
     initials: dict[str, str] = {}
 
     def initials_of(child: Child) -> str:
@@ -251,8 +252,11 @@ def plan(store: Store, now: datetime, rules: RuleSet | None = None) -> Plan:
             parts = []
             for team_id in sorted(team_ids, key=lambda t: teams.get(t, "")):
                 c = week[team_id]
+                unknown = sum(1 for child_id in unworkable if children[child_id].team_id == team_id)
                 parts.append(f"{teams.get(team_id, 'Team')}: {c['overdue']} overdue, {c['due_today']} due today, "
-                             f"{c['ahead']} more by {show_day(week_end)}")
+                             f"{c['ahead']} more by {show_day(week_end)}"
+                             + (f"; for {unknown} {'child' if unknown == 1 else 'children'} Seen cannot work out "
+                                "what is due (see the team page)" if unknown else ""))
             result.alerts.append(Alert(
                 manager_id, DIGEST, DIGEST, today, DIGEST, "manager", "Your teams' week ahead",
                 ". ".join(parts) + ".", "/team",

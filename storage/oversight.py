@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from sqlmodel import Session, col, select
 
-from storage import audit
+from storage import audit, policy
 from storage.caseload import CaseloadRow, caseload
 from storage.cases import COUNTED_VISIT_STATUSES, cases_for, local_date
 from storage.models import (
@@ -95,6 +95,7 @@ class Counts:
     not_seen_alone: int = 0  # children not seen alone at either of their last two visits
     late_write_ups: int = 0  # visits of the last 3 months written up late, or still not written up
     overdue_actions: int = 0  # care plan actions past due and not done
+    cannot_work_out: int = 0  # children whose clocks cannot be worked out (a date their record lacks)
 
 
 @dataclass
@@ -208,6 +209,7 @@ def counts(rows: list[TeamRow], on: date) -> Counts:
                 result.overdue += 1
             elif clock.due <= week_end:
                 result.due_this_week += 1
+        result.cannot_work_out += bool(row.problem)
         result.not_seen_alone += row.not_seen_alone_last_two
         result.late_write_ups += row.late_write_ups
         result.overdue_actions += row.overdue_actions
@@ -250,16 +252,17 @@ def allocate(store: Store, manager: Worker, child_id: str, worker_id: str) -> No
     def work(session: Session) -> None:
         store.require_role(session, manager, Role.manager.value, what="allocate")
         child = store.require_manager_of(session, manager, child_id)
-        teams = store.managed_team_ids(session, manager)
+        who = policy.actor(manager, store.managed_team_ids(session, manager))
         new = session.get(Worker, worker_id) if worker_id else None
-        if new is None or not new.active or new.team_id not in teams or new.role != Role.practitioner.value:
-            raise OversightError("Choose a worker in a team you manage.")
+        refusal = policy.why_not_allocate(who, child, new)
+        if new is None or refusal:
+            raise OversightError(refusal.message if refusal else "Choose a worker in a team you manage.")
         if child.worker_id == new.id:
             raise OversightError(f"This child is already allocated to {new.display_name}.")
         old = child.worker_id
         child.worker_id = new.id
         changed = ["worker_id"]
-        if child.team_id != new.team_id:
+        if new.team_id and child.team_id != new.team_id:  # the policy allows only a worker in a managed team
             child.team_id = new.team_id
             changed.append("team_id")
         store.write(session, child, None, actor=manager, action="allocate", changed=changed,
@@ -378,13 +381,10 @@ def visit_for_review(store: Store, manager: Worker, visit_id: str, rules: RuleSe
 def _decide(store: Store, manager: Worker, visit_id: str, decide: Callable[[Visit, Any], tuple[str, list[str]]]
             ) -> None:
     def work(session: Session) -> None:
-        visit, _child = _visit_of_my_team(store, session, manager, visit_id)
-        if visit.status == RecordStatus.signed_off.value:
-            raise OversightError("This visit has already been signed off; signed-off records cannot be changed.")
-        if visit.status != RecordStatus.submitted.value:
-            raise OversightError("This visit is not waiting for sign-off: the worker has not submitted it.")
-        if visit.worker_id == manager.id:
-            raise OversightError("You cannot sign off or return your own visit; another manager must.")
+        visit, child = _visit_of_my_team(store, session, manager, visit_id)
+        refusal = policy.why_not_decide(policy.actor(manager, store.managed_team_ids(session, manager)), visit, child)
+        if refusal:
+            raise OversightError(refusal.message)
         body = store.opened(visit).body
         action, changed = decide(visit, body)
         visit.updated_at = utcnow()

@@ -26,7 +26,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
-from storage import audit, sealing
+from storage import audit, policy, sealing
 from storage.db import make_engine, migrate, session_scope
 from storage.hlc import HybridClock
 from storage.models import (
@@ -346,10 +346,10 @@ class Store:
         # The stored row as it is in the database, not the caller's modified copy.
         with session.no_autoflush:
             stored = session.connection().execute(_STORED_ROW[model], {"id": row.id}).first()  # type: ignore[attr-defined]
-        if stored is None or stored.status != "signed_off":
+        if stored is None or not policy.is_final(stored):
             return
         clear = {c.name: getattr(stored, c.name) for c in table.columns if c.name != "sealed"}
-        same_clear = all(_same(clear[name], getattr(row, name)) for name in clear)
+        same_clear = all(same_value(clear[name], getattr(row, name)) for name in clear)
         same_body = body is None or self.open_payload(KIND_OF[model], row.id, stored.sealed) == body.model_dump(  # type: ignore[attr-defined]
             mode="json")
         if not (same_clear and same_body):
@@ -367,10 +367,11 @@ class Store:
         return teams
 
     def may_see_child(self, session: Session, worker: Worker, child: Child) -> bool:
-        """Practitioners see their own caseload; managers their teams'; admins no case records."""
+        """Practitioners see their own caseload; managers their teams'; admins no case records (the policy's
+        rule, `policy.Actor.may_see`, with the teams read only when the child is not the worker's own)."""
         if child.worker_id == worker.id:
             return True
-        return child.team_id in self.managed_team_ids(session, worker)
+        return policy.actor(worker, self.managed_team_ids(session, worker)).may_see(child)
 
     def visible_children(self, session: Session, worker: Worker) -> list[Child]:
         query = select(Child).where(col(Child.closed_on).is_(None))
@@ -457,7 +458,7 @@ _STORED_ROW = {model: table_of(model).select().where(table_of(model).c.id == bin
 _OUTBOX_INSERT = insert(table_of(Outbox))
 
 
-def _same(stored: Any, current: Any) -> bool:
+def same_value(stored: Any, current: Any) -> bool:
     # SQLite hands back naive datetimes for aware ones written: compare them as UTC.
     if isinstance(stored, datetime) and isinstance(current, datetime):
         if stored.tzinfo is None:

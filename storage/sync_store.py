@@ -9,6 +9,12 @@ arrive twice, or in any order, and every node still ends with the same records. 
 what was a conflict (two edits that crossed), keeps the losing value in the `Conflict` table and logs the
 conflict so it reaches the nodes too.
 
+On the server, each change a device pushes is first put to the policy (storage/policy.py), the same rules
+the screens follow, on what the change would actually alter: who may create, change, sign off, allocate and
+close what, and which records are final. Its clocks must be clocks no more than a few minutes ahead of the
+server's time (storage/hlc.py). A batch with any change refused applies none of it, and each refusal is
+audited with its reason.
+
 The server's `ChangeLog` numbers every applied change; pushes are applied one at a time (a PostgreSQL
 advisory lock, or SQLite's single writer), so a change is committed before any with a higher number and
 a node that pulls by cursor never skips one.
@@ -22,7 +28,7 @@ import json
 import secrets
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -44,13 +50,13 @@ from sqlalchemy import (
 )
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, StatementError
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-from storage import audit
-from storage.cases import local_date
-from storage.direct_work import image_from_sync
+from storage import audit, hlc, policy
+from storage.cases import cases_for, local_date
+from storage.direct_work import image_from_sync, today_in_england
 from storage.hot import Hot, psycopg_connection
 from storage.models import (
     BODY_OF,
@@ -84,7 +90,8 @@ from storage.models import (
     utcnow,
 )
 from storage.record_dates import CaseDates, date_problem
-from storage.store import SYNCED_KINDS, Store
+from storage.store import SYNCED_KINDS, Store, same_value
+from storage.timescales import clocks_and_problems
 
 # A push batch or a pull page stops growing at about this many bytes (photos are big: ~50-400 KB each).
 MESSAGE_BYTES = 4 * 1024 * 1024
@@ -121,6 +128,8 @@ class SyncRefused(Exception):
         self.code = code
         self.change_ids = list(change_ids)
         self.wipe = wipe
+        self.reasons: dict[str, str] = {}  # change id -> why it was refused, when changes were
+        self.refused: list[Any] = []  # the changes refused (`Refused`), for the audit trail
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -311,17 +320,33 @@ class Records:
             self.load(Conflict, conflicts)
 
 
+# Asked, on the server, whether a change may be made, once it is known what it would change: (the change,
+# the record held or None, the record as the change would leave it, the fields it would alter). Raises
+# `NotPermitted` to refuse it.
+Judge = Callable[[dict[str, Any], Any, Any, set[str]], None]
+
+
+class NotPermitted(Exception):
+    """The policy (storage/policy.py) refuses this change."""
+
+    def __init__(self, no: policy.No) -> None:
+        super().__init__(no.message)
+        self.no = no
+
+
 def merge_change(store: Store, session: Session, change: dict[str, Any], *, judge_conflicts: bool,
-                 records: Records | None = None) -> Merged:
+                 records: Records | None = None, judge: Judge | None = None) -> Merged:
     """Applies one change to this node's records: idempotent, and the same result in any order.
 
     With `records`, looks records up there and leaves new ones to `records.write_new`; without, works
-    on the session alone. Raises ValueError (a change that does not describe a valid record) and lets
+    on the session alone. With `judge` (the server, for a device's push), the change is first put to the
+    policy. Raises ValueError (a change that does not describe a valid record), NotPermitted, and lets
     IntegrityError through.
     """
     if records is None:
         records = Records(session)
-        merged = merge_change(store, session, change, judge_conflicts=judge_conflicts, records=records)
+        merged = merge_change(store, session, change, judge_conflicts=judge_conflicts, records=records,
+                              judge=judge)
         records.write_new()
         return merged
     kind, record_id = change["kind"], change["record_id"]
@@ -339,11 +364,16 @@ def merge_change(store: Store, session: Session, change: dict[str, Any], *, judg
     try:
         # The model's fields validated as the model validates them, without building a mapped row.
         incoming: Any = _values(model).model_validate(fields)  # the model's fields, on a twin made at run time
-        incoming_body = body_model.model_validate(body or {}) if body_model else None
+        # A change to some clear fields of a record held (an allocation) may carry no body: it changes none.
+        incoming_body = (body_model.model_validate(body or {})
+                         if body_model and (body is not None or row is None or not isinstance(row, MutableRecord))
+                         else None)
     except ValidationError as e:
         raise ValueError(f"The {kind} {record_id} is not a valid record: {_first_error(e)}") from e
     # A photo's change carries its image whole (checked even when held: a bad one is refused either way).
     image = image_from_sync(record_id, incoming.mime, (body or {}).get("image")) if model is Photo else None
+    if judge is not None:
+        judge(change, row, incoming, _changed_fields(store, records, change, row, incoming, incoming_body, image))
     if row is None:
         if incoming_body is not None:
             incoming.sealed = store.seal_payload(kind, record_id, incoming_body.model_dump(mode="json"))
@@ -421,6 +451,50 @@ def _merge_fields(store: Store, session: Session, records: Records, change: dict
         records.touch(row)
         _observe(store, change, row)
     return result
+
+
+def _changed_fields(store: Store, records: Records, change: dict[str, Any], row: Any, incoming: Any,
+                    incoming_body: Any, image: bytes | None) -> set[str]:
+    """The fields (clear names, and `body.<name>`) whose value merging this change would alter."""
+    incoming_clear = _dump(incoming)
+    new_body = incoming_body.model_dump(mode="json") if incoming_body is not None else {}
+    if row is None:
+        return ({n for n in incoming_clear if n != "id"} | {f"body.{n}" for n in new_body}
+                | ({"body.image"} if image is not None else set()))
+    body = change.get("body")
+    stored_body = store.opened(row).body.model_dump(mode="json") if type(row) in BODY_OF else {}
+    if isinstance(row, MutableRecord):
+        ours = json.loads(row.field_clocks or "{}")
+        theirs = json.loads(incoming.field_clocks or "{}")
+        out = set()
+        for name, their_clock in theirs.items():
+            present, _ = _value(incoming_clear, body, name)
+            if not present or their_clock <= ours.get(name, ""):
+                continue
+            if name.startswith("body."):
+                if new_body.get(name[5:]) != stored_body.get(name[5:]):
+                    out.add(name)
+            elif name in type(row).model_fields and not same_value(getattr(row, name), getattr(incoming, name)):
+                out.add(name)
+        return out
+    held = records.clock_of(row.id)
+    if held is not None and (change.get("clock") or "") <= held:
+        return set()  # an older write: merging it changes nothing
+    out = {n for n in type(row).model_fields if n not in ("id", "sealed") and not same_value(
+        getattr(row, n), getattr(incoming, n))}
+    out |= {f"body.{n}" for n in set(new_body) | set(stored_body) if new_body.get(n) != stored_body.get(n)}
+    if image is not None and (not row.sealed or store.sealer.open_bytes(KIND_OF[type(row)], row.id,
+                                                                        row.sealed) != image):
+        out.add("body.image")
+    return out
+
+
+def _utc(value: datetime) -> datetime | None:
+    """A moment in UTC; None for one that cannot be (the last hours of year 9999 in a zone behind UTC)."""
+    try:
+        return _aware(value).astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def _aware(value: datetime) -> datetime:
@@ -707,6 +781,7 @@ _OUTBOX_WAITING = Hot(select(table_of(Outbox).c.seq).limit(1))
 class PushOutcome:
     applied: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    outdated: list[str] = field(default_factory=list)  # held, but changing nothing: later writes won
     conflicts: int = 0
     cursor: int = 0
 
@@ -757,19 +832,22 @@ def _apply(store: Store, resolve: Any, batch_id: str, changes: list[dict[str, An
         return _apply_batch(store, identified, batch_id, changes, encoded, lock_first=True)
     except SyncRefused as refusal:
         if refusal.code == "not_allowed" and callers and callers[-1].device is not None:
-            _audit_refusal(store, callers[-1].worker, callers[-1].device, batch_id, refusal.change_ids)
+            _audit_refusal(store, callers[-1].worker, callers[-1].device, batch_id, refusal)
         raise
-    except (DataError, UnicodeError) as e:
-        raise SyncRefused("A change in this batch holds a value the database cannot store. Nothing in the "
-                          "batch was applied.", status=422, code="invalid") from e
-    except ValueError as e:
-        if isinstance(e, DateBeforeBirth) and callers and callers[-1].device is not None:
-            _audit_date_refusal(store, callers[-1].worker, callers[-1].device, e)
-        raise SyncRefused(f"{e} Nothing in the batch was applied.", status=422, code="invalid") from e
     except IntegrityError as e:
         raise SyncRefused("A change in this batch refers to a record the server does not have (or repeats "
                           "one with different contents). Nothing in the batch was applied.", status=409,
                           code="integrity") from e
+    except (StatementError, UnicodeError, OverflowError) as e:
+        # A value the database (or its driver: SQLite's date adapter) cannot take, such as a date past the
+        # calendar's end; any other database failure is the server's, and stays a 500.
+        if isinstance(e, StatementError) and not (isinstance(e, DataError) or isinstance(
+                e.orig, OverflowError | UnicodeError | ValueError)):
+            raise
+        raise SyncRefused("A change in this batch holds a value the database cannot store (a date past the "
+                          "calendar's end, say). Nothing in the batch was applied.", status=422, code="invalid") from e
+    except ValueError as e:
+        raise SyncRefused(f"{e} Nothing in the batch was applied.", status=422, code="invalid") from e
 
 
 def _deadlock(error: OperationalError) -> bool:
@@ -800,32 +878,50 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
                 plain[change["change_id"]] = encoded[i]
         records = Records(session)
         records.prefetch(todo, for_update=True)
-        refused: list[str] = []
+        # Children whose clocks this batch could leave unworkable, and whether they could be worked out before.
+        timed = {i for i in (c["record_id"] if c["kind"] == "child" else (c.get("fields") or {}).get("child_id")
+                             for c in todo if c["kind"] in ("child", "placement")) if isinstance(i, str)}
+        unworkable_before = _unworkable(session, timed, today_in_england()) if timed else {}
+        refused: list[Refused] = []
         log_rows: list[tuple[Any, ...]] = []
         events: list[dict[str, str | None]] = []
         now = utcnow()
+        who = policy.actor(worker, teams)
         births: dict[str, date | None] = {}
+        wall_ms = int(now.timestamp() * 1000)
+        judge = _judge(who, records, session, now)
         for change in todo:
-            if not _may_make(records, worker, teams, change):
-                refused.append(change["change_id"])
-                continue
-            _refuse_date_before_birth(store, records, change, births)
-            merged = merge_change(store, session, change, judge_conflicts=True, records=records)
             child_id = _child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
+            no = (_may_make(records, who, change) or _clock_refusal(change, wall_ms)
+                  or _date_refusal(store, records, change, births))
+            if no is None:
+                try:
+                    merged = merge_change(store, session, change, judge_conflicts=True, records=records, judge=judge)
+                except NotPermitted as e:
+                    no = e.no
+            if no is not None:
+                refused.append(Refused(change["change_id"], change["kind"], change["record_id"],
+                                       child_id if isinstance(child_id, str) else None, no))
+                continue
             log_rows.append(_log_row(store, change, batch_id=batch_id, device_id=device.id, child_id=child_id,
                                      at=now, encoded=plain.get(change["change_id"])))
             for conflict in merged.conflicts:
                 log_rows.append(_log_row(store, conflict_as_change(store, conflict), batch_id=batch_id,
                                          device_id=device.id, child_id=conflict.child_id, at=now))
             outcome.conflicts += len(merged.conflicts)
+            if not (merged.changed or merged.conflicts):
+                # Logged (so it is held once), but it changed nothing: the server holds a later write of all it
+                # carries. The device is told so, not that it was applied.
+                outcome.outdated.append(change["change_id"])
+                continue
             events.append({"action": "sync", "kind": change["kind"], "record_id": change["record_id"],
                            "worker_id": worker.id, "device_id": device.id, "child_id": child_id})
             outcome.applied.append(change["change_id"])
         if refused:
-            raise SyncRefused("Some changes in this batch are for children this worker may not change, "
-                              "so none of the batch was applied.", status=403, code="not_allowed",
-                              change_ids=refused)
+            raise _refusal(refused)
         records.write_new()
+        if timed:
+            _refuse_unworkable(session, todo, timed, unworkable_before)
         # The last step before commit, under the lock: numbering the changes and extending the audit
         # chain. Seq order is then commit order, so a node pulling by cursor never skips a change.
         if not lock_first:
@@ -851,47 +947,64 @@ def _lock_log_and_chain(session: Session) -> None:
     audit.hold_chain(session, locked=True)
 
 
-def _audit_refusal(store: Store, worker: Worker, device: Device, batch_id: str, change_ids: list[str]) -> None:
-    # The batch's own transaction was rolled back; the refusal is still worth a trace.
+@dataclass(frozen=True)
+class Refused:
+    """One change of a push the policy refused, and why."""
+
+    change_id: str
+    kind: str
+    record_id: str
+    child_id: str | None
+    no: policy.No
+
+
+def _refusal(refused: list[Refused]) -> SyncRefused:
+    reasons = {r.change_id: r.no.message for r in refused}
+    first = refused[0].no.message
+    more = f" ({len(refused) - 1} more change(s) refused too.)" if len(refused) > 1 else ""
+    error = SyncRefused(f"This change is not allowed: {first}{more} None of the batch was applied.", status=403,
+                        code="not_allowed", change_ids=[r.change_id for r in refused])
+    error.reasons = reasons
+    error.refused = refused
+    return error
+
+
+def _audit_refusal(store: Store, worker: Worker, device: Device, batch_id: str, refusal: SyncRefused) -> None:
+    # The batch's own transaction was rolled back; the refusal is still worth a trace: one event a change
+    # refused, naming the record, the child and the rule, with the batch's id.
+    refused = refusal.refused or [Refused(change_id, "sync", batch_id, None, policy.No("not_allowed", ""))
+                                  for change_id in refusal.change_ids]
     with store.session() as session:
-        audit.append(session, "denied", "sync", batch_id, worker_id=worker.id, device_id=device.id,
-                     detail=",".join(change_ids[:20]))
+        audit.append_many(session, [{
+            "action": "denied", "kind": r.kind, "record_id": r.record_id, "worker_id": worker.id,
+            "device_id": device.id, "child_id": r.child_id,
+            "detail": f"sync {batch_id} change {r.change_id}: {r.no.rule}"} for r in refused[:100]])
 
 
-def _may_make(records: Records, worker: Worker, teams: set[str], change: dict[str, Any]) -> bool:
+_NOT_SEEN = policy.No("not_this_workers_child", "The change is for a child who is not on this worker's caseload "
+                                                "or team, or who does not exist.")
+
+
+def _may_make(records: Records, who: policy.Actor, change: dict[str, Any]) -> policy.No | None:
     """Only changes to children the device's worker may see now (as the server sees them)."""
     kind, record_id = change["kind"], change["record_id"]
     fields = change.get("fields") or {}
-    if kind not in MODEL_OF or worker.role == Role.admin.value and not teams:
-        return False
+    worker = who.worker
+    if kind not in MODEL_OF:
+        return policy.No("not_synced", f"Seen does not take records of kind {kind!r} from a device.")
+    if worker.role == Role.admin.value and not who.teams:
+        return policy.No("admin", "An administrator's device records no case work.")
     if kind == "child":
         child = records.get(Child, record_id)
-        if child is not None:
-            return _may_see(worker, teams, child)
-        return _may_see(worker, teams, Child(id=record_id, category=str(fields.get("category", "")),
-                                             team_id=str(fields.get("team_id", "")),
-                                             worker_id=fields.get("worker_id")))
+        if child is None:
+            return None  # a new child: the policy decides, on the whole record (`_judge`)
+        return None if who.may_see(child) else _NOT_SEEN
     child_id = fields.get("child_id")
     existing = records.get(MODEL_OF[kind], record_id)
     if existing is not None and getattr(existing, "child_id", None) != child_id:
-        return False  # a record cannot be moved to another child by sync
+        return policy.No("moved", "A record cannot be moved to another child.")
     child = records.get(Child, child_id) if isinstance(child_id, str) else None
-    return child is not None and _may_see(worker, teams, child)
-
-
-class DateBeforeBirth(ValueError):
-    """A pushed record dated before its child's birth: refused as the screens refuse it, and audited."""
-
-    def __init__(self, message: str, *, kind: str, record_id: str, child_id: str) -> None:
-        super().__init__(message)
-        self.kind, self.record_id, self.child_id = kind, record_id, child_id
-
-
-def _audit_date_refusal(store: Store, worker: Worker, device: Device, refusal: DateBeforeBirth) -> None:
-    # The batch's own transaction was rolled back: the refusal is recorded in one of its own.
-    with store.session() as session:
-        audit.append(session, "denied", refusal.kind, refusal.record_id, worker_id=worker.id, device_id=device.id,
-                     child_id=refusal.child_id, detail="date:before_birth")
+    return None if child is not None and who.may_see(child) else _NOT_SEEN
 
 
 # The date of each kind of record a device may send that cannot be before the child's birth.
@@ -899,13 +1012,13 @@ DATED_FIELDS = {"visit": ("visited_at", "visit"), "wishes_and_feelings": ("on", 
                 "life_story": ("on", "life-story entry"), "care_plan_action": ("due", "action's due")}
 
 
-def _refuse_date_before_birth(store: Store, records: Records, change: dict[str, Any],
-                              births: dict[str, date | None]) -> None:
-    """Raises ValueError for a record dated before its child's birth, as the screens refuse one
-    (storage/record_dates.py); a date the server already holds for the record is not judged again."""
+def _date_refusal(store: Store, records: Records, change: dict[str, Any],
+                  births: dict[str, date | None]) -> policy.No | None:
+    """A record dated before its child's birth is refused, as the screens refuse one (storage/record_dates.py);
+    a date the server already holds for the record is not judged again."""
     kind, record_id = change["kind"], change["record_id"]
     if kind not in DATED_FIELDS:
-        return
+        return None
     name, what = DATED_FIELDS[kind]
     fields = change.get("fields") or {}
     try:
@@ -914,29 +1027,90 @@ def _refuse_date_before_birth(store: Store, records: Records, change: dict[str, 
         else:
             day = date.fromisoformat(str(fields[name])[:10])
     except (KeyError, ValueError):
-        return  # no date, or not one: the merge says what is wrong with the record
+        return None  # no date, or not one: the merge says what is wrong with the record
     held = records.get(MODEL_OF[kind], record_id)
     if held is not None and getattr(held, name) is not None and _day_of(getattr(held, name)) == day:
-        return
+        return None
     child_id = fields.get("child_id")
     child = records.get(Child, child_id) if isinstance(child_id, str) else None
     if child is None:
-        return
+        return None
     if child.id not in births:
         births[child.id] = store.opened(child).body.date_of_birth
     problem = date_problem(day, CaseDates(born=births[child.id]), what)
-    if problem is not None:
-        raise DateBeforeBirth(f"The {kind.replace('_', ' ')} {record_id} cannot be taken: {problem.message}",
-                              kind=kind, record_id=record_id, child_id=child.id)
+    if problem is None:
+        return None
+    return policy.No("before_birth", f"The {kind.replace('_', ' ')} {record_id} cannot be taken: {problem.message}")
 
 
 def _day_of(value: date | datetime) -> date:
     return local_date(value) if isinstance(value, datetime) else value
 
 
-def _may_see(worker: Worker, teams: set[str], child: Child) -> bool:
-    # Store.may_see_child, with the worker's managed teams read once a batch.
-    return child.worker_id == worker.id or child.team_id in teams
+def _unworkable(session: Session, child_ids: set[str], today: date) -> dict[str, str]:
+    """Of these children (as the transaction sees them), those whose clocks cannot be worked out, and why."""
+    children = list(session.exec(select(Child).where(col(Child.id).in_(sorted(child_ids)))))
+    return clocks_and_problems(cases_for(session, children), today)[1]
+
+
+def _refuse_unworkable(session: Session, changes: list[dict[str, Any]], child_ids: set[str],
+                       before: dict[str, str]) -> None:
+    """Refuses the child and placement changes that leave a child's clocks impossible to work out (as the
+    import refuses such a row): one such child would otherwise show nothing due, and tell no one. A child
+    whose record was already so (an old import) is not held against later edits."""
+    after = _unworkable(session, child_ids, today_in_england())
+    newly = {child_id: why for child_id, why in after.items() if child_id not in before}
+    if not newly:
+        return
+    refused = []
+    for change in changes:
+        child_id = change["record_id"] if change["kind"] == "child" else (change.get("fields") or {}).get("child_id")
+        if change["kind"] in ("child", "placement") and child_id in newly:
+            refused.append(Refused(change["change_id"], change["kind"], change["record_id"], child_id, policy.No(
+                "unworkable", f"Seen could not work out what is due for this child: {newly[child_id]}. Send the "
+                              "child with what their clocks need (a child in care with their placement).")))
+    raise _refusal(refused)
+
+
+def _clock_refusal(change: dict[str, Any], wall_ms: int) -> policy.No | None:
+    """A change whose clocks are not clocks, or run more than a few minutes ahead of the server's time: taken,
+    its version would win over every honest edit made until then."""
+    clocks = [change["clock"]] if change.get("clock") else []
+    field_clocks = (change.get("fields") or {}).get("field_clocks")
+    if isinstance(field_clocks, str):
+        try:
+            parsed = json.loads(field_clocks)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            return policy.No("bad_clock", "The change's field clocks are not valid.")
+        clocks += [c if isinstance(c, str) else "" for c in parsed.values()]
+    for clock in clocks:
+        why = hlc.check(clock, wall_ms)
+        if why:
+            return policy.No("clock_ahead" if "ahead" in why else "bad_clock", f"The change was not taken: {why}.")
+    return None
+
+
+def _judge(who: policy.Actor, records: Records, session: Session, now: datetime) -> Judge:
+    """The policy's judgement of each change of a device's push, with what it needs looked up in `records`."""
+    workers: dict[str, Worker | None] = {}
+
+    def worker(worker_id: str) -> Worker | None:
+        if worker_id not in workers:
+            workers[worker_id] = session.get(Worker, worker_id)
+        return workers[worker_id]
+
+    look = policy.Lookup(child=lambda child_id: records.get(Child, child_id),
+                         record=lambda model, record_id: records.get(model, record_id) if record_id else None,
+                         worker=worker, now=now)
+
+    def judge(change: dict[str, Any], row: Any, incoming: Any, changed: set[str]) -> None:
+        no = policy.why_not_change(who, change["kind"], row, incoming, changed, look)
+        if no is not None:
+            raise NotPermitted(no)
+
+    return judge
 
 
 LOG_COLUMNS = ("change_id", "batch_id", "device_id", "kind", "record_id", "child_id", "applied_at", "sealed")
@@ -1007,13 +1181,18 @@ def record_device_audit(store: Store, device: Device, worker: Worker, batch_id: 
     device speaks only for its own worker: if any event names another, none of the upload is recorded.
     """
     foreign = [e["id"] for e in events if e.get("worker_id") not in (None, worker.id)]
-    if foreign:
+    latest = utcnow() + policy.CLOCK_SLACK
+    future = [e["id"] for e in events if (at := _utc(e["at"])) is None or at > latest]
+    if foreign or future:
         with store.session() as session:
             audit.append(session, "denied", "audit", batch_id, worker_id=worker.id, device_id=device.id,
-                         detail=",".join(foreign[:20]))
-        raise SyncRefused(f"{len(foreign)} audit event(s) in this upload name another worker; a device sends only "
-                          "its own worker's. None of the upload was recorded.", status=403, code="not_allowed",
-                          change_ids=foreign)
+                         detail=",".join((foreign + future)[:20]))
+        why = (f"{len(foreign)} audit event(s) in this upload name another worker; a device sends only its own "
+               "worker's." if foreign else
+               f"{len(future)} audit event(s) in this upload are dated in the future: check the device's date and "
+               "time.")
+        raise SyncRefused(f"{why} None of the upload was recorded.", status=403, code="not_allowed",
+                          change_ids=foreign or future)
     outcome = AuditOutcome()
     with store.session() as session:
         audit.hold_chain(session)  # from here no other upload appends: what is held stays as read
@@ -1024,7 +1203,7 @@ def record_device_audit(store: Store, device: Device, worker: Worker, batch_id: 
             if origin in held:
                 outcome.duplicates.append(event["id"])
                 continue
-            new.append({"at": _aware(event["at"]).astimezone(UTC), "worker_id": event.get("worker_id"),
+            new.append({"at": _utc(event["at"]), "worker_id": event.get("worker_id"),
                         "device_id": device.id, "action": event["action"], "kind": event["kind"],
                         "record_id": event["record_id"], "child_id": event.get("child_id"),
                         "detail": event.get("detail") or "", "origin": origin})

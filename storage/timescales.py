@@ -529,11 +529,11 @@ class _Day:
 
 
 def _missing(case: Case, field: str) -> CaseError:
-    what = _NEEDS[field]
+    what = NEEDS[field]
     return CaseError(case.id, field, f"{what}; add it to the child's record")
 
 
-_NEEDS = {
+NEEDS = {
     "looked_after_since": "a child in care needs the date they became looked after, to time their reviews",
     "placements": "a child in care needs at least one placement, to time their visits",
     "strategy_discussion": (
@@ -875,6 +875,35 @@ def clocks_for_all(cases: Iterable[Case], on: date, rules: RuleSet | None = None
     return _by_due(out)
 
 
+UNWORKABLE = "Cannot work out what is due"
+
+
+def clocks_and_problems(cases: Iterable[Case], on: date, rules: RuleSet | None = None
+                        ) -> tuple[list[Clock], dict[str, str]]:
+    """`clocks_for_all`, surviving children whose clocks cannot be worked out: every clock of the others,
+    worst first, and for each child that could not be worked out (by id) the reason, to be shown and fixed.
+
+    One child's record missing a date its clocks count from must not stop alerts, caseloads and dashboards
+    for everyone else (records arrive from devices and imports, and a bad one is set aside, not fatal).
+    """
+    rules = _resolve(rules)
+    day = _Day(on, rules)
+    out: list[Clock] = []
+    problems: dict[str, str] = {}
+    for case in cases:
+        mine: list[Clock] = []
+        try:
+            _clocks(case, day, rules, mine)
+        except CaseError as e:
+            problems[case.id] = e.message
+            continue
+        except OverflowError:  # a date so far ahead that the calendar ends before its clock would
+            problems[case.id] = "a date on the child's record is too far in the future to time anything from"
+            continue
+        out.extend(mine)
+    return _by_due(out), problems
+
+
 def _by_due(clocks: list[Clock]) -> list[Clock]:
     """Clocks in due-date order, ties in the order given. Computed for one day, that is worst first.
 
@@ -1090,8 +1119,9 @@ class _Usage(Exception):
 def due_command(argv: list[str], load_store_cases: Callable[[], list[Case]] | None = None) -> int:
     """`seen due [--cases FILE.json] [--on YYYY-MM-DD] [--json] [--rules FILE]`: print what is due.
 
-    Returns the exit status: 0, or 2 when the input or the rules are wrong (the reason on stderr,
-    nothing on stdout).
+    Returns the exit status: 0; 1 when some children's clocks could not be worked out (each named on stderr
+    with the reason; every other child's are printed); or 2 when the input or the rules are wrong (the
+    reason on stderr, nothing on stdout).
     """
     parser = argparse.ArgumentParser(
         prog="seen due", description="Which visits and reviews are due, when, and which rule says so."
@@ -1121,7 +1151,7 @@ def due_command(argv: list[str], load_store_cases: Callable[[], list[Case]] | No
             cases = load_store_cases()
         else:
             raise _Usage("no cases to read: pass --cases FILE.json (a JSON list of cases)")
-        clocks = clocks_for_all(cases, on, rules)
+        clocks, problems = clocks_and_problems(cases, on, rules)
     except (CaseError, RuleError, _Usage) as e:
         print(f"seen due: {e}", file=sys.stderr)
         return 2
@@ -1129,4 +1159,6 @@ def due_command(argv: list[str], load_store_cases: Callable[[], list[Case]] | No
         sys.stdout.write(json.dumps([c.to_json() for c in clocks], indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(format_table(clocks))
-    return 0
+    for child_id, reason in problems.items():
+        print(f"seen due: {UNWORKABLE.lower()} for child {child_id}: {reason}", file=sys.stderr)
+    return 1 if problems else 0

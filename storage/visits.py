@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage import policy
 from storage.models import (
     NOT_ALONE_REASONS,
     VISIT_LOCATIONS,
@@ -285,10 +286,12 @@ def drafts_by_child(store: Store, worker: Worker) -> dict[str, set[str]]:
 
 def _check_correction(session: Session, worker: Worker, child_id: str, old_id: str) -> Visit:
     old = session.get(Visit, old_id)
-    if old is None or old.child_id != child_id or old.status == RecordStatus.draft.value:
-        raise VisitInvalid({"supersedes": "The visit you are correcting could not be found."})
-    if old.worker_id != worker.id:
-        raise VisitInvalid({"supersedes": "Only the worker who recorded a visit can correct it."})
+    refusal = policy.why_not_correct(policy.actor(worker, ()), child_id, old)
+    if refusal is not None:
+        raise VisitInvalid({"supersedes": "The visit you are correcting could not be found."
+                            if refusal.rule == "bad_correction" else
+                            "Only the worker who recorded a visit can correct it."})
+    assert old is not None
     newer = session.exec(select(Visit.id).where(Visit.supersedes == old_id)).first()
     if newer is not None:
         raise VisitInvalid({"supersedes": "This visit has already been corrected: correct the newer record."})

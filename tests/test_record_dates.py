@@ -192,8 +192,8 @@ def test_a_sync_push_of_a_visit_before_birth_is_refused_and_nothing_in_its_batch
     good, bad = _visit_change(child_id, ben.id, date(2026, 11, 20)), _visit_change(child_id, ben.id, date(1995, 1, 1))
     with pytest.raises(SyncRefused) as refused:
         apply_batch(small, device, ben, "batch-1", [good, bad])
-    assert refused.value.status == 422
-    assert BIRTH_WORDS in refused.value.message and bad["record_id"] in refused.value.message
+    assert refused.value.status == 403 and refused.value.change_ids == [bad["change_id"]]
+    assert BIRTH_WORDS in refused.value.reasons[bad["change_id"]] and bad["record_id"] in refused.value.message
     assert count(small, Visit) == 0
     [event] = denials(small)  # the refusal is audited though the batch was rolled back
     assert (event.kind, event.record_id, event.device_id) == ("visit", bad["record_id"], device.id)
@@ -209,15 +209,15 @@ def test_the_import_refuses_a_last_visit_before_the_childs_birth(store: Store) -
         session.add(team)
         session.flush()
         session.add(Worker(username="ben", display_name="Ben Castle", team_id=team.id))
-    header = "child_ref,first_name,last_name,category,team,date_of_birth,worker,looked_after_since,last_visit_date," \
-             "last_visit_seen\n"
+    header = "child_ref,first_name,last_name,category,team,date_of_birth,worker,looked_after_since,placement_type," \
+             "placement_start,last_visit_date,last_visit_seen\n"
     with pytest.raises(ImportRejected) as rejected:
-        import_text(store, header + "C1,Alfie,Applewick,cic,CiC,2011-05-14,ben,2024-06-01,01/01/1995,yes\n",
+        import_text(store, header + "C1,Alfie,Applewick,cic,CiC,2011-05-14,ben,2024-06-01,U1,2024-06-01,01/01/1995,yes\n",
                     today=DEMO_DAY)
     [error] = rejected.value.errors
     assert error.column == "last_visit_date" and BIRTH_WORDS in error.reason
     assert count(store, Child) == 0
     # A last visit before the case opened is the council's record: taken as it is.
-    import_text(store, header + "C1,Alfie,Applewick,cic,CiC,2011-05-14,ben,2024-06-01,01/01/2024,yes\n",
+    import_text(store, header + "C1,Alfie,Applewick,cic,CiC,2011-05-14,ben,2024-06-01,U1,2024-06-01,01/01/2024,yes\n",
                 today=DEMO_DAY)
     assert count(store, Visit) == 1

@@ -94,6 +94,8 @@ def child_card(row: CaseloadRow, drafts: AbstractSet[str] = frozenset(), today: 
         f'<div class="top"><a class="name" href="{child}">{_text(row.name)}</a>'
         f'<span class="badge {colours}">{word}</span></div>'
     ]
+    if row.problem:
+        parts.append(f'<div class="problem">{_text(row.problem_line)}</div>')
     if row.next_clock:
         parts.append(f"<div>{_text(clock_line(row.next_clock, today))}</div>")
     parts.append(f'<div class="place">{_text(place_line(row))}</div>')

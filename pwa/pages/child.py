@@ -11,6 +11,7 @@ from pwa.threads import io_bound
 from storage.child_view import STATUS_WORDS, ChildView, TimelineItem, child_view, clock_name
 from storage.direct_work import LIFE_STORY_DRAFT_KIND, WISHES_DRAFT_KIND
 from storage.store import NotAllowed
+from storage.timescales import UNWORKABLE
 
 KIND_ICONS = {"visit": "home", "wishes_and_feelings": "record_voice_over", "life_story": "auto_stories",
               "review": "groups", "care_plan": "assignment", "care_plan_action": "task_alt"}
@@ -127,7 +128,9 @@ def show_child(view: ChildView) -> None:
             fact("Since", f"{p.start:%-d %B %Y}" + (" (intended to last until 18)" if p.long_term else ""))
 
     heading("What is due")
-    if not view.clocks:
+    if view.problem:
+        ui.label(f"{UNWORKABLE}: {view.problem}").classes("font-bold").mark("problem")
+    elif not view.clocks:
         ui.label("Nothing is due for this child.")
     for clock in view.clocks:
         with ui.card().classes("w-full p-3 gap-1").props(f'data-clock="{clock.clock}"'):

@@ -16,6 +16,7 @@ from pwa.layout import STATUS_STYLE, frame, status_badge
 from pwa.pages.caseload import clock_line
 from pwa.threads import io_bound
 from storage import oversight
+from storage.caseload import UNKNOWN
 from storage.models import CATEGORY_LABELS
 from storage.store import NotAllowed
 from storage.timescales import STATUS_ORDER
@@ -29,7 +30,9 @@ COUNT_TILES = [
     ("not_seen_alone", "Not seen alone", "at either of the last 2 visits"),
     ("late_write_ups", "Written up late", "visits in the last 3 months"),
     ("overdue_actions", "Overdue actions", "care plan actions past due"),
+    ("cannot_work_out", "Cannot work out what is due", "children whose record lacks what their clocks need"),
 ]
+SHOWN_WHEN_ANY = {"cannot_work_out"}  # a tile for a problem that is usually absent: shown only when it is not
 
 
 def chart_options(series: oversight.MonthlySeries) -> dict[str, Any]:
@@ -98,6 +101,8 @@ async def team_page() -> None:
             with tiles:
                 for key, label, hint in COUNT_TILES:
                     number = getattr(figures, key)
+                    if key in SHOWN_WHEN_ANY and not number:
+                        continue
                     with ui.card().classes("p-2 gap-0").props(f'data-count="{key}"'):
                         ui.label(str(number)).classes(
                             "text-3xl font-bold " + ("text-red-800" if number else "text-green-800"))
@@ -111,7 +116,7 @@ async def team_page() -> None:
             with children:
                 if not rows:
                     ui.label("No children match these filters.")
-                for status in STATUS_ORDER:
+                for status in (UNKNOWN, *STATUS_ORDER):
                     group = [r for r in rows if r.status == status]
                     if not group:
                         continue
@@ -134,6 +139,8 @@ def child_card(row: oversight.TeamRow, dialog: Any) -> None:
         with ui.row().classes("w-full items-center no-wrap gap-2"):
             ui.link(row.name, f"/child/{row.child_id}").classes("text-lg font-bold grow text-primary")
             status_badge(row.status)
+        if row.problem:
+            ui.label(row.problem_line).classes("font-bold").mark("problem")
         if row.next_clock:
             ui.label(clock_line(row.next_clock))
         place = f"{row.worker_name} · {CATEGORY_LABELS[row.category]}"

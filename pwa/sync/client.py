@@ -71,6 +71,7 @@ class SyncReport:
     removed: int = 0
     conflicts: int = 0
     refused: int = 0
+    outdated: int = 0  # pushed, but later writes held by the server won: they changed nothing there
     audit_sent: int = 0
     audit_refused: int = 0
     message: str = ""
@@ -174,7 +175,9 @@ class SyncClient:
             answer = self._post(enrolment, "/push", payload)
         except _Refused as refused:
             if refused.status == 403 and refused.body.change_ids:
-                sync_store.mark_refused(self.store, refused.body.change_ids, refused.body.message)
+                for change_id in refused.body.change_ids:
+                    sync_store.mark_refused(self.store, [change_id],
+                                            refused.body.reasons.get(change_id, refused.body.message))
                 report.refused += len(refused.body.change_ids)
                 return None if len(changes) == 1 else messages.PushResult(applied=[], duplicates=[],
                                                                           conflicts=0, cursor=0)
@@ -186,8 +189,9 @@ class SyncClient:
                 return None
             raise SyncFailed(refused.body.message) from None
         result = messages.PushResult.model_validate(answer)
-        sync_store.mark_pushed(self.store, [*result.applied, *result.duplicates])
+        sync_store.mark_pushed(self.store, [*result.applied, *result.duplicates, *result.outdated])
         report.pushed += len(result.applied)
+        report.outdated += len(result.outdated)
         report.duplicates += len(result.duplicates)
         report.conflicts += result.conflicts
         return result

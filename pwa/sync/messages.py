@@ -12,13 +12,27 @@ import hmac
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, StringConstraints
 
 MAX_BATCH = 500
 MAX_PAGE = 1000
 MAX_AUDIT_EVENTS = 500
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+def _count(value: Any) -> Any:
+    # A JSON integer (1 or 1.0), never a boolean or a string of digits: what the document says.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("must be a whole number")
+    return int(value)
+
+
+# Text with no control characters but tab and new lines: PostgreSQL text holds no NUL, and nothing Seen keeps
+# from a device (ids, names, audit details) has any.
+TEXT_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$"
+Text = Annotated[str, StringConstraints(pattern=TEXT_PATTERN)]
+Count = Annotated[int, BeforeValidator(_count)]
 SYNCED_KIND = Literal["child", "placement", "visit", "wishes_and_feelings", "life_story", "photo", "care_plan",
                       "care_plan_action", "review", "conflict"]
 
@@ -47,17 +61,19 @@ class PushResult(BaseModel):
     duplicates: list[str] = Field(description="changes the server already held: applied once, not again")
     conflicts: int = Field(description="values that lost a concurrent edit, kept in the conflict log")
     cursor: int
+    outdated: list[str] = Field(default_factory=list, description="changes held but not applied: the server "
+                                "holds a later write of everything they carry, so they changed nothing")
 
 
 class PullRequest(BaseModel):
-    cursor: int = Field(default=0, ge=0, le=2**31 - 1)
+    cursor: Count = Field(default=0, ge=0, le=2**31 - 1)
     held: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
         default_factory=list, max_length=100_000, description="ids of the children the node holds now")
     child_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(
         default=None, max_length=1000, description="only these children (403 if any is not the worker's)")
-    limit: int = Field(default=200, ge=1, le=MAX_PAGE)
-    directory_version: str = Field(default="", max_length=64,
-                                   description="the directory version the node holds: not sent again if unchanged")
+    limit: Count = Field(default=200, ge=1, le=MAX_PAGE)
+    directory_version: Text = Field(default="", max_length=64,
+                                    description="the directory version the node holds: not sent again if unchanged")
 
 
 class PullPage(BaseModel):
@@ -77,14 +93,14 @@ class AuditEventUpload(BaseModel):
     """
 
     id: str = Field(pattern=ID_PATTERN, description="the event's id on the node; sent twice, it is held once")
-    at: AwareDatetime = Field(description="when it happened, on the node")
-    worker_id: str | None = Field(default=None, max_length=64,
+    at: AwareDatetime = Field(description="when it happened, on the node; one in the future is refused (403)")
+    worker_id: Text | None = Field(default=None, max_length=64,
                                   description="the device's own worker, or none (any other is refused)")
-    action: str = Field(min_length=1, max_length=40, description="read, create, update, submit, denied, ...")
-    kind: str = Field(max_length=64, description="the kind of record it concerns")
-    record_id: str = Field(max_length=200)
-    child_id: str | None = Field(default=None, max_length=200)
-    detail: str = Field(default="", max_length=2000, description="ids and field names only, never content")
+    action: Text = Field(min_length=1, max_length=40, description="read, create, update, submit, denied, ...")
+    kind: Text = Field(max_length=64, description="the kind of record it concerns")
+    record_id: Text = Field(max_length=200)
+    child_id: Text | None = Field(default=None, max_length=200)
+    detail: Text = Field(default="", max_length=2000, description="ids and field names only, never content")
 
 
 class AuditUpload(BaseModel):
@@ -100,8 +116,8 @@ class AuditResult(BaseModel):
 
 
 class EnrolRequest(BaseModel):
-    code: str = Field(min_length=1, max_length=40)
-    device_name: str = Field(default="", max_length=200)
+    code: Text = Field(min_length=1, max_length=40)
+    device_name: Text = Field(default="", max_length=200)
 
 
 class Enrolled(BaseModel):
@@ -119,6 +135,8 @@ class Refusal(BaseModel):
     wipe: bool = False
     change_ids: list[str] = Field(default_factory=list,
                                   description="the changes (or audit events) refused, when some were")
+    reasons: dict[str, str] = Field(default_factory=dict,
+                                    description="why each change named in change_ids was refused, by its id")
 
 
 class DeviceStatus(BaseModel):

@@ -2,7 +2,8 @@
 
 Devices authenticate with their device token (`Authorization: Bearer ...`); the server keeps no state
 outside the database, so several processes can serve one PostgreSQL behind a load balancer. What a
-device may push and pull is decided by `storage.sync_store` on the server's own view of each child.
+device may push and pull is decided by `storage.sync_store` on the server's own view of each child, and what a
+pushed change may do by the same policy as the screens (`storage.policy`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pwa import state
 from pwa.sync import messages
@@ -102,7 +104,7 @@ async def push(batch: messages.PushBatch, token: Token) -> messages.PushResult:
         raise SyncRefused("This batch names the same change twice, so none of it was applied.", code="tampered")
     outcome = await run_in_threadpool(sync_store.push, state.store(), key, batch.batch_id, wire, encoded)
     return messages.PushResult(applied=outcome.applied, duplicates=outcome.duplicates,
-                               conflicts=outcome.conflicts, cursor=outcome.cursor)
+                               conflicts=outcome.conflicts, cursor=outcome.cursor, outdated=outcome.outdated)
 
 
 @router.post("/pull", response_model=messages.PullPage, summary="Pull the next page of changes")
@@ -200,7 +202,8 @@ async def _send_too_big(send: Any) -> None:
 
 async def _refused(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SyncRefused)
-    body = messages.Refusal(code=exc.code, message=exc.message, wipe=exc.wipe, change_ids=exc.change_ids)
+    body = messages.Refusal(code=exc.code, message=exc.message, wipe=exc.wipe, change_ids=exc.change_ids,
+                            reasons=exc.reasons)
     return JSONResponse(body.model_dump(), status_code=exc.status)
 
 
@@ -212,8 +215,32 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
         return await request_validation_exception_handler(request, exc)
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-    body = messages.Refusal(code="invalid", message=f"This request is not valid ({where}: {first.get('msg', '')}).")
+    what = first.get("msg", "")
+    if (first.get("ctx") or {}).get("pattern") == messages.TEXT_PATTERN:
+        what = "it holds a control character (such as NUL), which Seen does not keep"
+    body = messages.Refusal(code="invalid", message=f"This request is not valid ({where}: {what}).")
     return JSONResponse(body.model_dump(), status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """A request the framework refused before the API saw it (a body that is not JSON, say): under the sync
+    API, answered in the documented shape of every refusal."""
+    assert isinstance(exc, StarletteHTTPException)
+    if not request.url.path.startswith(PREFIX):
+        from fastapi.exception_handlers import http_exception_handler
+
+        return await http_exception_handler(request, exc)
+    words = {400: "This request's body is not JSON Seen can read. Nothing in it was applied.",
+             404: "There is no such sync API route.", 405: "The sync API does not take that method here."}
+    body = messages.Refusal(code="bad_request" if exc.status_code == 400 else "http",
+                            message=words.get(exc.status_code, str(exc.detail)))
+    return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+def _handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SyncRefused, _refused)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
 def install(app: FastAPI) -> None:
@@ -235,8 +262,7 @@ def install(app: FastAPI) -> None:
     if not any(getattr(r, "path", "").startswith(PREFIX) for r in app.router.routes):
         app.include_router(router)
         app.add_middleware(BodyLimit)
-    app.add_exception_handler(SyncRefused, _refused)
-    app.add_exception_handler(RequestValidationError, _invalid)
+    _handlers(app)
 
 
 def build_app() -> FastAPI:
@@ -244,8 +270,7 @@ def build_app() -> FastAPI:
     app = FastAPI(title="Seen sync", version="1", description=__doc__)
     app.include_router(router)
     app.add_middleware(BodyLimit)
-    app.add_exception_handler(SyncRefused, _refused)
-    app.add_exception_handler(RequestValidationError, _invalid)
+    _handlers(app)
 
     @app.get("/status")
     def status() -> dict[str, str]:
