@@ -147,6 +147,13 @@ def _server_kek(server_key: bytes, salt: bytes) -> bytes:
     )
 
 
+def audit_key(data_key: bytes) -> bytes:
+    """The key the audit chain's hashes are made with (HMAC-SHA256), derived from the data key: whoever can
+    open the store's records can check (and extend) its chain, and nobody else. On a personal node the data
+    key is unwrapped by the passphrase, so the chain is keyed by it too; on a server, by the server key."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"seen audit chain").derive(data_key)
+
+
 def _wrap(kek: bytes, data_key: bytes) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
     return nonce + AESGCM(kek).encrypt(nonce, data_key, b"seen:data-key")

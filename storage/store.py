@@ -163,6 +163,7 @@ class Store:
     def _set_data_key(self, data_key: bytes) -> None:
         self._sealer = sealing.Sealer(data_key)
         self._ref_key = hmac.new(data_key, b"seen:external-ref", hashlib.sha256).digest()
+        audit.adopt_key(self.engine, sealing.audit_key(data_key))
 
     def _save_wrapped(self, wrapped: sealing.WrappedKey, *, create: bool = False) -> None:
         with session_scope(self.engine) as session:
@@ -237,6 +238,7 @@ class Store:
     def lock(self) -> None:
         self._sealer = None
         self._ref_key = None
+        audit.set_key(self.engine, None)
 
     def ref_hash(self, external_ref: str) -> str:
         """A keyed hash of a council's case id: re-imports find the child without the id in clear."""
