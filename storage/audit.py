@@ -91,6 +91,7 @@ class Denied:
     worker_id: str | None
     device_id: str | None
     child_id: str | None
+    detail: str = ""
 
 
 class Refusal(Exception):
@@ -98,10 +99,10 @@ class Refusal(Exception):
     that transaction rolls back (see `storage.db.session_scope`), so the refusal is never lost with it."""
 
     def __init__(self, message: str, *, kind: str = "", record_id: str = "", worker_id: str | None = None,
-                 device_id: str | None = None, child_id: str | None = None) -> None:
+                 device_id: str | None = None, child_id: str | None = None, detail: str = "") -> None:
         super().__init__(message)
         self.event = Denied(kind=kind, record_id=record_id, worker_id=worker_id, device_id=device_id,
-                            child_id=child_id) if record_id else None
+                            child_id=child_id, detail=detail) if record_id else None
 
 
 def refuse(session: Session, refusal: Refusal) -> Refusal:
@@ -115,7 +116,7 @@ def record_refusal(session: Session, refusal: Refusal) -> None:
     event = refusal.event
     if event is not None:
         append(session, "denied", event.kind, event.record_id, worker_id=event.worker_id,
-               device_id=event.device_id, child_id=event.child_id)
+               device_id=event.device_id, child_id=event.child_id, detail=event.detail)
 
 
 def event_hash(event: AuditEvent, key: bytes | None) -> str:

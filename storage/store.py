@@ -226,6 +226,7 @@ class Store:
         is re-sealed. Refused (`SealError`), changing nothing, unless `old` opens the data key now."""
         with self._lock:
             data_key = sealing.unlock_with_server_key(self._load_wrapped(), old)
+            self._set_data_key(data_key)  # the data key is the same: the audit chain's key with it
             with session_scope(self.engine) as session:
                 entry = session.get(KeyringEntry, DATA_KEY)
                 if entry is None:
@@ -233,7 +234,6 @@ class Store:
                 entry.value = sealing.wrap_with_server_key(data_key, new).to_json()
                 session.add(entry)
                 audit.append(session, "update", "keyring", DATA_KEY, detail="server key changed")
-            self._set_data_key(data_key)
 
     def lock(self) -> None:
         self._sealer = None
