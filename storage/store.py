@@ -253,18 +253,37 @@ class Store:
     # ------------------------------------------------------------ sealing
 
     def seal(self, row: SQLModel, body: BaseModel) -> None:
-        row.sealed = self.sealer.seal(KIND_OF[type(row)], row.id, body.model_dump(mode="json"))  # type: ignore[attr-defined]
+        row.sealed = self.sealed_body(KIND_OF[type(row)], row, body.model_dump(mode="json"))
+
+    def sealed_body(self, kind: str, row: Any, body: dict[str, Any]) -> bytes:
+        """A record's body sealed with the clear columns it belongs with (`SEALED_WITH`): moved to another
+        child, or given another kind or status, outside Seen, it no longer opens."""
+        binding = _binding(row)
+        return self.sealer.seal(kind, row.id, {**body, SEALED_WITH: binding} if binding else body)
 
     def opened(self, row: R) -> Opened[R]:
+        """The record with its body opened. A body sealed with other clear columns than the row now has (its
+        child, kind or status changed outside Seen) is refused (`SealError`); bodies sealed before Seen
+        recorded them open as before."""
         body_type = BODY_OF[type(row)]
-        raw = self.sealer.open(KIND_OF[type(row)], row.id, row.sealed)  # type: ignore[attr-defined]
+        kind = KIND_OF[type(row)]
+        raw = self.sealer.open(kind, row.id, row.sealed)  # type: ignore[attr-defined]
+        sealed_with = raw.pop(SEALED_WITH, None)
+        if sealed_with is not None:
+            moved = sorted(name for name, value in sealed_with.items() if getattr(row, name, None) != value)
+            if moved:
+                raise sealing.SealError(
+                    f"The sealed {kind} {row.id} was sealed with another {' and '.join(moved)} than its record now "  # type: ignore[attr-defined]
+                    "shows: it was changed outside Seen, so it was not opened. Tell your administrator.")
         return Opened(row, body_type.model_validate(raw))
 
     def seal_payload(self, kind: str, record_id: str, payload: dict[str, Any]) -> bytes:
         return self.sealer.seal(kind, record_id, payload)
 
     def open_payload(self, kind: str, record_id: str, sealed_bytes: bytes) -> dict[str, Any]:
-        return self.sealer.open(kind, record_id, sealed_bytes)
+        opened = self.sealer.open(kind, record_id, sealed_bytes)
+        opened.pop(SEALED_WITH, None)  # a record's body: what it was sealed with is checked by `opened`
+        return opened
 
     # ------------------------------------------------------------ writing
 
@@ -293,7 +312,11 @@ class Store:
         self._refuse_change_after_sign_off(session, row, body)
         body_json = body.model_dump(mode="json") if body is not None else None
         if body_json is not None:
-            row.sealed = self.sealer.seal(KIND_OF[type(row)], row.id, body_json)  # type: ignore[attr-defined]
+            row.sealed = self.sealed_body(KIND_OF[type(row)], row, body_json)
+        elif blob is None and type(row) in BODY_OF and _binding(row) and getattr(row, "sealed", None):
+            # A clear column it is sealed with may have changed: sealed again with the body as it is.
+            row.sealed = self.sealed_body(KIND_OF[type(row)], row, self.open_payload(
+                KIND_OF[type(row)], row.id, row.sealed))  # type: ignore[attr-defined]
         if blob is not None:
             row.sealed = self.sealer.seal_bytes(KIND_OF[type(row)], row.id, blob)  # type: ignore[attr-defined]
             body_json = {"image": base64.b64encode(blob).decode()}
@@ -448,6 +471,15 @@ SYNCED_KINDS = {
     "care_plan_action",
     "review",
 }
+
+
+# A record's clear columns its sealed body is bound to, recorded in the body under this key when sealed.
+SEALED_WITH = "_sealed_with"
+BOUND_COLUMNS = ("child_id", "kind", "status")
+
+
+def _binding(row: Any) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in BOUND_COLUMNS if name in type(row).model_fields}
 
 
 # Records a manager signs off, after which they are final.

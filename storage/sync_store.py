@@ -344,7 +344,7 @@ def merge_change(store: Store, session: Session, change: dict[str, Any], *, judg
     image = image_from_sync(record_id, incoming.mime, (body or {}).get("image")) if model is Photo else None
     if row is None:
         if incoming_body is not None:
-            incoming.sealed = store.seal_payload(kind, record_id, incoming_body.model_dump(mode="json"))
+            incoming.sealed = store.sealed_body(kind, incoming, incoming_body.model_dump(mode="json"))
         if image is not None:
             incoming.sealed = store.sealer.seal_bytes(kind, record_id, image)
         _rehash_child(store, incoming, incoming_body)

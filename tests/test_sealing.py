@@ -61,3 +61,43 @@ def test_the_wrong_server_key_is_refused_clearly() -> None:
     wrapped = sealing.wrap_with_server_key(sealing.new_data_key(), b"a" * 32)
     with pytest.raises(sealing.SealError, match="SEEN_SERVER_KEY"):
         sealing.unlock_with_server_key(wrapped, b"b" * 32)
+
+
+def test_a_sealed_record_moved_to_another_child_outside_seen_does_not_open_and_old_records_still_do(
+        demo_store) -> None:
+    """Someone with the database moves a visit to another child (or signs it off) by changing its clear
+    columns: the body, sealed with the columns it belongs with, is refused instead of opening under them."""
+    from sqlalchemy import text
+    from sqlmodel import select
+
+    from storage.models import Visit
+    from storage.sealing import SealError
+    from storage.store import SEALED_WITH
+
+    store = demo_store
+    with store.session() as session:
+        visits = list(session.exec(select(Visit).where(Visit.status == "submitted").limit(2)))
+        other_child = session.exec(select(Visit.child_id).where(Visit.child_id != visits[0].child_id)).first()
+    visit, old_style = visits
+    assert store.opened(visit).body is not None
+    for column, value in (("child_id", other_child), ("status", "signed_off")):
+        with store.engine.begin() as connection:
+            connection.execute(text(f"UPDATE visit SET {column} = :v WHERE id = :id"), {"v": value, "id": visit.id})
+        with store.session() as session:
+            moved = session.get(Visit, visit.id)
+            with pytest.raises(SealError, match=f"sealed with another {column}"):
+                store.opened(moved)
+        with store.engine.begin() as connection:
+            connection.execute(text(f"UPDATE visit SET {column} = :v WHERE id = :id"),
+                               {"v": getattr(visit, column), "id": visit.id})
+    with store.session() as session:
+        assert store.opened(session.get(Visit, visit.id)).body is not None  # put back, it opens again
+
+    # A body sealed before Seen recorded its clear columns (as an earlier version stored it) still opens.
+    body = store.open_payload("visit", old_style.id, old_style.sealed)
+    assert SEALED_WITH not in body
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE visit SET sealed = :s WHERE id = :id"),
+                           {"s": store.sealer.seal("visit", old_style.id, body), "id": old_style.id})
+    with store.session() as session:
+        assert store.opened(session.get(Visit, old_style.id)).body.model_dump(mode="json") == body
