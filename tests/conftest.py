@@ -22,6 +22,9 @@ from storage.store import Store
 from tests.support import SERVER_KEY, postgres_reachable, postgres_schema, set_current_test_store, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
+# Tests only: the tests' push service (tests/push_service.py) listens on http://127.0.0.1, which Seen
+# otherwise refuses as a push address. Set here, so the servers the tests start inherit it too.
+os.environ["SEEN_PUSH_ALLOW_LOOPBACK"] = "1"
 pytest_plugins = ["tests.browser_support"]
 
 
