@@ -203,7 +203,8 @@ class Store:
             except sealing.WrongPassphrase:
                 self._save_wrapped(wrapped)
                 raise
-            self._save_wrapped(wrapped)
+            # Wrapped with an older, cheaper scrypt: wrapped again (a new salt) at today's cost.
+            self._save_wrapped(sealing.wrap_with_passphrase(data_key, passphrase) if wrapped.outdated else wrapped)
             self._set_data_key(data_key)
 
     def unlock_with_server_key(self, server_key: bytes) -> None:

@@ -101,3 +101,51 @@ def test_a_sealed_record_moved_to_another_child_outside_seen_does_not_open_and_o
                            {"s": store.sealer.seal("visit", old_style.id, body), "id": old_style.id})
     with store.session() as session:
         assert store.opened(session.get(Visit, old_style.id)).body.model_dump(mode="json") == body
+
+
+def test_a_keyring_wrapped_with_the_old_scrypt_cost_unlocks_and_is_stored_with_the_new(tmp_path) -> None:
+    """A personal node set up by an earlier Seen (scrypt N=2^15, no cost recorded) opens with its
+    passphrase, and from that unlock its data key is wrapped at N=2^17, r=8, p=1 with a new salt."""
+    import base64
+    import json
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+    from sqlmodel import select
+
+    from storage.models import KeyringEntry, Team
+    from storage.store import DATA_KEY, Store
+
+    passphrase = "correct horse battery"
+    data_key = sealing.new_data_key()
+    salt, nonce = os.urandom(16), os.urandom(12)
+    kek = Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(passphrase.encode())
+    old = {"mode": "passphrase", "salt": base64.b64encode(salt).decode(), "failures": 0, "not_before": 0.0,
+           "wrapped": base64.b64encode(nonce + AESGCM(kek).encrypt(nonce, data_key, b"seen:data-key")).decode()}
+    url = f"sqlite:///{tmp_path / 'laptop.db'}"
+    store = Store.open(url)
+    with store.session() as session:
+        session.add(KeyringEntry(name=DATA_KEY, value=json.dumps(old)))
+        session.add(Team(id="t1", name="A team"))
+    sealed = sealing.Sealer(data_key).seal("team_note", "t1", {"text": "kept across the rewrap"})
+
+    store.unlock(passphrase)
+
+    assert store.open_payload("team_note", "t1", sealed) == {"text": "kept across the rewrap"}
+    with store.session() as session:
+        stored = json.loads(session.get(KeyringEntry, DATA_KEY).value)
+        assert session.exec(select(Team)).first() is not None
+    assert stored["scrypt_n"] == 2**17 and (sealing.SCRYPT_R, sealing.SCRYPT_P) == (8, 1)
+    assert stored["salt"] != old["salt"] and stored["wrapped"] != old["wrapped"]
+    new_salt = base64.b64decode(stored["salt"])
+    new_kek = Scrypt(salt=new_salt, length=32, n=2**17, r=8, p=1).derive(passphrase.encode())
+    raw = base64.b64decode(stored["wrapped"])
+    assert AESGCM(new_kek).decrypt(raw[:12], raw[12:], b"seen:data-key") == data_key
+    store.engine.dispose()
+    again = Store.open(url)
+    again.unlock(passphrase)  # the next unlock uses the stored cost, and leaves it as it is
+    assert again.open_payload("team_note", "t1", sealed) == {"text": "kept across the rewrap"}
+    with again.session() as session:
+        assert json.loads(session.get(KeyringEntry, DATA_KEY).value)["salt"] == stored["salt"]
+    again.engine.dispose()
