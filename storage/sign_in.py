@@ -18,7 +18,7 @@ from sqlmodel import select
 
 from storage import audit
 from storage.models import SignInThrottle, Worker, utcnow
-from storage.sealing import wait_words
+from storage.sealing import SealError, wait_words
 from storage.store import Store, check_password, hash_password
 
 ACCOUNT_FREE = 5
@@ -76,7 +76,11 @@ def sign_in(store: Store, username: str, password: str, address: str | None = No
                                     kind="sign_in", record_id=tried, detail=f"locked, tried again{where}")
         worker = session.exec(select(Worker).where(Worker.username == name)).first()
     # The slow part, outside any transaction.
-    matches = check_password(password, worker.password_hash if worker is not None else _DECOY)
+    try:
+        stored = store.password_hash_of(worker) if worker is not None else _DECOY
+    except SealError:  # a sealed hash moved onto this worker from another: it matches nothing
+        stored = _DECOY
+    matches = check_password(password, stored) and stored is not _DECOY
     if worker is not None and worker.active and matches:
         with store.session() as session:
             account = session.get(SignInThrottle, next(iter(keys)))

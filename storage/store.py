@@ -52,6 +52,8 @@ from storage.models import (
 )
 
 DATA_KEY = "data_key"
+SEALED_PASSWORD = "sealed$"  # a web password hash kept sealed (on a node), not in clear
+PASSWORD_KIND = "worker_password"
 NODE_ID = "node_id"
 ID_NAMESPACE = uuid.UUID("6f1d7c1e-5e3b-4f5a-9a57-5ee05ee05ee0")
 
@@ -206,6 +208,31 @@ class Store:
             # Wrapped with an older, cheaper scrypt: wrapped again (a new salt) at today's cost.
             self._save_wrapped(sealing.wrap_with_passphrase(data_key, passphrase) if wrapped.outdated else wrapped)
             self._set_data_key(data_key)
+            self._seal_password_hashes()
+
+    def password_hash_of(self, worker: Worker) -> str:
+        """The worker's web password hash, opened if it is kept sealed (on a node: `seal_password_hash`)."""
+        stored = worker.password_hash or ""
+        if not stored.startswith(SEALED_PASSWORD):
+            return stored
+        raw = base64.b64decode(stored[len(SEALED_PASSWORD):])
+        return str(self.sealer.open(PASSWORD_KIND, worker.id, raw)["hash"])
+
+    def seal_password_hash(self, worker_id: str, password_hash: str) -> str:
+        """A web password hash as a node keeps it: sealed under the data key (the passphrase's, on a laptop),
+        so a copy of the laptop's database gives nothing to guess the worker's password from."""
+        if not password_hash or password_hash.startswith(SEALED_PASSWORD):
+            return password_hash
+        sealed = self.sealer.seal(PASSWORD_KIND, worker_id, {"hash": password_hash})
+        return SEALED_PASSWORD + base64.b64encode(sealed).decode()
+
+    def _seal_password_hashes(self) -> None:
+        # A laptop node set up by an earlier Seen kept its worker's hash in clear: sealed at its next unlock.
+        with session_scope(self.engine) as session:
+            for worker in session.exec(select(Worker).where(Worker.password_hash != "")):
+                if not worker.password_hash.startswith(SEALED_PASSWORD):
+                    worker.password_hash = self.seal_password_hash(worker.id, worker.password_hash)
+                    session.add(worker)
 
     def unlock_with_server_key(self, server_key: bytes) -> None:
         self._set_data_key(sealing.unlock_with_server_key(self._load_wrapped(), server_key))

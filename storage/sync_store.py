@@ -1393,7 +1393,7 @@ def apply_pulled(store: Store, page: PullPage) -> int:
     """
     with store.session() as session:
         if page.directory:
-            _apply_directory(session, page.directory)
+            _apply_directory(store, session, page.directory)
         for child_id in page.removals:
             _remove_child(session, child_id)
         removed = set(page.removals)
@@ -1419,7 +1419,7 @@ def _imageless_photo(change: dict[str, Any]) -> bool:
     return change["kind"] == "photo" and not (change.get("body") or {}).get("image")
 
 
-def _apply_directory(session: Session, directory: dict[str, list[dict[str, Any]]]) -> None:
+def _apply_directory(store: Store, session: Session, directory: dict[str, list[dict[str, Any]]]) -> None:
     for team in directory.get("teams", []):
         session.merge(Team.model_validate(team))
     session.flush()
@@ -1428,6 +1428,8 @@ def _apply_directory(session: Session, directory: dict[str, list[dict[str, Any]]
         existing = session.get(Worker, incoming.id)
         if existing is not None and not incoming.password_hash:
             incoming.password_hash = existing.password_hash  # keep a local sign-in the server does not send
+        else:  # the node's own worker's: kept sealed, never in clear on a laptop
+            incoming.password_hash = store.seal_password_hash(incoming.id, incoming.password_hash)
         session.merge(incoming)
     session.flush()
     for managed in directory.get("managed_teams", []):
