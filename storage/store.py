@@ -298,7 +298,7 @@ class Store:
         raw = self.sealer.open(kind, row.id, row.sealed)  # type: ignore[attr-defined]
         sealed_with = raw.pop(SEALED_WITH, None)
         if sealed_with is not None:
-            moved = sorted(name for name, value in sealed_with.items() if getattr(row, name, None) != value)
+            moved = sorted(name for name, value in sealed_with.items() if _as_loaded(row, name) != value)
             if moved:
                 raise sealing.SealError(
                     f"The sealed {kind} {row.id} was sealed with another {' and '.join(moved)} than its record now "  # type: ignore[attr-defined]
@@ -508,6 +508,17 @@ BOUND_COLUMNS = ("child_id", "kind", "status")
 
 def _binding(row: Any) -> dict[str, Any]:
     return {name: getattr(row, name) for name in BOUND_COLUMNS if name in type(row).model_fields}
+
+
+def _as_loaded(row: Any, name: str) -> Any:
+    """A column's value as the database held it: a row being changed in memory (its status set, then its
+    body opened to seal it again) is checked against what it was sealed with, not the change under way."""
+    state = sa_inspect(row, raiseerr=False)
+    if state is not None and not state.transient and name in state.attrs:
+        history = state.attrs[name].history
+        if history.deleted:
+            return history.deleted[0]
+    return getattr(row, name, None)
 
 
 # Records a manager signs off, after which they are final.

@@ -126,11 +126,13 @@ async def user(app_store: Store, caplog: pytest.LogCaptureFixture) -> AsyncItera
         pytest.fail(f"There were unexpected ERROR logs: {errors[0].getMessage()}", pytrace=False)
 
 
-async def sign_in(user: User, username: str, password: str = "seen-demo") -> None:
+async def sign_in(user: User, username: str, password: str = "seen-demo", *, wait: bool = True) -> None:
     await user.open("/login")
     user.find("Username").type(username)
     user.find("Password").type(password)
     user.find(marker="sign-in").click()
+    if wait:  # the password is checked off the event loop: signed in once the sign-in form has gone
+        await user.should_not_see(marker="sign-in", retries=300)
 
 
 

@@ -74,9 +74,9 @@ def test_many_usernames_tried_from_one_address_lock_that_address(demo_store: Sto
 
 async def test_the_sign_in_page_says_why_and_how_long(user: User, app_store: Store) -> None:
     for _ in range(sign_in_module.ACCOUNT_FREE):
-        await sign_in_page(user, "erin", "not-her-password")
+        await sign_in_page(user, "erin", "not-her-password", wait=False)
         await user.should_see("That username and password do not match", retries=100)
-    await sign_in_page(user, "erin")
+    await sign_in_page(user, "erin", wait=False)
     await user.should_see("Too many failed sign-ins for this account. Wait", retries=100)
     await user.should_not_see("My caseload")
     assert sign_in_events(app_store)[-1].detail.startswith("locked, tried again")
