@@ -172,3 +172,24 @@ def test_a_chain_from_before_keying_is_kept_checked_and_bound_by_the_first_keyed
             assert "is missing" in audit.verify(session).reason
     finally:
         store.engine.dispose()
+
+
+def test_a_laptop_nodes_chain_is_keyed_by_its_passphrase_and_verify_asks_for_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'laptop.db'}"
+    node = Store.open(url)
+    node.initialise_with_passphrase("a long laptop passphrase")
+    with node.session() as session:
+        audit.append(session, "read", "child", "c1", worker_id="w1", child_id="c1")
+    node.engine.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NICEGUI_", "SEEN_"))}
+    env.update(SEEN_DATABASE_URL=url, SEEN_DATA_DIR=str(tmp_path), SEEN_NODE_MODE="personal", PYTHONPATH=str(ROOT))
+
+    def run(passphrase: str) -> subprocess.CompletedProcess[str]:
+        # No terminal: getpass reads the passphrase from standard input.
+        return subprocess.run([str(ROOT / ".venv" / "bin" / "seen"), "audit", "verify"], cwd=ROOT, env=env,
+                              input=passphrase + "\n", capture_output=True, text=True, timeout=120)
+
+    right = run("a long laptop passphrase")
+    assert right.returncode == 0 and "Audit chain intact: 1 events." in right.stdout, right.stdout + right.stderr
+    wrong = run("not the passphrase")
+    assert wrong.returncode == 2 and "cannot be checked without it" in wrong.stderr

@@ -14,8 +14,8 @@ import pytest
 from sqlmodel import col, select
 
 from pwa.sync import messages
-from storage import audit, sync_store
-from storage.models import AuditEvent
+from storage import audit, oversight, sync_store
+from storage.models import AuditEvent, Worker
 from storage.store import Store
 from tests.sync_support import Caseload, SyncServer, enrol, new_store, seed, server_store
 
@@ -144,3 +144,9 @@ def test_a_device_speaks_only_of_its_worker_and_their_children_and_backdated_eve
     assert {e.worker_id for e in held.values()} == {caseload.workers["ben"]}
     assert all(e.received_at is not None for e in held.values())
     assert held[late["id"]].backdated and not held[unnamed["id"]].backdated and not held[tried["id"]].backdated
+    # The child's trail, as their manager reads it, says which event the device backdated.
+    with server.session() as session:
+        amara = session.get(Worker, caseload.workers["amara"])
+    trail = {e.seq: e for e in oversight.audit_trail(server, amara, alfie).events}
+    assert trail[held[late["id"]].seq].received_at is not None
+    assert trail[held[unnamed["id"]].seq].received_at is None
