@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from storage import audit
@@ -89,8 +90,24 @@ def sign_in(store: Store, username: str, password: str, address: str | None = No
             audit.append(session, "sign_in", "worker", worker.id, worker_id=worker.id, detail=where.strip())
         return worker
     why = "unknown username" if worker is None else "inactive worker" if not worker.active else "wrong password"
+    for attempt in range(2):
+        try:
+            locked = _count_failure(store, keys, moment, tried, worker, f"{why}{where}")
+            break
+        except IntegrityError:  # another failure for the same key was counted at the same moment: count again
+            if attempt:
+                raise
+    raise SignInRefused(NO_MATCH + (" Too many tries: wait a minute or more before the next." if locked else ""))
+
+
+def _count_failure(store: Store, keys: dict[str, int], moment: datetime, tried: str, worker: Worker | None,
+                   detail: str) -> bool:
+    """Counts a failed sign-in against each key, locking those past their free tries, and audits it with the
+    username tried, in one transaction; whether any key is now locked."""
+    locked = False
     with store.session() as session:
-        locked = False
+        audit.append(session, "denied", "sign_in", tried, worker_id=worker.id if worker is not None else None,
+                     detail=detail)
         for key, free in keys.items():
             row = session.get(SignInThrottle, key)
             if row is None:
@@ -103,6 +120,4 @@ def sign_in(store: Store, username: str, password: str, address: str | None = No
             row.locked_until = moment + lock if lock else None
             locked = locked or bool(lock)
             session.add(row)
-        audit.append(session, "denied", "sign_in", tried, worker_id=worker.id if worker is not None else None,
-                     detail=f"{why}{where}")
-    raise SignInRefused(NO_MATCH + (" Too many tries: wait a minute or more before the next." if locked else ""))
+    return locked
