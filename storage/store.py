@@ -472,19 +472,31 @@ class Store:
     # ------------------------------------------------------------ reading a child's records
 
     def child_records(self, session: Session, child_id: str) -> dict[str, list[Any]]:
-        """Everything held about one child, opened, grouped by kind."""
+        """Everything held about one child, opened, grouped by kind. A record that does not open (changed
+        outside Seen: `opened`) is left out, named under "unopened" and audited, so the rest still shows."""
+        unopened: list[str] = []
 
         def rows(model: type[SQLModel], order: Any) -> list[Any]:
-            return list(session.exec(select(model).where(model.child_id == child_id).order_by(order)))  # type: ignore[attr-defined]
+            found = []
+            for row in session.exec(select(model).where(model.child_id == child_id).order_by(order)):  # type: ignore[attr-defined]
+                try:
+                    found.append(self.opened(row))
+                except sealing.SealError:
+                    kind, record_id = KIND_OF[model], str(getattr(row, "id", ""))
+                    unopened.append(f"{kind.replace('_', ' ')} {record_id[:8]}")
+                    audit.append(session, "unreadable", kind, record_id, child_id=child_id,
+                                 detail="its sealed body does not belong with its record as stored")
+            return found
 
         return {
-            "placements": [self.opened(r) for r in rows(Placement, col(Placement.start).desc())],
-            "visits": [self.opened(r) for r in rows(Visit, col(Visit.visited_at).desc())],
-            "wishes_and_feelings": [self.opened(r) for r in rows(WishesAndFeelings, col(WishesAndFeelings.on).desc())],
-            "life_story": [self.opened(r) for r in rows(LifeStoryEntry, col(LifeStoryEntry.on).desc())],
-            "care_plans": [self.opened(r) for r in rows(CarePlan, col(CarePlan.start).desc())],
-            "actions": [self.opened(r) for r in rows(CarePlanAction, col(CarePlanAction.due))],
-            "reviews": [self.opened(r) for r in rows(Review, col(Review.scheduled_for).desc())],
+            "placements": rows(Placement, col(Placement.start).desc()),
+            "visits": rows(Visit, col(Visit.visited_at).desc()),
+            "wishes_and_feelings": rows(WishesAndFeelings, col(WishesAndFeelings.on).desc()),
+            "life_story": rows(LifeStoryEntry, col(LifeStoryEntry.on).desc()),
+            "care_plans": rows(CarePlan, col(CarePlan.start).desc()),
+            "actions": rows(CarePlanAction, col(CarePlanAction.due)),
+            "reviews": rows(Review, col(Review.scheduled_for).desc()),
+            "unopened": unopened,
         }
 
 
