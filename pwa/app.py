@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from nicegui import app, ui
 
-from pwa import state
+from pwa import security, state
 from pwa.auth import AuthMiddleware
 from storage.config import Settings, settings
 
@@ -73,6 +73,7 @@ def build(store: Store | None = None, config: Settings | None = None) -> None:
         if module is not None and hasattr(module, "install"):
             module.install(app)
     app.add_middleware(AuthMiddleware)
+    security.install(app)
     ui.add_css(DIALOG_CSS, shared=True)
     # The bar Quasar shows while a request is under way is a progressbar: a screen reader needs its name.
     app.config.quasar_config["loadingBar"]["aria-label"] = "Loading"

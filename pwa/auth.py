@@ -16,15 +16,18 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
-from nicegui import app, storage
-from sqlmodel import select
+from nicegui import app, context, storage
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
 from pwa import state
+from pwa.threads import io_bound
 from storage import audit
 from storage.models import Role, Worker
-from storage.store import check_password
+from storage.sign_in import SignInRefused
+from storage.sign_in import sign_in as check_sign_in
+
+__all__ = ["SignInRefused"]
 
 # Reachable without signing in: sign-in itself, NiceGUI's assets and the PWA's installable parts.
 OPEN_PATHS = {"/login", "/unlock", "/status", "/manifest.webmanifest", "/sw.js", "/offline", "/favicon.ico"}
@@ -80,12 +83,22 @@ class AuthMiddleware(BaseHTTPMiddleware):
         return await call_next(request)
 
 
-def sign_in(username: str, password: str) -> Worker | None:
-    """Checks the worker's password; on success, remembers them in this browser's session."""
-    with state.store().session() as session:
-        worker = session.exec(select(Worker).where(Worker.username == username.strip().lower())).first()
-    if worker is None or not worker.active or not check_password(password, worker.password_hash):
-        return None
+def client_address() -> str | None:
+    """The address this page's browser connects from (a proxy's X-Forwarded-For, when uvicorn trusts the
+    proxy: FORWARDED_ALLOW_IPS)."""
+    try:
+        request = context.client.request
+    except (AttributeError, RuntimeError):
+        request = None
+    if request is None:
+        request = storage.request_contextvar.get()
+    return request.client.host if request is not None and request.client is not None else None
+
+
+async def sign_in(username: str, password: str) -> Worker:
+    """Checks the worker's password, throttled and audited (`storage.sign_in`), off the event loop; on
+    success, remembers them in this browser's session. Raises `SignInRefused` saying why not."""
+    worker = await io_bound(check_sign_in, state.store(), username, password, client_address())
     app.storage.user.update({"worker_id": worker.id, "last_active": time.time()})
     return worker
 

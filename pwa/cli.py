@@ -68,11 +68,37 @@ def cmd_due(argv: list[str]) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from storage import audit
+    """Checks the chain with the store's key: the server key (SEEN_SERVER_KEY, or the all-in-one's key file),
+    or on a personal node its passphrase. Without the key the chain cannot be checked, and nothing is made."""
+    from storage import audit, sealing
+    from storage.bootstrap import key_file, open_personal_store, open_server_store
+    from storage.config import settings
 
-    store = _server_store()
+    anchor = None
+    if args.head:
+        seq, _, prefix = args.head.partition(":")
+        if not seq.isdigit() or len(prefix) < 8 or any(c not in "0123456789abcdefABCDEF" for c in prefix):
+            print("--head takes the newest event as an earlier `seen audit verify` printed it: NUMBER:HASH "
+                  "(at least 8 hex digits).", file=sys.stderr)
+            return 2
+        anchor = (int(seq), prefix)
+    config = settings()
+    try:
+        if config.node_mode == "personal":
+            store = open_personal_store(config)
+            store.unlock(getpass.getpass("Passphrase: "))
+        else:
+            if not config.server_key and not key_file(config).exists():
+                print("Checking the audit chain needs the store's key: set SEEN_SERVER_KEY (the key the servers "
+                      "run with). Nothing was checked.", file=sys.stderr)
+                return 2
+            store = open_server_store(config)
+    except (sealing.SealError, sealing.WrongPassphrase, sealing.TooSoon) as e:
+        print(f"{e} The audit chain is keyed by the store's key, so it cannot be checked without it.",
+              file=sys.stderr)
+        return 2
     with store.session() as session:
-        verdict = audit.verify(session)
+        verdict = audit.verify(session, anchor=anchor)
     print(verdict)
     return 0 if verdict.ok else 1
 
@@ -161,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("due", help="what is due, when and why (seen due --help)", add_help=False)
     aud = sub.add_parser("audit", help="check the audit trail")
     aud.add_argument("action", choices=["verify"])
+    aud.add_argument("--head", default="", help="NUMBER:HASH of the newest event an earlier verify printed: "
+                     "also proves the chain's end was not cut off before it")
     aud.set_defaults(func=cmd_audit)
     sub.add_parser("passphrase", help="change a personal node's passphrase").set_defaults(func=cmd_passphrase)
     sub.add_parser("keygen", help="print a new random server key for SEEN_SERVER_KEY").set_defaults(func=cmd_keygen)

@@ -111,6 +111,10 @@ class Sender:
 
     def send(self, info: dict[str, Any], data: str, topic: str = "") -> Outcome:
         """One message to one subscription, retried on 429/5xx/network errors. Blocks: run it on the pool."""
+        try:
+            notify.check_endpoint(info["endpoint"])  # a subscription stored before the address was checked
+        except notify.BadSubscription as e:
+            return Outcome("gone", detail=f"not sent, and the subscription removed: {e}")
         headers = {"Urgency": "normal"}
         if topic:
             headers["Topic"] = topic

@@ -3,18 +3,28 @@
 Append-only and tamper-evident: every event carries the hash of the one before it, and the hash of the
 newest event is kept beside the chain, so an event that is changed, deleted or cut off the end is found
 by `verify`, which names the first broken link.
+
+The hashes are keyed: HMAC-SHA256 under a key derived from the store's data key (`sealing.audit_key`),
+which the store registers here when it is unlocked. Someone with the database but not the key cannot
+recompute the chain after deleting or changing an event. A chain begun before the hashes were keyed keeps
+its plain SHA-256 events as they are: the first unlock by this version records, under the key, where
+the keyed part begins (`KEYED_AFTER_KEY`) with an event saying so; that keyed event binds the plain ones
+before it (it carries the last plain hash), so they cannot be changed unseen either.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, insert, text, update
-from sqlmodel import Session, col, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, func, select
 
 from storage.hot import Hot
 from storage.models import AuditEvent, KeyringEntry, new_id, table_of, utcnow
@@ -38,6 +48,38 @@ def _device(given: str | None) -> str | None:
         return given
     return _device_source()
 HEAD_KEY = "audit_head"
+KEYED_AFTER_KEY = "audit_keyed_after"  # where the keyed chain begins: {"seq", "hash", "mac"} (see `adopt_key`)
+
+# Each open store's audit key, by its engine: registered when the store is unlocked, gone when it locks.
+_keys: weakref.WeakKeyDictionary[Engine, bytes] = weakref.WeakKeyDictionary()
+
+
+class Unkeyed(Exception):
+    """The audit chain cannot be written or checked without the store's key (the store is locked)."""
+
+    def __init__(self) -> None:
+        super().__init__("The audit trail cannot be written or checked while Seen is locked: unlock it first "
+                         "(the server key, or the node's passphrase).")
+
+
+def set_key(engine: Engine, key: bytes | None) -> None:
+    """The audit key for a store's engine (None when the store locks)."""
+    if key is None:
+        _keys.pop(engine, None)
+    else:
+        _keys[engine] = key
+
+
+def _engine(session: Session) -> Engine:
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
+def _key(session: Session) -> bytes:
+    key = _keys.get(_engine(session))
+    if key is None:
+        raise Unkeyed()
+    return key
 
 
 @dataclass(frozen=True)
@@ -77,21 +119,29 @@ def record_refusal(session: Session, refusal: Refusal) -> None:
                device_id=event.device_id, child_id=event.child_id, detail=event.detail)
 
 
-def event_hash(event: AuditEvent) -> str:
-    return _hash({name: getattr(event, name, None) for name in HASHED})
+def event_hash(event: AuditEvent, key: bytes | None) -> str:
+    """An event's hash: keyed (HMAC-SHA256) with the audit key, or plain SHA-256 for `key=None` (events
+    written before the chain was keyed)."""
+    return _hash({name: getattr(event, name, None) for name in HASHED}, key)
 
 
 HASHED = ("id", "at", "worker_id", "device_id", "action", "kind", "record_id", "child_id", "detail", "prev_hash",
-          "origin")
+          "origin", "received_at")
+_OPTIONAL = ("origin", "received_at")  # hashed only when set: events without them hash as before
 
 
-def _hash(event: dict[str, Any]) -> str:
+def _hash(event: dict[str, Any], key: bytes | None) -> str:
     """An event's hash, from its fields (`HASHED`) as a dict."""
-    fields = {name: event[name] for name in HASHED[:-1]}
+    fields = {name: event[name] for name in HASHED if name not in _OPTIONAL}
     fields["at"] = event["at"].isoformat()
-    if event["origin"] is not None:  # hashed only when set: events without one hash as before
+    if event.get("origin") is not None:
         fields["origin"] = event["origin"]
-    return hashlib.sha256(_ENCODER.encode(fields).encode()).hexdigest()
+    if event.get("received_at") is not None:
+        fields["received_at"] = event["received_at"].isoformat()
+    encoded = _ENCODER.encode(fields).encode()
+    if key is None:
+        return hashlib.sha256(encoded).hexdigest()
+    return hmac.new(key, encoded, hashlib.sha256).hexdigest()
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True)  # json.dumps(fields, sort_keys=True), without an encoder a call
@@ -113,6 +163,7 @@ def append(
     The chain's head is read once per transaction and kept on the session, so a transaction that writes
     many records extends the chain without a query per event.
     """
+    key = _key(session)
     head = _head(session)
     event = AuditEvent(
         action=action,
@@ -125,7 +176,7 @@ def append(
         prev_hash=head.value,
         hash="",
     )
-    event.hash = event_hash(event)
+    event.hash = event_hash(event, key)
     session.add(event)
     _move_head(session, head, event.hash)
     return event
@@ -145,21 +196,23 @@ def append_many(session: Session, events: list[dict[str, Any]],
     """
     if not events:
         return
+    key = _key(session)
     head = _head(session)
     session.flush()  # events `append` left pending come first in the chain, as in the table
-    # Only events a device sent have an origin: the column is written only then.
-    columns = [*EVENT_COLUMNS, "origin"] if any(e.get("origin") for e in events) else list(EVENT_COLUMNS)
+    # Only events a device sent have an origin and a time received: those columns are written only then.
+    columns = [*EVENT_COLUMNS, "origin", "received_at"] if any(e.get("origin") for e in events) else list(
+        EVENT_COLUMNS)
     rows = []
     prev_hash = head.value
     unnamed = _device(None) if any(e.get("device_id") is None for e in events) else None
     for fields in events:
         event = {"worker_id": None, "device_id": None, "child_id": None, "detail": "", "origin": None,
-                 **fields, "id": new_id(), "prev_hash": prev_hash}
+                 "received_at": None, **fields, "id": new_id(), "prev_hash": prev_hash}
         if event["device_id"] is None:
             event["device_id"] = unnamed
         if "at" not in fields:
             event["at"] = utcnow()
-        prev_hash = event["hash"] = _hash(event)
+        prev_hash = event["hash"] = _hash(event, key)
         rows.append(tuple(event[name] for name in columns))
     table = table_of(AuditEvent)
     if write is not None:
@@ -219,39 +272,108 @@ def _move_head(session: Session, head: _Head, value: str) -> None:
         head.stored = True
 
 
+def _marker_mac(key: bytes, seq: int, last_hash: str) -> str:
+    return hmac.new(key, f"seen-audit-keyed-after:{seq}:{last_hash}".encode(), hashlib.sha256).hexdigest()
+
+
+def adopt_key(engine: Engine, key: bytes) -> None:
+    """Registers the store's audit key and, the first time, records where the keyed chain begins.
+
+    A new store's chain is keyed from its first event. A store whose chain was begun by an earlier Seen
+    (plain SHA-256) keeps those events as they are: the mark, under the key, names the last of them and
+    its hash, and an event saying so is the first keyed one. Rewriting the old events as they were (no
+    event is re-hashed) keeps them checkable as before, and the keyed events after them bind them.
+    """
+    set_key(engine, key)
+    with Session(engine) as session:
+        if session.get(KeyringEntry, KEYED_AFTER_KEY) is not None:
+            return
+        hold_chain(session)  # one process at a time decides (several servers may start at once)
+        if session.get(KeyringEntry, KEYED_AFTER_KEY) is not None:
+            return
+        last = session.exec(select(AuditEvent.seq, AuditEvent.hash).order_by(col(AuditEvent.seq).desc()).limit(1)
+                            ).first()
+        seq, last_hash = (last[0] or 0, last[1]) if last is not None else (0, GENESIS)
+        session.add(KeyringEntry(name=KEYED_AFTER_KEY, value=json.dumps(
+            {"seq": seq, "hash": last_hash, "mac": _marker_mac(key, seq, last_hash)})))
+        session.flush()
+        if last is not None:
+            count = session.exec(select(func.count()).select_from(AuditEvent)).one()
+            append(session, "key", "audit_chain", "chain", detail=(
+                f"the chain is keyed from here; the {count} event(s) up to #{seq} were written before, with plain "
+                "hashes, and are checked as they were"))
+        session.commit()
+
+
 @dataclass
 class Verdict:
     ok: bool
     events: int
     broken_seq: int | None = None
     reason: str = ""
+    head_seq: int | None = None  # the newest event, to keep elsewhere (see `verify`'s `anchor`)
+    head_hash: str = ""
 
     def __str__(self) -> str:
         if self.ok:
-            return f"Audit chain intact: {self.events} events."
+            newest = (f" Newest event: #{self.head_seq}, hash {self.head_hash[:HEAD_PREFIX]} (keep this line "
+                      f"elsewhere and check it later with --head {self.head_seq}:{self.head_hash[:HEAD_PREFIX]}: "
+                      "it proves no event up to it was cut off).") if self.head_seq is not None else ""
+            return f"Audit chain intact: {self.events} events.{newest}"
         return f"Audit chain broken (checked {self.events} events). First broken link: {self.reason}"
 
 
-def verify(session: Session) -> Verdict:
-    """Walks the whole chain in order and names the first broken link."""
+HEAD_PREFIX = 16  # hex digits of the newest event's hash shown to anchor the chain's end
+
+
+def verify(session: Session, key: bytes | None = None, *, anchor: tuple[int, str] | None = None) -> Verdict:
+    """Walks the whole chain in order and names the first broken link. Needs the audit key (the store's,
+    registered when it was unlocked, unless given). `anchor` is a newest event noted earlier (its number
+    and the start of its hash): the chain must still hold it, so its end was not cut off before it."""
+    key = key if key is not None else _key(session)
+    entry = session.get(KeyringEntry, KEYED_AFTER_KEY)
+    if entry is None:
+        return Verdict(False, 0, None, "the record of where the keyed chain begins is missing (it was deleted)")
+    mark = json.loads(entry.value)
+    boundary, boundary_hash = int(mark["seq"]), str(mark["hash"])
+    if not hmac.compare_digest(str(mark.get("mac", "")), _marker_mac(key, boundary, boundary_hash)):
+        return Verdict(False, 0, None, "the record of where the keyed chain begins was altered, or the key is "
+                       "not this store's")
     prev = GENESIS
     count = 0
     last: AuditEvent | None = None
+    anchored = anchor is None
     for event in session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))):
         count += 1
-        if event_hash(event) != event.hash:
+        seq = event.seq or 0
+        if event_hash(event, key if seq > boundary else None) != event.hash:
             return Verdict(False, count, event.seq,
                            f"{_name(event)}: its contents were changed after it was written")
         if event.prev_hash != prev:
             return Verdict(False, count, event.seq, f"{_name(event)}: {_missing_before(event, last)}")
+        if seq > boundary and prev != boundary_hash and (last is None or (last.seq or 0) <= boundary):
+            return Verdict(False, count, event.seq, f"{_name(event)}: the events before the chain was keyed "
+                           f"(up to #{boundary}) were changed or deleted")
+        if anchor is not None and seq == anchor[0]:
+            if not event.hash.startswith(anchor[1].lower()):
+                return Verdict(False, count, event.seq, f"{_name(event)}: it is not the event noted as the "
+                               "newest earlier (--head): the chain was rewritten from there")
+            anchored = True
         prev = event.hash
         last = event
+    if last is not None and (last.seq or 0) <= boundary and prev != boundary_hash:
+        return Verdict(False, count, last.seq, f"{_name(last)}: the events before the chain was keyed "
+                       f"(up to #{boundary}) were changed or deleted")
     head = _HEAD_READ.value(session)
     if (head if head is not None else GENESIS) != prev:
         where = f"{_name(last)} is now the last" if last else "no event is left"
         return Verdict(False, count, last.seq if last else None,
                        f"after the last event: events at the end of the chain were deleted ({where}; the chain's recorded head is missing)")
-    return Verdict(True, count)
+    if not anchored:
+        assert anchor is not None
+        return Verdict(False, count, last.seq if last else None, f"event #{anchor[0]}, noted as the newest earlier "
+                       "(--head), is no longer in the chain: events at its end were deleted")
+    return Verdict(True, count, head_seq=last.seq if last else None, head_hash=prev if last else "")
 
 
 def _name(event: AuditEvent) -> str:

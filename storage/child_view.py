@@ -93,6 +93,7 @@ class ChildView:
     manages: bool = False  # the viewer manages the child's team: they may read its audit trail
     drafts: frozenset[str] = frozenset()  # the kinds of form this worker has left unfinished for the child
     problem: str = ""  # why what is due cannot be worked out (then `clocks` is empty), to be put right
+    unopened: list[str] = field(default_factory=list)  # records that would not open (changed outside Seen)
 
     @property
     def has_draft(self) -> bool:
@@ -143,7 +144,7 @@ def child_view(store: Store, worker: Worker, child_id: str, on: date | None = No
         category=child.category, category_words=CATEGORY_LABELS.get(child.category, child.category),
         legal_status=child.legal_status, legal_status_words=LEGAL_STATUSES.get(child.legal_status, ""),
         placement=placement, clocks=worst_first(clocks), problem=problems.get(child.id, ""),
-        timeline=timeline(records, worker), manages=manages, drafts=drafts,
+        timeline=timeline(records, worker), manages=manages, drafts=drafts, unopened=records["unopened"],
     )
 
 

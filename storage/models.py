@@ -11,7 +11,7 @@ maps our column to its name so a council can report from Seen as from its case m
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -487,6 +487,33 @@ class AuditEvent(SQLModel, table=True):
     # On the server, for an event a device sent from its own chain: "<device id>:<the node's event id>",
     # unique, so an upload sent twice is held once. None for an event written here.
     origin: str | None = Field(default=None, unique=True, index=True)
+    # On the server, for an event a device sent: when the server received it. An event received well after
+    # it says it happened (`BACKDATED_AFTER`) is shown as backdated: the server cannot vouch for its time.
+    received_at: datetime | None = None
+
+    @property
+    def backdated(self) -> bool:
+        if self.received_at is None:
+            return False
+        return _as_utc(self.received_at) - _as_utc(self.at) > BACKDATED_AFTER
+
+
+BACKDATED_AFTER = timedelta(minutes=5)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes for aware ones written: they are UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed web sign-ins, per account and per client address (keyed hashes, never the name or address)."""
+
+    __tablename__ = "sign_in_throttle"
+    key: str = Field(primary_key=True)
+    failures: int = 0
+    last_failure_at: datetime
+    locked_until: datetime | None = None
 
 
 class KeyringEntry(SQLModel, table=True):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import os
 from collections import defaultdict
@@ -466,8 +467,47 @@ def _b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+# Names that never lead to a public push service (RFC 6761, 6762, 8375 and the usual private suffixes).
+PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".intranet", ".lan", ".home.arpa", ".localdomain")
+
+
+def allow_loopback() -> bool:
+    """Tests only (SEEN_PUSH_ALLOW_LOOPBACK=1): the tests' own push service on http://127.0.0.1 is let through."""
+    return os.environ.get("SEEN_PUSH_ALLOW_LOOPBACK") == "1"
+
+
+def check_endpoint(endpoint: str) -> None:
+    """Refuses (`BadSubscription`) a push service address that is not https on a public host: the scheduler
+    sends to it, so an address inside the authority's network would let a browser make the server call
+    there (a database, a metadata service). An IP address must be a global one; a name must have a dot and
+    not end in a private suffix."""
+    parts = urlsplit(endpoint)
+    try:
+        host = (parts.hostname or "").rstrip(".").lower()
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise BadSubscription("The push service address is not a valid address.") from None
+    if not host:
+        raise BadSubscription("The subscription has no push service address (endpoint).")
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    loopback = (address is not None and address.is_loopback) or host == "localhost"
+    if loopback and allow_loopback() and parts.scheme in ("http", "https"):
+        return
+    private = (not address.is_global) if address is not None else (
+        host == "localhost" or "." not in host or host.endswith(PRIVATE_SUFFIXES))
+    if parts.scheme != "https" or private:
+        raise BadSubscription("The push service address must be an https:// address on the public internet: Seen "
+                              "does not send over plain http, nor to local, private or link-local addresses. Turn "
+                              "notifications off and on again in this browser.")
+
+
 def check_subscription(raw: Any) -> dict[str, Any]:
-    """A browser's PushSubscription.toJSON(), checked: an https endpoint (http on loopback), a P-256 key."""
+    """A browser's PushSubscription.toJSON(), checked: an https endpoint on a public host, a P-256 key."""
     if not isinstance(raw, dict):
         raise BadSubscription("Send the subscription as the JSON the browser's pushManager gives.")
     endpoint = raw.get("endpoint")
@@ -476,10 +516,7 @@ def check_subscription(raw: Any) -> dict[str, Any]:
         keys = {}
     if not isinstance(endpoint, str) or len(endpoint) > 2000:
         raise BadSubscription("The subscription has no push service address (endpoint).")
-    parts = urlsplit(endpoint)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
-        raise BadSubscription("The push service address must be an https:// address.")
+    check_endpoint(endpoint)
     try:
         p256dh = _b64url(str(keys.get("p256dh", "")))
         auth = _b64url(str(keys.get("auth", "")))

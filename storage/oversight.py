@@ -519,6 +519,7 @@ class TrailEvent:
     kind: str
     record_id: str
     detail: str
+    received_at: datetime | None = None  # set when the server received it well after its time (backdated)
 
 
 @dataclass
@@ -554,5 +555,6 @@ def audit_trail(store: Store, worker: Worker, child_id: str) -> Trail:
         child_id=child.id,
         child_name=store.opened(child).body.name if manages else None,
         events=[TrailEvent(e.seq or 0, e.at, names.get(e.worker_id or "", e.worker_id or "the system"), e.device_id,
-                           e.action, e.kind, e.record_id, e.detail) for e in events],
+                           e.action, e.kind, e.record_id, e.detail, e.received_at if e.backdated else None)
+                for e in events],
     )

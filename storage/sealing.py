@@ -26,8 +26,12 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 FORMAT = b"S1"  # version prefix on every sealed blob
 NONCE_BYTES = 12
 KEY_BYTES = 32
-# scrypt cost: about 60 ms on a phone-class CPU, enough to make guessing slow with the back-off below.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+# scrypt cost for a passphrase: OWASP's figure (N=2^17, r=8, p=1), about 0.4 s and 128 MiB a try on a laptop,
+# which makes guessing slow with the back-off below. (cryptography's Scrypt sets its own memory limit from
+# these, so no maxmem is needed; hashlib.scrypt would need maxmem above 128 MiB.) Keys wrapped by an earlier
+# Seen used N=2^15 (`LEGACY_SCRYPT_N`, when a wrapped key names no N): rewrapped at their next unlock.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+LEGACY_SCRYPT_N = 2**15
 MAX_BACKOFF_SECONDS = 15 * 60
 
 
@@ -113,6 +117,7 @@ class WrappedKey:
     wrapped: bytes
     failures: int = 0
     not_before: float = 0.0  # epoch seconds; unlock attempts before this are refused
+    scrypt_n: int = SCRYPT_N  # the passphrase's scrypt cost when it was wrapped
 
     def to_json(self) -> str:
         return json.dumps(
@@ -122,8 +127,14 @@ class WrappedKey:
                 "wrapped": base64.b64encode(self.wrapped).decode(),
                 "failures": self.failures,
                 "not_before": self.not_before,
+                **({"scrypt_n": self.scrypt_n} if self.mode == "passphrase" else {}),
             }
         )
+
+    @property
+    def outdated(self) -> bool:
+        """Wrapped by a passphrase with a weaker scrypt cost than Seen's now: rewrap it at the next unlock."""
+        return self.mode == "passphrase" and self.scrypt_n != SCRYPT_N
 
     @classmethod
     def from_json(cls, text: str) -> WrappedKey:
@@ -134,17 +145,25 @@ class WrappedKey:
             wrapped=base64.b64decode(raw["wrapped"]),
             failures=int(raw.get("failures", 0)),
             not_before=float(raw.get("not_before", 0.0)),
+            scrypt_n=int(raw.get("scrypt_n", LEGACY_SCRYPT_N)),
         )
 
 
-def _passphrase_kek(passphrase: str, salt: bytes) -> bytes:
-    return Scrypt(salt=salt, length=KEY_BYTES, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P).derive(passphrase.encode())
+def _passphrase_kek(passphrase: str, salt: bytes, n: int = SCRYPT_N) -> bytes:
+    return Scrypt(salt=salt, length=KEY_BYTES, n=n, r=SCRYPT_R, p=SCRYPT_P).derive(passphrase.encode())
 
 
 def _server_kek(server_key: bytes, salt: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=salt, info=b"seen data key wrap").derive(
         server_key
     )
+
+
+def audit_key(data_key: bytes) -> bytes:
+    """The key the audit chain's hashes are made with (HMAC-SHA256), derived from the data key: whoever can
+    open the store's records can check (and extend) its chain, and nobody else. On a personal node the data
+    key is unwrapped by the passphrase, so the chain is keyed by it too; on a server, by the server key."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"seen audit chain").derive(data_key)
 
 
 def _wrap(kek: bytes, data_key: bytes) -> bytes:
@@ -185,7 +204,7 @@ def unlock_with_passphrase(
     if moment < wrapped.not_before:
         raise TooSoon(wrapped.not_before - moment)
     try:
-        data_key = _unwrap(_passphrase_kek(passphrase, wrapped.salt), wrapped.wrapped)
+        data_key = _unwrap(_passphrase_kek(passphrase, wrapped.salt, wrapped.scrypt_n), wrapped.wrapped)
     except InvalidTag:
         wrapped.failures += 1
         wait = backoff_seconds(wrapped.failures)

@@ -52,6 +52,8 @@ from storage.models import (
 )
 
 DATA_KEY = "data_key"
+SEALED_PASSWORD = "sealed$"  # a web password hash kept sealed (on a node), not in clear
+PASSWORD_KIND = "worker_password"
 NODE_ID = "node_id"
 ID_NAMESPACE = uuid.UUID("6f1d7c1e-5e3b-4f5a-9a57-5ee05ee05ee0")
 
@@ -163,6 +165,7 @@ class Store:
     def _set_data_key(self, data_key: bytes) -> None:
         self._sealer = sealing.Sealer(data_key)
         self._ref_key = hmac.new(data_key, b"seen:external-ref", hashlib.sha256).digest()
+        audit.adopt_key(self.engine, sealing.audit_key(data_key))
 
     def _save_wrapped(self, wrapped: sealing.WrappedKey, *, create: bool = False) -> None:
         with session_scope(self.engine) as session:
@@ -202,8 +205,34 @@ class Store:
             except sealing.WrongPassphrase:
                 self._save_wrapped(wrapped)
                 raise
-            self._save_wrapped(wrapped)
+            # Wrapped with an older, cheaper scrypt: wrapped again (a new salt) at today's cost.
+            self._save_wrapped(sealing.wrap_with_passphrase(data_key, passphrase) if wrapped.outdated else wrapped)
             self._set_data_key(data_key)
+            self._seal_password_hashes()
+
+    def password_hash_of(self, worker: Worker) -> str:
+        """The worker's web password hash, opened if it is kept sealed (on a node: `seal_password_hash`)."""
+        stored = worker.password_hash or ""
+        if not stored.startswith(SEALED_PASSWORD):
+            return stored
+        raw = base64.b64decode(stored[len(SEALED_PASSWORD):])
+        return str(self.sealer.open(PASSWORD_KIND, worker.id, raw)["hash"])
+
+    def seal_password_hash(self, worker_id: str, password_hash: str) -> str:
+        """A web password hash as a node keeps it: sealed under the data key (the passphrase's, on a laptop),
+        so a copy of the laptop's database gives nothing to guess the worker's password from."""
+        if not password_hash or password_hash.startswith(SEALED_PASSWORD):
+            return password_hash
+        sealed = self.sealer.seal(PASSWORD_KIND, worker_id, {"hash": password_hash})
+        return SEALED_PASSWORD + base64.b64encode(sealed).decode()
+
+    def _seal_password_hashes(self) -> None:
+        # A laptop node set up by an earlier Seen kept its worker's hash in clear: sealed at its next unlock.
+        with session_scope(self.engine) as session:
+            for worker in session.exec(select(Worker).where(Worker.password_hash != "")):
+                if not worker.password_hash.startswith(SEALED_PASSWORD):
+                    worker.password_hash = self.seal_password_hash(worker.id, worker.password_hash)
+                    session.add(worker)
 
     def unlock_with_server_key(self, server_key: bytes) -> None:
         self._set_data_key(sealing.unlock_with_server_key(self._load_wrapped(), server_key))
@@ -225,6 +254,7 @@ class Store:
         is re-sealed. Refused (`SealError`), changing nothing, unless `old` opens the data key now."""
         with self._lock:
             data_key = sealing.unlock_with_server_key(self._load_wrapped(), old)
+            self._set_data_key(data_key)  # the data key is the same: the audit chain's key with it
             with session_scope(self.engine) as session:
                 entry = session.get(KeyringEntry, DATA_KEY)
                 if entry is None:
@@ -232,11 +262,11 @@ class Store:
                 entry.value = sealing.wrap_with_server_key(data_key, new).to_json()
                 session.add(entry)
                 audit.append(session, "update", "keyring", DATA_KEY, detail="server key changed")
-            self._set_data_key(data_key)
 
     def lock(self) -> None:
         self._sealer = None
         self._ref_key = None
+        audit.set_key(self.engine, None)
 
     def ref_hash(self, external_ref: str) -> str:
         """A keyed hash of a council's case id: re-imports find the child without the id in clear."""
@@ -251,18 +281,37 @@ class Store:
     # ------------------------------------------------------------ sealing
 
     def seal(self, row: SQLModel, body: BaseModel) -> None:
-        row.sealed = self.sealer.seal(KIND_OF[type(row)], row.id, body.model_dump(mode="json"))  # type: ignore[attr-defined]
+        row.sealed = self.sealed_body(KIND_OF[type(row)], row, body.model_dump(mode="json"))
+
+    def sealed_body(self, kind: str, row: Any, body: dict[str, Any]) -> bytes:
+        """A record's body sealed with the clear columns it belongs with (`SEALED_WITH`): moved to another
+        child, or given another kind or status, outside Seen, it no longer opens."""
+        binding = _binding(row)
+        return self.sealer.seal(kind, row.id, {**body, SEALED_WITH: binding} if binding else body)
 
     def opened(self, row: R) -> Opened[R]:
+        """The record with its body opened. A body sealed with other clear columns than the row now has (its
+        child, kind or status changed outside Seen) is refused (`SealError`); bodies sealed before Seen
+        recorded them open as before."""
         body_type = BODY_OF[type(row)]
-        raw = self.sealer.open(KIND_OF[type(row)], row.id, row.sealed)  # type: ignore[attr-defined]
+        kind = KIND_OF[type(row)]
+        raw = self.sealer.open(kind, row.id, row.sealed)  # type: ignore[attr-defined]
+        sealed_with = raw.pop(SEALED_WITH, None)
+        if sealed_with is not None:
+            moved = sorted(name for name, value in sealed_with.items() if _as_loaded(row, name) != value)
+            if moved:
+                raise sealing.SealError(
+                    f"The sealed {kind} {row.id} was sealed with another {' and '.join(moved)} than its record now "  # type: ignore[attr-defined]
+                    "shows: it was changed outside Seen, so it was not opened. Tell your administrator.")
         return Opened(row, body_type.model_validate(raw))
 
     def seal_payload(self, kind: str, record_id: str, payload: dict[str, Any]) -> bytes:
         return self.sealer.seal(kind, record_id, payload)
 
     def open_payload(self, kind: str, record_id: str, sealed_bytes: bytes) -> dict[str, Any]:
-        return self.sealer.open(kind, record_id, sealed_bytes)
+        opened = self.sealer.open(kind, record_id, sealed_bytes)
+        opened.pop(SEALED_WITH, None)  # a record's body: what it was sealed with is checked by `opened`
+        return opened
 
     # ------------------------------------------------------------ writing
 
@@ -291,7 +340,11 @@ class Store:
         self._refuse_change_after_sign_off(session, row, body)
         body_json = body.model_dump(mode="json") if body is not None else None
         if body_json is not None:
-            row.sealed = self.sealer.seal(KIND_OF[type(row)], row.id, body_json)  # type: ignore[attr-defined]
+            row.sealed = self.sealed_body(KIND_OF[type(row)], row, body_json)
+        elif blob is None and type(row) in BODY_OF and _binding(row) and getattr(row, "sealed", None):
+            # A clear column it is sealed with may have changed: sealed again with the body as it is.
+            row.sealed = self.sealed_body(KIND_OF[type(row)], row, self.open_payload(
+                KIND_OF[type(row)], row.id, row.sealed))  # type: ignore[attr-defined]
         if blob is not None:
             row.sealed = self.sealer.seal_bytes(KIND_OF[type(row)], row.id, blob)  # type: ignore[attr-defined]
             body_json = {"image": base64.b64encode(blob).decode()}
@@ -420,19 +473,31 @@ class Store:
     # ------------------------------------------------------------ reading a child's records
 
     def child_records(self, session: Session, child_id: str) -> dict[str, list[Any]]:
-        """Everything held about one child, opened, grouped by kind."""
+        """Everything held about one child, opened, grouped by kind. A record that does not open (changed
+        outside Seen: `opened`) is left out, named under "unopened" and audited, so the rest still shows."""
+        unopened: list[str] = []
 
         def rows(model: type[SQLModel], order: Any) -> list[Any]:
-            return list(session.exec(select(model).where(model.child_id == child_id).order_by(order)))  # type: ignore[attr-defined]
+            found = []
+            for row in session.exec(select(model).where(model.child_id == child_id).order_by(order)):  # type: ignore[attr-defined]
+                try:
+                    found.append(self.opened(row))
+                except sealing.SealError:
+                    kind, record_id = KIND_OF[model], str(getattr(row, "id", ""))
+                    unopened.append(f"{kind.replace('_', ' ')} {record_id[:8]}")
+                    audit.append(session, "unreadable", kind, record_id, child_id=child_id,
+                                 detail="its sealed body does not belong with its record as stored")
+            return found
 
         return {
-            "placements": [self.opened(r) for r in rows(Placement, col(Placement.start).desc())],
-            "visits": [self.opened(r) for r in rows(Visit, col(Visit.visited_at).desc())],
-            "wishes_and_feelings": [self.opened(r) for r in rows(WishesAndFeelings, col(WishesAndFeelings.on).desc())],
-            "life_story": [self.opened(r) for r in rows(LifeStoryEntry, col(LifeStoryEntry.on).desc())],
-            "care_plans": [self.opened(r) for r in rows(CarePlan, col(CarePlan.start).desc())],
-            "actions": [self.opened(r) for r in rows(CarePlanAction, col(CarePlanAction.due))],
-            "reviews": [self.opened(r) for r in rows(Review, col(Review.scheduled_for).desc())],
+            "placements": rows(Placement, col(Placement.start).desc()),
+            "visits": rows(Visit, col(Visit.visited_at).desc()),
+            "wishes_and_feelings": rows(WishesAndFeelings, col(WishesAndFeelings.on).desc()),
+            "life_story": rows(LifeStoryEntry, col(LifeStoryEntry.on).desc()),
+            "care_plans": rows(CarePlan, col(CarePlan.start).desc()),
+            "actions": rows(CarePlanAction, col(CarePlanAction.due)),
+            "reviews": rows(Review, col(Review.scheduled_for).desc()),
+            "unopened": unopened,
         }
 
 
@@ -447,6 +512,26 @@ SYNCED_KINDS = {
     "care_plan_action",
     "review",
 }
+
+
+# A record's clear columns its sealed body is bound to, recorded in the body under this key when sealed.
+SEALED_WITH = "_sealed_with"
+BOUND_COLUMNS = ("child_id", "kind", "status")
+
+
+def _binding(row: Any) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in BOUND_COLUMNS if name in type(row).model_fields}
+
+
+def _as_loaded(row: Any, name: str) -> Any:
+    """A column's value as the database held it: a row being changed in memory (its status set, then its
+    body opened to seal it again) is checked against what it was sealed with, not the change under way."""
+    state = sa_inspect(row, raiseerr=False)
+    if state is not None and not state.transient and name in state.attrs:
+        history = state.attrs[name].history
+        if history.deleted:
+            return history.deleted[0]
+    return getattr(row, name, None)
 
 
 # Records a manager signs off, after which they are final.

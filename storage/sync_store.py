@@ -376,7 +376,7 @@ def merge_change(store: Store, session: Session, change: dict[str, Any], *, judg
         judge(change, row, incoming, _changed_fields(store, records, change, row, incoming, incoming_body, image))
     if row is None:
         if incoming_body is not None:
-            incoming.sealed = store.seal_payload(kind, record_id, incoming_body.model_dump(mode="json"))
+            incoming.sealed = store.sealed_body(kind, incoming, incoming_body.model_dump(mode="json"))
         if image is not None:
             incoming.sealed = store.sealer.seal_bytes(kind, record_id, image)
         _rehash_child(store, incoming, incoming_body)
@@ -640,11 +640,15 @@ def _code_hash(code: str) -> str:
     return hashlib.sha256(code.strip().upper().replace(" ", "").encode()).hexdigest()
 
 
-def enrol_device(store: Store, code: str, name: str) -> tuple[Device, Worker, str]:
-    """Spends an enrolment code: a new device for the code's worker, and its token (shown once)."""
+def enrol_device(store: Store, code: str, name: str, address: str | None = None) -> tuple[Device, Worker, str]:
+    """Spends an enrolment code: a new device for the code's worker, and its token (shown once). A code that
+    is not valid (a guess) is refused and audited, with the client's `address` when known."""
     with store.session() as session:
         entry = session.get(EnrolmentCode, _code_hash(code))
         if entry is None or entry.used_at is not None or _aware(entry.expires_at) < utcnow():
+            audit.refuse(session, audit.Refusal("", kind="enrolment_code", record_id="enrol", detail=(
+                "not valid" if entry is None else "used already" if entry.used_at else "expired")
+                + (f" from {address[:64]}" if address else "")))
             raise SyncRefused("That enrolment code is not valid: it may be mistyped, used already or expired. "
                               "Ask your manager or an administrator for a new one.", code="bad_code")
         worker = session.get(Worker, entry.worker_id)
@@ -739,12 +743,17 @@ def _caller(session: Session, key: str, *, pulling: bool = False) -> Caller:
         raise _no_token()
     rows = (_CALLER_PULLING if pulling else _CALLER).rows(session, {"token_hash": key})
     if not rows:
+        # Audited by a fragment of the token's hash: repeated tries with one token read as one caller.
+        audit.refuse(session, audit.Refusal("", kind="device_token", record_id=f"token-{key[:12]}",
+                                            detail="unknown token"))
         raise SyncRefused("This device is not enrolled with this server.", status=401, code="unknown_device")
     first = rows[0]
     devices, workers = len(_DEVICE_COLUMNS), len(_WORKER_COLUMNS)
     found = dict(zip(_DEVICE_COLUMNS, first[:devices], strict=True))
     owner = dict(zip(_WORKER_COLUMNS, first[devices:devices + workers], strict=True))
     if found["revoked_at"] is not None or owner["id"] is None or not owner["active"]:
+        audit.refuse(session, audit.Refusal("", kind="device_token", record_id=found["id"], worker_id=owner["id"],
+                                            device_id=found["id"], detail="revoked device"))
         raise SyncRefused("This device has been revoked. Seen has wiped its local records; "
                           "ask an administrator to enrol it again.", status=403, code="revoked", wipe=True)
     now = utcnow()
@@ -981,6 +990,13 @@ def _audit_refusal(store: Store, worker: Worker, device: Device, batch_id: str, 
             "detail": f"sync {batch_id} change {r.change_id}: {r.no.rule}"} for r in refused[:100]])
 
 
+def record_tampered(store: Store, device: Device, worker: Worker, batch_id: str, what: str, reason: str) -> None:
+    """A batch or upload refused as altered on the way (its signature does not match, or it repeats a change):
+    audited in the device's name."""
+    with store.session() as session:
+        audit.append(session, "denied", what, batch_id, worker_id=worker.id, device_id=device.id, detail=reason)
+
+
 _NOT_SEEN = policy.No("not_this_workers_child", "The change is for a child who is not on this worker's caseload "
                                                 "or team, or who does not exist.")
 
@@ -1176,37 +1192,48 @@ def record_device_audit(store: Store, device: Device, worker: Worker, batch_id: 
                         events: list[dict[str, Any]]) -> AuditOutcome:
     """Appends audit events a device's node wrote to the server's own chain, in their order, each once.
 
-    Each is recorded as the node wrote it (when, who, what) but with the sending device's id, and with its
-    origin (the device and the node's event id), which is unique: an upload sent again is held once. The
-    device speaks only for its own worker: if any event names another, none of the upload is recorded.
+    Each is recorded as the node wrote it (when, what) but with the sending device's id and its worker (an
+    event naming no worker is the device's worker's: a device acts for no one else), with its origin (the
+    device and the node's event id, unique: an upload sent again is held once) and when the server received
+    it (an event received long after its time shows as backdated). The device speaks only for its own
+    worker and the children they may see: if any event names another worker, or a child the worker may not
+    see (other than a refusal on the node), none of the upload is recorded, and the refusal is audited.
     """
+    with store.session() as session:
+        visible = _visible_child_ids(session, worker, store.managed_team_ids(session, worker))
     foreign = [e["id"] for e in events if e.get("worker_id") not in (None, worker.id)]
     latest = utcnow() + policy.CLOCK_SLACK
     future = [e["id"] for e in events if (at := _utc(e["at"])) is None or at > latest]
-    if foreign or future:
+    unseen = [e["id"] for e in events if e["id"] not in foreign and e.get("action") != "denied"
+              and (child := e.get("child_id") or (e["record_id"] if e.get("kind") == "child" else None))
+              and child not in visible]
+    if foreign or unseen or future:
+        refused = foreign + unseen + future
         with store.session() as session:
             audit.append(session, "denied", "audit", batch_id, worker_id=worker.id, device_id=device.id,
-                         detail=",".join((foreign + future)[:20]))
-        why = (f"{len(foreign)} audit event(s) in this upload name another worker; a device sends only its own "
-               "worker's." if foreign else
-               f"{len(future)} audit event(s) in this upload are dated in the future: check the device's date and "
-               "time.")
-        raise SyncRefused(f"{why} None of the upload was recorded.", status=403, code="not_allowed",
-                          change_ids=foreign or future)
+                         detail=",".join(refused[:20]))
+        why = " and ".join(part for part in (
+            f"{len(foreign)} name another worker" if foreign else "",
+            f"{len(unseen)} concern a child this worker may not see" if unseen else "",
+            f"{len(future)} are dated in the future (check the device's date and time)" if future else "") if part)
+        raise SyncRefused(f"Of the audit events in this upload, {why}; a device sends only its own worker's, about "
+                          "children they may see, as they happened. None of the upload was recorded.", status=403,
+                          code="not_allowed", change_ids=refused)
     outcome = AuditOutcome()
     with store.session() as session:
         audit.hold_chain(session)  # from here no other upload appends: what is held stays as read
         origins = {f"{device.id}:{e['id']}": e for e in events}
         held = set(session.exec(select(AuditEvent.origin).where(col(AuditEvent.origin).in_(list(origins)))))
         new: list[dict[str, Any]] = []
+        now = utcnow()
         for origin, event in origins.items():
             if origin in held:
                 outcome.duplicates.append(event["id"])
                 continue
-            new.append({"at": _utc(event["at"]), "worker_id": event.get("worker_id"),
+            new.append({"at": _utc(event["at"]), "worker_id": worker.id,
                         "device_id": device.id, "action": event["action"], "kind": event["kind"],
                         "record_id": event["record_id"], "child_id": event.get("child_id"),
-                        "detail": event.get("detail") or "", "origin": origin})
+                        "detail": event.get("detail") or "", "origin": origin, "received_at": now})
             outcome.recorded.append(event["id"])
         audit.append_many(session, new, write=insert_rows)
     return outcome
@@ -1604,7 +1631,7 @@ def apply_pulled(store: Store, page: PullPage) -> int:
     """
     with store.session() as session:
         if page.directory:
-            _apply_directory(session, page.directory)
+            _apply_directory(store, session, page.directory)
         for child_id in page.removals:
             _remove_child(session, child_id)
         removed = set(page.removals)
@@ -1630,7 +1657,7 @@ def _imageless_photo(change: dict[str, Any]) -> bool:
     return change["kind"] == "photo" and not (change.get("body") or {}).get("image")
 
 
-def _apply_directory(session: Session, directory: dict[str, list[dict[str, Any]]]) -> None:
+def _apply_directory(store: Store, session: Session, directory: dict[str, list[dict[str, Any]]]) -> None:
     for team in directory.get("teams", []):
         session.merge(Team.model_validate(team))
     session.flush()
@@ -1639,6 +1666,8 @@ def _apply_directory(session: Session, directory: dict[str, list[dict[str, Any]]
         existing = session.get(Worker, incoming.id)
         if existing is not None and not incoming.password_hash:
             incoming.password_hash = existing.password_hash  # keep a local sign-in the server does not send
+        else:  # the node's own worker's: kept sealed, never in clear on a laptop
+            incoming.password_hash = store.seal_password_hash(incoming.id, incoming.password_hash)
         session.merge(incoming)
     session.flush()
     for managed in directory.get("managed_teams", []):

@@ -22,6 +22,9 @@ from storage.store import Store
 from tests.support import SERVER_KEY, postgres_reachable, postgres_schema, set_current_test_store, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
+# Tests only: the tests' push service (tests/push_service.py) listens on http://127.0.0.1, which Seen
+# otherwise refuses as a push address. Set here, so the servers the tests start inherit it too.
+os.environ["SEEN_PUSH_ALLOW_LOOPBACK"] = "1"
 pytest_plugins = ["tests.browser_support"]
 
 
@@ -123,11 +126,13 @@ async def user(app_store: Store, caplog: pytest.LogCaptureFixture) -> AsyncItera
         pytest.fail(f"There were unexpected ERROR logs: {errors[0].getMessage()}", pytrace=False)
 
 
-async def sign_in(user: User, username: str, password: str = "seen-demo") -> None:
+async def sign_in(user: User, username: str, password: str = "seen-demo", *, wait: bool = True) -> None:
     await user.open("/login")
     user.find("Username").type(username)
     user.find("Password").type(password)
     user.find(marker="sign-in").click()
+    if wait:  # the password is checked off the event loop: signed in once the sign-in form has gone
+        await user.should_not_see(marker="sign-in", retries=300)
 
 
 

@@ -11,8 +11,8 @@ async def test_a_worker_not_signed_in_is_sent_to_sign_in(user: User) -> None:
 
 
 async def test_a_wrong_password_is_refused_with_a_clear_message(user: User) -> None:
-    await sign_in(user, "ben", "not-the-password")
-    await user.should_see("That username and password do not match")
+    await sign_in(user, "ben", "not-the-password", wait=False)
+    await user.should_see("That username and password do not match", retries=100)
 
 
 async def test_a_worker_sees_their_caseload_worst_first(user: User) -> None:

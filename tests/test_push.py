@@ -659,3 +659,39 @@ async def test_signing_out_stops_alerts_to_that_browser_but_the_idle_lock_does_n
     await sign_in(user, "erin")
     await user.should_see("My caseload", retries=50)
     assert not await status(phone)
+
+
+async def test_a_push_address_inside_the_network_is_refused_with_the_reason(
+        user: User, app_store: Store, service: PushService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduler sends to whatever address a browser subscribed: one on the server's own network (a
+    database on loopback, a metadata service, a private host) would make Seen a way in. Only https on a
+    public host is taken; the tests' own loopback push service needs SEEN_PUSH_ALLOW_LOOPBACK=1."""
+    monkeypatch.delenv("SEEN_PUSH_ALLOW_LOOPBACK")
+    phone = Device(service, "x")
+    await sign_in(user, "erin")
+    await user.should_see("My caseload", retries=50)
+    for endpoint in ("http://127.0.0.1:5432/", "https://127.0.0.1:5432/", "https://localhost/x", "https://[::1]/x",
+                     "https://10.0.0.8/x", "https://192.168.1.1/x", "https://169.254.169.254/latest/meta-data",
+                     "https://[::ffff:127.0.0.1]/x", "https://db.internal/x", "https://printer.local/x",
+                     "https://intranet/x", "https://0.0.0.0/x", "https://[fe80::1]/x", "http://push.example.com/x"):
+        response = await user.http_client.post("/api/push/subscribe", json=phone.subscription() | {
+            "endpoint": endpoint})
+        assert response.status_code == 400, endpoint
+        message = response.json()["error"]
+        assert "must be an https:// address on the public internet" in message, (endpoint, message)
+    assert not notify.subscriptions_of(app_store, worker_named(app_store, "erin").id)
+    assert notify.check_subscription(phone.subscription() | {"endpoint": "https://fcm.googleapis.com/fcm/send/x"})
+
+    # A subscription stored before addresses were checked is not sent to, and is removed.
+    monkeypatch.setenv("SEEN_PUSH_ALLOW_LOOPBACK", "1")
+    notify.subscribe(app_store, worker_named(app_store, "erin").id, phone.subscription())
+    monkeypatch.delenv("SEEN_PUSH_ALLOW_LOOPBACK")
+    from pwa.push import Sender
+
+    sender = Sender(notify.vapid_private_key(app_store), tries=1)
+    try:
+        outcome = sender.send(phone.subscription(), "{}")
+    finally:
+        sender.close()
+    assert outcome.status == "gone" and "public internet" in outcome.detail
+    assert service.to(phone.path) == []  # nothing reached the address

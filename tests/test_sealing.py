@@ -61,3 +61,91 @@ def test_the_wrong_server_key_is_refused_clearly() -> None:
     wrapped = sealing.wrap_with_server_key(sealing.new_data_key(), b"a" * 32)
     with pytest.raises(sealing.SealError, match="SEEN_SERVER_KEY"):
         sealing.unlock_with_server_key(wrapped, b"b" * 32)
+
+
+def test_a_sealed_record_moved_to_another_child_outside_seen_does_not_open_and_old_records_still_do(
+        demo_store) -> None:
+    """Someone with the database moves a visit to another child (or signs it off) by changing its clear
+    columns: the body, sealed with the columns it belongs with, is refused instead of opening under them."""
+    from sqlalchemy import text
+    from sqlmodel import select
+
+    from storage.models import Visit
+    from storage.sealing import SealError
+    from storage.store import SEALED_WITH
+
+    store = demo_store
+    with store.session() as session:
+        visits = list(session.exec(select(Visit).where(Visit.status == "submitted").limit(2)))
+        other_child = session.exec(select(Visit.child_id).where(Visit.child_id != visits[0].child_id)).first()
+    visit, old_style = visits
+    assert store.opened(visit).body is not None
+    for column, value in (("child_id", other_child), ("status", "signed_off")):
+        with store.engine.begin() as connection:
+            connection.execute(text(f"UPDATE visit SET {column} = :v WHERE id = :id"), {"v": value, "id": visit.id})
+        with store.session() as session:
+            moved = session.get(Visit, visit.id)
+            with pytest.raises(SealError, match=f"sealed with another {column}"):
+                store.opened(moved)
+        with store.engine.begin() as connection:
+            connection.execute(text(f"UPDATE visit SET {column} = :v WHERE id = :id"),
+                               {"v": getattr(visit, column), "id": visit.id})
+    with store.session() as session:
+        assert store.opened(session.get(Visit, visit.id)).body is not None  # put back, it opens again
+
+    # A body sealed before Seen recorded its clear columns (as an earlier version stored it) still opens.
+    body = store.open_payload("visit", old_style.id, old_style.sealed)
+    assert SEALED_WITH not in body
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE visit SET sealed = :s WHERE id = :id"),
+                           {"s": store.sealer.seal("visit", old_style.id, body), "id": old_style.id})
+    with store.session() as session:
+        assert store.opened(session.get(Visit, old_style.id)).body.model_dump(mode="json") == body
+
+
+def test_a_keyring_wrapped_with_the_old_scrypt_cost_unlocks_and_is_stored_with_the_new(tmp_path) -> None:
+    """A personal node set up by an earlier Seen (scrypt N=2^15, no cost recorded) opens with its
+    passphrase, and from that unlock its data key is wrapped at N=2^17, r=8, p=1 with a new salt."""
+    import base64
+    import json
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+    from sqlmodel import select
+
+    from storage.models import KeyringEntry, Team
+    from storage.store import DATA_KEY, Store
+
+    passphrase = "correct horse battery"
+    data_key = sealing.new_data_key()
+    salt, nonce = os.urandom(16), os.urandom(12)
+    kek = Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(passphrase.encode())
+    old = {"mode": "passphrase", "salt": base64.b64encode(salt).decode(), "failures": 0, "not_before": 0.0,
+           "wrapped": base64.b64encode(nonce + AESGCM(kek).encrypt(nonce, data_key, b"seen:data-key")).decode()}
+    url = f"sqlite:///{tmp_path / 'laptop.db'}"
+    store = Store.open(url)
+    with store.session() as session:
+        session.add(KeyringEntry(name=DATA_KEY, value=json.dumps(old)))
+        session.add(Team(id="t1", name="A team"))
+    sealed = sealing.Sealer(data_key).seal("team_note", "t1", {"text": "kept across the rewrap"})
+
+    store.unlock(passphrase)
+
+    assert store.open_payload("team_note", "t1", sealed) == {"text": "kept across the rewrap"}
+    with store.session() as session:
+        stored = json.loads(session.get(KeyringEntry, DATA_KEY).value)
+        assert session.exec(select(Team)).first() is not None
+    assert stored["scrypt_n"] == 2**17 and (sealing.SCRYPT_R, sealing.SCRYPT_P) == (8, 1)
+    assert stored["salt"] != old["salt"] and stored["wrapped"] != old["wrapped"]
+    new_salt = base64.b64decode(stored["salt"])
+    new_kek = Scrypt(salt=new_salt, length=32, n=2**17, r=8, p=1).derive(passphrase.encode())
+    raw = base64.b64decode(stored["wrapped"])
+    assert AESGCM(new_kek).decrypt(raw[:12], raw[12:], b"seen:data-key") == data_key
+    store.engine.dispose()
+    again = Store.open(url)
+    again.unlock(passphrase)  # the next unlock uses the stored cost, and leaves it as it is
+    assert again.open_payload("team_note", "t1", sealed) == {"text": "kept across the rewrap"}
+    with again.session() as session:
+        assert json.loads(session.get(KeyringEntry, DATA_KEY).value)["salt"] == stored["salt"]
+    again.engine.dispose()

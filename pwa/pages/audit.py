@@ -49,6 +49,8 @@ async def audit_page(child_id: str) -> None:
                 extra = []
                 if event.detail:
                     extra.append(event.detail)
+                if event.received_at is not None:  # the device's word for when it happened: shown as such
+                    extra.append(f"backdated: the device sent it {when(event.received_at)}")
                 if event.device_id and event.device_id.startswith("web-"):
                     extra.append(f"in the web app, browser {event.device_id[4:10]}")
                 elif event.device_id:

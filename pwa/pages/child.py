@@ -142,6 +142,10 @@ def show_child(view: ChildView) -> None:
             ui.label(f"Source: {clock.source}").classes("text-sm text-gray-800 break-words")
 
     heading("Timeline")
+    if view.unopened:
+        ui.label(f"Seen could not open {len(view.unopened)} record(s) held for this child "
+                 f"({', '.join(view.unopened)}): they were changed outside Seen, so they are not shown. "
+                 "Tell your administrator.").classes("text-red-800 break-words").props('role="alert"')
     if not view.timeline:
         ui.label("Nothing has been recorded yet.")
     for item in view.timeline:

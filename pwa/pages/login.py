@@ -29,18 +29,23 @@ def login_page(next: str = "/", locked: str = "") -> None:  # noqa: A002
             "w-full")
         message = ui.label().classes("text-red-800").props('role="alert"')
 
-        def submit() -> None:
+        async def submit() -> None:
             if not username.value or not password.value:
                 message.text = "Enter your username and password."
                 return
-            if auth.sign_in(username.value, password.value) is None:
-                message.text = "That username and password do not match. Check them and try again."
+            button.disable()
+            try:
+                await auth.sign_in(username.value, password.value)
+            except auth.SignInRefused as refused:
+                message.text = str(refused)
                 password.value = ""
                 return
+            finally:
+                button.enable()
             ui.navigate.to(safe_next(next))
 
         password.on("keydown.enter", submit)
-        ui.button("Sign in", on_click=submit).classes("w-full h-12 text-lg").mark("sign-in")
+        button = ui.button("Sign in", on_click=submit).classes("w-full h-12 text-lg").mark("sign-in")
 
 
 def unlock_page(next: str = "/") -> None:  # noqa: A002

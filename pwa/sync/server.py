@@ -78,10 +78,16 @@ async def device(token: Token) -> tuple[Device, Worker]:
 Caller = Annotated[tuple[Device, Worker], Depends(device)]
 
 
+async def _audit_tampered(caller: tuple[Device, Worker], batch_id: str, what: str, reason: str) -> None:
+    # Before the refusal is answered: a device (or someone with its token) sending altered batches is traced.
+    await run_in_threadpool(sync_store.record_tampered, state.store(), *caller, batch_id, what, reason)
+
+
 @router.post("/enrol", response_model=messages.Enrolled, summary="Enrol a device with a one-time code")
-async def enrol(request: messages.EnrolRequest) -> messages.Enrolled:
+async def enrol(request: messages.EnrolRequest, http: Request) -> messages.Enrolled:
     found, worker, token = await run_in_threadpool(
-        sync_store.enrol_device, state.store(), request.code, request.device_name)
+        sync_store.enrol_device, state.store(), request.code, request.device_name,
+        http.client.host if http.client else None)
     return messages.Enrolled(device_id=found.id, token=token, worker_id=worker.id, username=worker.username)
 
 
@@ -95,12 +101,13 @@ async def push(batch: messages.PushBatch, token: Token) -> messages.PushResult:
     wire = [dict(c) for c in batch.changes]
     encoded = [messages.encode_change(c) for c in wire]
     if not messages.signature_ok(key, batch, encoded=encoded):
-        await device(token)  # an unknown or revoked device is told so first
+        # An unknown or revoked device is told so first (and that is audited); then the tampering is.
+        await _audit_tampered(await device(token), batch.batch_id, "sync", "bad signature")
         raise SyncRefused("This batch was altered on the way (its signature does not match), so none of it "
                           "was applied. Sync again from the device.", status=400, code="tampered")
     ids = [c.change_id for c in batch.changes]
     if len(set(ids)) != len(ids):
-        await device(token)
+        await _audit_tampered(await device(token), batch.batch_id, "sync", "a change named twice")
         raise SyncRefused("This batch names the same change twice, so none of it was applied.", code="tampered")
     outcome = await run_in_threadpool(sync_store.push, state.store(), key, batch.batch_id, wire, encoded)
     return messages.PushResult(applied=outcome.applied, duplicates=outcome.duplicates,
@@ -127,10 +134,12 @@ async def send_audit(upload: messages.AuditUpload, caller: Caller) -> messages.A
     found, worker = caller
     wire = [e.model_dump(mode="json") for e in upload.events]
     if not messages.audit_signature_ok(found.token_hash, upload, wire):
+        await _audit_tampered(caller, upload.batch_id, "audit", "bad signature")
         raise SyncRefused("This upload of audit events was altered on the way (its signature does not match), so "
                           "none of it was recorded. Sync again from the device.", status=400, code="tampered")
     ids = [e.id for e in upload.events]
     if len(set(ids)) != len(ids):
+        await _audit_tampered(caller, upload.batch_id, "audit", "an event named twice")
         raise SyncRefused("This upload names the same audit event twice, so none of it was recorded.",
                           code="tampered")
     outcome = await run_in_threadpool(sync_store.record_device_audit, state.store(), found, worker,
