@@ -45,7 +45,6 @@ from bench import Figure, benchmark
 from pwa.sync import messages
 from pwa.sync.client import Phase, SyncClient
 from pwa.sync.server import PREFIX
-from storage import sync_store
 from storage.models import (
     CarePlan,
     CarePlanAction,
@@ -69,6 +68,7 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store, hash_password
+from storage.sync import merge as sync_store
 from tests.support import PG_URL, postgres_reachable
 from tests.sync_support import SyncServer, new_store, server_store
 

@@ -26,7 +26,6 @@ import httpx
 from sqlmodel import col, select
 
 from pwa.sync.client import SyncClient
-from storage import sync_store
 from storage.db import make_engine
 from storage.models import (
     CarePlan,
@@ -44,6 +43,7 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store, hash_password
+from storage.sync import merge as sync_store
 from tests.browser_support import free_port
 from tests.support import SERVER_KEY
 

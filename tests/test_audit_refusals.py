@@ -14,9 +14,10 @@ import pytest
 from sqlmodel import col, select
 
 from pwa.sync import messages
-from storage import audit, oversight, sync_store
+from storage import audit, oversight
 from storage.models import AuditEvent, Worker
 from storage.store import Store
+from storage.sync import merge as sync_store
 from tests.sync_support import Caseload, SyncServer, enrol, new_store, seed, server_store
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import col, select
 
-from storage import audit, oversight, sync_store
+from storage import audit, oversight
 from storage.models import (
     AuditEvent,
     CarePlan,
@@ -24,6 +24,7 @@ from storage.models import (
     Worker,
 )
 from storage.store import NotAllowed, SignedOff, Store
+from storage.sync import merge as sync_store
 from tests.conftest import DEMO_DAY
 
 

@@ -32,7 +32,7 @@ from storage.models import (
 from storage.offline import receive_draft
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import Store
-from storage.sync_store import SyncRefused, apply_batch, enrol_device, issue_enrolment_code
+from storage.sync.merge import SyncRefused, apply_batch, enrol_device, issue_enrolment_code
 from storage.visits import VisitInvalid, blank_form, submit_visit
 from tests.conftest import DEMO_DAY
 

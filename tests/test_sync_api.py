@@ -20,9 +20,9 @@ from sqlmodel import select
 from pwa import state
 from pwa.sync import messages
 from pwa.sync.server import build_app
-from storage import sync_store
 from storage.models import AuditEvent, CarePlan
 from storage.store import Store
+from storage.sync import merge as sync_store
 from tests.sync_support import Caseload, SyncServer, new_store, seed, server_store
 
 with warnings.catch_warnings():  # starlette suggests httpx2; the test client works as it is

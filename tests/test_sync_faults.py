@@ -19,8 +19,8 @@ import pytest
 from sqlmodel import col, select
 
 from pwa.sync.client import Phase, SyncClient
-from storage import sync_store
 from storage.models import Visit
+from storage.sync import merge as sync_store
 from tests.browser_support import free_port
 from tests.support import postgres_reachable, postgres_schema, unavailable
 from tests.sync_support import (

@@ -22,9 +22,10 @@ from pwa import state
 from pwa.sync import messages
 from pwa.sync.client import Phase
 from pwa.sync.server import build_app
-from storage import audit, direct_work, sync_store
+from storage import audit, direct_work
 from storage.models import AuditEvent, Outbox, Photo, SyncClock, SyncState, Worker
 from storage.store import NotAllowed, Store
+from storage.sync import merge as sync_store
 from tests.sync_support import (
     Caseload,
     SyncServer,

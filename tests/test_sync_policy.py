@@ -21,7 +21,7 @@ from sqlmodel import SQLModel, select
 
 from pwa.sync import messages
 from pwa.sync.client import Phase, SyncClient
-from storage import oversight, sync_store
+from storage import oversight
 from storage.models import (
     AuditEvent,
     CarePlan,
@@ -38,6 +38,7 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store
+from storage.sync import merge as sync_store
 from tests.sync_support import (
     Caseload,
     SyncServer,

@@ -23,10 +23,10 @@ from sqlmodel import col, select
 from pwa import state
 from pwa.sync.client import Phase, SyncClient
 from pwa.sync.server import build_app
-from storage import sync_store
 from storage.db import make_engine
 from storage.models import Visit
 from storage.store import Store
+from storage.sync import merge as sync_store
 from tests.support import SERVER_KEY
 
 with warnings.catch_warnings():  # starlette suggests httpx2; the test client works as it is

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from pwa.sync import messages
 from pwa.sync.client import Phase
-from storage import audit, sync_store
+from storage import audit
 from storage.models import (
     AuditEvent,
     CarePlanAction,
@@ -27,6 +27,7 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store
+from storage.sync import merge as sync_store
 from tests.sync_support import (
     Caseload,
     SyncServer,

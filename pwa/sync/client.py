@@ -28,9 +28,9 @@ from pydantic import ValidationError
 
 from pwa.sync import messages
 from pwa.sync.server import PREFIX
-from storage import sync_store
 from storage.store import Store
-from storage.sync_store import Enrolment
+from storage.sync import merge as sync_store
+from storage.sync.merge import Enrolment
 
 log = logging.getLogger("seen.sync")
 INTERVAL_SECONDS = 60.0

@@ -79,7 +79,7 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     from sqlmodel import select
 
     from storage.models import Role, Worker
-    from storage.sync_store import issue_enrolment_code
+    from storage.sync.merge import issue_enrolment_code
 
     store = _server_store()
     with store.session() as session:
@@ -129,7 +129,7 @@ def _configure_device(parser: argparse.ArgumentParser) -> None:
 
 @register("device", "list enrolled devices, or revoke one (it wipes itself on next contact)", _configure_device)
 def cmd_device(args: argparse.Namespace) -> int:
-    from storage.sync_store import SyncRefused, devices, revoke_device
+    from storage.sync.merge import SyncRefused, devices, revoke_device
 
     store = _server_store()
     if args.action == "list":
@@ -161,8 +161,9 @@ def _configure_sync(parser: argparse.ArgumentParser) -> None:
 def cmd_sync(args: argparse.Namespace) -> int:
     from pwa.app import open_store
     from pwa.sync.client import SyncClient, SyncUnavailable, _Refused
-    from storage import sealing, sync_store
+    from storage import sealing
     from storage.config import settings
+    from storage.sync import merge as sync_store
 
     store = open_store(settings())
     if store.locked:

@@ -23,9 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pwa import state
 from pwa.sync import messages
-from storage import sync_store
 from storage.models import Device, Worker
-from storage.sync_store import SyncRefused
+from storage.sync import merge as sync_store
+from storage.sync.merge import SyncRefused
 
 PREFIX = "/api/sync"
 log = logging.getLogger("seen.sync")

@@ -12,8 +12,8 @@ from pwa import state
 from pwa.auth import current_worker
 from pwa.sync.client import Phase, client_for
 from pwa.threads import io_bound
-from storage import sync_store
 from storage.models import Worker
+from storage.sync import merge as sync_store
 
 
 def _when(status: sync_store.SyncStatus) -> str:
