@@ -624,7 +624,7 @@ BODY_OF: dict[type[SQLModel], type[BaseModel]] = {
 }
 
 
-# ---------------------------------------------------------------- sync (pwa/sync, storage/sync_store.py)
+# ---------------------------------------------------------------- sync (pwa/sync, storage/sync/)
 
 
 class ChangeLog(SQLModel, table=True):
