@@ -76,7 +76,7 @@ CLOCKS = (
     "assessment",
 )
 STATUS_ORDER = ("overdue", "due_today", "due_soon", "on_track")
-DEFAULT_RULES_PATH = Path(__file__).with_name("rules.toml")
+DEFAULT_RULES_PATH = Path(__file__).parent.with_name("rules.toml")
 
 # ---------------------------------------------------------------- the facts a clock needs
 

@@ -1,0 +1,3 @@
+"""The statutory timescales engine (moved; split next)."""
+
+from storage.timescales.clocks import *  # noqa: F403
