@@ -7,7 +7,7 @@ import sys
 from datetime import datetime
 
 from pwa.cli import register
-from storage.notify import LONDON
+from storage.timescales.calendar import LONDON
 
 
 def _store():  # noqa: ANN202

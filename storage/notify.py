@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete, text
@@ -53,8 +52,8 @@ from storage.models import (
 )
 from storage.store import Store
 from storage.timescales import Clock, RuleSet, add_working_days, clocks_and_problems
+from storage.timescales.calendar import LONDON
 
-LONDON = ZoneInfo("Europe/London")
 VAPID_KEY = "vapid"
 SUBSCRIPTION_KIND = "push_subscription"
 DELIVERY_KIND = "push_delivery"

@@ -41,6 +41,7 @@ from storage.models import (
 )
 from storage.store import Store
 from storage.timescales import add_working_days, clocks_for_all
+from storage.timescales.calendar import LONDON
 from tests.conftest import DEMO_DAY, sign_in
 from tests.push_service import Device, PushService, check_vapid
 from tests.support import SERVER_KEY
@@ -64,7 +65,7 @@ def service() -> Iterator[PushService]:
 
 
 def morning(day: date) -> datetime:
-    return datetime.combine(day, time(9, 0), notify.LONDON)
+    return datetime.combine(day, time(9, 0), LONDON)
 
 
 def expected_alerts(store: Store, worker: Worker, day: date) -> set[tuple[str, str, str]]:
@@ -485,11 +486,11 @@ def test_an_alert_decided_before_a_crash_is_delivered_after_the_restart(
 def test_nothing_is_sent_at_night(small_store: Store, service: PushService) -> None:
     phone = Device(service, "phone")
     subscribe(small_store, "ben", phone)
-    night = datetime.combine(DEMO_DAY, time(2, 30), notify.LONDON)
+    night = datetime.combine(DEMO_DAY, time(2, 30), LONDON)
     assert push.run_once(small_store, night, quick_sender(small_store)).decided == 0
     assert not service.received
     # Queued in the evening, still waiting at night: it goes in the morning, not at half past two.
-    queued = notify.record(small_store, datetime.combine(DEMO_DAY, time(19, 50), notify.LONDON))
+    queued = notify.record(small_store, datetime.combine(DEMO_DAY, time(19, 50), LONDON))
     assert queued
     assert push.run_once(small_store, night + timedelta(days=1), quick_sender(small_store)).delivered == 0
     assert not service.received

@@ -19,7 +19,6 @@ from sqlmodel import Session, col, select
 
 from storage import audit, hlc, policy
 from storage.cases import cases_for, local_date
-from storage.direct_work import today_in_england
 from storage.models import ChangeLog, Child, Device, Role, Worker, table_of, utcnow
 from storage.record_dates import CaseDates, date_problem
 from storage.store import Store
@@ -38,6 +37,7 @@ from storage.sync.server_log import (
     log_row,
 )
 from storage.timescales import clocks_and_problems
+from storage.timescales.calendar import today_in_england
 
 
 @dataclass
