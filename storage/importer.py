@@ -194,7 +194,7 @@ def _check(row: _Row, workers: dict[str, Worker], today: date) -> None:
                      "placement type U1 to U6) can agree to be visited less often (reg 28(3A))")
     elif category == "cic":
         # The timescales engine times a child in care's visits from their placement: without one, nothing
-        # would say when they are due (storage/timescales.py NEEDS).
+        # would say when they are due (storage/timescales/clocks.py NEEDS).
         row.fail("placement_type", NEEDS["placements"])
     p["last_visit_date"] = row.date("last_visit_date")
     if p["last_visit_date"]:

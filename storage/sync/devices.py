@@ -120,11 +120,11 @@ class Caller:
     teams: set[str]  # the teams whose children the worker may see besides their own (Store.managed_team_ids)
     waiting: bool = False  # whether the server's outbox holds writes not yet in the change log
     latest: int = 0  # the change log's latest number, as the request began
-    fingerprint: str | None = None  # the directory's (`_directory_fingerprint`), when read with the caller
+    fingerprint: str | None = None  # the directory's (`pull._directory_fingerprint`), when read with the caller
 
 
 _DEVICE, _WORKER, _MANAGED = (table_of(model) for model in (Device, Worker, ManagedTeam))
-# The directory's fingerprint on PostgreSQL (see `_directory_fingerprint`).
+# The directory's fingerprint on PostgreSQL (see `pull._directory_fingerprint`).
 FINGERPRINT_SQL = "concat_ws(',', " + ", ".join(
     f"(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM \"{model.__tablename__}\")"
     for model in (Team, Worker, ManagedTeam)) + ")"

@@ -22,7 +22,7 @@ from storage.timescales.facts import (
     ReviewFacts,
     VisitFacts,
 )
-from storage.timescales.rules import Period, RuleSet, load_rules, memo
+from storage.timescales.rules import Period, Rule, RuleSet, load_rules, memo
 
 _whys: dict[tuple[str, str, date, str, date | None], str] = {}
 
@@ -294,55 +294,52 @@ def _cp(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
         why = _why(rule.period, "{period} after the strategy discussion on {date}", strategy)
         out.append(Clock(case.id, "initial_conference", due, day.status(due), why, rule.source))
         return
-    rule = rules.simple["cp_visit"]
-    last = _last_seen_visit(case.visits, conference, on)
-    if last is None:
-        due = rule.period.after(conference)
-        why = _why(
-            rule.period, "{period} after the initial conference on {date}, with no visit since", conference
-        )
-    else:
-        due = rule.period.after(last)
-        why = _why(rule.period, "{period} after the last visit on {date}", last)
-    out.append(Clock(case.id, "cp_visit", due, day.status(due), why, rule.source))
+    _visit_clock(case, day, rules.simple["cp_visit"], "cp_visit", conference,
+                 "{period} after the initial conference on {date}, with no visit since", out)
     arms = rules.arms["cp_review"]
-    last_review, _ = _last_reviews(case.reviews, "cp_review", conference, on)
-    if last_review is None:
-        rule = arms["first"]
-        due = rule.period.after(conference)
-        why = _why(rule.period, "{period} after the initial conference on {date}", conference)
-    else:
-        rule = arms["subsequent"]
-        due = rule.period.after(last_review)
-        why = _why(rule.period, "{period} after the last review conference on {date}", last_review)
-    out.append(Clock(case.id, "cp_review", due, day.status(due), why, rule.source))
+    _review_clock(case, day, (arms["first"], arms["subsequent"]), "cp_review", conference,
+                  "{period} after the initial conference on {date}",
+                  "{period} after the last review conference on {date}", out)
 
 
 def _cin(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
     start = case.cin_plan_start
     if start is None:
         raise _missing(case, "cin_plan_start")
-    on = day.on
-    rule = rules.simple["cin_visit"]
-    last = _last_seen_visit(case.visits, start, on)
+    _visit_clock(case, day, rules.simple["cin_visit"], "cin_visit", start,
+                 "{period} after the child in need plan started on {date}, with no visit since", out)
+    rule = rules.simple["cin_review"]
+    _review_clock(case, day, (rule, rule), "cin_review", start,
+                  "{period} after the child in need plan started on {date}",
+                  "{period} after the last child in need review on {date}", out)
+
+
+def _visit_clock(case: Case, day: _Day, rule: Rule, clock: str, since: date, first: str, out: list[Clock]) -> None:
+    """A CP or CiN visit clock: from the last visit the child was seen, or from `since` (worded `first`)."""
+    last = _last_seen_visit(case.visits, since, day.on)
     if last is None:
-        due = rule.period.after(start)
-        why = _why(
-            rule.period, "{period} after the child in need plan started on {date}, with no visit since", start
-        )
+        due = rule.period.after(since)
+        why = _why(rule.period, first, since)
     else:
         due = rule.period.after(last)
         why = _why(rule.period, "{period} after the last visit on {date}", last)
-    out.append(Clock(case.id, "cin_visit", due, day.status(due), why, rule.source))
-    rule = rules.simple["cin_review"]
-    last_review, _ = _last_reviews(case.reviews, "cin_review", start, on)
+    out.append(Clock(case.id, clock, due, day.status(due), why, rule.source))
+
+
+def _review_clock(case: Case, day: _Day, first_then: tuple[Rule, Rule], clock: str, since: date, first: str,
+                  then: str, out: list[Clock]) -> None:
+    """A CP or CiN review clock (the review kind is the clock's name): the first from `since`, then from the
+    last review held."""
+    last_review, _ = _last_reviews(case.reviews, clock, since, day.on)
     if last_review is None:
-        due = rule.period.after(start)
-        why = _why(rule.period, "{period} after the child in need plan started on {date}", start)
+        rule = first_then[0]
+        due = rule.period.after(since)
+        why = _why(rule.period, first, since)
     else:
+        rule = first_then[1]
         due = rule.period.after(last_review)
-        why = _why(rule.period, "{period} after the last child in need review on {date}", last_review)
-    out.append(Clock(case.id, "cin_review", due, day.status(due), why, rule.source))
+        why = _why(rule.period, then, last_review)
+    out.append(Clock(case.id, clock, due, day.status(due), why, rule.source))
 
 
 def _case_managed(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
