@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bench import Figure, benchmark
 from pwa.push import THREADS, Sender
-from storage.notify import Job
+from storage.push_delivery import Job
 
 SIZES = {"tiny": 50, "full": 1000}
 

@@ -45,7 +45,6 @@ from bench import Figure, benchmark
 from pwa.sync import messages
 from pwa.sync.client import Phase, SyncClient
 from pwa.sync.server import PREFIX
-from storage import sync_store
 from storage.models import (
     CarePlan,
     CarePlanAction,
@@ -69,6 +68,9 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store, hash_password
+from storage.sync import devices as sync_devices
+from storage.sync import node as sync_node
+from storage.sync import server_log
 from tests.support import PG_URL, postgres_reachable
 from tests.sync_support import SyncServer, new_store, server_store
 
@@ -246,8 +248,8 @@ def _history(store: Store, worker_id: str, child_id: str, rng: random.Random) ->
 
 
 def _token_for(store: Store, worker_id: str, admin_id: str, name: str) -> str:
-    code = sync_store.issue_enrolment_code(store, worker_id, admin_id)
-    _device, _worker, token = sync_store.enrol_device(store, code, name)
+    code = sync_devices.issue_enrolment_code(store, worker_id, admin_id)
+    _device, _worker, token = sync_devices.enrol_device(store, code, name)
     return token
 
 
@@ -354,9 +356,9 @@ def sync_push(size: str) -> list[Figure]:
                               status="submitted", seen_alone=True)
                 node.write(session, visit, _visit_body(rng), action="create")
         batches = []
-        while changes := sync_store.pending_changes(node, BATCH):  # as SyncClient takes them, batch by batch
+        while changes := sync_node.pending_changes(node, BATCH):  # as SyncClient takes them, batch by batch
             batches.append(_signed(token, changes))
-            sync_store.mark_pushed(node, [c["change_id"] for c in changes])
+            sync_node.mark_pushed(node, [c["change_id"] for c in changes])
         conninfo, schema = _pg_conninfo(url)
         with httpx.Client(timeout=120) as http:
             headers = {"Authorization": f"Bearer {token}"}
@@ -405,14 +407,14 @@ def sync_pull(size: str) -> list[Figure]:
         org = _seed_org(seeding, "pull", 1, n_children)
         worker_id = org.workers[0]
         records = sum(_history(seeding, worker_id, c, rng) for c in org.children[worker_id]) + 2 * n_children
-        while sync_store.absorb_local_changes(seeding):
+        while server_log.absorb_local_changes(seeding):
             pass
         admin = org.admin
         timings = []
         for attempt in range(3 if size == "full" else 1):
             node = new_store(f"sqlite:///{Path(tmp) / f'node{attempt}.db'}")
             client = SyncClient(node, urls=[running.url])
-            client.enrol(running.url, sync_store.issue_enrolment_code(seeding, worker_id, admin), "fresh")
+            client.enrol(running.url, sync_devices.issue_enrolment_code(seeding, worker_id, admin), "fresh")
             started = time.perf_counter()
             report = client.sync_once()
             timings.append(time.perf_counter() - started)
@@ -519,8 +521,8 @@ def sync_load(size: str) -> list[Figure]:
                     visit = Visit(child_id=org.children[worker_id][0], worker_id=worker_id, visited_at=_at(TODAY),
                                   status="submitted", seen_alone=True)
                     node.write(session, visit, _visit_body(rng), action="create")
-                batches[worker_id] = _signed(tokens[worker_id], sync_store.pending_changes(node, 10))
-                sync_store.mark_pushed(node, [c["change_id"] for c in batches[worker_id]["changes"]])
+                batches[worker_id] = _signed(tokens[worker_id], sync_node.pending_changes(node, 10))
+                sync_node.mark_pushed(node, [c["change_id"] for c in batches[worker_id]["changes"]])
         # Each device has synced before (it holds its children and a cursor), as phones in use have.
         with httpx.Client(timeout=60) as http:
             cursors, versions = {}, {}

@@ -55,7 +55,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_due(argv: list[str]) -> int:
-    from storage.timescales import due_command
+    from storage.timescales.due import due_command
 
     def load() -> list:
         from storage.cases import all_open_cases

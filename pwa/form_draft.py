@@ -23,8 +23,8 @@ from nicegui.elements.mixins.value_element import ValueElement
 
 from pwa import state
 from pwa.threads import io_bound
-from storage.cases import LONDON
 from storage.models import Worker
+from storage.timescales.calendar import LONDON
 from storage.visits import SavedDraft, discard_draft, load_draft, save_draft
 
 AUTOSAVE_SECONDS = 2.0

@@ -37,7 +37,7 @@ from fastapi.responses import JSONResponse
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
-from storage import notify
+from storage import notify, push_delivery
 from storage.models import Worker, utcnow
 from storage.store import Store
 
@@ -112,8 +112,8 @@ class Sender:
     def send(self, info: dict[str, Any], data: str, topic: str = "") -> Outcome:
         """One message to one subscription, retried on 429/5xx/network errors. Blocks: run it on the pool."""
         try:
-            notify.check_endpoint(info["endpoint"])  # a subscription stored before the address was checked
-        except notify.BadSubscription as e:
+            push_delivery.check_endpoint(info["endpoint"])  # a subscription stored before the address was checked
+        except push_delivery.BadSubscription as e:
             return Outcome("gone", detail=f"not sent, and the subscription removed: {e}")
         headers = {"Urgency": "normal"}
         if topic:
@@ -143,19 +143,19 @@ class Sender:
             self.sleep(wait)
         return last
 
-    def send_many(self, jobs: Iterable[notify.Job],
-                  on_outcome: Callable[[notify.Job, Outcome], None] | None = None) -> list[Outcome]:
+    def send_many(self, jobs: Iterable[push_delivery.Job],
+                  on_outcome: Callable[[push_delivery.Job, Outcome], None] | None = None) -> list[Outcome]:
         """Sends every job: subscriptions concurrently, each one's messages in order.
 
         `on_outcome` is called in this thread the moment each message is settled, so the caller can
         record it at once. After a 404/410 the subscription's remaining messages are not tried.
         """
-        by_subscription: dict[str, list[notify.Job]] = defaultdict(list)
+        by_subscription: dict[str, list[push_delivery.Job]] = defaultdict(list)
         for job in jobs:
             by_subscription[job.subscription_id].append(job)
-        settled: queue.Queue[tuple[notify.Job, Outcome] | None] = queue.Queue()
+        settled: queue.Queue[tuple[push_delivery.Job, Outcome] | None] = queue.Queue()
 
-        def send_in_order(batch: list[notify.Job]) -> None:
+        def send_in_order(batch: list[push_delivery.Job]) -> None:
             gone: Outcome | None = None
             try:
                 for job in batch:
@@ -181,7 +181,7 @@ class Sender:
                 on_outcome(job, outcome)
         return outcomes
 
-    async def send_many_async(self, jobs: Iterable[notify.Job]) -> list[Outcome]:
+    async def send_many_async(self, jobs: Iterable[push_delivery.Job]) -> list[Outcome]:
         """The same, awaited from the event loop without blocking it."""
         loop = asyncio.get_running_loop()
         jobs = list(jobs)
@@ -217,44 +217,44 @@ def sender_for(store: Store) -> Sender:
     with _senders_lock:
         sender = _senders.get(id(store))
         if sender is None:
-            sender = _senders[id(store)] = Sender(notify.vapid_private_key(store))
+            sender = _senders[id(store)] = Sender(push_delivery.vapid_private_key(store))
         return sender
 
 
 def run_once(store: Store, now: datetime | None = None, sender: Sender | None = None) -> RunReport:
     """Decides what is new, queues it, and delivers everything queued whose time has come. Blocking."""
     now = now or utcnow()
-    with notify.scheduler_lock(store) as held:
+    with push_delivery.scheduler_lock(store) as held:
         if not held:
             return RunReport(ran=False)
         sender = sender or sender_for(store)
         report = RunReport(decided=len(notify.record(store, now)))
         removed: set[str] = set()
 
-        def settle(job: notify.Job, outcome: Outcome) -> None:
+        def settle(job: push_delivery.Job, outcome: Outcome) -> None:
             # Marked the moment the push service answers: a crash now can repeat one message, never lose one.
             if outcome.status == "delivered":
-                notify.mark_delivered(store, job.delivery_id, utcnow())
+                push_delivery.mark_delivered(store, job.delivery_id, utcnow())
                 report.delivered += 1
             elif outcome.status == "gone":
                 if job.subscription_id not in removed:
-                    notify.remove_subscription(store, job.subscription_id)
+                    push_delivery.remove_subscription(store, job.subscription_id)
                     removed.add(job.subscription_id)
                     report.gone += 1
             elif outcome.status == "retry":
                 # `now` is the run's clock (a test's or `seen notify --at`'s too): the next try is judged by it.
-                notify.mark_retry(store, job.delivery_id, now + timedelta(seconds=max(outcome.wait, 60)),
+                push_delivery.mark_retry(store, job.delivery_id, now + timedelta(seconds=max(outcome.wait, 60)),
                                   outcome.detail, timedelta(seconds=sender.ttl))
                 report.retry += 1
             else:
-                notify.mark_failed(store, job.delivery_id, outcome.detail)
+                push_delivery.mark_failed(store, job.delivery_id, outcome.detail)
                 report.failed += 1
             if outcome.detail:
                 report.details.append(outcome.detail)
 
         if not notify.is_quiet(now):  # a retry due at night waits for the morning too
-            sender.send_many(notify.due_jobs(store, now), settle)
-        notify.forget_delivered(store, now - KEEP_DELIVERED)
+            sender.send_many(push_delivery.due_jobs(store, now), settle)
+        push_delivery.forget_delivered(store, now - KEEP_DELIVERED)
     if report.decided or report.delivered or report.gone or report.retry or report.failed:
         log.info("push run: %s alerts decided, %s delivered, %s gone, %s to retry, %s failed",
                  report.decided, report.delivered, report.gone, report.retry, report.failed)
@@ -362,11 +362,11 @@ def _refuse(status: int, message: str) -> JSONResponse:
 
 async def _json_body(request: Request) -> Any:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise notify.BadSubscription("Send the subscription as JSON (Content-Type: application/json).")
+        raise push_delivery.BadSubscription("Send the subscription as JSON (Content-Type: application/json).")
     try:
         return await request.json()
     except ValueError:
-        raise notify.BadSubscription("The subscription is not valid JSON.") from None
+        raise push_delivery.BadSubscription("The subscription is not valid JSON.") from None
 
 
 def install(app: Any) -> None:
@@ -380,8 +380,8 @@ def install(app: Any) -> None:
 
     @app.get("/api/push/key")
     async def push_key() -> dict[str, str]:
-        key = await io_bound(notify.vapid_private_key, state.store())
-        return {"publicKey": notify.public_key_b64url(key)}
+        key = await io_bound(push_delivery.vapid_private_key, state.store())
+        return {"publicKey": push_delivery.public_key_b64url(key)}
 
     @app.post("/api/push/subscribe")
     async def push_subscribe(request: Request) -> JSONResponse:
@@ -392,8 +392,8 @@ def install(app: Any) -> None:
             return _refuse(403, "Notifications can only be turned on from Seen itself.")
         try:
             body = await _json_body(request)
-            sub = await io_bound(notify.subscribe, state.store(), worker.id, body)
-        except notify.BadSubscription as e:
+            sub = await io_bound(push_delivery.subscribe, state.store(), worker.id, body)
+        except push_delivery.BadSubscription as e:
             return _refuse(400, str(e))
         # Remembered with this browser's session, so signing out here forgets this device.
         user = app.storage.user
@@ -409,8 +409,8 @@ def install(app: Any) -> None:
         try:
             body = await _json_body(request)
             endpoint = body.get("endpoint") if isinstance(body, dict) else None
-            held = await io_bound(notify.is_subscribed, state.store(), worker.id, endpoint)
-        except notify.BadSubscription as e:
+            held = await io_bound(push_delivery.is_subscribed, state.store(), worker.id, endpoint)
+        except push_delivery.BadSubscription as e:
             return _refuse(400, str(e))
         return JSONResponse({"subscribed": held})
 
@@ -424,8 +424,8 @@ def install(app: Any) -> None:
         try:
             body = await _json_body(request)
             endpoint = body.get("endpoint") if isinstance(body, dict) else None
-            removed = await io_bound(notify.unsubscribe, state.store(), worker.id, endpoint)
-        except notify.BadSubscription as e:
+            removed = await io_bound(push_delivery.unsubscribe, state.store(), worker.id, endpoint)
+        except push_delivery.BadSubscription as e:
             return _refuse(400, str(e))
         return JSONResponse({"ok": True, "removed": removed})
 
@@ -441,7 +441,7 @@ def forget_this_device(worker_id: str, session_storage: dict[str, Any]) -> None:
     """A worker who signs out of a browser stops getting alerts on it (a shared laptop, a handed-back phone)."""
     from pwa import state
 
-    notify.forget_devices(state.store(), worker_id, session_storage.get(ENDPOINTS_KEY, []))
+    push_delivery.forget_devices(state.store(), worker_id, session_storage.get(ENDPOINTS_KEY, []))
 
 
 def install_scheduler(app: Any) -> None:

@@ -7,7 +7,7 @@ import sys
 from datetime import datetime
 
 from pwa.cli import register
-from storage.notify import LONDON
+from storage.timescales.calendar import LONDON
 
 
 def _store():  # noqa: ANN202
@@ -18,9 +18,9 @@ def _store():  # noqa: ANN202
 
 @register("vapid", "print the server's VAPID public key (the browser's applicationServerKey)")
 def cmd_vapid(args: argparse.Namespace) -> int:
-    from storage import notify
+    from storage import push_delivery
 
-    print(notify.public_key_b64url(notify.vapid_private_key(_store())))
+    print(push_delivery.public_key_b64url(push_delivery.vapid_private_key(_store())))
     return 0
 
 

@@ -11,6 +11,7 @@ from storage.cases import cases_for
 from storage.models import Child, Placement, Worker
 from storage.store import Store, age_on
 from storage.timescales import STATUS_ORDER, UNWORKABLE, Clock, clocks_and_problems
+from storage.timescales.calendar import today_in_england
 
 # A child whose clocks cannot be worked out comes first: nothing tells anyone when they are due.
 UNKNOWN = "unknown"
@@ -58,7 +59,7 @@ def _sort_key(row: CaseloadRow) -> tuple[int, date, str]:
 def caseload(store: Store, worker: Worker, on: date | None = None, children: list[Child] | None = None
              ) -> list[CaseloadRow]:
     """The children this worker may see, each with every clock (worst first), worst child first."""
-    on = on or date.today()
+    on = on or today_in_england()
     with store.session() as session:
         children = children if children is not None else store.visible_children(session, worker)
         cases = cases_for(session, children)

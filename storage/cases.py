@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
 from storage.models import FOSTER_PLACEMENTS, Child, Placement, RecordStatus, Review, Visit
 from storage.timescales import Case, PlacementFacts, ReviewFacts, VisitFacts
+from storage.timescales.calendar import LONDON
 
-LONDON = ZoneInfo("Europe/London")
 COUNTED_VISIT_STATUSES = (RecordStatus.submitted.value, RecordStatus.signed_off.value, RecordStatus.returned.value)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import select
 
 from storage import audit
-from storage.cases import LONDON, cases_for
+from storage.cases import cases_for
 from storage.models import (
     CATEGORY_LABELS,
     LEGAL_STATUSES,
@@ -29,6 +29,7 @@ from storage.models import (
 )
 from storage.store import Store, age_on
 from storage.timescales import Clock, clocks_and_problems, worst_first
+from storage.timescales.calendar import LONDON, today_in_england
 from storage.visits import DRAFT_KIND, child_session, written_up_late
 
 CLOCK_NAMES = {
@@ -111,7 +112,7 @@ def _local(moment: datetime) -> datetime:
 
 def child_view(store: Store, worker: Worker, child_id: str, on: date | None = None) -> ChildView:
     """Everything the child's screen shows. Raises NotAllowed (audited) for a child the worker may not see."""
-    on = on or date.today()
+    on = on or today_in_england()
     with child_session(store, worker, child_id) as (session, child):
         audit.append(session, "read", "child", child.id, worker_id=worker.id, child_id=child.id)
         opened = store.opened(child)

@@ -13,7 +13,6 @@ import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, partial
-from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw
 from sqlmodel import select
@@ -44,10 +43,10 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store, hash_password
+from storage.timescales.calendar import LONDON, today_in_england
 
 DEMO_PASSWORD = "seen-demo"
 HOME_AUTHORITY = "Seenshire"
-LONDON = ZoneInfo("Europe/London")
 
 FIRST_NAMES = [
     "Alfie", "Bella", "Caleb", "Daisy", "Ezra", "Freya", "Gus", "Hattie", "Isaac", "Jasmine", "Kai", "Luna",
@@ -107,7 +106,7 @@ def is_empty(store: Store) -> bool:
 
 def create_demo(store: Store, today: date | None = None, seed: int = 2026) -> dict[str, int]:
     """Fills an empty store with the demo caseload, relative to `today`. Returns counts of what it made."""
-    today = today or date.today()
+    today = today or today_in_england()
     rng = random.Random(seed)
     counts: dict[str, int] = {}
 

@@ -24,9 +24,8 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlmodel import Session, col, select
@@ -53,9 +52,9 @@ from storage.models import (
 )
 from storage.record_dates import CONFIRM_FIELD, check_dates
 from storage.store import NotAllowed, Store
+from storage.timescales.calendar import today_in_england
 from storage.visits import discard_in, submit_once
 
-LONDON = ZoneInfo("Europe/London")
 # The kinds of their drafts (storage/visits.save_draft): one draft per worker, child and kind.
 WISHES_DRAFT_KIND = "wishes_and_feelings"
 LIFE_STORY_DRAFT_KIND = "life_story"
@@ -86,9 +85,6 @@ class FormInvalid(ValueError):
         super().__init__(" ".join(problems.values()))
         self.problems = problems
 
-
-def today_in_england() -> date:
-    return datetime.now(LONDON).date()
 
 
 def _text(fields: dict[str, Any], name: str) -> str:

@@ -38,6 +38,7 @@ from storage.models import (
 from storage.record_dates import CaseDates, date_problem
 from storage.store import Store
 from storage.timescales import NEEDS
+from storage.timescales.calendar import today_in_england
 
 REQUIRED = ["child_ref", "first_name", "last_name", "category", "team"]
 COLUMNS = REQUIRED + [
@@ -193,7 +194,7 @@ def _check(row: _Row, workers: dict[str, Worker], today: date) -> None:
                      "placement type U1 to U6) can agree to be visited less often (reg 28(3A))")
     elif category == "cic":
         # The timescales engine times a child in care's visits from their placement: without one, nothing
-        # would say when they are due (storage/timescales.py NEEDS).
+        # would say when they are due (storage/timescales/clocks.py NEEDS).
         row.fail("placement_type", NEEDS["placements"])
     p["last_visit_date"] = row.date("last_visit_date")
     if p["last_visit_date"]:
@@ -251,7 +252,7 @@ def import_csv(store: Store, path: Path | str, today: date | None = None) -> Imp
 
 def import_text(store: Store, text: str, today: date | None = None) -> ImportSummary:
     """Checks the whole file, then writes it in one transaction; raises ImportRejected on any bad row."""
-    today = today or date.today()
+    today = today or today_in_england()
     with store.session() as session:
         workers = {w.username: w for w in session.exec(select(Worker))}
     rows, errors = read_rows(text, workers, today)

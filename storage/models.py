@@ -284,7 +284,7 @@ class Child(MutableRecord, table=True):
     legal_status: str = ""
     team_id: str = Field(foreign_key="team.id", index=True)
     worker_id: str | None = Field(default=None, foreign_key="worker.id", index=True)
-    # Dates that start the clocks (see storage/timescales.py).
+    # Dates that start the clocks (see storage/timescales/).
     looked_after_since: date | None = None
     strategy_discussion: date | None = None
     initial_conference: date | None = None
@@ -624,7 +624,7 @@ BODY_OF: dict[type[SQLModel], type[BaseModel]] = {
 }
 
 
-# ---------------------------------------------------------------- sync (pwa/sync, storage/sync_store.py)
+# ---------------------------------------------------------------- sync (pwa/sync, storage/sync/)
 
 
 class ChangeLog(SQLModel, table=True):

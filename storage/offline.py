@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from storage.models import Draft, Worker, utcnow
 from storage.store import NotAllowed, Store, age_on
+from storage.timescales.calendar import today_in_england
 
 # The kinds of form the phone may send, each with the storage function that submits it exactly once per
 # key: (module, function). A kind whose module is not there yet is kept as a sealed server-side draft.
@@ -44,7 +45,7 @@ class OfflineChild:
 
 def offline_children(store: Store, worker: Worker, on: date | None = None) -> list[OfflineChild]:
     """The children on this worker's caseload, reduced to id, initials and age, by initials."""
-    on = on or date.today()
+    on = on or today_in_england()
     with store.session() as session:
         children = store.visible_children(session, worker)
     rows = []

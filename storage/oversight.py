@@ -35,6 +35,7 @@ from storage.models import (
 )
 from storage.store import Opened, Store
 from storage.timescales import CaseError, RuleSet, add_months, clocks_for, is_late_write_up, load_rules
+from storage.timescales.calendar import today_in_england
 
 T = TypeVar("T")
 
@@ -110,7 +111,7 @@ class Dashboard:
 def team_dashboard(store: Store, manager: Worker, on: date | None = None, rules: RuleSet | None = None
                    ) -> Dashboard:
     """Every child in the manager's team(s), worst clock first, with the figures the dashboard shows."""
-    on = on or date.today()
+    on = on or today_in_england()
     rules = rules or load_rules()
 
     def work(session: Session) -> tuple[list[str], list[Child], dict[str, str], dict[str, str], list[Visit],

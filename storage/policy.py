@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from storage.models import (
     FOSTER_PLACEMENTS,
@@ -35,6 +34,7 @@ from storage.models import (
     WishesAndFeelings,
     Worker,
 )
+from storage.timescales.calendar import LONDON
 
 # Records a manager signs off, after which they are final (by kind, as sync names them).
 FINAL_KINDS = ("visit", "wishes_and_feelings", "life_story")
@@ -45,7 +45,6 @@ DECISION_FIELDS = frozenset({"status", "signed_off_by", "signed_off_at", "update
                              "body.return_reason"})
 # A device's clock can run a little ahead of the server's: a visit "now" must not read as the future.
 CLOCK_SLACK = timedelta(minutes=5)
-LONDON = ZoneInfo("Europe/London")
 
 
 @dataclass(frozen=True)

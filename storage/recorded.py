@@ -13,9 +13,8 @@ from datetime import date, datetime
 from typing import Any
 
 from storage import audit, oversight
-from storage.cases import LONDON, cases_for
+from storage.cases import cases_for
 from storage.child_view import clock_name
-from storage.direct_work import today_in_england
 from storage.models import (
     LIFE_STORY_SECTIONS,
     NOT_ALONE_REASONS,
@@ -28,6 +27,7 @@ from storage.models import (
 )
 from storage.store import NotAllowed, Store
 from storage.timescales import Clock, clocks_for, worst_first
+from storage.timescales.calendar import LONDON, today_in_england
 from storage.visits import child_session, written_up_late
 
 VISIT_CLOCKS = ("cic_visit", "cp_visit", "cin_visit")

@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol, TypeVar
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -47,8 +46,8 @@ from storage.models import (
 from storage.record_dates import check_dates
 from storage.store import NotAllowed, Store
 from storage.timescales import is_late_write_up
+from storage.timescales.calendar import LONDON
 
-LONDON = ZoneInfo("Europe/London")
 DRAFT_KIND = "visit"
 # A submitted offline draft leaves a receipt (kind below) holding its idempotency key and the visit it
 # became, so a retried submission finds the visit instead of storing it twice.

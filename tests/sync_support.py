@@ -26,7 +26,6 @@ import httpx
 from sqlmodel import col, select
 
 from pwa.sync.client import SyncClient
-from storage import sync_store
 from storage.db import make_engine
 from storage.models import (
     CarePlan,
@@ -44,6 +43,7 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store, hash_password
+from storage.sync import changes, devices
 from tests.browser_support import free_port
 from tests.support import SERVER_KEY
 
@@ -115,7 +115,7 @@ def server_store(url: str) -> Store:
 def enrol(server: Store, node: Store, username: str, caseload: Caseload, *, http: httpx.Client | None = None,
           urls: list[str], name: str = "laptop") -> SyncClient:
     """Issues a code on the server and spends it from the node; returns the node's sync client."""
-    code = sync_store.issue_enrolment_code(server, caseload.workers[username], caseload.workers["admin"])
+    code = devices.issue_enrolment_code(server, caseload.workers[username], caseload.workers["admin"])
     # A generous timeout: the suite shares two cores with other suites, and slow is not failed.
     http = http or httpx.Client(timeout=httpx.Timeout(120.0, connect=10.0))
     client = SyncClient(node, http=http, urls=urls, batch_size=5, page_size=20)
@@ -154,7 +154,7 @@ def state_of(store: Store) -> dict[str, Any]:
     """Every synced record on a node, opened, without the fields that are each node's own (revision...)."""
     out: dict[str, Any] = {}
     with store.session() as session:
-        for kind, model in sync_store.MODEL_OF.items():
+        for kind, model in changes.MODEL_OF.items():
             for row in session.exec(select(model)):
                 clear = row.model_dump(mode="json", exclude={"sealed", "revision", "updated_at", "ref_hash"})
                 if kind == "photo":  # a photo's image, as a digest: the same bytes everywhere

@@ -14,9 +14,11 @@ import pytest
 from sqlmodel import col, select
 
 from pwa.sync import messages
-from storage import audit, oversight, sync_store
+from storage import audit, oversight
 from storage.models import AuditEvent, Worker
 from storage.store import Store
+from storage.sync import devices
+from storage.sync import node as sync_node
 from tests.sync_support import Caseload, SyncServer, enrol, new_store, seed, server_store
 
 
@@ -72,7 +74,7 @@ def test_unknown_and_revoked_tokens_altered_batches_and_code_guesses_are_refused
 
     # A batch altered on the way: refused whole, and the device named in the trail.
     ben = enrol(server, new_store(f"sqlite:///{tmp_path / 'ben.db'}"), "ben", caseload, urls=[server_url])
-    enrolment = sync_store.load_enrolment(ben.store)
+    enrolment = sync_node.load_enrolment(ben.store)
     assert enrolment is not None
     batch = signed_batch(enrolment.token, [])
     batch["signature"] = "0" * 64
@@ -83,7 +85,7 @@ def test_unknown_and_revoked_tokens_altered_batches_and_code_guesses_are_refused
                                                                 "bad signature")
 
     # A revoked device's token: refused, told to wipe, and traced to the device.
-    sync_store.revoke_device(server, enrolment.device_id, by=caseload.workers["admin"])
+    devices.revoke_device(server, enrolment.device_id, by=caseload.workers["admin"])
     revoked = post(server_url, "/pull", {"cursor": 0}, enrolment.token)
     assert revoked.status_code == 403 and revoked.json()["wipe"] is True
     [event] = denied(server, "device_token", enrolment.device_id)
@@ -92,7 +94,7 @@ def test_unknown_and_revoked_tokens_altered_batches_and_code_guesses_are_refused
         assert audit.verify(session).ok
 
 
-def upload(enrolment: sync_store.Enrolment, events: list[dict[str, Any]]) -> httpx.Response:
+def upload(enrolment: sync_node.Enrolment, events: list[dict[str, Any]]) -> httpx.Response:
     wire = [messages.AuditEventUpload.model_validate(e).model_dump(mode="json") for e in events]
     batch_id = str(uuid.uuid4())
     return post(enrolment.server_url, "/audit", {
@@ -109,7 +111,7 @@ def test_a_device_speaks_only_of_its_worker_and_their_children_and_backdated_eve
         seeded: tuple[Store, Caseload], server_url: str, tmp_path: Path) -> None:
     server, caseload = seeded
     ben = enrol(server, new_store(f"sqlite:///{tmp_path / 'ben.db'}"), "ben", caseload, urls=[server_url])
-    enrolment = sync_store.load_enrolment(ben.store)
+    enrolment = sync_node.load_enrolment(ben.store)
     assert enrolment is not None
     alfie, caleb = caseload.children["Alfie"], caseload.children["Caleb"]  # ben's; chloe's
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import col, select
 
-from storage import audit, oversight, sync_store
+from storage import audit, oversight
 from storage.models import (
     AuditEvent,
     CarePlan,
@@ -24,6 +24,7 @@ from storage.models import (
     Worker,
 )
 from storage.store import NotAllowed, SignedOff, Store
+from storage.sync import pull
 from tests.conftest import DEMO_DAY
 
 
@@ -232,9 +233,9 @@ def test_allocation_moves_the_child_to_the_new_workers_caseload_only(demo_store:
         assert moved.detail == f"from {w['ben'].id} to {w['chloe'].id}"
         chloes = {c.id for c in demo_store.visible_children(session, w["chloe"])} - {child.id}
     # Through sync: the new worker's device is sent the child, the old worker's device is told to drop it.
-    to_ben = sync_store.pull_page(demo_store, w["ben"], cursor=0, held=[child.id], child_ids=None)
+    to_ben = pull.pull_page(demo_store, w["ben"], cursor=0, held=[child.id], child_ids=None)
     assert to_ben.removals == [child.id]
-    to_chloe = sync_store.pull_page(demo_store, w["chloe"], cursor=0, held=chloes, child_ids=None)
+    to_chloe = pull.pull_page(demo_store, w["chloe"], cursor=0, held=chloes, child_ids=None)
     assert {(c["kind"], c["record_id"]) for c in to_chloe.changes} >= {("child", child.id)}
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
 from pwa import push
-from storage import notify
+from storage import notify, push_delivery
 from storage.cases import cases_for
 from storage.demo import FIRST_NAMES, SURNAMES
 from storage.models import (
@@ -41,6 +41,7 @@ from storage.models import (
 )
 from storage.store import Store
 from storage.timescales import add_working_days, clocks_for_all
+from storage.timescales.calendar import LONDON
 from tests.conftest import DEMO_DAY, sign_in
 from tests.push_service import Device, PushService, check_vapid
 from tests.support import SERVER_KEY
@@ -64,7 +65,7 @@ def service() -> Iterator[PushService]:
 
 
 def morning(day: date) -> datetime:
-    return datetime.combine(day, time(9, 0), notify.LONDON)
+    return datetime.combine(day, time(9, 0), LONDON)
 
 
 def expected_alerts(store: Store, worker: Worker, day: date) -> set[tuple[str, str, str]]:
@@ -295,7 +296,7 @@ def test_each_worker_and_manager_get_exactly_the_alerts_worked_out_by_hand_from_
     ids = hand_worked_caseload(store)
     devices = {name: Device(service, name) for name in ("gita", "hugo", "mira", "omar")}
     for name, device in devices.items():
-        notify.subscribe(store, ids[name], device.subscription())
+        push_delivery.subscribe(store, ids[name], device.subscription())
     orla, tamsin, idris, noor, sol = (ids[n] for n in ("orla", "tamsin", "idris", "noor", "sol"))
 
     report = push.run_once(store, morning(HAND_DAY), quick_sender(store))
@@ -371,18 +372,18 @@ async def test_only_a_signed_in_worker_on_seen_itself_can_subscribe_and_bad_inpu
     response = await user.http_client.post("/api/push/subscribe", json=phone.subscription(),
                                            headers={"Origin": "https://evil.example"})
     assert response.status_code == 403
-    assert not notify.subscriptions_of(app_store, worker_named(app_store, "erin").id)
+    assert not push_delivery.subscriptions_of(app_store, worker_named(app_store, "erin").id)
 
     # A worker may have several devices; turning one off removes that one only.
     laptop = Device(service, "laptop")
     for device in (phone, laptop):
         assert (await user.http_client.post("/api/push/subscribe", json=device.subscription())).status_code == 200
     assert (await user.http_client.post("/api/push/subscribe", json=phone.subscription())).status_code == 200
-    assert len(notify.subscriptions_of(app_store, worker_named(app_store, "erin").id)) == 2
+    assert len(push_delivery.subscriptions_of(app_store, worker_named(app_store, "erin").id)) == 2
     response = await user.http_client.post("/api/push/unsubscribe", json={"endpoint": phone.endpoint})
     assert response.json() == {"ok": True, "removed": True}
-    left = notify.subscriptions_of(app_store, worker_named(app_store, "erin").id)
-    assert [notify.open_subscription(app_store, s)["endpoint"] for s in left] == [laptop.endpoint]
+    left = push_delivery.subscriptions_of(app_store, worker_named(app_store, "erin").id)
+    assert [push_delivery.open_subscription(app_store, s)["endpoint"] for s in left] == [laptop.endpoint]
 
 
 # ---------------------------------------------------------------- on both databases
@@ -416,11 +417,11 @@ def small_store(store: Store) -> Store:
 
 
 def subscribe(store: Store, username: str, device: Device) -> PushSubscription:
-    return notify.subscribe(store, worker_named(store, username).id, device.subscription())
+    return push_delivery.subscribe(store, worker_named(store, username).id, device.subscription())
 
 
 def quick_sender(store: Store) -> push.Sender:
-    return push.Sender(notify.vapid_private_key(store), backoff=0.05)
+    return push.Sender(push_delivery.vapid_private_key(store), backoff=0.05)
 
 
 @pytest.mark.parametrize("status", [410, 404])
@@ -460,7 +461,7 @@ def test_a_push_service_down_for_longer_gets_the_message_at_a_later_run_once(
     phone = Device(service, "phone")
     subscribe(small_store, "chloe", phone)
     service.script[phone.path] = [(503, {})] * 100
-    sender = push.Sender(notify.vapid_private_key(small_store), backoff=0.01, tries=2)
+    sender = push.Sender(push_delivery.vapid_private_key(small_store), backoff=0.01, tries=2)
     first = push.run_once(small_store, morning(DEMO_DAY), sender)
     assert first.delivered == 0 and first.retry == first.decided > 0
     service.script[phone.path] = []
@@ -485,11 +486,11 @@ def test_an_alert_decided_before_a_crash_is_delivered_after_the_restart(
 def test_nothing_is_sent_at_night(small_store: Store, service: PushService) -> None:
     phone = Device(service, "phone")
     subscribe(small_store, "ben", phone)
-    night = datetime.combine(DEMO_DAY, time(2, 30), notify.LONDON)
+    night = datetime.combine(DEMO_DAY, time(2, 30), LONDON)
     assert push.run_once(small_store, night, quick_sender(small_store)).decided == 0
     assert not service.received
     # Queued in the evening, still waiting at night: it goes in the morning, not at half past two.
-    queued = notify.record(small_store, datetime.combine(DEMO_DAY, time(19, 50), notify.LONDON))
+    queued = notify.record(small_store, datetime.combine(DEMO_DAY, time(19, 50), LONDON))
     assert queued
     assert push.run_once(small_store, night + timedelta(days=1), quick_sender(small_store)).delivered == 0
     assert not service.received
@@ -524,23 +525,23 @@ def test_only_one_instance_runs_the_scheduler_on_postgresql(small_store: Store, 
     subscribe(small_store, "ben", Device(service, "phone"))
     other = create_engine(small_store.engine.url)
     with other.connect() as connection:
-        assert connection.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": notify.SCHEDULER_LOCK_ID}).scalar()
+        assert connection.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": push_delivery.SCHEDULER_LOCK_ID}).scalar()
         report = push.run_once(small_store, morning(DEMO_DAY), quick_sender(small_store))
         assert not report.ran and not service.received
-        connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": notify.SCHEDULER_LOCK_ID})
+        connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": push_delivery.SCHEDULER_LOCK_ID})
     other.dispose()
     assert push.run_once(small_store, morning(DEMO_DAY), quick_sender(small_store)).delivered > 0
 
 
 def test_the_vapid_key_is_made_once_and_kept_sealed(store: Store) -> None:
-    first = notify.public_key_b64url(notify.vapid_private_key(store))
+    first = push_delivery.public_key_b64url(push_delivery.vapid_private_key(store))
     again = Store(store.engine)
     again.unlock_with_server_key(SERVER_KEY)
-    assert notify.public_key_b64url(notify.vapid_private_key(again)) == first
+    assert push_delivery.public_key_b64url(push_delivery.vapid_private_key(again)) == first
     assert len(first) == 87 and first[0] == "B"  # base64url of an uncompressed point: 0x04 + 64 bytes
     with store.engine.connect() as connection:
         stored = connection.execute(text("SELECT value FROM keyring WHERE name = 'vapid'")).scalar()
-    private = notify.vapid_private_key(store).private_numbers().private_value
+    private = push_delivery.vapid_private_key(store).private_numbers().private_value
     assert format(private, "064x") not in str(stored) and str(private) not in str(stored)
 
 
@@ -565,7 +566,7 @@ def test_seen_notify_dry_run_says_what_would_be_sent_to_whom_and_why(
     with store.session() as session:
         assert not list(session.exec(select(SentAlert)))  # a dry run records nothing
     assert main(["vapid"]) == 0
-    assert capsys.readouterr().out.strip() == notify.public_key_b64url(notify.vapid_private_key(store))
+    assert capsys.readouterr().out.strip() == push_delivery.public_key_b64url(push_delivery.vapid_private_key(store))
     assert main(["notify", "--dry-run", "--at", "tomorrow"]) == 2
 
 
@@ -648,12 +649,12 @@ async def test_signing_out_stops_alerts_to_that_browser_but_the_idle_lock_does_n
     # The idle lock signs the worker out without turning their phone's alerts off.
     await user.open("/logout?locked=1")
     await user.should_see("Sign in", retries=50)
-    assert len(notify.subscriptions_of(app_store, erin)) == 1
+    assert len(push_delivery.subscriptions_of(app_store, erin)) == 1
     await subscribe_as(user, "erin", phone)
     # Signing out on purpose: this browser is no longer erin's, so it hears nothing more about her children.
     await user.open("/logout")
     await user.should_see("Sign in", retries=50)
-    assert notify.subscriptions_of(app_store, erin) == []
+    assert push_delivery.subscriptions_of(app_store, erin) == []
     response = await user.http_client.post("/api/push/status", json={"endpoint": phone.endpoint})
     assert response.status_code == 401
     await sign_in(user, "erin")
@@ -679,16 +680,16 @@ async def test_a_push_address_inside_the_network_is_refused_with_the_reason(
         assert response.status_code == 400, endpoint
         message = response.json()["error"]
         assert "must be an https:// address on the public internet" in message, (endpoint, message)
-    assert not notify.subscriptions_of(app_store, worker_named(app_store, "erin").id)
-    assert notify.check_subscription(phone.subscription() | {"endpoint": "https://fcm.googleapis.com/fcm/send/x"})
+    assert not push_delivery.subscriptions_of(app_store, worker_named(app_store, "erin").id)
+    assert push_delivery.check_subscription(phone.subscription() | {"endpoint": "https://fcm.googleapis.com/fcm/send/x"})
 
     # A subscription stored before addresses were checked is not sent to, and is removed.
     monkeypatch.setenv("SEEN_PUSH_ALLOW_LOOPBACK", "1")
-    notify.subscribe(app_store, worker_named(app_store, "erin").id, phone.subscription())
+    push_delivery.subscribe(app_store, worker_named(app_store, "erin").id, phone.subscription())
     monkeypatch.delenv("SEEN_PUSH_ALLOW_LOOPBACK")
     from pwa.push import Sender
 
-    sender = Sender(notify.vapid_private_key(app_store), tries=1)
+    sender = Sender(push_delivery.vapid_private_key(app_store), tries=1)
     try:
         outcome = sender.send(phone.subscription(), "{}")
     finally:

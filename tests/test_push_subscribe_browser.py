@@ -24,8 +24,9 @@ from playwright.sync_api import expect
 from sqlmodel import select
 
 from pwa import push
-from storage import notify
+from storage import push_delivery
 from storage.models import Child, PushSubscription, Worker
+from storage.timescales.calendar import LONDON
 from tests.browser_support import LiveServer, check_screen, running_server, sign_in
 from tests.push_service import Device, PushService, check_vapid
 
@@ -113,7 +114,7 @@ def subscriptions_held(live_server: LiveServer) -> tuple[str, list[dict]]:
         with store.session() as session:
             ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
             held = list(session.exec(select(PushSubscription)))
-        return ben.id, [{"worker": s.worker_id} | notify.open_subscription(store, s) for s in held]
+        return ben.id, [{"worker": s.worker_id} | push_delivery.open_subscription(store, s) for s in held]
     finally:
         store.engine.dispose()
 
@@ -121,7 +122,7 @@ def subscriptions_held(live_server: LiveServer) -> tuple[str, list[dict]]:
 def vapid_public_key(live_server: LiveServer) -> str:
     store = live_server.store()
     try:
-        return notify.public_key_b64url(notify.vapid_private_key(store))
+        return push_delivery.public_key_b64url(push_delivery.vapid_private_key(store))
     finally:
         store.engine.dispose()
 
@@ -130,9 +131,9 @@ def run_the_scheduler_this_morning(live_server: LiveServer, worker_id: str) -> t
     """One run of the server's push scheduler at 9 am today, on the server's database with its VAPID key;
     and the ids of the worker's children, whom its alerts should be about."""
     store = live_server.store()
-    sender = push.Sender(notify.vapid_private_key(store), backoff=0.05)
+    sender = push.Sender(push_delivery.vapid_private_key(store), backoff=0.05)
     try:
-        report = push.run_once(store, datetime.combine(date.today(), time(9, 0), notify.LONDON), sender)
+        report = push.run_once(store, datetime.combine(date.today(), time(9, 0), LONDON), sender)
         with store.session() as session:
             children = {c.id for c in session.exec(select(Child).where(Child.worker_id == worker_id))}
         return report, children

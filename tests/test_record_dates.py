@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import select
 
+from pwa.sync.server import status_of
 from storage.direct_work import (
     FormInvalid,
     add_action,
@@ -32,7 +33,9 @@ from storage.models import (
 from storage.offline import receive_draft
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import Store
-from storage.sync_store import SyncRefused, apply_batch, enrol_device, issue_enrolment_code
+from storage.sync.devices import enrol_device, issue_enrolment_code
+from storage.sync.push import apply_batch
+from storage.sync.refusal import SyncRefused
 from storage.visits import VisitInvalid, blank_form, submit_visit
 from tests.conftest import DEMO_DAY
 
@@ -192,7 +195,7 @@ def test_a_sync_push_of_a_visit_before_birth_is_refused_and_nothing_in_its_batch
     good, bad = _visit_change(child_id, ben.id, date(2026, 11, 20)), _visit_change(child_id, ben.id, date(1995, 1, 1))
     with pytest.raises(SyncRefused) as refused:
         apply_batch(small, device, ben, "batch-1", [good, bad])
-    assert refused.value.status == 403 and refused.value.change_ids == [bad["change_id"]]
+    assert status_of(refused.value) == 403 and refused.value.change_ids == [bad["change_id"]]
     assert BIRTH_WORDS in refused.value.reasons[bad["change_id"]] and bad["record_id"] in refused.value.message
     assert count(small, Visit) == 0
     [event] = denials(small)  # the refusal is audited though the batch was rolled back

@@ -20,9 +20,9 @@ from sqlmodel import select
 from pwa import state
 from pwa.sync import messages
 from pwa.sync.server import build_app
-from storage import sync_store
 from storage.models import AuditEvent, CarePlan
 from storage.store import Store
+from storage.sync import devices
 from tests.sync_support import Caseload, SyncServer, new_store, seed, server_store
 
 with warnings.catch_warnings():  # starlette suggests httpx2; the test client works as it is
@@ -56,8 +56,8 @@ def test_openapi_document_describes_every_sync_route():
 
 def test_schemathesis_finds_no_server_error(api_store):
     server, caseload = api_store
-    _device, _worker, token = sync_store.enrol_device(
-        server, sync_store.issue_enrolment_code(server, caseload.workers["ben"], caseload.workers["admin"]), "fuzz")
+    _device, _worker, token = devices.enrol_device(
+        server, devices.issue_enrolment_code(server, caseload.workers["ben"], caseload.workers["admin"]), "fuzz")
     schema = schemathesis.openapi.from_asgi("/openapi.json", build_app())
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -116,8 +116,8 @@ def test_schemathesis_with_every_check_finds_nothing_against_a_real_server(pg_ur
     # schema-violating data refused, auth ignored...), against `seen server` on PostgreSQL, as a device.
     server = server_store(pg_url)
     caseload = seed(server, suffix="-" + uuid.uuid4().hex[:6])
-    _device, _worker, token = sync_store.enrol_device(
-        server, sync_store.issue_enrolment_code(server, caseload.workers["ben"], caseload.workers["admin"]), "fuzz")
+    _device, _worker, token = devices.enrol_device(
+        server, devices.issue_enrolment_code(server, caseload.workers["ben"], caseload.workers["admin"]), "fuzz")
     server.engine.dispose()
     config = tmp_path / "schemathesis.toml"
     config.write_text(SCHEMATHESIS_CONFIG)
@@ -139,8 +139,8 @@ def test_schemathesis_with_every_check_finds_nothing_against_a_real_server(pg_ur
 @pytest.fixture
 def device_token(api_store: tuple[Store, Caseload]) -> str:
     server, caseload = api_store
-    return sync_store.enrol_device(
-        server, sync_store.issue_enrolment_code(server, caseload.workers["ben"], caseload.workers["admin"]), "t")[2]
+    return devices.enrol_device(
+        server, devices.issue_enrolment_code(server, caseload.workers["ben"], caseload.workers["admin"]), "t")[2]
 
 
 def _audit_upload(token: str, **event: Any) -> dict[str, Any]:
@@ -167,7 +167,7 @@ def test_bad_audit_events_are_refused_with_a_reason_not_a_server_error(api_store
 
 def test_a_device_name_with_a_nul_is_refused_at_enrolment(api_store):
     server, caseload = api_store
-    code = sync_store.issue_enrolment_code(server, caseload.workers["ben"], caseload.workers["admin"])
+    code = devices.issue_enrolment_code(server, caseload.workers["ben"], caseload.workers["admin"])
     with TestClient(build_app()) as client:
         response = client.post("/api/sync/enrol", json={"code": code, "device_name": "phone\x00"})
         assert response.status_code == 422 and "device_name" in response.json()["message"]

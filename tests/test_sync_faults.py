@@ -19,8 +19,9 @@ import pytest
 from sqlmodel import col, select
 
 from pwa.sync.client import Phase, SyncClient
-from storage import sync_store
 from storage.models import Visit
+from storage.sync import devices
+from storage.sync import node as sync_node
 from tests.browser_support import free_port
 from tests.support import postgres_reachable, postgres_schema, unavailable
 from tests.sync_support import (
@@ -59,7 +60,7 @@ def test_server_killed_at_random_holds_every_change_exactly_once(pg_url: str, tm
         clients = []
         for username in ("ben", "amara"):
             node = new_store(f"sqlite:///{tmp_path / f'{username}.db'}")
-            code = sync_store.issue_enrolment_code(server, caseload.workers[username], caseload.workers["admin"])
+            code = devices.issue_enrolment_code(server, caseload.workers[username], caseload.workers["admin"])
             http = httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0))
             client = SyncClient(node, http=http, urls=urls, batch_size=3, page_size=4, rng=random.Random(username))
             client.enrol(urls[0], code, username)
@@ -74,7 +75,7 @@ def test_server_killed_at_random_holds_every_change_exactly_once(pg_url: str, tm
                     visits.append(add_visit(client.store, caseload.children["Alfie"], caseload.workers[username],
                                             f"{username} round {round_}"))
                 edit_action(client.store, caseload.actions["Bella"], outcome=f"{username} {round_}")
-                made.update(c["change_id"] for c in sync_store.pending_changes(client.store, 1000))
+                made.update(c["change_id"] for c in sync_node.pending_changes(client.store, 1000))
             syncing = [threading.Thread(target=c.sync_once) for _, c in clients]
             for thread in syncing:
                 thread.start()
@@ -89,8 +90,8 @@ def test_server_killed_at_random_holds_every_change_exactly_once(pg_url: str, tm
             for _, client in clients:
                 assert client.sync_once().phase == Phase.idle
         for _, client in clients:  # every change left the outbox: pushed and acknowledged
-            assert sync_store.sync_status(client.store).waiting == 0
-            assert sync_store.sync_status(client.store).refused == 0
+            assert sync_node.sync_status(client.store).waiting == 0
+            assert sync_node.sync_status(client.store).refused == 0
 
     counts = log_counts(server, caseload)
     assert made <= set(counts) and all(n == 1 for n in counts.values())

@@ -22,9 +22,11 @@ from pwa import state
 from pwa.sync import messages
 from pwa.sync.client import Phase
 from pwa.sync.server import build_app
-from storage import audit, direct_work, sync_store
+from storage import audit, direct_work
 from storage.models import AuditEvent, Outbox, Photo, SyncClock, SyncState, Worker
 from storage.store import NotAllowed, Store
+from storage.sync import changes as sync_changes
+from storage.sync import node as sync_node
 from tests.sync_support import (
     Caseload,
     SyncServer,
@@ -90,7 +92,7 @@ def images_of(store: Store, entry_id: str) -> list[bytes]:
         return sorted(direct_work.open_photo(store, p) for p in photos)
 
 
-def signed(enrolment: sync_store.Enrolment, changes: list[dict[str, Any]]) -> dict[str, Any]:
+def signed(enrolment: sync_node.Enrolment, changes: list[dict[str, Any]]) -> dict[str, Any]:
     wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in changes]
     batch_id = str(uuid.uuid4())
     return {"batch_id": batch_id, "changes": wire,
@@ -167,11 +169,11 @@ def test_a_damaged_or_missing_image_is_refused_and_nothing_in_its_batch_applied(
     add_visit(ben.store, alfie, caseload.workers["ben"], "Fine")
     entry = direct_work.add_life_story_entry(ben.store, worker_on(ben.store, caseload.workers["ben"]), alfie, ENTRY,
                                              [image], today=TODAY)
-    changes = sync_store.pending_changes(ben.store)
+    changes = sync_node.pending_changes(ben.store)
     assert [c["kind"] for c in changes] == ["visit", "life_story", "photo"]
     assert base64.b64decode(changes[2]["body"]["image"]) == image  # the outbox holds the image itself
     changes[2] = {**changes[2], "body": {"image": damage(image)}}
-    enrolment = sync_store.load_enrolment(ben.store)
+    enrolment = sync_node.load_enrolment(ben.store)
 
     answer = httpx.post(f"{server_url}/api/sync/push", json=signed(enrolment, changes), timeout=120,
                         headers={"Authorization": f"Bearer {enrolment.token}"})
@@ -205,7 +207,7 @@ def test_batches_and_pages_stop_at_their_byte_budget_and_the_server_takes_a_full
     entries = [direct_work.add_life_story_entry(ben.store, worker, caseload.children["Alfie"], ENTRY, images[i:i + 4],
                                                 today=TODAY) for i in (0, 4)]
     biggest = max(len(base64.b64encode(i)) for i in images) + 2000
-    first = sync_store.pending_changes(ben.store, 100)
+    first = sync_node.pending_changes(ben.store, 100)
     assert 1 < len(first) < 10
     sizes["push"].clear()
 
@@ -214,9 +216,9 @@ def test_batches_and_pages_stop_at_their_byte_budget_and_the_server_takes_a_full
     assert amara.sync_once().phase == Phase.idle
 
     assert len(sizes["push"]) >= 4 and len(sizes["pull"]) >= 4
-    assert max(sizes["push"]) <= sync_store.MESSAGE_BYTES + biggest
-    assert max(sizes["pull"]) <= sync_store.MESSAGE_BYTES + biggest
-    assert max(sizes["push"]) > sync_store.MESSAGE_BYTES - biggest  # a batch near the budget was taken
+    assert max(sizes["push"]) <= sync_changes.MESSAGE_BYTES + biggest
+    assert max(sizes["pull"]) <= sync_changes.MESSAGE_BYTES + biggest
+    assert max(sizes["push"]) > sync_changes.MESSAGE_BYTES - biggest  # a batch near the budget was taken
     for entry, expected in zip(entries, (images[:4], images[4:]), strict=True):
         assert images_of(server, entry.id) == sorted(expected)
         assert images_of(amara.store, entry.id) == sorted(expected)
@@ -241,17 +243,17 @@ def test_photos_pushed_without_images_by_an_older_seen_are_sent_again_whole(seed
         later = Photo(record_id=entry.id, child_id=entry.child_id)
         later.sealed = ben.store.sealer.seal_bytes("photo", later.id, waiting)
         ben.store.write(session, later, action="create")
-        session.delete(session.get(SyncState, sync_store.PHOTOS_WHOLE))
+        session.delete(session.get(SyncState, sync_node.PHOTOS_WHOLE))
     with server.session() as session:
         session.add(Photo(id=old.id, record_id=entry.id, child_id=entry.child_id, sealed=b""))
         session.add(SyncClock(record_id=old.id, kind="photo", clock="0"))
-    assert not sync_store.pending_changes(ben.store)[0]["body"]
+    assert not sync_node.pending_changes(ben.store)[0]["body"]
 
     report = ben.sync_once()
 
     assert report.phase == Phase.idle and report.refused == 0, report.message
     assert images_of(server, entry.id) == sorted([pushed, waiting])
-    assert sync_store.send_photos_whole_once(ben.store) == 0  # once only
+    assert sync_node.send_photos_whole_once(ben.store) == 0  # once only
     with ben.store.session() as session:
         assert session.exec(select(Outbox)).first() is None
 
@@ -295,7 +297,7 @@ def node_events(store: Store) -> list[AuditEvent]:
         return list(session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))))
 
 
-def audit_upload(enrolment: sync_store.Enrolment, events: list[dict[str, Any]],
+def audit_upload(enrolment: sync_node.Enrolment, events: list[dict[str, Any]],
                  extra: dict[str, Any] | None = None) -> httpx.Response:
     """Posts an upload of audit events signed with the device's token; `extra` fields go unsigned."""
     wire = [messages.AuditEventUpload.model_validate(e).model_dump(mode="json") for e in events]
@@ -311,7 +313,7 @@ def test_what_a_worker_read_offline_reaches_the_servers_audit_trail_once_with_th
     server, caseload = seeded
     ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[server_url])
     assert ben.sync_once().phase == Phase.idle
-    device = sync_store.load_enrolment(ben.store).device_id
+    device = sync_node.load_enrolment(ben.store).device_id
     worker = worker_on(ben.store, caseload.workers["ben"])
     alfie = caseload.children["Alfie"]
 
@@ -336,7 +338,7 @@ def test_what_a_worker_read_offline_reaches_the_servers_audit_trail_once_with_th
                                    mine.detail)
 
     # An upload sent again (its answer lost) is held once; a device id in the body is not believed.
-    enrolment = sync_store.load_enrolment(ben.store)
+    enrolment = sync_node.load_enrolment(ben.store)
     again = audit_upload(enrolment, [e.model_dump() for e in written[-2:]], extra={"device_id": "someone-else"})
     assert again.status_code == 200, again.text
     assert again.json() == {"recorded": [], "duplicates": [e.id for e in written[-2:]]}
@@ -357,7 +359,7 @@ def test_an_audit_event_for_another_worker_is_refused_and_the_rest_still_arrive(
     server, caseload = seeded
     ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[server_url])
     assert ben.sync_once().phase == Phase.idle
-    enrolment = sync_store.load_enrolment(ben.store)
+    enrolment = sync_node.load_enrolment(ben.store)
     caleb = caseload.children["Caleb"]  # chloe's child
     with ben.store.session() as session:
         forged = audit.append(session, "read", "child", caleb, worker_id=caseload.workers["chloe"], child_id=caleb)
@@ -381,7 +383,7 @@ def test_an_audit_event_for_another_worker_is_refused_and_the_rest_still_arrive(
     report = ben.sync_once()
 
     assert report.phase == Phase.idle and report.audit_refused == 1, report.message
-    assert sync_store.sync_status(ben.store).audit_refused == 1  # kept on the node, and shown
+    assert sync_node.sync_status(ben.store).audit_refused == 1  # kept on the node, and shown
     origins = {e.origin for e in events_from(server, enrolment.device_id)}
     assert f"{enrolment.device_id}:{honest.id}" in origins and f"{enrolment.device_id}:{forged.id}" not in origins
     assert all(e.worker_id in (None, caseload.workers["ben"]) for e in events_from(server, enrolment.device_id))

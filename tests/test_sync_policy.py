@@ -21,7 +21,7 @@ from sqlmodel import SQLModel, select
 
 from pwa.sync import messages
 from pwa.sync.client import Phase, SyncClient
-from storage import oversight, sync_store
+from storage import oversight
 from storage.models import (
     AuditEvent,
     CarePlan,
@@ -38,6 +38,9 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store
+from storage.sync import changes as sync_changes
+from storage.sync import node as sync_node
+from storage.sync import pull
 from tests.sync_support import (
     Caseload,
     SyncServer,
@@ -80,7 +83,7 @@ def forged(source: Store, model: type[SQLModel], record_id: str, *, clock: str, 
     with source.session() as session:
         row = session.get(model, record_id)
         assert row is not None
-        change = sync_store.record_as_change(source, session, row)
+        change = sync_changes.record_as_change(source, session, row)
     change.update(change_id=str(uuid.uuid4()), clock=clock)
     change["fields"].update(fields or {})
     if body:
@@ -97,7 +100,7 @@ def forged(source: Store, model: type[SQLModel], record_id: str, *, clock: str, 
 
 def push(url: str, client: SyncClient, changes: list[dict[str, Any]]) -> httpx.Response:
     """A correctly signed batch, as the device's token signs it."""
-    enrolment = sync_store.load_enrolment(client.store)
+    enrolment = sync_node.load_enrolment(client.store)
     assert enrolment is not None
     wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in changes]
     batch_id = str(uuid.uuid4())
@@ -123,7 +126,7 @@ def assert_refused(server: Store, response: httpx.Response, change: dict[str, An
 
 def refusals(node: Store) -> list[str]:
     with node.session() as session:
-        return [s.value for s in session.exec(select(SyncState)) if s.key.startswith(sync_store.REFUSED_PREFIX)]
+        return [s.value for s in session.exec(select(SyncState)) if s.key.startswith(sync_node.REFUSED_PREFIX)]
 
 
 def server_row(server: Store, kind: str, record_id: str) -> Any:
@@ -355,7 +358,7 @@ def test_a_pulled_clock_far_ahead_moves_a_nodes_clock_only_a_few_minutes(tmp_pat
     server = new_store(f"sqlite:///{tmp_path / 'server.db'}")
     caseload = seed(server)
     with server.session() as session:
-        changes = [sync_store.record_as_change(server, session, session.get(Child, caseload.children["Alfie"]))]
+        changes = [sync_changes.record_as_change(server, session, session.get(Child, caseload.children["Alfie"]))]
     changes[0]["fields"]["field_clocks"] = json.dumps({"legal_status": FAR_FUTURE})
     changes[0]["fields"]["legal_status"] = "C2"
     with node.session() as session:
@@ -363,7 +366,7 @@ def test_a_pulled_clock_far_ahead_moves_a_nodes_clock_only_a_few_minutes(tmp_pat
             session.add(server_row(server, "team", team_id))
         session.flush()
         session.add(server_row(server, "worker", caseload.workers["ben"]))
-    sync_store.apply_pulled(node, sync_store.PullPage(changes=changes, removals=[], directory={}, cursor=1,
+    sync_node.apply_pulled(node, pull.PullPage(changes=changes, removals=[], directory={}, cursor=1,
                                                       more=False))
     assert int(node.clock.now().split("-")[0]) <= int(datetime.now(UTC).timestamp() * 1000) + MAX_AHEAD_MS + 1000
 

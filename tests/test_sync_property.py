@@ -23,10 +23,10 @@ from sqlmodel import col, select
 from pwa import state
 from pwa.sync.client import Phase, SyncClient
 from pwa.sync.server import build_app
-from storage import sync_store
 from storage.db import make_engine
 from storage.models import Visit
 from storage.store import Store
+from storage.sync import node as sync_node
 from tests.support import SERVER_KEY
 
 with warnings.catch_warnings():  # starlette suggests httpx2; the test client works as it is
@@ -127,7 +127,7 @@ def test_three_nodes_converge_and_nothing_is_lost_or_duplicated(template, tmp_pa
                 client.sync_once()
             else:
                 networks[name].down = op[2]
-            made.update(c["change_id"] for c in sync_store.pending_changes(client.store, 1000))
+            made.update(c["change_id"] for c in sync_node.pending_changes(client.store, 1000))
 
         for network in networks.values():
             network.down = False
@@ -143,8 +143,8 @@ def test_three_nodes_converge_and_nothing_is_lost_or_duplicated(template, tmp_pa
             assert len(list(session.exec(select(Visit.id).where(col(Visit.id).in_(list(visits)))))) == len(visits)
         server_state = state_of(server)
         for name, client in clients.items():
-            assert sync_store.sync_status(client.store).waiting == 0
-            assert sync_store.sync_status(client.store).refused == 0
+            assert sync_node.sync_status(client.store).waiting == 0
+            assert sync_node.sync_status(client.store).refused == 0
             node_state = state_of(client.store)
             assert node_state == {k: server_state[k] for k in node_state}, f"{name} differs from the server"
         assert set(state_of(clients["ben"].store)) <= set(state_of(clients["amara"].store))

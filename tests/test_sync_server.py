@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from pwa.sync import messages
 from pwa.sync.client import Phase
-from storage import audit, sync_store
+from storage import audit
 from storage.models import (
     AuditEvent,
     CarePlanAction,
@@ -27,6 +27,11 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store
+from storage.sync import changes as sync_changes
+from storage.sync import conflicts as sync_conflicts
+from storage.sync import devices, server_log
+from storage.sync import node as sync_node
+from storage.sync import pull as sync_pull
 from tests.sync_support import (
     Caseload,
     SyncServer,
@@ -96,16 +101,16 @@ def test_two_nodes_edit_offline_and_converge_keeping_the_losing_value(seeded, se
     with ben.store.session() as session:
         assert ben.store.opened(session.get(CarePlanAction, action)).outcome == "Contact paused pending review"
         assert session.get(CarePlanAction, action).status == "in_progress"  # amara's status, not in conflict
-        words = ben.store.opened(session.exec(select(sync_store.MODEL_OF["visit"])).one()).child_words
+        words = ben.store.opened(session.exec(select(sync_changes.MODEL_OF["visit"])).one()).child_words
         assert words == "I like my new school."
     # The losing value is kept, and every node and the server show it.
     for store in (ben.store, amara.store, server):
         with store.session() as session:
-            [shown] = sync_store.conflicts(store, session, [caseload.children["Alfie"]])
+            [shown] = sync_conflicts.conflicts(store, session, [caseload.children["Alfie"]])
         assert (shown.conflict.field, shown.winner, shown.loser) == (
             "body.outcome", "Contact paused pending review", "Contact arranged for Saturdays")
-    assert sync_store.sync_status(ben.store).conflicts == 1
-    assert sync_store.sync_status(ben.store).waiting == 0
+    assert sync_node.sync_status(ben.store).conflicts == 1
+    assert sync_node.sync_status(ben.store).waiting == 0
     assert visit in {k.split(":")[1] for k in state_of(amara.store)}
 
 
@@ -113,7 +118,7 @@ def test_another_teams_child_is_refused_on_push_and_pull(seeded, servers, tmp_pa
     server, caseload = seeded
     ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[servers[0].url])
     assert ben.sync_once().phase == Phase.idle
-    enrolment = sync_store.load_enrolment(ben.store)
+    enrolment = sync_node.load_enrolment(ben.store)
     daisy = caseload.children["Daisy"]  # erin's child, in the CiN team
     headers = {"Authorization": f"Bearer {enrolment.token}"}
 
@@ -135,7 +140,7 @@ def test_another_teams_child_is_refused_on_push_and_pull(seeded, servers, tmp_pa
         session.add(Child(id=daisy, category="cin", team_id=caseload.teams["cin"], worker_id=caseload.workers["erin"]))
     add_visit(ben.store, daisy, caseload.workers["ben"], "Not ben's to write")
     add_visit(ben.store, caseload.children["Alfie"], caseload.workers["ben"], "Fine")
-    changes = sync_store.pending_changes(ben.store)
+    changes = sync_node.pending_changes(ben.store)
     batch_id = str(uuid.uuid4())
     wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in changes]
     signature = messages.batch_signature(messages.token_key(enrolment.token), batch_id, wire)
@@ -148,7 +153,7 @@ def test_another_teams_child_is_refused_on_push_and_pull(seeded, servers, tmp_pa
     # The client sets the refused change aside (kept, shown) and pushes the rest.
     report = ben.sync_once()
     assert report.refused == 1 and report.pushed == 1
-    assert sync_store.sync_status(ben.store).refused == 1
+    assert sync_node.sync_status(ben.store).refused == 1
     assert len(log_counts(server, caseload)) == 1
     with ben.store.session() as session:
         assert session.get(Child, daisy) is None  # pull removed the child ben may not see
@@ -158,10 +163,10 @@ def test_replayed_batch_applies_once_and_tampered_batch_is_refused(seeded, serve
     server, caseload = seeded
     ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[servers[0].url])
     ben.sync_once()
-    enrolment = sync_store.load_enrolment(ben.store)
+    enrolment = sync_node.load_enrolment(ben.store)
     headers = {"Authorization": f"Bearer {enrolment.token}"}
     add_visit(ben.store, caseload.children["Alfie"], caseload.workers["ben"], "Once only")
-    wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in sync_store.pending_changes(ben.store)]
+    wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in sync_node.pending_changes(ben.store)]
     batch_id = str(uuid.uuid4())
     batch = {"batch_id": batch_id, "changes": wire,
              "signature": messages.batch_signature(messages.token_key(enrolment.token), batch_id, wire)}
@@ -192,7 +197,7 @@ def test_a_batch_in_any_script_is_checked_and_logged_as_its_device_signed_it(see
     ben.sync_once()
     words = "Zoë said “it’s calm here” — 🙂 and \u2028a new line"
     visit_id = add_visit(ben.store, caseload.children["Alfie"], caseload.workers["ben"], words)
-    [pending] = [c for c in sync_store.pending_changes(ben.store) if c["record_id"] == visit_id]
+    [pending] = [c for c in sync_node.pending_changes(ben.store) if c["record_id"] == visit_id]
     report = ben.sync_once()
     assert report.phase == Phase.idle and report.pushed == 1
     with server.session() as session:
@@ -209,7 +214,7 @@ def test_revoked_device_wipes_itself(seeded, servers, tmp_path):
     ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[servers[0].url])
     ben.sync_once()
     add_visit(ben.store, caseload.children["Alfie"], caseload.workers["ben"], "Never pushed")
-    sync_store.revoke_device(server, sync_store.load_enrolment(ben.store).device_id)
+    devices.revoke_device(server, sync_node.load_enrolment(ben.store).device_id)
 
     report = ben.sync_once()
 
@@ -259,7 +264,7 @@ def test_two_server_processes_on_one_postgresql(seeded, servers, tmp_path):
         for client, who in ((ben, "ben"), (amara, "amara")):
             add_visit(client.store, caseload.children["Alfie"], caseload.workers[who], f"{who} {round_}")
             edit_action(client.store, caseload.actions["Bella"], outcome=f"{who} {round_}")
-            made += [c["change_id"] for c in sync_store.pending_changes(client.store)[-2:]]
+            made += [c["change_id"] for c in sync_node.pending_changes(client.store)[-2:]]
             assert client.sync_once().phase == Phase.idle
     for client in (ben, amara, ben):
         client.sync_once()
@@ -282,12 +287,12 @@ def test_same_batch_pushed_to_both_servers_at_once_is_held_once_and_the_audit_ch
     server, caseload = seeded
     ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[servers[0].url])
     assert ben.sync_once().phase == Phase.idle
-    enrolment = sync_store.load_enrolment(ben.store)
+    enrolment = sync_node.load_enrolment(ben.store)
     headers = {"Authorization": f"Bearer {enrolment.token}"}
     for i in range(20):
         add_visit(ben.store, caseload.children["Alfie" if i % 2 else "Bella"], caseload.workers["ben"], f"visit {i}")
     edit_action(ben.store, caseload.actions["Alfie"], outcome="Raced")
-    wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in sync_store.pending_changes(ben.store)]
+    wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in sync_node.pending_changes(ben.store)]
     batch_id = str(uuid.uuid4())
     batch = {"batch_id": batch_id, "changes": wire,
              "signature": messages.batch_signature(messages.token_key(enrolment.token), batch_id, wire)}
@@ -314,13 +319,13 @@ def test_a_fresh_node_is_sent_each_record_once_and_an_unchanged_directory_not_ag
     server.outbox_enabled = True  # a visit written on the hosted app reaches the change log
     add_visit(server, caseload.children["Alfie"], caseload.workers["ben"], "Written on the hosted app")
     server.outbox_enabled = False
-    first = sync_store.pull_page(server, ben, cursor=0, held=[], child_ids=None)
+    first = sync_pull.pull_page(server, ben, cursor=0, held=[], child_ids=None)
     assert {c["kind"] for c in first.changes} >= {"child", "care_plan", "care_plan_action", "visit"}
     assert not first.more
-    assert first.cursor == sync_store.latest_seq(server)  # the children came whole: the log is not replayed
+    assert first.cursor == server_log.latest_seq(server)  # the children came whole: the log is not replayed
     assert first.directory["workers"] and first.directory_version
     held = [caseload.children["Alfie"], caseload.children["Bella"]]
-    again = sync_store.pull_page(server, ben, cursor=first.cursor, held=held, child_ids=None,
+    again = sync_pull.pull_page(server, ben, cursor=first.cursor, held=held, child_ids=None,
                                  directory_version=first.directory_version)
     assert again.changes == [] and again.directory == {} and again.directory_version == first.directory_version
     own = next(w for w in first.directory["workers"] if w["id"] == ben.id)
@@ -329,17 +334,17 @@ def test_a_fresh_node_is_sent_each_record_once_and_an_unchanged_directory_not_ag
 
     # A node that holds a child with changes it lacks still gets them when a new child arrives whole.
     visit = add_visit_on_server(server, caseload, "Alfie")
-    with_new = sync_store.pull_page(server, ben, cursor=first.cursor, held=[caseload.children["Alfie"]],
+    with_new = sync_pull.pull_page(server, ben, cursor=first.cursor, held=[caseload.children["Alfie"]],
                                     child_ids=None)
     assert [c["record_id"] for c in with_new.changes if c["kind"] == "child"] == [caseload.children["Bella"]]
     assert with_new.cursor == first.cursor
-    rest = sync_store.pull_page(server, ben, cursor=with_new.cursor, held=held, child_ids=None)
+    rest = sync_pull.pull_page(server, ben, cursor=with_new.cursor, held=held, child_ids=None)
     assert visit in {c["record_id"] for c in rest.changes}
 
     # A directory change is sent: a new version, with the new worker.
     with server.session() as session:
         session.add(Worker(username="new-" + uuid.uuid4().hex[:6], display_name="New", team_id=ben.team_id))
-    changed = sync_store.pull_page(server, ben, cursor=rest.cursor, held=held, child_ids=None,
+    changed = sync_pull.pull_page(server, ben, cursor=rest.cursor, held=held, child_ids=None,
                                    directory_version=first.directory_version)
     assert changed.directory_version != first.directory_version
     assert len(changed.directory["workers"]) == len(first.directory["workers"]) + 1
@@ -350,7 +355,7 @@ def test_a_fresh_node_is_sent_each_record_once_and_an_unchanged_directory_not_ag
         assert chloe is not None
         chloe.display_name = "Chloe Renamed"
         session.add(chloe)
-    renamed = sync_store.pull_page(server, ben, cursor=changed.cursor, held=held, child_ids=None,
+    renamed = sync_pull.pull_page(server, ben, cursor=changed.cursor, held=held, child_ids=None,
                                    directory_version=changed.directory_version)
     assert renamed.directory_version not in (first.directory_version, changed.directory_version)
     assert {w["display_name"] for w in renamed.directory["workers"] if w["id"] == chloe.id} == {"Chloe Renamed"}

@@ -24,16 +24,14 @@ from storage.timescales import (
     VisitFacts,
     add_months,
     add_working_days,
-    case_from_json,
     clocks_for,
     clocks_for_all,
-    due_command,
-    format_table,
     is_late_write_up,
     is_working_day,
     load_rules,
     worst_first,
 )
+from storage.timescales.due import case_from_json, due_command, format_table
 
 ROOT = Path(__file__).resolve().parent.parent
 D = date.fromisoformat
@@ -686,7 +684,7 @@ def test_seen_due_bad_rules_exit_2(tmp_path, capsys, monkeypatch):
 
 def test_seen_due_in_a_subprocess(tmp_path):
     path = write_cases(tmp_path, [A1, {**CP_WAITING, "strategy_discussion": "14/12/2026"}])
-    code = f"import sys; from storage.timescales import due_command; sys.exit(due_command({['--cases', path, '--on', '2026-05-01', '--json']!r}))"
+    code = f"import sys; from storage.timescales.due import due_command; sys.exit(due_command({['--cases', path, '--on', '2026-05-01', '--json']!r}))"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )

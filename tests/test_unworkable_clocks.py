@@ -19,7 +19,8 @@ from storage.cases import all_open_cases
 from storage.child_view import child_view
 from storage.models import Child, ChildBody, Worker
 from storage.store import Store
-from storage.timescales import NEEDS, due_command
+from storage.timescales import NEEDS
+from storage.timescales.due import due_command
 from tests.conftest import DEMO_DAY, sign_in
 
 MORNING = datetime(2026, 11, 23, 7, 30, tzinfo=UTC)  # the demo's day, before the digest hour

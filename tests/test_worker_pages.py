@@ -19,7 +19,7 @@ from storage.caseload import CaseloadRow
 from storage.models import AuditEvent, CarePlanAction, Child, Visit, Worker, utcnow
 from storage.store import Store
 from storage.timescales import STATUS_ORDER, Clock
-from storage.visits import LONDON
+from storage.timescales.calendar import LONDON
 from tests.conftest import ROOT, sign_in
 
 

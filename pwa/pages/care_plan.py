@@ -27,11 +27,11 @@ from storage.direct_work import (
     care_plans_for_child,
     complete_action,
     set_action_status,
-    today_in_england,
 )
 from storage.models import PLAN_KINDS
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
+from storage.timescales.calendar import today_in_england
 
 STATUS_CLASSES = {"open": "bg-blue-100 text-blue-900", "in_progress": "bg-yellow-200 text-black",
                   "done": "bg-green-800 text-white", "cancelled": "bg-gray-200 text-gray-900"}

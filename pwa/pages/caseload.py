@@ -19,12 +19,13 @@ from storage.child_view import clock_name
 from storage.models import CATEGORY_LABELS, Worker
 from storage.store import Store
 from storage.timescales import Clock
+from storage.timescales.calendar import today_in_england
 from storage.visits import DRAFT_KIND, drafts_by_child
 
 
 def clock_line(clock: Clock, today: date | None = None) -> str:
     """"Statutory visit due 4 Dec 2026 (in 11 days)": the clock, its date and how far off it is."""
-    days = (clock.due - (today or date.today())).days
+    days = (clock.due - (today or today_in_england())).days
     when = ("today" if days == 0 else f"in {days} day{'s' if days != 1 else ''}" if days > 0
             else f"{-days} day{'s' if days != -1 else ''} overdue")
     return f"{clock_name(clock)} due {clock.due:%-d %b %Y} ({when})"
@@ -122,7 +123,7 @@ async def caseload_page() -> None:
     worker = current_worker()
     rows, drafts = await io_bound(_load, state.store(), worker)
     counts = Counter(row.status for row in rows)
-    today = date.today()
+    today = today_in_england()
     with frame("My caseload"):
         ui.add_head_html(CARD_CSS)
         if rows:

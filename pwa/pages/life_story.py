@@ -47,11 +47,11 @@ from storage.direct_work import (
     life_story_for_child,
     photo_for_worker,
     prepare_photo,
-    today_in_england,
 )
 from storage.life_story_book import life_story_pdf
 from storage.models import LIFE_STORY_SECTIONS
 from storage.store import NotAllowed
+from storage.timescales.calendar import today_in_england
 
 
 def export_book(worker: Any, child_id: str) -> tuple[str, bytes]:

@@ -7,7 +7,6 @@ signed off is final: the page shows it read-only and storage refuses any change 
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from nicegui import ui
 
@@ -19,8 +18,7 @@ from storage import oversight
 from storage.models import VISIT_LOCATIONS
 from storage.recorded import seen_words
 from storage.store import NotAllowed
-
-LONDON = ZoneInfo("Europe/London")
+from storage.timescales.calendar import LONDON
 
 
 def when(moment: datetime | None) -> str:

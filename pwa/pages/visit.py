@@ -25,11 +25,10 @@ from pwa.form_draft import FormDraft, save_open
 from pwa.layout import frame
 from pwa.pages.child import not_found
 from pwa.threads import io_bound
-from storage.cases import LONDON
-from storage.direct_work import today_in_england
 from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS, Worker
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
+from storage.timescales.calendar import LONDON, today_in_england
 from storage.visits import (
     DRAFT_KIND,
     VisitFormStart,

@@ -29,13 +29,13 @@ from storage.direct_work import (
     WishesView,
     blank_wishes_form,
     submit_wishes,
-    today_in_england,
     wishes_correction_form,
     wishes_for_child,
 )
 from storage.models import WISHES_METHODS
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
+from storage.timescales.calendar import today_in_england
 
 # The child's words look like the child's, not like the file: a rounded speech bubble in a handwriting-like
 # face. System fonts only (no download); `cursive` is the last resort everywhere.

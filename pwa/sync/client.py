@@ -28,9 +28,10 @@ from pydantic import ValidationError
 
 from pwa.sync import messages
 from pwa.sync.server import PREFIX
-from storage import sync_store
 from storage.store import Store
-from storage.sync_store import Enrolment
+from storage.sync import node as sync_node
+from storage.sync import pull as sync_pull
+from storage.sync.node import Enrolment
 
 log = logging.getLogger("seen.sync")
 INTERVAL_SECONDS = 60.0
@@ -102,7 +103,7 @@ class SyncClient:
         enrolled = messages.Enrolled.model_validate(answer)
         enrolment = Enrolment(server_url=server_url, device_id=enrolled.device_id, token=enrolled.token,
                               worker_id=enrolled.worker_id, username=enrolled.username)
-        sync_store.save_enrolment(self.store, enrolment)
+        sync_node.save_enrolment(self.store, enrolment)
         return enrolment
 
     # ------------------------------------------------------------ the loop
@@ -115,18 +116,18 @@ class SyncClient:
             except SyncUnavailable as e:
                 self.failures += 1
                 self.phase = Phase.backing_off
-                sync_store.record_error(self.store, str(e))
+                sync_node.record_error(self.store, str(e))
                 return SyncReport(Phase.backing_off, message=str(e))
             except SyncFailed as e:
                 self.failures += 1
                 self.phase = Phase.backing_off
-                sync_store.record_error(self.store, str(e))
+                sync_node.record_error(self.store, str(e))
                 return SyncReport(Phase.backing_off, message=str(e))
             except DeviceWiped as e:
                 self.phase = Phase.wiped
                 return SyncReport(Phase.wiped, message=str(e))
             self.failures = 0
-            sync_store.record_error(self.store, "")
+            sync_node.record_error(self.store, "")
             return report
 
     def next_delay(self) -> float:
@@ -139,13 +140,13 @@ class SyncClient:
         if self.store.locked:
             self.phase = Phase.locked
             return SyncReport(Phase.locked, message="Seen is locked; unlock it to sync.")
-        enrolment = sync_store.load_enrolment(self.store)
+        enrolment = sync_node.load_enrolment(self.store)
         if enrolment is None:
             self.phase = Phase.not_enrolled
             return SyncReport(Phase.not_enrolled, message="This device is not enrolled with a server yet.")
         report = SyncReport(Phase.idle)
         self.phase = Phase.pushing
-        sync_store.send_photos_whole_once(self.store)
+        sync_node.send_photos_whole_once(self.store)
         self._push_all(enrolment, report)
         self.phase = Phase.sending_audit
         self._send_audit(enrolment, report)
@@ -156,7 +157,7 @@ class SyncClient:
 
     def _push_all(self, enrolment: Enrolment, report: SyncReport) -> None:
         key = messages.token_key(enrolment.token)
-        while changes := sync_store.pending_changes(self.store, self.batch_size):
+        while changes := sync_node.pending_changes(self.store, self.batch_size):
             result = self._push(enrolment, key, changes, report)
             if result is None and len(changes) > 1:
                 # The batch as a whole was not valid: send its changes one by one to set aside only the bad.
@@ -176,20 +177,20 @@ class SyncClient:
         except _Refused as refused:
             if refused.status == 403 and refused.body.change_ids:
                 for change_id in refused.body.change_ids:
-                    sync_store.mark_refused(self.store, [change_id],
+                    sync_node.mark_refused(self.store, [change_id],
                                             refused.body.reasons.get(change_id, refused.body.message))
                 report.refused += len(refused.body.change_ids)
                 return None if len(changes) == 1 else messages.PushResult(applied=[], duplicates=[],
                                                                           conflicts=0, cursor=0)
             if refused.status in (409, 422) and len(changes) == 1:
-                sync_store.mark_refused(self.store, [changes[0]["change_id"]], refused.body.message)
+                sync_node.mark_refused(self.store, [changes[0]["change_id"]], refused.body.message)
                 report.refused += 1
                 return None
             if refused.status in (409, 422):
                 return None
             raise SyncFailed(refused.body.message) from None
         result = messages.PushResult.model_validate(answer)
-        sync_store.mark_pushed(self.store, [*result.applied, *result.duplicates, *result.outdated])
+        sync_node.mark_pushed(self.store, [*result.applied, *result.duplicates, *result.outdated])
         report.pushed += len(result.applied)
         report.outdated += len(result.outdated)
         report.duplicates += len(result.duplicates)
@@ -199,13 +200,13 @@ class SyncClient:
     def _send_audit(self, enrolment: Enrolment, report: SyncReport) -> None:
         """Sends this node's own audit events to the server's chain; the node's chain stays as it is."""
         key = messages.token_key(enrolment.token)
-        while events := sync_store.pending_audit_events(self.store, messages.MAX_AUDIT_EVENTS):
+        while events := sync_node.pending_audit_events(self.store, messages.MAX_AUDIT_EVENTS):
             wire: list[dict[str, Any]] = []
             for event in events:
                 try:
                     wire.append(messages.AuditEventUpload.model_validate(event).model_dump(mode="json"))
                 except ValidationError:
-                    sync_store.set_audit_aside(self.store, [event["id"]], "This audit event does not fit the "
+                    sync_node.set_audit_aside(self.store, [event["id"]], "This audit event does not fit the "
                                                "server's (a field is too long), so it is kept on this device only.")
                     report.audit_refused += 1
             if len(wire) < len(events):
@@ -220,26 +221,26 @@ class SyncClient:
                 named = [i for i in refused.body.change_ids if i in sent]
                 if refused.status != 403 or not named:
                     raise SyncFailed(refused.body.message) from None
-                sync_store.set_audit_aside(self.store, named, refused.body.message)
+                sync_node.set_audit_aside(self.store, named, refused.body.message)
                 report.audit_refused += len(named)
                 continue
             result = messages.AuditResult.model_validate(answer)
             if {*result.recorded, *result.duplicates} != {e["id"] for e in events}:
                 raise SyncFailed("The sync server did not confirm every audit event sent; Seen will send them again.")
-            sync_store.mark_audit_sent(self.store, events[-1]["seq"])
+            sync_node.mark_audit_sent(self.store, events[-1]["seq"])
             report.audit_sent += len(result.recorded)
 
     def _pull_all(self, enrolment: Enrolment, report: SyncReport) -> None:
         for _ in range(10_000):
-            request = {"cursor": sync_store.cursor(self.store), "held": sync_store.held_children(self.store),
-                       "limit": self.page_size, "directory_version": sync_store.directory_version(self.store)}
+            request = {"cursor": sync_node.cursor(self.store), "held": sync_node.held_children(self.store),
+                       "limit": self.page_size, "directory_version": sync_node.directory_version(self.store)}
             try:
                 answer = self._post(enrolment, "/pull", request)
             except _Refused as refused:
                 raise SyncFailed(refused.body.message) from None
             page = messages.PullPage.model_validate(answer)
             self.phase = Phase.checkpointing
-            report.pulled += sync_store.apply_pulled(self.store, sync_store.PullPage(
+            report.pulled += sync_node.apply_pulled(self.store, sync_pull.PullPage(
                 changes=[c.model_dump(mode="json") for c in page.changes], removals=page.removals,
                 directory=page.directory, cursor=page.cursor, more=page.more,
                 directory_version=page.directory_version))
@@ -256,7 +257,7 @@ class SyncClient:
             return self._post_to(url, path, payload, token=enrolment.token)
         except _Refused as refused:
             if refused.body.wipe:
-                sync_store.wipe(self.store)
+                sync_node.wipe(self.store)
                 raise DeviceWiped(refused.body.message) from None
             raise
 

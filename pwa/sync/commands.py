@@ -79,7 +79,7 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     from sqlmodel import select
 
     from storage.models import Role, Worker
-    from storage.sync_store import issue_enrolment_code
+    from storage.sync.devices import issue_enrolment_code
 
     store = _server_store()
     with store.session() as session:
@@ -129,7 +129,8 @@ def _configure_device(parser: argparse.ArgumentParser) -> None:
 
 @register("device", "list enrolled devices, or revoke one (it wipes itself on next contact)", _configure_device)
 def cmd_device(args: argparse.Namespace) -> int:
-    from storage.sync_store import SyncRefused, devices, revoke_device
+    from storage.sync.devices import devices, revoke_device
+    from storage.sync.refusal import SyncRefused
 
     store = _server_store()
     if args.action == "list":
@@ -161,8 +162,9 @@ def _configure_sync(parser: argparse.ArgumentParser) -> None:
 def cmd_sync(args: argparse.Namespace) -> int:
     from pwa.app import open_store
     from pwa.sync.client import SyncClient, SyncUnavailable, _Refused
-    from storage import sealing, sync_store
+    from storage import sealing
     from storage.config import settings
+    from storage.sync import node as sync_node
 
     store = open_store(settings())
     if store.locked:
@@ -190,7 +192,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
               + (f", audit events refused {report.audit_refused}" if report.audit_refused else "")
               + (f". {report.message}" if report.message else ""))
         return 0 if report.phase == "idle" else 1
-    status = sync_store.sync_status(store)
+    status = sync_node.sync_status(store)
     print(f"server: {status.server_url or 'not enrolled'}\nlast synced: {status.last_synced_at or 'never'}\n"
           f"waiting changes: {status.waiting}\nconflicts: {status.conflicts}\nrefused: {status.refused}"
           + (f"\naudit events refused: {status.audit_refused}" if status.audit_refused else "")

@@ -2,7 +2,7 @@
 
 Devices authenticate with their device token (`Authorization: Bearer ...`); the server keeps no state
 outside the database, so several processes can serve one PostgreSQL behind a load balancer. What a
-device may push and pull is decided by `storage.sync_store` on the server's own view of each child, and what a
+device may push and pull is decided by `storage.sync` (devices, push, pull) on the server's own view of each child, and what a
 pushed change may do by the same policy as the screens (`storage.policy`).
 """
 
@@ -23,9 +23,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pwa import state
 from pwa.sync import messages
-from storage import sync_store
 from storage.models import Device, Worker
-from storage.sync_store import SyncRefused
+from storage.sync import audit_upload, server_log
+from storage.sync import devices as sync_devices
+from storage.sync import pull as sync_pull
+from storage.sync import push as sync_push
+from storage.sync.refusal import Reason, SyncRefused
 
 PREFIX = "/api/sync"
 log = logging.getLogger("seen.sync")
@@ -40,6 +43,18 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix=PREFIX, tags=["sync"], responses=REFUSALS)
+
+# The HTTP status the API answers a refusal with, by its reason (storage knows reasons, not statuses).
+STATUS_OF: dict[Reason, int] = {
+    Reason.bad_request: 400, Reason.bad_code: 400, Reason.tampered: 400, Reason.not_found: 404,
+    Reason.no_token: 401, Reason.unknown_device: 401, Reason.revoked: 403, Reason.not_allowed: 403,
+    Reason.integrity: 409, Reason.invalid: 422,
+}
+
+
+def status_of(refusal: SyncRefused) -> int:
+    """The HTTP status for a refusal."""
+    return STATUS_OF[refusal.code]
 
 # Requests' database work runs in worker threads, at most this many at once: fewer than the connections the
 # engine keeps open (10), so a burst of devices queues here instead of opening a connection per request
@@ -63,7 +78,7 @@ async def run_in_threadpool(fn: Callable[..., T], *args: Any, **kwargs: Any) -> 
 async def _token(authorization: Annotated[str | None, Header()] = None) -> str:
     # async: FastAPI runs a plain function dependency in a worker thread, a thread hop a request for nothing.
     if not authorization or not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
-        raise SyncRefused("This request has no device token. Enrol the device first.", status=401, code="no_token")
+        raise SyncRefused("This request has no device token. Enrol the device first.", code=Reason.no_token)
     return authorization[7:].strip()
 
 
@@ -72,7 +87,7 @@ Token = Annotated[str, Depends(_token)]
 
 async def device(token: Token) -> tuple[Device, Worker]:
     """The calling device and its worker; a revoked device is refused and told to wipe itself."""
-    return await run_in_threadpool(sync_store.device_for_token, state.store(), token)
+    return await run_in_threadpool(sync_devices.device_for_token, state.store(), token)
 
 
 Caller = Annotated[tuple[Device, Worker], Depends(device)]
@@ -80,13 +95,13 @@ Caller = Annotated[tuple[Device, Worker], Depends(device)]
 
 async def _audit_tampered(caller: tuple[Device, Worker], batch_id: str, what: str, reason: str) -> None:
     # Before the refusal is answered: a device (or someone with its token) sending altered batches is traced.
-    await run_in_threadpool(sync_store.record_tampered, state.store(), *caller, batch_id, what, reason)
+    await run_in_threadpool(sync_push.record_tampered, state.store(), *caller, batch_id, what, reason)
 
 
 @router.post("/enrol", response_model=messages.Enrolled, summary="Enrol a device with a one-time code")
 async def enrol(request: messages.EnrolRequest, http: Request) -> messages.Enrolled:
     found, worker, token = await run_in_threadpool(
-        sync_store.enrol_device, state.store(), request.code, request.device_name,
+        sync_devices.enrol_device, state.store(), request.code, request.device_name,
         http.client.host if http.client else None)
     return messages.Enrolled(device_id=found.id, token=token, worker_id=worker.id, username=worker.username)
 
@@ -104,12 +119,12 @@ async def push(batch: messages.PushBatch, token: Token) -> messages.PushResult:
         # An unknown or revoked device is told so first (and that is audited); then the tampering is.
         await _audit_tampered(await device(token), batch.batch_id, "sync", "bad signature")
         raise SyncRefused("This batch was altered on the way (its signature does not match), so none of it "
-                          "was applied. Sync again from the device.", status=400, code="tampered")
+                          "was applied. Sync again from the device.", code=Reason.tampered)
     ids = [c.change_id for c in batch.changes]
     if len(set(ids)) != len(ids):
         await _audit_tampered(await device(token), batch.batch_id, "sync", "a change named twice")
-        raise SyncRefused("This batch names the same change twice, so none of it was applied.", code="tampered")
-    outcome = await run_in_threadpool(sync_store.push, state.store(), key, batch.batch_id, wire, encoded)
+        raise SyncRefused("This batch names the same change twice, so none of it was applied.", code=Reason.tampered)
+    outcome = await run_in_threadpool(sync_push.push, state.store(), key, batch.batch_id, wire, encoded)
     return messages.PushResult(applied=outcome.applied, duplicates=outcome.duplicates,
                                conflicts=outcome.conflicts, cursor=outcome.cursor, outdated=outcome.outdated)
 
@@ -117,7 +132,7 @@ async def push(batch: messages.PushBatch, token: Token) -> messages.PushResult:
 @router.post("/pull", response_model=messages.PullPage, summary="Pull the next page of changes")
 async def pull(request: messages.PullRequest, token: Token) -> messages.PullPage:
     page = await run_in_threadpool(
-        sync_store.pull, state.store(), messages.token_key(token), cursor=request.cursor, held=request.held,
+        sync_pull.pull, state.store(), messages.token_key(token), cursor=request.cursor, held=request.held,
         child_ids=request.child_ids, limit=request.limit, directory_version=request.directory_version)
     return messages.PullPage(changes=[messages.Change.model_validate(c) for c in page.changes],
                              removals=page.removals, directory=page.directory, cursor=page.cursor, more=page.more,
@@ -136,13 +151,13 @@ async def send_audit(upload: messages.AuditUpload, caller: Caller) -> messages.A
     if not messages.audit_signature_ok(found.token_hash, upload, wire):
         await _audit_tampered(caller, upload.batch_id, "audit", "bad signature")
         raise SyncRefused("This upload of audit events was altered on the way (its signature does not match), so "
-                          "none of it was recorded. Sync again from the device.", status=400, code="tampered")
+                          "none of it was recorded. Sync again from the device.", code=Reason.tampered)
     ids = [e.id for e in upload.events]
     if len(set(ids)) != len(ids):
         await _audit_tampered(caller, upload.batch_id, "audit", "an event named twice")
         raise SyncRefused("This upload names the same audit event twice, so none of it was recorded.",
-                          code="tampered")
-    outcome = await run_in_threadpool(sync_store.record_device_audit, state.store(), found, worker,
+                          code=Reason.tampered)
+    outcome = await run_in_threadpool(audit_upload.record_device_audit, state.store(), found, worker,
                                       upload.batch_id, [e.model_dump() for e in upload.events])
     return messages.AuditResult(recorded=outcome.recorded, duplicates=outcome.duplicates)
 
@@ -150,11 +165,11 @@ async def send_audit(upload: messages.AuditUpload, caller: Caller) -> messages.A
 @router.get("/status", response_model=messages.DeviceStatus, summary="Who this device is, and the latest change")
 async def device_status(caller: Caller) -> messages.DeviceStatus:
     found, worker = caller
-    latest = await run_in_threadpool(sync_store.latest_seq, state.store())
+    latest = await run_in_threadpool(server_log.latest_seq, state.store())
     return messages.DeviceStatus(device_id=found.id, worker_id=worker.id, latest_seq=latest)
 
 
-# The largest request the sync API reads: a push batch stops at 4 MB of changes (sync_store.MESSAGE_BYTES),
+# The largest request the sync API reads: a push batch stops at 4 MB of changes (sync_changes.MESSAGE_BYTES),
 # which JSON and base64 photos make bigger; a request past this is refused before it is held in memory.
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 TOO_BIG = messages.Refusal(
@@ -211,9 +226,9 @@ async def _send_too_big(send: Any) -> None:
 
 async def _refused(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SyncRefused)
-    body = messages.Refusal(code=exc.code, message=exc.message, wipe=exc.wipe, change_ids=exc.change_ids,
+    body = messages.Refusal(code=exc.code.value, message=exc.message, wipe=exc.wipe, change_ids=exc.change_ids,
                             reasons=exc.reasons)
-    return JSONResponse(body.model_dump(), status_code=exc.status)
+    return JSONResponse(body.model_dump(), status_code=status_of(exc))
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:

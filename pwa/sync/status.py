@@ -12,11 +12,13 @@ from pwa import state
 from pwa.auth import current_worker
 from pwa.sync.client import Phase, client_for
 from pwa.threads import io_bound
-from storage import sync_store
 from storage.models import Worker
+from storage.sync import conflicts as sync_conflicts
+from storage.sync import devices
+from storage.sync import node as sync_node
 
 
-def _when(status: sync_store.SyncStatus) -> str:
+def _when(status: sync_node.SyncStatus) -> str:
     if status.last_synced_at is None:
         return "Never synced"
     return f"Last synced {status.last_synced_at.astimezone():%d %b %Y at %H:%M}"
@@ -42,8 +44,8 @@ def sync_status_section(worker: Worker) -> None:
     summary = ui.column().classes("gap-1")
 
     async def refresh() -> None:
-        status = await io_bound(sync_store.sync_status, store)
-        shown = await io_bound(sync_store.visible_conflicts, store, worker)
+        status = await io_bound(sync_node.sync_status, store)
+        shown = await io_bound(sync_conflicts.visible_conflicts, store, worker)
         summary.clear()
         with summary:
             if not status.enrolled:
@@ -89,7 +91,7 @@ def enrolment_card(worker_id: str) -> None:
     shown = ui.column().classes("items-center")
 
     async def issue() -> None:
-        code = await io_bound(sync_store.issue_enrolment_code, store, worker_id, issuer.id)
+        code = await io_bound(devices.issue_enrolment_code, store, worker_id, issuer.id)
         shown.clear()
         with shown:
             ui.label(f"Enrolment code: {code}").classes("text-lg font-mono").props('data-testid="enrol-code"')

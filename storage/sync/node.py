@@ -1,0 +1,296 @@
+"""A node's side of sync: its enrolment, outbox and cursor, applying pulled pages, its status, and wiping."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, SQLModel, col, select
+
+from storage.models import (
+    AuditEvent,
+    Child,
+    Conflict,
+    KeyringEntry,
+    ManagedTeam,
+    Outbox,
+    Photo,
+    SyncClock,
+    SyncState,
+    Team,
+    Worker,
+    utcnow,
+)
+from storage.store import Store
+from storage.sync.bulk import within_bytes
+from storage.sync.changes import CHILD_PARTS, KIND_RANK, MESSAGE_BYTES, child_id_of
+from storage.sync.merge import Records, merge_change
+from storage.sync.pull import PullPage
+
+# Node-side keys in the sync_state table.
+CURSOR = "cursor"
+ENROLMENT = "enrolment"
+LAST_SYNCED = "last_synced_at"
+DIRECTORY_VERSION = "directory_version"
+LAST_ERROR = "last_error"
+REFUSED_PREFIX = "refused:"
+PHOTOS_WHOLE = "photos_sent_whole"  # set once this node has queued its photos with their images
+AUDIT_CURSOR = "audit_cursor"  # the last of this node's audit events the server confirmed holding
+AUDIT_REFUSED_PREFIX = "refused_audit:"
+
+
+@dataclass
+class Enrolment:
+    """This node's place in sync: which server, as which device, for which worker."""
+
+    server_url: str
+    device_id: str
+    token: str
+    worker_id: str
+    username: str = ""
+
+
+def save_enrolment(store: Store, enrolment: Enrolment) -> None:
+    sealed = store.seal_payload("sync_enrolment", "enrolment", enrolment.__dict__)
+    with store.session() as session:
+        session.merge(SyncState(key=ENROLMENT, value=base64.b64encode(sealed).decode()))
+
+
+def load_enrolment(store: Store) -> Enrolment | None:
+    with store.session() as session:
+        entry = session.get(SyncState, ENROLMENT)
+    if entry is None:
+        return None
+    return Enrolment(**store.open_payload("sync_enrolment", "enrolment", base64.b64decode(entry.value)))
+
+
+def pending_changes(store: Store, limit: int = 100, max_bytes: int = MESSAGE_BYTES) -> list[dict[str, Any]]:
+    """The oldest local changes not yet pushed (refused ones are kept aside, not re-sent): at most `limit`,
+    and no more once they reach `max_bytes` (at least one, however big), so photos make no huge request."""
+    with store.session() as session:
+        entries = session.exec(within_bytes(Outbox, col(Outbox.sent_at).is_(None), limit, max_bytes))
+        return [{"change_id": e.change_id, **store.open_payload("outbox", e.change_id, e.sealed)} for e in entries]
+
+
+def mark_pushed(store: Store, change_ids: Iterable[str]) -> None:
+    """The server holds these changes: they leave the outbox."""
+    ids = list(change_ids)
+    if ids:
+        with store.session() as session:
+            session.exec(delete(Outbox).where(col(Outbox.change_id).in_(ids)))
+
+
+def mark_refused(store: Store, change_ids: Iterable[str], reason: str) -> None:
+    """Changes the server will not take stay on the node, set aside and shown, never silently dropped."""
+    with store.session() as session:
+        for change_id in change_ids:
+            entry = session.exec(select(Outbox).where(Outbox.change_id == change_id)).first()
+            if entry is not None:
+                entry.sent_at = utcnow()
+                session.add(entry)
+                session.merge(SyncState(key=REFUSED_PREFIX + change_id, value=reason))
+
+
+def send_photos_whole_once(store: Store) -> int:
+    """Queues every photo this node holds with its image, once: earlier versions of Seen pushed photos
+    without their images, so the server may hold them empty and this node the only copy. Returns how many.
+
+    The new changes carry later clocks, so they fill the empty photos wherever they arrive; the old
+    changes (waiting, or set aside as refused for want of their image) give way to them.
+    """
+    with store.session() as session:
+        if session.get(SyncState, PHOTOS_WHOLE) is not None:
+            return 0
+        waiting: set[str] = set()  # photos whose change, with its image, is still to be pushed
+        for entry in list(session.exec(select(Outbox).where(Outbox.kind == "photo"))):
+            if not _imageless_photo(store.open_payload("outbox", entry.change_id, entry.sealed)):
+                waiting.add(entry.record_id)
+                continue
+            session.delete(entry)
+            refused = session.get(SyncState, REFUSED_PREFIX + entry.change_id)
+            if refused is not None:
+                session.delete(refused)
+        photos = [p for p in session.exec(select(Photo).order_by(col(Photo.created_at)))
+                  if p.sealed and p.id not in waiting]
+        for photo in photos:
+            store.write(session, photo, action="resend", detail="image",
+                        blob=store.sealer.open_bytes("photo", photo.id, photo.sealed))
+        session.merge(SyncState(key=PHOTOS_WHOLE, value=utcnow().isoformat()))
+        return len(photos)
+
+
+def pending_audit_events(store: Store, limit: int = 500) -> list[dict[str, Any]]:
+    """This node's own audit events the server has not confirmed yet, oldest first (set-aside ones left out)."""
+    with store.session() as session:
+        entry = session.get(SyncState, AUDIT_CURSOR)
+        aside = {key.removeprefix(AUDIT_REFUSED_PREFIX) for key in session.exec(
+            select(SyncState.key).where(col(SyncState.key).startswith(AUDIT_REFUSED_PREFIX)))}
+        rows = session.exec(select(AuditEvent).where(col(AuditEvent.seq) > int(entry.value if entry else 0))
+                            .order_by(col(AuditEvent.seq)).limit(limit + len(aside)))
+        return [row.model_dump() for row in rows if row.id not in aside][:limit]
+
+
+def mark_audit_sent(store: Store, last_seq: int) -> None:
+    """The server holds this node's audit events up to `last_seq`: the next upload starts after it."""
+    with store.session() as session:
+        entry = session.get(SyncState, AUDIT_CURSOR)
+        if entry is None or int(entry.value) < last_seq:
+            session.merge(SyncState(key=AUDIT_CURSOR, value=str(last_seq)))
+
+
+def set_audit_aside(store: Store, event_ids: Iterable[str], reason: str) -> None:
+    """Audit events the server will not take: kept in this node's chain, shown, and not sent again."""
+    with store.session() as session:
+        for event_id in event_ids:
+            session.merge(SyncState(key=AUDIT_REFUSED_PREFIX + event_id, value=reason))
+
+
+def cursor(store: Store) -> int:
+    with store.session() as session:
+        entry = session.get(SyncState, CURSOR)
+    return int(entry.value) if entry else 0
+
+
+def held_children(store: Store) -> list[str]:
+    with store.session() as session:
+        return list(session.exec(select(Child.id)))
+
+
+def directory_version(store: Store) -> str:
+    """The version of the directory this node last received (sent back so an unchanged one is not resent)."""
+    with store.session() as session:
+        entry = session.get(SyncState, DIRECTORY_VERSION)
+    return entry.value if entry else ""
+
+
+def apply_pulled(store: Store, page: PullPage) -> int:
+    """Applies one pulled page and saves its cursor, in one transaction: the cursor never runs ahead.
+
+    The page's records are looked up set-wise, and those this node does not hold are inserted in bulk.
+    """
+    with store.session() as session:
+        if page.directory:
+            _apply_directory(store, session, page.directory)
+        for child_id in page.removals:
+            _remove_child(session, child_id)
+        removed = set(page.removals)
+        changes = [c for c in sorted(page.changes, key=lambda c: KIND_RANK.get(c["kind"], 9))
+                   if (c["kind"] == "conflict"
+                       or child_id_of(c["kind"], c["record_id"], c.get("fields") or {}) not in removed)
+                   and not _imageless_photo(c)]
+        records = Records(session)
+        records.prefetch(changes, for_update=False)
+        applied = 0
+        for change in changes:
+            applied += merge_change(store, session, change, judge_conflicts=False, records=records).changed
+        records.write_new()
+        session.merge(SyncState(key=CURSOR, value=str(page.cursor)))
+        session.merge(SyncState(key=LAST_SYNCED, value=utcnow().isoformat()))
+        if page.directory and page.directory_version:
+            session.merge(SyncState(key=DIRECTORY_VERSION, value=page.directory_version))
+    return applied
+
+
+def _imageless_photo(change: dict[str, Any]) -> bool:
+    """A photo's change logged before photos carried their images: the server has no image to give."""
+    return change["kind"] == "photo" and not (change.get("body") or {}).get("image")
+
+
+def _apply_directory(store: Store, session: Session, directory: dict[str, list[dict[str, Any]]]) -> None:
+    for team in directory.get("teams", []):
+        session.merge(Team.model_validate(team))
+    session.flush()
+    for data in directory.get("workers", []):
+        incoming = Worker.model_validate(data)
+        existing = session.get(Worker, incoming.id)
+        if existing is not None and not incoming.password_hash:
+            incoming.password_hash = existing.password_hash  # keep a local sign-in the server does not send
+        else:  # the node's own worker's: kept sealed, never in clear on a laptop
+            incoming.password_hash = store.seal_password_hash(incoming.id, incoming.password_hash)
+        session.merge(incoming)
+    session.flush()
+    for managed in directory.get("managed_teams", []):
+        session.merge(ManagedTeam.model_validate(managed))
+    session.flush()
+
+
+def _remove_child(session: Session, child_id: str) -> None:
+    """A child who left this worker's caseload leaves the device, with every record about them."""
+    record_ids: list[str] = [child_id]
+    for model in CHILD_PARTS:
+        ids = list(session.exec(select(model.id).where(model.child_id == child_id)))  # type: ignore[attr-defined]
+        record_ids += ids
+        if ids:
+            session.exec(delete(model).where(model.child_id == child_id))  # type: ignore[attr-defined]
+    session.exec(delete(Conflict).where(col(Conflict.child_id) == child_id))
+    session.exec(delete(SyncClock).where(col(SyncClock.record_id).in_(record_ids)))
+    session.exec(delete(Child).where(col(Child.id) == child_id))
+
+
+def record_error(store: Store, message: str) -> None:
+    with store.session() as session:
+        if message:
+            session.merge(SyncState(key=LAST_ERROR, value=message))
+        else:
+            session.exec(delete(SyncState).where(col(SyncState.key) == LAST_ERROR))
+
+
+def wipe(store: Store) -> None:
+    """Deletes every record and the keyring: the data key goes, so nothing left on disk can be opened."""
+    with store.session() as session:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            session.execute(table.delete())
+    if store.engine.dialect.name == "sqlite":
+        raw = store.engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            if driver is None:
+                raise RuntimeError("the pool gave a connection that is already closed")
+            driver.isolation_level = None  # VACUUM needs autocommit
+            driver.execute("VACUUM")  # freed pages leave the file too
+        finally:
+            raw.close()
+    store.lock()
+
+
+def is_wiped(store: Store) -> bool:
+    with store.session() as session:
+        return session.get(KeyringEntry, "data_key") is None
+
+
+@dataclass
+class SyncStatus:
+    """What the sync status widget shows."""
+
+    enrolled: bool
+    server_url: str
+    last_synced_at: datetime | None
+    waiting: int
+    conflicts: int
+    refused: int
+    last_error: str
+    audit_refused: int = 0  # this node's audit events the server would not take (kept here)
+
+
+def sync_status(store: Store) -> SyncStatus:
+    with store.session() as session:
+        states = {s.key: s.value for s in session.exec(select(SyncState))}
+        waiting = session.exec(select(func.count()).select_from(Outbox).where(col(Outbox.sent_at).is_(None))).one()
+        conflicts = session.exec(select(func.count()).select_from(Conflict)
+                                 .where(col(Conflict.resolved_at).is_(None))).one()
+    enrolment = load_enrolment(store) if ENROLMENT in states and not store.locked else None
+    last = states.get(LAST_SYNCED)
+    return SyncStatus(
+        enrolled=ENROLMENT in states,
+        server_url=enrolment.server_url if enrolment else "",
+        last_synced_at=datetime.fromisoformat(last) if last else None,
+        waiting=int(waiting),
+        conflicts=int(conflicts),
+        refused=sum(1 for k in states if k.startswith(REFUSED_PREFIX)),
+        last_error=states.get(LAST_ERROR, ""),
+        audit_refused=sum(1 for k in states if k.startswith(AUDIT_REFUSED_PREFIX)),
+    )

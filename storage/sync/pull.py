@@ -1,0 +1,276 @@
+"""The server's side of a pull: a page of what a worker's device should hold, and the directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ARRAY, String, any_, bindparam, func, text
+from sqlmodel import Session, SQLModel, col, select
+
+from storage import audit
+from storage.hot import Hot
+from storage.models import (
+    ChangeLog,
+    Child,
+    Conflict,
+    Draft,
+    ManagedTeam,
+    MutableRecord,
+    Photo,
+    SyncClock,
+    Team,
+    Worker,
+    table_of,
+)
+from storage.store import Store
+from storage.sync.changes import CHILD_PARTS, MESSAGE_BYTES, conflict_as_change, record_as_change
+from storage.sync.devices import FINGERPRINT_SQL, Caller, caller_for, given_caller
+from storage.sync.refusal import Reason, SyncRefused
+from storage.sync.server_log import absorb_local_changes, latest_in
+
+
+@dataclass
+class PullPage:
+    changes: list[dict[str, Any]]
+    removals: list[str]
+    directory: dict[str, list[dict[str, Any]]]
+    cursor: int
+    more: bool
+    directory_version: str = ""
+
+
+def pull_page(store: Store, worker: Worker, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
+              limit: int = 200, children_per_page: int = 10, directory_version: str = "",
+              max_bytes: int = MESSAGE_BYTES) -> PullPage:
+    """One page of what this worker's device should hold: children it lacks whole, then the log after `cursor`.
+
+    `held` is the children the device holds now; any it may no longer see are returned as removals.
+    A page of whole children carries the log's latest number as its cursor (they are read after it, so
+    they hold every change up to it), unless the log has changes the device still lacks for children it
+    holds: then the cursor stays, and the log is read from there once every child is on the device.
+    The directory (teams and workers) is sent only when it differs from `directory_version`, the version
+    the device last received. A page stops at `max_bytes` (photos make records big) as well as at its
+    counts, but always holds at least one child or change.
+    """
+    return _pull(store, given_caller(store, None, worker), cursor=cursor, held=held,
+                 child_ids=child_ids, limit=limit, children_per_page=children_per_page,
+                 directory_version=directory_version, max_bytes=max_bytes)
+
+
+def pull(store: Store, key: str, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
+         limit: int = 200, directory_version: str = "") -> PullPage:
+    """`pull_page` for the device whose token hashes to `key`, found in the page's own transaction."""
+    return _pull(store, lambda session: caller_for(session, key, pulling=True), cursor=cursor, held=held,
+                 child_ids=child_ids,
+                 limit=limit, directory_version=directory_version)
+
+
+def _pull(store: Store, resolve: Any, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
+          limit: int = 200, children_per_page: int = 10, directory_version: str = "",
+          max_bytes: int = MESSAGE_BYTES) -> PullPage:
+    # A device with nothing new costs four plain queries: who it is (with the log's latest number), which
+    # children it may see, the log after its cursor for them, and the directory's fingerprint.
+    if store.engine.dialect.name != "postgresql":
+        absorb_local_changes(store)
+    held = set(held)
+    with store.session() as session:
+        caller: Caller = resolve(session)
+        if caller.waiting and store.engine.dialect.name == "postgresql":
+            absorb_local_changes(store)
+            caller.latest = latest_in(session)
+        worker = caller.worker
+        visible = visible_child_ids(session, worker, caller.teams)
+        if child_ids is not None:
+            refused = [c for c in child_ids if c not in visible]
+            if refused:
+                for child_id in refused:
+                    # Noted on the transaction: recorded after it rolls back with the refusal below.
+                    audit.refuse(session, audit.Refusal(
+                        "not this worker's child", kind="child", record_id=child_id, worker_id=worker.id,
+                        device_id=caller.device.id if caller.device is not None else None))
+                raise SyncRefused("That child is not on this worker's caseload or team, or does not exist.",
+                                  code=Reason.not_allowed)
+            scope = set(child_ids)
+            removals: list[str] = []
+        else:
+            scope = visible
+            removals = sorted(held - visible)
+        latest = caller.latest
+        changes: list[dict[str, Any]] = []
+        new_children = sorted(scope - held)
+        whole = _children_within(session, new_children[:children_per_page], max_bytes)
+        more = len(new_children) > len(whole)
+        next_cursor = cursor
+        if whole:
+            changes.extend(_whole_children(store, session, whole))
+            # A device taking a child's whole record is a read the trail keeps: who, which child, which
+            # device. (Later pages carry only changes to children the device already holds.)
+            device_id = caller.device.id if caller.device is not None else None
+            audit.append_many(session, [{"action": "read", "kind": "child", "record_id": child_id,
+                                         "worker_id": worker.id, "device_id": device_id, "child_id": child_id,
+                                         "detail": "downloaded to the device"} for child_id in whole])
+            if not _log_waiting(session, cursor, latest, sorted(scope & held)):
+                next_cursor = latest
+        elif scope and latest > cursor:
+            rows = _LOG_PAGE.rows(session, {"cursor": cursor, "latest": latest, "scope": sorted(scope),
+                                            "limit": limit, "max_bytes": max_bytes})
+            changes.extend(store.open_payload("change_log", change_id, sealed) for _seq, change_id, sealed in rows)
+            more = len(rows) == limit or sum(len(sealed) for _seq, _id, sealed in rows) >= max_bytes
+            next_cursor = rows[-1][0] if more else latest
+        else:
+            next_cursor = latest
+        fingerprint = caller.fingerprint if caller.fingerprint is not None else _directory_fingerprint(session)
+        directory, version = _directory(store, session, worker, directory_version, fingerprint)
+        return PullPage(changes=changes, removals=removals, directory=directory,
+                        cursor=int(next_cursor or 0), more=more, directory_version=version)
+
+
+_CHILD = table_of(Child)
+_LOG = table_of(ChangeLog)
+
+
+def visible_child_ids(session: Session, worker: Worker, teams: set[str]) -> set[str]:
+    """The ids of `Store.visible_children`: open children on the worker's caseload or in their teams."""
+    if teams:
+        return {row[0] for row in _VISIBLE_IN_TEAMS.rows(session, {"worker_id": worker.id, "teams": sorted(teams)})}
+    return {row[0] for row in _VISIBLE_OWN.rows(session, {"worker_id": worker.id})}
+
+
+_VISIBLE_OWN = Hot(select(_CHILD.c.id).where(_CHILD.c.closed_on.is_(None),
+                                             _CHILD.c.worker_id == bindparam("worker_id")))
+_VISIBLE_IN_TEAMS = Hot(*(select(_CHILD.c.id).where(_CHILD.c.closed_on.is_(None),
+                                                    (_CHILD.c.worker_id == bindparam("worker_id")) | in_teams)
+                          for in_teams in (_CHILD.c.team_id.in_(bindparam("teams", expanding=True)),
+                                           _CHILD.c.team_id == any_(bindparam("teams", type_=ARRAY(String))))))
+
+
+def _log_page_query(in_scope: Any) -> Any:
+    # `within_bytes` for the change log, as a Core query of the three columns a page needs.
+    first = (select(_LOG.c.seq, func.length(_LOG.c.sealed).label("size"))
+             .where(_LOG.c.seq > bindparam("cursor"), _LOG.c.seq <= bindparam("latest"), in_scope)
+             .order_by(_LOG.c.seq).limit(bindparam("limit")).subquery())
+    sized = select(first.c.seq, (func.sum(first.c.size).over(order_by=first.c.seq) - first.c.size)
+                   .label("before")).subquery()
+    return (select(_LOG.c.seq, _LOG.c.change_id, _LOG.c.sealed).join(sized, sized.c.seq == _LOG.c.seq)
+            .where(sized.c.before < bindparam("max_bytes")).order_by(_LOG.c.seq))
+
+
+_LOG_PAGE = Hot(_log_page_query(_LOG.c.child_id.in_(bindparam("scope", expanding=True))),
+                _log_page_query(_LOG.c.child_id == any_(bindparam("scope", type_=ARRAY(String)))))
+
+
+def _children_within(session: Session, child_ids: list[str], max_bytes: int) -> list[str]:
+    """The first of these children whose photos (the bulk of a child's records) fit in `max_bytes`; at least one."""
+    if len(child_ids) <= 1:
+        return child_ids
+    sizes = dict(session.exec(select(Photo.child_id, func.sum(func.length(col(Photo.sealed))))
+                              .where(col(Photo.child_id).in_(child_ids)).group_by(Photo.child_id)).all())
+    taken: list[str] = []
+    total = 0
+    for child_id in child_ids:
+        total += int(sizes.get(child_id) or 0) * 4 // 3  # base64 on the wire
+        if taken and total > max_bytes:
+            break
+        taken.append(child_id)
+    return taken
+
+
+def _log_waiting(session: Session, cursor: int, latest: int, child_ids: list[str]) -> bool:
+    """Whether the log holds changes after `cursor` (up to `latest`) for these children."""
+    return bool(child_ids) and session.exec(
+        select(ChangeLog.seq).where(col(ChangeLog.seq) > cursor, col(ChangeLog.seq) <= latest,
+                                    col(ChangeLog.child_id).in_(child_ids)).limit(1)).first() is not None
+
+
+def _whole_children(store: Store, session: Session, child_ids: list[str]) -> list[dict[str, Any]]:
+    """These children with every record about them, as changes: one query a table for all of them."""
+    children = {c.id: c for c in session.exec(select(Child).where(col(Child.id).in_(child_ids)))}
+    parts: dict[str, list[SQLModel]] = {child_id: [] for child_id in child_ids}
+    for model in CHILD_PARTS:
+        if model is Draft:
+            continue  # drafts stay on the device that typed them
+        for row in session.exec(select(model).where(col(model.child_id).in_(child_ids))):  # type: ignore[attr-defined]
+            if model is Photo and not row.sealed:  # type: ignore[attr-defined]
+                continue  # a photo whose image never arrived (sent by a Seen that did not send images)
+            parts[row.child_id].append(row)  # type: ignore[attr-defined]
+    unclocked = [row.id for rows in parts.values() for row in rows  # type: ignore[attr-defined]
+                 if not isinstance(row, MutableRecord)]
+    clocks: dict[str, str] = {}
+    for start in range(0, len(unclocked), 500):
+        clocks.update(session.exec(select(SyncClock.record_id, SyncClock.clock).where(
+            col(SyncClock.record_id).in_(unclocked[start:start + 500]))).all())
+    conflicts: dict[str, list[Conflict]] = {}
+    for conflict in session.exec(select(Conflict).where(col(Conflict.child_id).in_(child_ids))):
+        conflicts.setdefault(conflict.child_id or "", []).append(conflict)
+    out: list[dict[str, Any]] = []
+    for child_id in child_ids:
+        child = children.get(child_id)
+        if child is None:
+            continue
+        out.append(record_as_change(store, session, child, clocks))
+        out.extend(record_as_change(store, session, row, clocks) for row in parts[child_id])
+        out.extend(conflict_as_change(store, conflict) for conflict in conflicts.get(child_id, []))
+    return out
+
+
+_directories: dict[int, tuple[str, dict[str, list[dict[str, Any]]], dict[str, str], str]] = {}
+_directories_lock = threading.Lock()
+
+
+def _directory(store: Store, session: Session, worker: Worker, held_version: str,
+               fingerprint: str | None) -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """Teams and workers, so a node can show who did what; only the device's own worker's password hash.
+
+    With its version: a hash of its contents, which the device sends back (`held_version`) so an
+    unchanged directory is not sent again (then the directory returned is empty). On PostgreSQL the
+    tables' contents are fingerprinted in the database (`fingerprint`, None elsewhere), and the rows are
+    read again only when that fingerprint changes.
+    """
+    with _directories_lock:
+        cached = _directories.get(id(store))
+    if cached is None or fingerprint is None or cached[0] != fingerprint:
+        def rows(model: type[SQLModel], *order: Any) -> list[dict[str, Any]]:
+            table = table_of(model)
+            return [dict(r._mapping) for r in session.execute(table.select().order_by(*order))]
+
+        workers = rows(Worker, Worker.id)
+        hashes = {row["id"]: row["password_hash"] for row in workers}
+        for row in workers:
+            row["password_hash"] = ""
+        shared = {"teams": rows(Team, Team.id), "workers": workers,
+                  "managed_teams": rows(ManagedTeam, ManagedTeam.manager_id, ManagedTeam.team_id)}
+        digest = hashlib.sha256(json.dumps(shared, sort_keys=True, default=str).encode()).hexdigest()
+        cached = (fingerprint or "", shared, hashes, digest)
+        if fingerprint is not None:
+            with _directories_lock:
+                _directories[id(store)] = cached
+    _fingerprint, shared, hashes, digest = cached
+    own = hashes.get(worker.id, "")
+    version = hashlib.sha256(f"{digest}:{worker.id}:{own}".encode()).hexdigest()[:32]
+    if version == held_version:
+        return {}, version
+    return {**shared, "workers": [{**row, "password_hash": own} if row["id"] == worker.id else row
+                                  for row in shared["workers"]]}, version
+
+
+def _directory_fingerprint(session: Session) -> str | None:
+    """A fingerprint of the directory's tables that changes whenever a row is inserted, updated or deleted,
+    read from PostgreSQL's row versions (None elsewhere).
+
+    Each row's `xmin` is the transaction that wrote its current version: an insert or delete changes a
+    table's count, and an update gives the row a new transaction id, which changes the sum. Reading them
+    costs a small fraction of hashing the rows' contents (which grows with the number of workers, and every
+    pull paid it). A change the fingerprint shows that leaves the contents the same (a row written again
+    unchanged) only makes the rows be read again: the version sent to devices is their contents' hash.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return str(_FINGERPRINT.value(session))
+
+
+_FINGERPRINT = Hot(text(f"SELECT {FINGERPRINT_SQL}"))  # noqa: S608 - our own table names

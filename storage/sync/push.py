@@ -1,0 +1,371 @@
+"""The server's side of a push: a device's batch judged and applied whole, or refused whole.
+
+Each change a device pushes is first put to the policy (storage/policy.py), the same rules the screens
+follow, on what the change would actually alter: who may create, change, sign off, allocate and close what,
+and which records are final. Its clocks must be clocks no more than a few minutes ahead of the server's
+time (storage/hlc.py). A batch with any change refused applies none of it, and each refusal is audited with
+its reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
+from sqlmodel import Session, col, select
+
+from storage import audit, hlc, policy
+from storage.cases import cases_for, local_date
+from storage.models import ChangeLog, Child, Device, Role, Worker, table_of, utcnow
+from storage.record_dates import CaseDates, date_problem
+from storage.store import Store
+from storage.sync.bulk import insert_rows
+from storage.sync.changes import MODEL_OF, child_id_of, conflict_as_change
+from storage.sync.devices import Caller, caller_for, given_caller
+from storage.sync.merge import Judge, NotPermitted, Records, merge_change
+from storage.sync.refusal import Reason, SyncRefused
+from storage.sync.server_log import (
+    LOG_COLUMNS,
+    LOGGED,
+    absorb_local_changes,
+    latest_in,
+    lock_log,
+    lock_log_and_chain,
+    log_row,
+)
+from storage.timescales import clocks_and_problems
+from storage.timescales.calendar import today_in_england
+
+
+@dataclass
+class PushOutcome:
+    applied: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    outdated: list[str] = field(default_factory=list)  # held, but changing nothing: later writes won
+    conflicts: int = 0
+    cursor: int = 0
+
+
+def apply_batch(store: Store, device: Device, worker: Worker, batch_id: str,
+                changes: list[dict[str, Any]]) -> PushOutcome:
+    """Applies a device's batch in one transaction: all of it, or (if any change is refused) none of it.
+
+    The batch is merged without the push lock, and the lock is taken only to number its change-log rows
+    and extend the audit chain, as the transaction's last step, so pushes overlap but commit one at a
+    time in the order they are numbered. If another push held some of the same records or changes at the
+    same time (a unique key or a deadlock stops this one), the batch is applied again with the lock taken
+    first, as one push at a time: then what the other applied counts as duplicates.
+    """
+    return _apply(store, given_caller(store, device, worker), batch_id, changes)
+
+
+def push(store: Store, key: str, batch_id: str, changes: list[dict[str, Any]],
+         encoded: list[bytes] | None = None) -> PushOutcome:
+    """`apply_batch` for the device whose token hashes to `key`, found in the batch's own transaction.
+
+    `encoded`, when given, is each change as its canonical JSON (what the device signed): the change log
+    seals those bytes rather than dumping the change to JSON again.
+    """
+    return _apply(store, lambda session: caller_for(session, key), batch_id, changes, encoded)
+
+
+def _apply(store: Store, resolve: Any, batch_id: str, changes: list[dict[str, Any]],
+           encoded: list[bytes] | None = None) -> PushOutcome:
+    if store.engine.dialect.name != "postgresql":
+        absorb_local_changes(store)
+    callers: list[Caller] = []  # who pushed, once known: a refusal is audited in their name
+
+    def identified(session: Session) -> Caller:
+        callers.append(resolve(session))
+        return callers[-1]
+
+    try:
+        for lock_first in (False, True, True):
+            try:
+                return _apply_batch(store, identified, batch_id, changes, encoded, lock_first=lock_first)
+            except IntegrityError:
+                if lock_first:
+                    raise
+            except OperationalError as e:
+                if not _deadlock(e):
+                    raise
+        return _apply_batch(store, identified, batch_id, changes, encoded, lock_first=True)
+    except SyncRefused as refusal:
+        if refusal.code == Reason.not_allowed and callers and callers[-1].device is not None:
+            _audit_refusal(store, callers[-1].worker, callers[-1].device, batch_id, refusal)
+        raise
+    except IntegrityError as e:
+        raise SyncRefused("A change in this batch refers to a record the server does not have (or repeats "
+                          "one with different contents). Nothing in the batch was applied.",
+                          code=Reason.integrity) from e
+    except (StatementError, UnicodeError, OverflowError) as e:
+        # A value the database (or its driver: SQLite's date adapter) cannot take, such as a date past the
+        # calendar's end; any other database failure is the server's, and stays a 500.
+        if isinstance(e, StatementError) and not (isinstance(e, DataError) or isinstance(
+                e.orig, OverflowError | UnicodeError | ValueError)):
+            raise
+        raise SyncRefused("A change in this batch holds a value the database cannot store (a date past the "
+                          "calendar's end, say). Nothing in the batch was applied.", code=Reason.invalid) from e
+    except ValueError as e:
+        raise SyncRefused(f"{e} Nothing in the batch was applied.", code=Reason.invalid) from e
+
+
+def _deadlock(error: OperationalError) -> bool:
+    return getattr(error.orig, "sqlstate", None) == "40P01"
+
+
+def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dict[str, Any]],
+                 encoded: list[bytes] | None, *, lock_first: bool) -> PushOutcome:
+    outcome = PushOutcome()
+    with store.session() as session:
+        caller = identified(session)  # refused here (unknown or revoked device) before anything is read
+        device, worker, teams = caller.device, caller.worker, caller.teams
+        assert device is not None  # a push always comes from a device
+        if caller.waiting and store.engine.dialect.name == "postgresql":
+            absorb_local_changes(store)  # writes made on the server itself reach the log first
+        if lock_first:
+            lock_log(session)
+        seen_ids = {row[0] for row in LOGGED.rows(session, {"change_ids": [c["change_id"] for c in changes]})}
+        todo: list[dict[str, Any]] = []
+        plain: dict[str, bytes] = {}
+        for i, change in enumerate(changes):
+            if change["change_id"] in seen_ids:
+                outcome.duplicates.append(change["change_id"])
+                continue
+            seen_ids.add(change["change_id"])
+            todo.append(change)
+            if encoded is not None:
+                plain[change["change_id"]] = encoded[i]
+        records = Records(session)
+        records.prefetch(todo, for_update=True)
+        # Children whose clocks this batch could leave unworkable, and whether they could be worked out before.
+        timed = {i for i in (c["record_id"] if c["kind"] == "child" else (c.get("fields") or {}).get("child_id")
+                             for c in todo if c["kind"] in ("child", "placement")) if isinstance(i, str)}
+        unworkable_before = _unworkable(session, timed, today_in_england()) if timed else {}
+        refused: list[Refused] = []
+        log_rows: list[tuple[Any, ...]] = []
+        events: list[dict[str, str | None]] = []
+        now = utcnow()
+        who = policy.actor(worker, teams)
+        births: dict[str, date | None] = {}
+        wall_ms = int(now.timestamp() * 1000)
+        judge = _judge(who, records, session, now)
+        for change in todo:
+            child_id = child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
+            no = (_may_make(records, who, change) or _clock_refusal(change, wall_ms)
+                  or _date_refusal(store, records, change, births))
+            if no is None:
+                try:
+                    merged = merge_change(store, session, change, judge_conflicts=True, records=records, judge=judge)
+                except NotPermitted as e:
+                    no = e.no
+            if no is not None:
+                refused.append(Refused(change["change_id"], change["kind"], change["record_id"],
+                                       child_id if isinstance(child_id, str) else None, no))
+                continue
+            log_rows.append(log_row(store, change, batch_id=batch_id, device_id=device.id, child_id=child_id,
+                                    at=now, encoded=plain.get(change["change_id"])))
+            for conflict in merged.conflicts:
+                log_rows.append(log_row(store, conflict_as_change(store, conflict), batch_id=batch_id,
+                                        device_id=device.id, child_id=conflict.child_id, at=now))
+            outcome.conflicts += len(merged.conflicts)
+            if not (merged.changed or merged.conflicts):
+                # Logged (so it is held once), but it changed nothing: the server holds a later write of all it
+                # carries. The device is told so, not that it was applied.
+                outcome.outdated.append(change["change_id"])
+                continue
+            events.append({"action": "sync", "kind": change["kind"], "record_id": change["record_id"],
+                           "worker_id": worker.id, "device_id": device.id, "child_id": child_id})
+            outcome.applied.append(change["change_id"])
+        if refused:
+            raise _refusal(refused)
+        records.write_new()
+        if timed:
+            _refuse_unworkable(session, todo, timed, unworkable_before)
+        # The last step before commit, under the lock: numbering the changes and extending the audit
+        # chain. Seq order is then commit order, so a node pulling by cursor never skips a change.
+        if not lock_first:
+            lock_log_and_chain(session)
+        seqs = insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), log_rows,
+                           returning="seq")
+        audit.append_many(session, events, write=insert_rows)
+        session.flush()
+        # Under the lock, the batch's last number is the log's latest.
+        outcome.cursor = max(seqs) if seqs else latest_in(session)
+    return outcome
+
+
+@dataclass(frozen=True)
+class Refused:
+    """One change of a push the policy refused, and why."""
+
+    change_id: str
+    kind: str
+    record_id: str
+    child_id: str | None
+    no: policy.No
+
+
+def _refusal(refused: list[Refused]) -> SyncRefused:
+    reasons = {r.change_id: r.no.message for r in refused}
+    first = refused[0].no.message
+    more = f" ({len(refused) - 1} more change(s) refused too.)" if len(refused) > 1 else ""
+    error = SyncRefused(f"This change is not allowed: {first}{more} None of the batch was applied.",
+                        code=Reason.not_allowed, change_ids=[r.change_id for r in refused])
+    error.reasons = reasons
+    error.refused = refused
+    return error
+
+
+def _audit_refusal(store: Store, worker: Worker, device: Device, batch_id: str, refusal: SyncRefused) -> None:
+    # The batch's own transaction was rolled back; the refusal is still worth a trace: one event a change
+    # refused, naming the record, the child and the rule, with the batch's id.
+    refused = refusal.refused or [Refused(change_id, "sync", batch_id, None, policy.No("not_allowed", ""))
+                                  for change_id in refusal.change_ids]
+    with store.session() as session:
+        audit.append_many(session, [{
+            "action": "denied", "kind": r.kind, "record_id": r.record_id, "worker_id": worker.id,
+            "device_id": device.id, "child_id": r.child_id,
+            "detail": f"sync {batch_id} change {r.change_id}: {r.no.rule}"} for r in refused[:100]])
+
+
+def record_tampered(store: Store, device: Device, worker: Worker, batch_id: str, what: str, reason: str) -> None:
+    """A batch or upload refused as altered on the way (its signature does not match, or it repeats a change):
+    audited in the device's name."""
+    with store.session() as session:
+        audit.append(session, "denied", what, batch_id, worker_id=worker.id, device_id=device.id, detail=reason)
+
+
+_NOT_SEEN = policy.No("not_this_workers_child", "The change is for a child who is not on this worker's caseload "
+                                                "or team, or who does not exist.")
+
+
+def _may_make(records: Records, who: policy.Actor, change: dict[str, Any]) -> policy.No | None:
+    """Only changes to children the device's worker may see now (as the server sees them)."""
+    kind, record_id = change["kind"], change["record_id"]
+    fields = change.get("fields") or {}
+    worker = who.worker
+    if kind not in MODEL_OF:
+        return policy.No("not_synced", f"Seen does not take records of kind {kind!r} from a device.")
+    if worker.role == Role.admin.value and not who.teams:
+        return policy.No("admin", "An administrator's device records no case work.")
+    if kind == "child":
+        child = records.get(Child, record_id)
+        if child is None:
+            return None  # a new child: the policy decides, on the whole record (`_judge`)
+        return None if who.may_see(child) else _NOT_SEEN
+    child_id = fields.get("child_id")
+    existing = records.get(MODEL_OF[kind], record_id)
+    if existing is not None and getattr(existing, "child_id", None) != child_id:
+        return policy.No("moved", "A record cannot be moved to another child.")
+    child = records.get(Child, child_id) if isinstance(child_id, str) else None
+    return None if child is not None and who.may_see(child) else _NOT_SEEN
+
+
+# The date of each kind of record a device may send that cannot be before the child's birth.
+DATED_FIELDS = {"visit": ("visited_at", "visit"), "wishes_and_feelings": ("on", "direct work"),
+                "life_story": ("on", "life-story entry"), "care_plan_action": ("due", "action's due")}
+
+
+def _date_refusal(store: Store, records: Records, change: dict[str, Any],
+                  births: dict[str, date | None]) -> policy.No | None:
+    """A record dated before its child's birth is refused, as the screens refuse one (storage/record_dates.py);
+    a date the server already holds for the record is not judged again."""
+    kind, record_id = change["kind"], change["record_id"]
+    if kind not in DATED_FIELDS:
+        return None
+    name, what = DATED_FIELDS[kind]
+    fields = change.get("fields") or {}
+    try:
+        if name == "visited_at":
+            day = local_date(datetime.fromisoformat(str(fields[name])))
+        else:
+            day = date.fromisoformat(str(fields[name])[:10])
+    except (KeyError, ValueError):
+        return None  # no date, or not one: the merge says what is wrong with the record
+    held = records.get(MODEL_OF[kind], record_id)
+    if held is not None and getattr(held, name) is not None and _day_of(getattr(held, name)) == day:
+        return None
+    child_id = fields.get("child_id")
+    child = records.get(Child, child_id) if isinstance(child_id, str) else None
+    if child is None:
+        return None
+    if child.id not in births:
+        births[child.id] = store.opened(child).body.date_of_birth
+    problem = date_problem(day, CaseDates(born=births[child.id]), what)
+    if problem is None:
+        return None
+    return policy.No("before_birth", f"The {kind.replace('_', ' ')} {record_id} cannot be taken: {problem.message}")
+
+
+def _day_of(value: date | datetime) -> date:
+    return local_date(value) if isinstance(value, datetime) else value
+
+
+def _unworkable(session: Session, child_ids: set[str], today: date) -> dict[str, str]:
+    """Of these children (as the transaction sees them), those whose clocks cannot be worked out, and why."""
+    children = list(session.exec(select(Child).where(col(Child.id).in_(sorted(child_ids)))))
+    return clocks_and_problems(cases_for(session, children), today)[1]
+
+
+def _refuse_unworkable(session: Session, changes: list[dict[str, Any]], child_ids: set[str],
+                       before: dict[str, str]) -> None:
+    """Refuses the child and placement changes that leave a child's clocks impossible to work out (as the
+    import refuses such a row): one such child would otherwise show nothing due, and tell no one. A child
+    whose record was already so (an old import) is not held against later edits."""
+    after = _unworkable(session, child_ids, today_in_england())
+    newly = {child_id: why for child_id, why in after.items() if child_id not in before}
+    if not newly:
+        return
+    refused = []
+    for change in changes:
+        child_id = change["record_id"] if change["kind"] == "child" else (change.get("fields") or {}).get("child_id")
+        if change["kind"] in ("child", "placement") and child_id in newly:
+            refused.append(Refused(change["change_id"], change["kind"], change["record_id"], child_id, policy.No(
+                "unworkable", f"Seen could not work out what is due for this child: {newly[child_id]}. Send the "
+                              "child with what their clocks need (a child in care with their placement).")))
+    raise _refusal(refused)
+
+
+def _clock_refusal(change: dict[str, Any], wall_ms: int) -> policy.No | None:
+    """A change whose clocks are not clocks, or run more than a few minutes ahead of the server's time: taken,
+    its version would win over every honest edit made until then."""
+    clocks = [change["clock"]] if change.get("clock") else []
+    field_clocks = (change.get("fields") or {}).get("field_clocks")
+    if isinstance(field_clocks, str):
+        try:
+            parsed = json.loads(field_clocks)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            return policy.No("bad_clock", "The change's field clocks are not valid.")
+        clocks += [c if isinstance(c, str) else "" for c in parsed.values()]
+    for clock in clocks:
+        why = hlc.check(clock, wall_ms)
+        if why:
+            return policy.No("clock_ahead" if "ahead" in why else "bad_clock", f"The change was not taken: {why}.")
+    return None
+
+
+def _judge(who: policy.Actor, records: Records, session: Session, now: datetime) -> Judge:
+    """The policy's judgement of each change of a device's push, with what it needs looked up in `records`."""
+    workers: dict[str, Worker | None] = {}
+
+    def worker(worker_id: str) -> Worker | None:
+        if worker_id not in workers:
+            workers[worker_id] = session.get(Worker, worker_id)
+        return workers[worker_id]
+
+    look = policy.Lookup(child=lambda child_id: records.get(Child, child_id),
+                         record=lambda model, record_id: records.get(model, record_id) if record_id else None,
+                         worker=worker, now=now)
+
+    def judge(change: dict[str, Any], row: Any, incoming: Any, changed: set[str]) -> None:
+        no = policy.why_not_change(who, change["kind"], row, incoming, changed, look)
+        if no is not None:
+            raise NotPermitted(no)
+
+    return judge
