@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -52,16 +53,14 @@ from storage.models import (
 )
 from storage.record_dates import CONFIRM_FIELD, check_dates
 from storage.store import NotAllowed, Store
+from storage.submissions import KEY_FIELD, already_made, key_of, make_once, new_key
 from storage.timescales.calendar import today_in_england
-from storage.visits import discard_in, submit_once
+from storage.visits import discard_in
 
 # The kinds of their drafts (storage/visits.save_draft): one draft per worker, child and kind.
 WISHES_DRAFT_KIND = "wishes_and_feelings"
 LIFE_STORY_DRAFT_KIND = "life_story"
 WISHES_TEXT_FIELDS = ("child_words", "reflection", "shared_with")
-# Offline drafts leave receipts holding their idempotency keys, as visits do (storage/visits.submit_once).
-WISHES_RECEIPT_KIND = "wishes_receipt"
-LIFE_STORY_RECEIPT_KIND = "life_story_receipt"
 ACTION_STATUS_WORDS = {"open": "Open", "in_progress": "In progress", "done": "Done", "cancelled": "Cancelled"}
 OPEN_STATUSES = ("open", "in_progress")
 # Phones take 12-megapixel photos; a life-story book needs far less, and sealed rows stay small.
@@ -136,7 +135,7 @@ def _workers(session: Session, ids: set[str]) -> dict[str, Worker]:
 def blank_wishes_form(today: date | None = None) -> dict[str, str]:
     """A new piece of direct work: dated today, a conversation; the words still to be written."""
     return {"on": (today or today_in_england()).isoformat(), "method": "conversation",
-            **{name: "" for name in WISHES_TEXT_FIELDS}, "supersedes": ""}
+            **{name: "" for name in WISHES_TEXT_FIELDS}, "supersedes": "", KEY_FIELD: new_key()}
 
 
 @dataclass
@@ -180,12 +179,16 @@ def _check_wishes_correction(session: Session, worker: Worker, child_id: str, ol
 
 
 def submit_wishes(store: Store, worker: Worker, child_id: str, fields: dict[str, Any], *,
-                  today: date | None = None) -> WishesAndFeelings:
+                  today: date | None = None, device_id: str | None = None) -> WishesAndFeelings:
     """Checks, seals and stores the work as submitted (immutable from now on), and discards the draft.
 
-    Raises FormInvalid (nothing stored) when the form needs fixing, NotAllowed for a child the worker may
-    not see.
+    A form carrying its submission key is stored once per key (storage/submissions.py): sent again, even
+    emptied, it returns the record stored the first time. Raises FormInvalid (nothing stored) when the form
+    needs fixing, NotAllowed for a child the worker may not see or a key another worker used.
     """
+    key = key_of(fields)
+    if key:
+        return submit_wishes_from_draft(store, worker, child_id, fields, key, today=today, device_id=device_id)
     checked = check_wishes(fields, today)
     with store.session() as session:
         child = store.child_for(session, worker, child_id)
@@ -193,7 +196,7 @@ def submit_wishes(store: Store, worker: Worker, child_id: str, fields: dict[str,
 
 
 def _store_wishes(store: Store, session: Session, worker: Worker, child: Child, checked: CheckedWishes,
-                  device_id: str | None = None) -> WishesAndFeelings:
+                  device_id: str | None = None, key: str | None = None) -> WishesAndFeelings:
     _check_child_dates(store, session, worker, child, "wishes_and_feelings", "on", checked.on, "direct work",
                        {CONFIRM_FIELD: checked.date_confirmed}, device_id)
     if checked.supersedes:
@@ -201,7 +204,7 @@ def _store_wishes(store: Store, session: Session, worker: Worker, child: Child, 
     now = utcnow()
     record = WishesAndFeelings(child_id=child.id, worker_id=worker.id, on=checked.on, method=checked.method,
                                status=RecordStatus.submitted.value, created_at=now, submitted_at=now,
-                               supersedes=checked.supersedes)
+                               supersedes=checked.supersedes, submission_key=key)
     store.write(session, record, checked.body, actor=worker, device_id=device_id, action="submit")
     discard_in(session, worker, child.id, WISHES_DRAFT_KIND)
     return record
@@ -210,15 +213,20 @@ def _store_wishes(store: Store, session: Session, worker: Worker, child: Child, 
 def submit_wishes_from_draft(store: Store, worker: Worker, child_id: str, fields: dict[str, Any],
                              idempotency_key: str, *, today: date | None = None,
                              device_id: str | None = None) -> WishesAndFeelings:
-    """Stores a wishes-and-feelings draft written offline, exactly once per idempotency key.
+    """Stores wishes and feelings exactly once per key: the screen's submission key or an offline draft's
+    idempotency key, one key space (storage/submissions.py).
 
     The same checks as the screen (FormInvalid, nothing stored); a retry with a used key returns the
-    record stored the first time. The receipt works as the visit's does (storage/visits.py).
+    record stored the first time, before the form is checked again.
     """
+    existing = already_made(store, worker, idempotency_key.strip(), "wishes_and_feelings")
+    if existing is not None:
+        return existing
     checked = check_wishes(fields, today)
-    return submit_once(store, worker, child_id, idempotency_key, WISHES_RECEIPT_KIND, WishesAndFeelings,
-                       lambda session, child: _store_wishes(store, session, worker, child, checked, device_id),
-                       device_id=device_id)
+    return make_once(store, worker, child_id, idempotency_key, "wishes_and_feelings",
+                     lambda session, child: _store_wishes(store, session, worker, child, checked, device_id,
+                                                          idempotency_key.strip()),
+                     device_id=device_id)
 
 
 @dataclass
@@ -390,7 +398,8 @@ def photo_for_worker(store: Store, worker: Worker, photo_id: str) -> tuple[bytes
 
 
 def blank_life_story_form(today: date | None = None) -> dict[str, str]:
-    return {"on": (today or today_in_england()).isoformat(), "section": "", "title": "", "text": ""}
+    return {"on": (today or today_in_england()).isoformat(), "section": "", "title": "", "text": "",
+            KEY_FIELD: new_key()}
 
 
 def check_life_story(fields: dict[str, Any], photos: int, today: date | None = None) -> tuple[date, str, LifeStoryBody]:
@@ -415,12 +424,16 @@ def check_life_story(fields: dict[str, Any], photos: int, today: date | None = N
 
 def add_life_story_entry(store: Store, worker: Worker, child_id: str, fields: dict[str, Any],
                          photos: list[bytes] | None = None, *, today: date | None = None) -> LifeStoryEntry:
-    """Saves a life-story entry and its photos (each prepared by `prepare_photo`), sealed, in one transaction."""
+    """Saves a life-story entry and its photos (each prepared by `prepare_photo`), sealed, in one transaction;
+    once per submission key when the form carries one (a second tap returns the entry the first one added)."""
+    key = key_of(fields)
+    existing = already_made(store, worker, key, "life_story") if key else None
+    if existing is not None:
+        return existing
     photos = photos or []
     on, section, body = check_life_story(fields, len(photos), today)
-    with store.session() as session:
-        child = store.child_for(session, worker, child_id)
-        return _store_life_story(store, session, worker, child, on, section, body, photos)
+    return _life_story_once(store, worker, child_id, key, lambda session, child, k: _store_life_story(
+        store, session, worker, child, on, section, body, photos, key=k))
 
 
 def correct_life_story_entry(store: Store, worker: Worker, child_id: str, old_id: str, fields: dict[str, Any],
@@ -430,15 +443,31 @@ def correct_life_story_entry(store: Store, worker: Worker, child_id: str, old_id
     book leaves it out); the new one carries the photos kept from it, then any new ones.
 
     Only the entry's author may correct it, once (then correct the newer one). A photo not in the old entry
-    cannot be kept. Raises FormInvalid (nothing stored) or NotAllowed, as adding does.
+    cannot be kept. Raises FormInvalid (nothing stored) or NotAllowed, as adding does; once per submission key,
+    as adding is.
     """
+    key = key_of(fields)
+    existing = already_made(store, worker, key, "life_story") if key else None
+    if existing is not None:
+        return existing
     photos = photos or []
     on, section, body = check_life_story(fields, len(keep_photo_ids) + len(photos), today)
-    with store.session() as session:
-        child = store.child_for(session, worker, child_id)
+
+    def store_it(session: Session, child: Child, k: str | None) -> LifeStoryEntry:
         kept = _photos_kept_from(store, session, worker, child, old_id, keep_photo_ids)
         return _store_life_story(store, session, worker, child, on, section, body, kept + photos,
-                                 supersedes=old_id)
+                                 supersedes=old_id, key=k)
+
+    return _life_story_once(store, worker, child_id, key, store_it)
+
+
+def _life_story_once(store: Store, worker: Worker, child_id: str, key: str,
+                     store_it: Callable[[Session, Child, str | None], LifeStoryEntry]) -> LifeStoryEntry:
+    if key:
+        return make_once(store, worker, child_id, key, "life_story",
+                         lambda session, child: store_it(session, child, key))
+    with store.session() as session:
+        return store_it(session, store.child_for(session, worker, child_id), None)
 
 
 def _photos_kept_from(store: Store, session: Session, worker: Worker, child: Child, old_id: str,
@@ -466,14 +495,14 @@ def _ids(value: Any) -> list[str]:
 
 def _store_life_story(store: Store, session: Session, worker: Worker, child: Child, on: date, section: str,
                       body: LifeStoryBody, photos: list[bytes], device_id: str | None = None,
-                      supersedes: str | None = None) -> LifeStoryEntry:
+                      supersedes: str | None = None, key: str | None = None) -> LifeStoryEntry:
     # A life story is mostly about the time before the case opened: only a date before birth is refused.
     _check_child_dates(store, session, worker, child, "life_story", "on", on, "entry", {}, device_id,
                        confirmable=False)
     now = utcnow()
     entry = LifeStoryEntry(child_id=child.id, worker_id=worker.id, on=on, section=section,
                            status=RecordStatus.submitted.value, created_at=now, submitted_at=now,
-                           supersedes=supersedes)
+                           supersedes=supersedes, submission_key=key)
     store.write(session, entry, body, actor=worker, device_id=device_id, action="submit")
     for image in photos:
         photo = Photo(record_id=entry.id, child_id=child.id, mime="image/jpeg", created_at=now)
@@ -493,6 +522,9 @@ def submit_life_story_from_draft(store: Store, worker: Worker, child_id: str, fi
     the key are written in one transaction, so a retry with a used key returns the entry stored the first
     time and adds no photo.
     """
+    existing = already_made(store, worker, idempotency_key.strip(), "life_story")
+    if existing is not None:
+        return existing
     photos = photos or []
     # A correction begun on the screen (the entry it replaces, the photos of it that stay) and finished offline.
     corrects, keep = str(fields.get("corrects") or "").strip(), _ids(fields.get("keep"))
@@ -513,10 +545,9 @@ def submit_life_story_from_draft(store: Store, worker: Worker, child_id: str, fi
     def store_it(session: Session, child: Child) -> LifeStoryEntry:
         kept = _photos_kept_from(store, session, worker, child, corrects, keep) if corrects else []
         return _store_life_story(store, session, worker, child, on, section, body, kept + prepared, device_id,
-                                 supersedes=corrects or None)
+                                 supersedes=corrects or None, key=idempotency_key.strip())
 
-    return submit_once(store, worker, child_id, idempotency_key, LIFE_STORY_RECEIPT_KIND, LifeStoryEntry, store_it,
-                       device_id=device_id)
+    return make_once(store, worker, child_id, idempotency_key, "life_story", store_it, device_id=device_id)
 
 
 @dataclass
@@ -603,7 +634,7 @@ def blank_plan_form(today: date | None = None) -> dict[str, str]:
 
 
 def blank_action_form() -> dict[str, str]:
-    return {"plan_id": "", "description": "", "owner": "", "due": ""}
+    return {"plan_id": "", "description": "", "owner": "", "due": "", KEY_FIELD: new_key()}
 
 
 @dataclass
@@ -681,7 +712,12 @@ def add_plan(store: Store, worker: Worker, child_id: str, fields: dict[str, Any]
 
 
 def add_action(store: Store, worker: Worker, child_id: str, fields: dict[str, Any]) -> CarePlanAction:
-    """Adds an action to one of the child's plans. Raises FormInvalid saying what to fix."""
+    """Adds an action to one of the child's plans, once per submission key when the form carries one (a second
+    tap returns the action the first one added). Raises FormInvalid saying what to fix."""
+    key = key_of(fields)
+    existing = already_made(store, worker, key, "care_plan_action") if key else None
+    if existing is not None:
+        return existing
     problems: dict[str, str] = {}
     if not _text(fields, "plan_id"):
         problems["plan_id"] = "Choose the plan this action belongs to."
@@ -697,17 +733,24 @@ def add_action(store: Store, worker: Worker, child_id: str, fields: dict[str, An
             problems["due"] = "Give the due date as a date, or leave it blank."
     if problems:
         raise FormInvalid(problems)
-    with store.session() as session:
-        child = store.child_for(session, worker, child_id)
+
+    def make(session: Session, child: Child) -> CarePlanAction:
         plan = session.get(CarePlan, _text(fields, "plan_id"))
         if policy.why_not_link_action(child.id, plan):
             raise FormInvalid({"plan_id": "That plan could not be found for this child. Choose another."})
+        assert plan is not None
         _check_child_dates(store, session, worker, child, "care_plan_action", "due", due, "action's due", fields)
-        action = CarePlanAction(plan_id=plan.id, child_id=child.id, due=due, status="open")
+        action = CarePlanAction(plan_id=plan.id, child_id=child.id, due=due, status="open",
+                                submission_key=key or None)
         store.write(session, action, CarePlanActionBody(description=_text(fields, "description"),
                                                         owner=_text(fields, "owner")),
                     actor=worker, action="create")
         return action
+
+    if key:
+        return make_once(store, worker, child_id, key, "care_plan_action", make)
+    with store.session() as session:
+        return make(session, store.child_for(session, worker, child_id))
 
 
 def _action_for(store: Store, session: Session, worker: Worker, child_id: str, action_id: str) -> CarePlanAction:

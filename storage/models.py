@@ -365,6 +365,8 @@ class Visit(SQLModel, table=True):
     signed_off_by: str | None = None
     signed_off_at: datetime | None = None
     supersedes: str | None = None
+    # The key the form was opened with (storage/submissions.py): one record a key, however often it is sent.
+    submission_key: str | None = Field(default=None, unique=True, index=True)
     sealed: bytes = sealed_column()
 
 
@@ -385,6 +387,8 @@ class WishesAndFeelings(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     submitted_at: datetime | None = None
     supersedes: str | None = None
+    # The key the form was opened with (storage/submissions.py): one record a key, however often it is sent.
+    submission_key: str | None = Field(default=None, unique=True, index=True)
     sealed: bytes = sealed_column()
 
 
@@ -404,6 +408,8 @@ class LifeStoryEntry(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     submitted_at: datetime | None = None
     supersedes: str | None = None
+    # The key the form was opened with (storage/submissions.py): one record a key, however often it is sent.
+    submission_key: str | None = Field(default=None, unique=True, index=True)
     sealed: bytes = sealed_column()
 
 
@@ -447,6 +453,8 @@ class CarePlanAction(MutableRecord, table=True):
     status: str = "open"
     completed_on: date | None = None
     from_visit: str | None = None  # the visit whose "actions arising" created it
+    # The key the form was opened with (storage/submissions.py): one record a key, however often it is sent.
+    submission_key: str | None = Field(default=None, unique=True, index=True)
     sealed: bytes = sealed_column()
 
 
@@ -552,6 +560,18 @@ class Draft(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, unique=True)
     updated_at: datetime = Field(default_factory=utcnow)
     sealed: bytes = sealed_column()
+
+
+class SubmissionReceipt(SQLModel, table=True):
+    """A submission that changes a record rather than making one (a sign-off, an allocation): its key, so the
+    same form sent twice is carried out once (storage/submissions.py)."""
+
+    __tablename__ = "submission_receipt"
+    key: str = Field(primary_key=True)
+    worker_id: str = Field(foreign_key="worker.id", index=True)
+    kind: str  # sign_off, allocation
+    record_id: str  # the visit signed off, the child allocated
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class PushSubscription(SQLModel, table=True):

@@ -34,6 +34,7 @@ from storage.models import (
     utcnow,
 )
 from storage.store import Opened, Store
+from storage.submissions import decide_once
 from storage.timescales import CaseError, RuleSet, add_months, clocks_for, is_late_write_up, load_rules
 from storage.timescales.calendar import today_in_england
 
@@ -246,9 +247,12 @@ def _team_workers(session: Session, teams: set[str]) -> dict[str, str]:
     return {w.id: w.display_name for w in session.exec(query)}
 
 
-def allocate(store: Store, manager: Worker, child_id: str, worker_id: str) -> None:
+def allocate(store: Store, manager: Worker, child_id: str, worker_id: str, key: str = "") -> None:
     """Moves a child to another worker in the manager's team(s). From then the child is on the new
-    worker's caseload (and synced to their devices) and no longer on the old worker's."""
+    worker's caseload (and synced to their devices) and no longer on the old worker's.
+
+    With the form's submission `key`, carried out once per key: sent again, it changes nothing and says
+    nothing (storage/submissions.py)."""
 
     def work(session: Session) -> None:
         store.require_role(session, manager, Role.manager.value, what="allocate")
@@ -269,7 +273,16 @@ def allocate(store: Store, manager: Worker, child_id: str, worker_id: str) -> No
         store.write(session, child, None, actor=manager, action="allocate", changed=changed,
                     detail=f"from {old or 'nobody'} to {new.id}")
 
-    _checked(store, work)
+    _once(store, manager, key, "allocation", child_id, work)
+
+
+def _once(store: Store, manager: Worker, key: str, kind: str, record_id: str, work: Callable[[Session], None]
+          ) -> None:
+    """`work` in one transaction; with a submission key, once per key (a second tap changes nothing)."""
+    if key:
+        decide_once(store, manager, key, kind, record_id, work)
+    else:
+        _checked(store, work)
 
 
 # Work a worker left unfinished, in words, by the kind of draft it is kept as (the screens' own drafts, and
@@ -379,8 +392,8 @@ def visit_for_review(store: Store, manager: Worker, visit_id: str, rules: RuleSe
                           signed_off_by_name=names.get(visit.signed_off_by or "", ""), written_up_late=late)
 
 
-def _decide(store: Store, manager: Worker, visit_id: str, decide: Callable[[Visit, Any], tuple[str, list[str]]]
-            ) -> None:
+def _decide(store: Store, manager: Worker, visit_id: str, decide: Callable[[Visit, Any], tuple[str, list[str]]],
+            key: str = "") -> None:
     def work(session: Session) -> None:
         visit, child = _visit_of_my_team(store, session, manager, visit_id)
         refusal = policy.why_not_decide(policy.actor(manager, store.managed_team_ids(session, manager)), visit, child)
@@ -391,11 +404,13 @@ def _decide(store: Store, manager: Worker, visit_id: str, decide: Callable[[Visi
         visit.updated_at = utcnow()
         store.write(session, visit, body, actor=manager, action=action, changed=changed)
 
-    _checked(store, work)
+    _once(store, manager, key, "sign_off", visit_id, work)
 
 
-def sign_off(store: Store, manager: Worker, visit_id: str, note: str) -> None:
-    """Signs a submitted visit off with the manager's oversight note. From then it cannot be changed."""
+def sign_off(store: Store, manager: Worker, visit_id: str, note: str, key: str = "") -> None:
+    """Signs a submitted visit off with the manager's oversight note. From then it cannot be changed.
+
+    With the form's submission `key`, once per key: a second tap changes nothing and is not refused."""
     note = (note or "").strip()
     if not note:
         raise OversightError("Write a management oversight note before signing the visit off.")
@@ -407,7 +422,7 @@ def sign_off(store: Store, manager: Worker, visit_id: str, note: str) -> None:
         visit.signed_off_at = utcnow()
         return "sign_off", ["status", "signed_off_by", "signed_off_at", "body.manager_note"]
 
-    _decide(store, manager, visit_id, decide)
+    _decide(store, manager, visit_id, decide, key)
 
 
 def return_to_worker(store: Store, manager: Worker, visit_id: str, reason: str, note: str = "") -> None:

@@ -7,7 +7,8 @@ from the visit screen, a restored draft or the offline page's IndexedDB copy:
     code), location_detail, seen / seen_alone / bedroom_seen ("yes", "no" or ""), not_alone_reason (a
     NOT_ALONE_REASONS code), present, observations (fact), analysis (opinion), child_words,
     child_words_not_recorded_reason, worries, working_well, needs_to_happen,
-    safety_scale [{"who", "score"}], actions [{"description", "owner", "due"}], supersedes (a visit id).
+    safety_scale [{"who", "score"}], actions [{"description", "owner", "due"}], supersedes (a visit id),
+    submission_key (made when the form is opened: the visit is stored once per key, storage/submissions.py).
 
 A draft is one sealed row per worker and child in `Draft`. Submitting checks the form, seals the visit
 with its outbox entry and audit event, turns its actions arising into care plan actions and discards the
@@ -17,13 +18,12 @@ draft, all in one transaction. A submitted visit is never changed: a correction 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage import policy
@@ -45,28 +45,17 @@ from storage.models import (
 )
 from storage.record_dates import check_dates
 from storage.store import NotAllowed, Store
+from storage.submissions import KEY_FIELD, key_of, make_once, new_key
 from storage.timescales import is_late_write_up
 from storage.timescales.calendar import LONDON
 
 DRAFT_KIND = "visit"
-# A submitted offline draft leaves a receipt (kind below) holding its idempotency key and the visit it
-# became, so a retried submission finds the visit instead of storing it twice.
-RECEIPT_KIND = "visit_receipt"
 # A phone's clock can run a little ahead of the server's: a visit "now" must not read as the future.
 CLOCK_SLACK = timedelta(minutes=5)
 
 TEXT_FIELDS = ("location_detail", "present", "observations", "analysis", "child_words",
                "child_words_not_recorded_reason", "worries", "working_well", "needs_to_happen")
 PLAN_KIND_FOR = {"cic": "care_plan", "cp": "cp_plan", "cin": "cin_plan", "case_managed": "care_plan"}
-
-
-class _Record(Protocol):
-    """What `submit_once` needs of the record an offline draft becomes: its id, for the receipt."""
-
-    id: str
-
-
-R = TypeVar("R", bound=_Record)  # the record an offline draft becomes
 
 
 class VisitInvalid(ValueError):
@@ -84,7 +73,7 @@ def blank_form(now: datetime | None = None) -> dict[str, Any]:
         "visit_date": local.strftime("%Y-%m-%d"), "visit_time": local.strftime("%H:%M"),
         "location": "placement", "seen": "yes", "seen_alone": "", "not_alone_reason": "", "bedroom_seen": "",
         **{name: "" for name in TEXT_FIELDS},
-        "safety_scale": [], "actions": [], "supersedes": "",
+        "safety_scale": [], "actions": [], "supersedes": "", KEY_FIELD: new_key(),
     }
 
 
@@ -326,14 +315,15 @@ def check_visit_for(store: Store, session: Session, worker: Worker, child: Child
 
 
 def _submit(store: Store, session: Session, worker: Worker, child: Child, fields: dict[str, Any],
-            now: datetime, device_id: str | None) -> Visit:
+            now: datetime, device_id: str | None, key: str | None = None) -> Visit:
     checked = check_visit_for(store, session, worker, child, fields, now, device_id)
     if checked.supersedes:
         _check_correction(session, worker, child.id, checked.supersedes)
     visit = Visit(child_id=child.id, worker_id=worker.id, visited_at=checked.visited_at, location=checked.location,
                   seen=checked.seen, seen_alone=checked.seen_alone, not_alone_reason=checked.not_alone_reason,
                   bedroom_seen=checked.bedroom_seen, status=RecordStatus.submitted.value, created_at=now,
-                  updated_at=now, written_up_at=now, submitted_at=now, supersedes=checked.supersedes)
+                  updated_at=now, written_up_at=now, submitted_at=now, supersedes=checked.supersedes,
+                  submission_key=key)
     store.write(session, visit, checked.body, actor=worker, device_id=device_id, action="submit")
     if checked.actions:
         plan = _plan_for(store, session, worker, child, checked.visited_at.astimezone(LONDON).date())
@@ -349,9 +339,15 @@ def submit_visit(store: Store, worker: Worker, child_id: str, fields: dict[str, 
                  now: datetime | None = None, device_id: str | None = None) -> Visit:
     """Checks, seals and stores the visit as submitted (immutable from now on); discards the draft.
 
+    A form carrying its submission key (`submission_key`, made when it was opened) is stored once per key:
+    sent again, it returns the visit stored the first time (storage/submissions.py).
+
     Raises VisitInvalid (nothing stored) when the form needs fixing, NotAllowed for a child not
-    on the worker's caseload.
+    on the worker's caseload or a key another worker used.
     """
+    key = key_of(fields)
+    if key:
+        return submit_visit_from_draft(store, worker, child_id, fields, key, now=now, device_id=device_id)
     with child_session(store, worker, child_id, device_id=device_id) as (session, child):
         return _submit(store, session, worker, child, fields, now or utcnow(), device_id)
 
@@ -359,58 +355,15 @@ def submit_visit(store: Store, worker: Worker, child_id: str, fields: dict[str, 
 def submit_visit_from_draft(store: Store, worker: Worker, child_id: str, fields: dict[str, Any],
                             idempotency_key: str, *, now: datetime | None = None,
                             device_id: str | None = None) -> Visit:
-    """Stores an offline draft as a submitted visit exactly once per idempotency key.
+    """Stores a visit exactly once per key: the screen's submission key, or an offline draft's idempotency key
+    (the same key, for a form begun on the screen and finished offline).
 
     A retry with a key already used returns the visit it stored the first time and changes nothing.
     """
     def submit(session: Session, child: Child) -> Visit:
-        return _submit(store, session, worker, child, fields, now or utcnow(), device_id)
+        return _submit(store, session, worker, child, fields, now or utcnow(), device_id, idempotency_key.strip())
 
-    return submit_once(store, worker, child_id, idempotency_key, RECEIPT_KIND, Visit, submit, device_id=device_id)
-
-
-def submit_once(store: Store, worker: Worker, child_id: str, idempotency_key: str, receipt_kind: str,
-                model: type[R], submit: Callable[[Session, Child], R], *, device_id: str | None = None) -> R:
-    """Runs `submit` (which stores one `model` row for the child) exactly once per idempotency key.
-
-    Every kind of offline draft (visits, wishes and feelings, life story) comes home through here. A retry
-    with a key already used returns the row stored the first time and changes nothing. The receipt is a
-    `Draft` row with the (unique) key, written in the record's own transaction, so two submissions racing
-    each other store one record: the loser's insert fails and it reads the winner's.
-    """
-    key = idempotency_key.strip()
-    if not key:
-        raise ValueError("An idempotency key is needed to submit an offline draft.")
-    existing = _record_for_receipt(store, worker, key, receipt_kind, model)
-    if existing is not None:
-        return existing
-    try:
-        with child_session(store, worker, child_id, device_id=device_id) as (session, child):
-            record = submit(session, child)
-            receipt = Draft(worker_id=worker.id, child_id=child_id, kind=receipt_kind, idempotency_key=key)
-            receipt.sealed = store.seal_payload("draft", receipt.id, {"record_id": record.id})
-            session.add(receipt)
-            session.flush()
-            return record
-    except IntegrityError:
-        existing = _record_for_receipt(store, worker, key, receipt_kind, model)
-        if existing is None:
-            raise
-        return existing
-
-
-def _record_for_receipt(store: Store, worker: Worker, key: str, receipt_kind: str, model: type[R]) -> R | None:
-    with store.session() as session:
-        receipt = session.exec(select(Draft).where(Draft.idempotency_key == key)).first()
-        if receipt is None:
-            return None
-        if receipt.worker_id != worker.id:
-            raise NotAllowed("That submission belongs to another worker.")
-        if receipt.kind != receipt_kind:
-            raise ValueError("That draft's key was already used for another form. Start the draft again.")
-        payload = store.open_payload("draft", receipt.id, receipt.sealed)
-        # Receipts written before every kind shared this code name the visit as "visit_id".
-        return session.get(model, payload.get("record_id") or payload.get("visit_id"))
+    return make_once(store, worker, child_id, idempotency_key, "visit", submit, device_id=device_id)
 
 
 # ------------------------------------------------------------ reading visits back
@@ -441,7 +394,7 @@ def form_from_visit(store: Store, worker: Worker, child_id: str, visit_id: str) 
         **{name: getattr(body, name) for name in TEXT_FIELDS},
         "safety_scale": [{"who": s.who, "score": s.score} for s in body.safety_scale],
         # The old visit's actions are already care plan actions: a correction adds only new ones.
-        "actions": [], "supersedes": visit.id,
+        "actions": [], "supersedes": visit.id, KEY_FIELD: new_key(),
     }
 
 
