@@ -314,6 +314,9 @@ def _write_row(store: Store, session: Session, row: _Row, teams: dict[str, Team]
             id=store.id_for_ref("visit", ref, str(p["last_visit_date"])), child_id=child.id, worker_id=worker.id,
             visited_at=moment, seen=p["last_visit_seen"], seen_alone=p["last_visit_seen_alone"],
             status=RecordStatus.signed_off.value, written_up_at=moment, submitted_at=moment,
+            # Its submission key is made from the council's reference too: the same row imported again is the
+            # same submission (storage/submissions.py), whichever path stored it.
+            submission_key=store.id_for_ref("submission", "visit", ref, str(p["last_visit_date"])),
         )
         _insert(store, session, visit, VisitBody(observations="Imported from the case management system."),
                 summary, "visits")

@@ -22,6 +22,7 @@ from storage.cases import cases_for, local_date
 from storage.models import ChangeLog, Child, Device, Role, Worker, table_of, utcnow
 from storage.record_dates import CaseDates, date_problem
 from storage.store import Store
+from storage.submissions import KEYED, key_refusal
 from storage.sync.bulk import insert_rows
 from storage.sync.changes import MODEL_OF, child_id_of, conflict_as_change
 from storage.sync.devices import Caller, caller_for, given_caller
@@ -151,12 +152,13 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
         now = utcnow()
         who = policy.actor(worker, teams)
         births: dict[str, date | None] = {}
+        keys: dict[str, str] = {}  # submission key -> the record of this batch that carries it
         wall_ms = int(now.timestamp() * 1000)
         judge = _judge(who, records, session, now)
         for change in todo:
             child_id = child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
             no = (_may_make(records, who, change) or _clock_refusal(change, wall_ms)
-                  or _date_refusal(store, records, change, births))
+                  or _date_refusal(store, records, change, births) or _key_refusal(store, records, change, keys))
             if no is None:
                 try:
                     merged = merge_change(store, session, change, judge_conflicts=True, records=records, judge=judge)
@@ -299,6 +301,18 @@ def _date_refusal(store: Store, records: Records, change: dict[str, Any],
     if problem is None:
         return None
     return policy.No("before_birth", f"The {kind.replace('_', ' ')} {record_id} cannot be taken: {problem.message}")
+
+
+def _key_refusal(store: Store, records: Records, change: dict[str, Any], keys: dict[str, str]) -> policy.No | None:
+    """A record made by a form holds its submission key as the screens' records do: a second record with a key
+    the server holds already is the same form stored twice, and is refused (storage/submissions.py)."""
+    kind = change["kind"]
+    if kind not in KEYED:
+        return None
+    fields = change.get("fields") or {}
+    row = records.get(MODEL_OF[kind], change["record_id"])
+    why = key_refusal(store, records.session, kind, change["record_id"], fields.get("submission_key"), row, keys)
+    return policy.No("submission_key", why) if why else None
 
 
 def _day_of(value: date | datetime) -> date:
