@@ -14,6 +14,7 @@ from nicegui import ui
 from pwa import state
 from pwa.auth import current_worker
 from pwa.date_confirm import offer_confirmation
+from pwa.form_key import FormKey
 from pwa.layout import NOT_FOUND, frame, show_problems
 from pwa.threads import io_bound
 from storage.direct_work import (
@@ -31,6 +32,7 @@ from storage.direct_work import (
 from storage.models import PLAN_KINDS
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
+from storage.submissions import KEY_FIELD
 from storage.timescales.calendar import today_in_england
 
 STATUS_CLASSES = {"open": "bg-blue-100 text-blue-900", "in_progress": "bg-yellow-200 text-black",
@@ -142,6 +144,8 @@ async def care_plan_page(child_id: str) -> None:
 
     def add_action_form(plan: PlanView) -> None:
         with ui.expansion("Add an action", icon="add").classes("w-full").mark(f"add-action-{plan.id}"):
+            # Made when the form is drawn (again after each action added): the action is stored once a key.
+            key = FormKey()
             problems = ui.column().classes("w-full gap-1 text-red-800").props('role="alert"')
             description = ui.input("What needs to be done").props("outlined").classes("w-full").mark(
                 f"action-description-{plan.id}")
@@ -151,7 +155,7 @@ async def care_plan_page(child_id: str) -> None:
 
             async def save(p: PlanView = plan, confirmed: str = "") -> None:
                 fields = {"plan_id": p.id, "description": description.value or "", "owner": owner.value or "",
-                          "due": due.value or "", CONFIRM_FIELD: confirmed}
+                          "due": due.value or "", CONFIRM_FIELD: confirmed, KEY_FIELD: key.value}
 
                 def add() -> Any:
                     try:

@@ -31,6 +31,7 @@ from PIL import Image
 from pwa import state
 from pwa.auth import current_worker
 from pwa.form_draft import RESTORED, FormDraft, restore
+from pwa.form_key import FormKey
 from pwa.layout import NOT_FOUND, frame, show_problems
 from pwa.pages.recorded import show_in_place
 from pwa.threads import io_bound
@@ -51,6 +52,7 @@ from storage.direct_work import (
 from storage.life_story_book import life_story_pdf
 from storage.models import LIFE_STORY_SECTIONS
 from storage.store import NotAllowed
+from storage.submissions import KEY_FIELD
 from storage.timescales.calendar import today_in_england
 
 
@@ -115,6 +117,8 @@ async def life_story_page(child_id: str) -> None:
         export_button = ui.button("Export life-story book", icon="menu_book").props("no-caps").classes(
             "w-full h-12 text-base").mark("export")
         ui.separator()
+        # The form's key: made when the page opened, or kept in its draft (pwa/form_key.py).
+        key = FormKey(str((draft.fields if draft else {}).get(KEY_FIELD) or ""))
         form_heading = ui.label("Add an entry").classes("text-lg font-bold").props(
             'role="heading" aria-level="2" tabindex="-1"').mark("form-heading")
         correcting_note = ui.label().classes("font-bold text-orange-900").mark("correcting")
@@ -174,7 +178,7 @@ async def life_story_page(child_id: str) -> None:
         entry: LifeStoryItem | None = correcting["entry"]
         return {"on": on.value or "", "section": section.value or "", "title": title.value or "",
                 "text": text.value or "", "corrects": entry.id if entry else "",
-                "keep": list(correcting["keep"]) if entry else []}
+                "keep": list(correcting["keep"]) if entry else [], KEY_FIELD: key.value}
 
     form_draft = FormDraft(worker, child_id, LIFE_STORY_DRAFT_KIND, current, saved)
 
@@ -198,6 +202,7 @@ async def life_story_page(child_id: str) -> None:
         problems.clear()
         fill({"on": entry.on.isoformat(), "section": entry.section, "title": entry.title, "text": entry.text},
              entry, entry.photo_ids)
+        key.renew()  # a correction is a new entry
         form_draft.changed()  # the correction is kept from the start, even before a word is changed
         await form_draft.save()
         form_heading.run_method("scrollIntoView")
@@ -258,23 +263,25 @@ async def life_story_page(child_id: str) -> None:
             ui.notify(f"An entry can hold up to {PHOTOS_PER_ENTRY} photos.", type="warning")
             return
         pending.append((hashlib.sha256(data).hexdigest(), image))
+        key.changed()
         show_pending()
 
     async def save() -> None:
+        # As it is at the tap: a second tap sends the same entry, with the same key.
+        fields = {"on": on.value or "", "section": section.value or "", "title": title.value or "",
+                  "text": text.value or "", KEY_FIELD: key.value}
+        entry: LifeStoryItem | None = correcting["entry"]
+        photos, keep = [p for _, p in pending], list(correcting["keep"])
         problems.clear()
         done.clear()
         done.classes(add="hidden")
-        fields = {"on": on.value or "", "section": section.value or "", "title": title.value or "",
-                  "text": text.value or ""}
-        entry: LifeStoryItem | None = correcting["entry"]
         try:
             async with form_draft.lock:  # no autosave may land after it and bring back the draft it deleted
                 if entry is None:
-                    saved_entry = await io_bound(add_life_story_entry, store, worker, child_id, fields,
-                                                 [p for _, p in pending])
+                    saved_entry = await io_bound(add_life_story_entry, store, worker, child_id, fields, photos)
                 else:
                     saved_entry = await io_bound(correct_life_story_entry, store, worker, child_id, entry.id,
-                                                 fields, list(correcting["keep"]), [p for _, p in pending])
+                                                 fields, keep, photos)
                 form_draft.dirty = False
         except FormInvalid as e:
             show_problems(problems, e.problems,
@@ -285,6 +292,7 @@ async def life_story_page(child_id: str) -> None:
                 ui.label(NOT_FOUND)
             return
         empty_form()
+        key.stored()  # emptied, but a second tap still answers with this entry until a new one is begun
         saved.text = ""
         _, items = await io_bound(life_story_for_child, store, worker, child_id)
         show_book(items)
@@ -314,6 +322,8 @@ async def life_story_page(child_id: str) -> None:
 
     if draft:
         restore_draft(draft.fields, sections)
+    for element in (on, section, title, text):
+        element.on_value_change(key.changed)
     form_draft.keep((on, section, title, text))
     section.on_value_change(form_draft.save)
     camera.on_upload(photo_added)

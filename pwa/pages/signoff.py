@@ -12,6 +12,7 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.form_key import FormKey
 from pwa.layout import frame
 from pwa.threads import io_bound
 from storage import oversight
@@ -102,6 +103,7 @@ async def visit_page(visit_id: str) -> None:
                 section("Management oversight", visit.manager_note)
             return
 
+        key = FormKey()  # made when the form is opened: a second tap of "Sign off" changes nothing
         message = ui.label().classes("text-red-800").props('role="alert"')
         note = ui.textarea("Management oversight note",
                            placeholder="Your analysis and direction: what you agree with, what must happen next"
@@ -110,7 +112,7 @@ async def visit_page(visit_id: str) -> None:
         async def decide(action: str) -> None:
             try:
                 if action == "sign_off":
-                    await io_bound(oversight.sign_off, store, worker, visit_id, note.value or "")
+                    await io_bound(oversight.sign_off, store, worker, visit_id, note.value or "", key.value)
                 else:
                     await io_bound(oversight.return_to_worker, store, worker, visit_id, reason.value or "",
                                        note.value or "")

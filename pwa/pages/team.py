@@ -12,6 +12,7 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.form_key import FormKey
 from pwa.layout import STATUS_STYLE, frame, status_badge
 from pwa.pages.caseload import clock_line
 from pwa.threads import io_bound
@@ -175,6 +176,7 @@ class AllocationDialog:
         self.after = after
         self.row: oversight.TeamRow | None = None
         with ui.dialog() as self.dialog, ui.card().classes("w-full max-w-sm"):
+            self.key = FormKey()  # a new one each time the dialog is opened: one allocation a key
             self.title = ui.label().classes("text-lg font-bold").props('role="heading" aria-level="2"')
             self.dialog.props(f'aria-labelledby="c{self.title.id}"')
             self.unfinished = ui.label().classes("text-orange-950").mark("unfinished")
@@ -191,6 +193,7 @@ class AllocationDialog:
         self.choice.value = None
         self.choice.update()
         self.message.text = ""
+        self.key.renew()
         unfinished = await io_bound(oversight.unfinished_work, state.store(), current_worker(), row.child_id)
         who = row.worker_name or "The allocated worker"
         self.unfinished.text = (f"{who} has unfinished work for {row.name}: {'; '.join(unfinished)}. It stays "
@@ -207,7 +210,8 @@ class AllocationDialog:
             return
         worker_id = self.choice.value
         try:
-            await io_bound(oversight.allocate, state.store(), current_worker(), self.row.child_id, worker_id)
+            await io_bound(oversight.allocate, state.store(), current_worker(), self.row.child_id, worker_id,
+                           self.key.value)
         except (oversight.OversightError, NotAllowed) as e:
             self.message.text = str(e)
             return

@@ -22,12 +22,14 @@ from pwa import state
 from pwa.auth import current_worker
 from pwa.date_confirm import offer_confirmation
 from pwa.form_draft import FormDraft, save_open
+from pwa.form_key import FormKey
 from pwa.layout import frame
 from pwa.pages.child import not_found
 from pwa.threads import io_bound
 from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS, Worker
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
+from storage.submissions import KEY_FIELD
 from storage.timescales.calendar import LONDON, today_in_england
 from storage.visits import (
     DRAFT_KIND,
@@ -225,6 +227,8 @@ def section(title: str) -> None:
 
 def build_form(form: VisitForm, start: VisitFormStart) -> None:
     child_id = form.child_id
+    # The key the form was opened with (kept in its draft): the visit is stored once, however often it is sent.
+    form.fields[KEY_FIELD] = FormKey(str(form.fields.get(KEY_FIELD) or "")).value
     correcting = bool(form.fields.get("supersedes"))
     ui.label(f"{'Correcting a visit to' if correcting else 'Visit to'} {start.child_name}").classes(
         "text-xl font-bold").props('role="heading" aria-level="2"')
@@ -290,10 +294,11 @@ def build_form(form: VisitForm, start: VisitFormStart) -> None:
     action_rows(form)
 
     async def submit() -> None:
+        fields = form.snapshot()  # as it is at the tap: a second tap sends the same form, with the same key
         await form.save()
         try:
             async with form.draft.lock:  # no autosave may land after it and bring back the draft it deleted
-                visit = await io_bound(submit_visit, state.store(), form.worker, child_id, dict(form.fields))
+                visit = await io_bound(submit_visit, state.store(), form.worker, child_id, fields)
                 form.dirty = False
         except VisitInvalid as e:
             form.show_problems(e.problems)

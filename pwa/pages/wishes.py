@@ -19,6 +19,7 @@ from pwa import state
 from pwa.auth import current_worker
 from pwa.date_confirm import offer_confirmation
 from pwa.form_draft import RESTORED, FormDraft, restore
+from pwa.form_key import FormKey
 from pwa.layout import NOT_FOUND, frame, show_problems
 from pwa.pages.recorded import show_in_place
 from pwa.threads import io_bound
@@ -35,6 +36,7 @@ from storage.direct_work import (
 from storage.models import WISHES_METHODS
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
+from storage.submissions import KEY_FIELD
 from storage.timescales.calendar import today_in_england
 
 # The child's words look like the child's, not like the file: a rounded speech bubble in a handwriting-like
@@ -99,6 +101,7 @@ async def wishes_page(child_id: str) -> None:
     form: dict[str, Any] = {**blank_wishes_form(today), **(draft.fields if draft else {})}
 
     with frame("Wishes and feelings", back=back):
+        key = FormKey(str(form.get(KEY_FIELD) or ""))  # made when the form was opened, or kept in its draft
         ui.label(f"Direct work with {heading.name}").classes("text-xl font-bold").props(
             'role="heading" aria-level="2"')
         done = ui.column().classes("w-full gap-2 hidden").mark("recorded")  # what the last save kept
@@ -136,6 +139,7 @@ async def wishes_page(child_id: str) -> None:
         values = {name: str(element.value or "") for name, element in fields.items()}
         values["supersedes"] = form.get("supersedes", "")
         values[CONFIRM_FIELD] = form.get(CONFIRM_FIELD, "")
+        values[KEY_FIELD] = key.value
         return values
 
     form_draft = FormDraft(worker, child_id, WISHES_DRAFT_KIND, current, saved)
@@ -174,15 +178,16 @@ async def wishes_page(child_id: str) -> None:
             ui.notify(str(e), type="warning")
             return
         fill(values)
+        key.renew()  # a correction is a new record
         form_draft.changed()
         await form_draft.save()
         child_words.run_method("focus")
 
     async def submit() -> None:
+        values = current()  # as it is at the tap: a second tap sends the same form, with the same key
         problems.clear()
         done.clear()
         done.classes(add="hidden")
-        values = current()
         try:
             async with form_draft.lock:  # no autosave may land after it and bring back the draft it deleted
                 record = await io_bound(submit_wishes, store, worker, child_id, values)
@@ -201,6 +206,7 @@ async def wishes_page(child_id: str) -> None:
                 ui.label(NOT_FOUND)
             return
         fill({})
+        key.stored()  # emptied, but a second tap still answers with this record until a new one is begun
         saved.text = "Saved. The record is now sealed and cannot be changed; correct it with a new record."
         _, items = await io_bound(wishes_for_child, store, worker, child_id)
         show_history(items)
@@ -211,6 +217,8 @@ async def wishes_page(child_id: str) -> None:
         saved.text = "Form cleared."
 
     fill(form)
+    for element in fields.values():
+        element.on_value_change(key.changed)
     form_draft.keep(fields.values())
     method.on_value_change(form_draft.save)
     submit_button.on_click(submit)
