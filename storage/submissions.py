@@ -181,7 +181,7 @@ def decide_once(store: Store, worker: Worker, key: str, kind: str, record_id: st
         return False
 
 
-def key_refusal(store: Store, session: Session, kind: str, record_id: str, key: Any, row: Any,
+def key_refusal(session: Session, kind: str, record_id: str, key: Any, row: Any,
                 taken: dict[str, str]) -> str | None:
     """Why a record sync brings (`kind`, `record_id`, carrying `key`; `row` the record held, or None) cannot be
     taken, or None.
@@ -199,10 +199,13 @@ def key_refusal(store: Store, session: Session, kind: str, record_id: str, key: 
         return None
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
         return f"{what} carries a submission key that is not one."
+    if row is not None:
+        return None  # the record held already, with this key
     holder = taken.get(key)
     if holder is None:
-        found = held(store, session, key)
-        holder = found.record_id if found is not None else record_id
+        # One indexed look-up of the record's own kind: the unique index another record would collide with.
+        model: Any = KEYED[kind]
+        holder = session.exec(select(model.id).where(col(model.submission_key) == key)).first() or record_id
     if holder != record_id:
         return (f"{what} was submitted with a key the server already holds for record {holder}: it is the same "
                 "form sent twice, so it was not stored again.")

@@ -158,7 +158,7 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
         for change in todo:
             child_id = child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
             no = (_may_make(records, who, change) or _clock_refusal(change, wall_ms)
-                  or _date_refusal(store, records, change, births) or _key_refusal(store, records, change, keys))
+                  or _date_refusal(store, records, change, births) or _key_refusal(records, change, keys))
             if no is None:
                 try:
                     merged = merge_change(store, session, change, judge_conflicts=True, records=records, judge=judge)
@@ -303,7 +303,7 @@ def _date_refusal(store: Store, records: Records, change: dict[str, Any],
     return policy.No("before_birth", f"The {kind.replace('_', ' ')} {record_id} cannot be taken: {problem.message}")
 
 
-def _key_refusal(store: Store, records: Records, change: dict[str, Any], keys: dict[str, str]) -> policy.No | None:
+def _key_refusal(records: Records, change: dict[str, Any], keys: dict[str, str]) -> policy.No | None:
     """A record made by a form holds its submission key as the screens' records do: a second record with a key
     the server holds already is the same form stored twice, and is refused (storage/submissions.py)."""
     kind = change["kind"]
@@ -311,7 +311,7 @@ def _key_refusal(store: Store, records: Records, change: dict[str, Any], keys: d
         return None
     fields = change.get("fields") or {}
     row = records.get(MODEL_OF[kind], change["record_id"])
-    why = key_refusal(store, records.session, kind, change["record_id"], fields.get("submission_key"), row, keys)
+    why = key_refusal(records.session, kind, change["record_id"], fields.get("submission_key"), row, keys)
     return policy.No("submission_key", why) if why else None
 
 
