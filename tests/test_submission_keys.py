@@ -29,6 +29,7 @@ from storage.models import (
     AuditEvent,
     CarePlanAction,
     Child,
+    Draft,
     LifeStoryEntry,
     RecordStatus,
     SubmissionReceipt,
@@ -279,3 +280,17 @@ def test_imported_visits_carry_a_key_made_from_the_councils_reference(demo_store
     with demo_store.session() as session:
         keys = [v.submission_key for v in session.exec(select(Visit).where(col(Visit.submission_key).is_not(None)))]
     assert len(keys) == 2 == len(set(keys))
+
+
+def test_a_receipt_an_earlier_seen_left_for_an_offline_draft_still_answers(module_demo_store) -> None:
+    ben = worker(module_demo_store, "ben")
+    child = fresh_child(module_demo_store, ben)
+    visit = submit_visit(module_demo_store, ben, child.id, visit_form(actions=[]), now=NOW)
+    key = str(uuid.uuid4())
+    with module_demo_store.session() as session:  # as storage/visits.py wrote one before keys were on records
+        receipt = Draft(worker_id=ben.id, child_id=child.id, kind="visit_receipt", idempotency_key=key)
+        receipt.sealed = module_demo_store.seal_payload("draft", receipt.id, {"visit_id": visit.id})
+        session.add(receipt)
+    again = receive_draft(module_demo_store, ben, "visit", child.id, visit_form(**{KEY_FIELD: key}), key)
+    assert again.record_id == visit.id
+    assert [v.submission_key for v in rows(module_demo_store, Visit, child.id) if v.submission_key in (key,)] == []
