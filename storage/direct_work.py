@@ -518,9 +518,9 @@ def submit_life_story_from_draft(store: Store, worker: Worker, child_id: str, fi
     """Stores a life-story entry written offline, with the photos kept on the phone, once per key.
 
     The same checks as the screen, and each photo prepared as the screen prepares it; FormInvalid (nothing
-    stored) says what to fix, the photos' problem under "photo". The entry, its photos and the receipt holding
-    the key are written in one transaction, so a retry with a used key returns the entry stored the first
-    time and adds no photo.
+    stored) says what to fix, the photos' problem under "photo". The entry (carrying the key) and its photos
+    are written in one transaction, so a retry with a used key (this one, or the screen's submission key of
+    the same form) returns the entry stored the first time and adds no photo.
     """
     existing = already_made(store, worker, idempotency_key.strip(), "life_story")
     if existing is not None:
