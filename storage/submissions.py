@@ -176,6 +176,8 @@ def decide_once(store: Store, worker: Worker, key: str, kind: str, record_id: st
 
     The receipt is written in the decision's own transaction, so two racing store one decision.
     """
+    if kind not in DECISIONS:
+        raise ValueError(f"A {kind} makes a record: use make_once.")
     key = checked_key(key)
     with store.session() as session:
         if _answer(store, session, worker, key, kind) is not None:
