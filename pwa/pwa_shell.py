@@ -85,6 +85,7 @@ CONFIRM_DATE = {"name": CONFIRM_FIELD, "type": "date", "only_when_asked": True,
 OFFLINE_FORMS: dict[str, dict[str, Any]] = {
     "visit": {
         "title": "Visit",
+        "noun": "visit",
         "defaults": {"location": "placement", "seen": "yes"},
         "fields": [
             _text("visit_date", "Date of the visit", "date"),
@@ -112,6 +113,7 @@ OFFLINE_FORMS: dict[str, dict[str, Any]] = {
     },
     "wishes_and_feelings": {
         "title": "Wishes and feelings",
+        "noun": "wishes and feelings record",
         "fields": [
             _text("on", "Date", "date"),
             _options("method", "How", WISHES_METHODS),
@@ -126,6 +128,7 @@ OFFLINE_FORMS: dict[str, dict[str, Any]] = {
     },
     "life_story": {
         "title": "Life story entry",
+        "noun": "life-story entry",
         "fields": [
             _text("on", "Date", "date"),
             _options("section", "Section of the book", LIFE_STORY_SECTIONS),

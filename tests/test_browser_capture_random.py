@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from storage.models import Child, NOT_ALONE_REASONS, VISIT_LOCATIONS, Visit, Worker
+from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS, Child, Visit, Worker
 from tests.browser_support import (
     LiveServer,
     sign_in,
@@ -199,7 +199,8 @@ def submit_offline(page: Any, seq: Sequence) -> None:
         button.dblclick()
     else:
         button.click()
-    page.get_by_text("Submitted. It will be sent to Seen").wait_for()
+    # With a signal it may be sent before the words saying it will be are seen.
+    page.get_by_text("Submitted. It will be sent to Seen").or_(page.get_by_text("sent to Seen and stored")).first.wait_for()
     seq.where = "queued"
 
 

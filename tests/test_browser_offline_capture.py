@@ -77,12 +77,14 @@ def test_wishes_typed_with_no_signal_are_kept_sealed_and_stored_once(page, conte
     page.get_by_label("The child's words, as they said them").fill(WORDS_BEFORE)
     page.get_by_text("Draft saved at").wait_for()  # what was typed online is in the server's draft
 
-    context.set_offline(True)
+    context.set_offline(True)  # the form is handed to the offline page, with what was entered
+    page.get_by_text("No signal. This wishes and feelings record is kept on this phone").wait_for()
     wait_status(page, "Offline · 1 draft waiting")
+    assert page.get_by_label("The child's words, as they said them").input_value() == WORDS_BEFORE
     page.get_by_label("The child's words, as they said them").fill(WORDS)
-    page.get_by_label("Your reflection (your view)").fill(REFLECTION)
-    page.get_by_label("Shared with (who has seen this work)").fill(SHARED)
-    page.evaluate("SeenPage.flush()")
+    page.get_by_label("Your reflection").fill(REFLECTION)
+    page.get_by_label("Shared with").fill(SHARED)
+    page.evaluate("SeenOffline.keepNow()")
     assert_sealed_on_the_phone(page, WORDS_BEFORE, "Biscuit", REFLECTION, SHARED, child_id)
 
     reload_offline_and_open(page, "Wishes and feelings")
@@ -124,9 +126,9 @@ def test_a_correction_finished_with_no_signal_arrives_as_the_correction_not_a_se
     corrected = "I want to see my brother every Saturday, not every other Saturday."
 
     context.set_offline(True)
-    wait_status(page, "Offline · 1 draft waiting")
+    page.get_by_text("This corrects an earlier record").wait_for()  # handed to the offline page
     page.get_by_label("The child's words, as they said them").fill(corrected)
-    page.evaluate("SeenPage.flush()")
+    page.evaluate("SeenOffline.keepNow()")
     reload_offline_and_open(page, "Wishes and feelings")
     page.get_by_text("This corrects an earlier record").wait_for()
     page.get_by_role("button", name="Submit wishes and feelings").click()

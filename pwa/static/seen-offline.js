@@ -399,7 +399,7 @@
     const handed = editing && editing.source === "form" && editing.state !== "refused";
     notice.hidden = !handed;
     if (!handed) return;
-    const what = "This " + kindTitle(editing.kind).toLowerCase();
+    const what = "This " + ((SCHEMA[editing.kind] || {}).noun || "record");
     notice.textContent = reachable
       ? "The signal is back. " + what + " is kept on this phone: submit it here and it is sent at once."
       : "No signal. " + what + " is kept on this phone, with everything entered so far, and will be sent when " +

@@ -423,7 +423,7 @@
     // Making the form inert blurs the field being typed in, which fires its change: the form is handed over
     // by then, and must not be kept a second time.
     if (handedOver || isLive() || !formInfo()) return;
-    if (handsOver()) handOver();
+    if (handsFormOver()) handFormOver();
     else captureNow();
   }
 
@@ -439,13 +439,13 @@
     return key.length >= 8 && key.length <= 64 ? key : "";
   }
 
-  function handsOver() {
+  function handsFormOver() {
     // A form without photos, on a page the service worker controls (it serves the offline page with no network).
     return Boolean(formInfo() && !document.querySelector("[data-offline-photos]") &&
                    "serviceWorker" in navigator && navigator.serviceWorker.controller);
   }
 
-  async function handOver() {
+  async function handFormOver() {
     if (handedOver || leaving) return;
     const info = formInfo();
     handedOver = true;
@@ -496,7 +496,7 @@
     banner.dataset.refused = String(refused.length);
     const body = element("div", { className: "body" });
     for (const draft of refused) {
-      const what = ((schema[draft.kind] || {}).title || "Record").toLowerCase();
+      const what = (schema[draft.kind] || {}).noun || "record";
       const who = draft.childLabel ? " for " + draft.childLabel : "";
       const link = element("a", { href: "/offline?draft=" + encodeURIComponent(draft.id), textContent: "Fix this " + what });
       link.setAttribute("aria-label", "Fix this " + what + who);
@@ -554,7 +554,7 @@
         const shown = shownOnPage();
         copies.filter((c) => !onPage(c, shown)).forEach((c) => (c.handed = 0));
         // The moment it drops: hand the form to the offline page, or keep what is on screen in a draft.
-        if (handsOver()) await handOver();
+        if (handsFormOver()) await handFormOver();
         else if (formInfo()) await captureNow();
       }
       wasOffline = true;
