@@ -456,14 +456,14 @@
     const id = submissionKey() || crypto.randomUUID();
     try {
       const kept = await Drafts.getDraft(id);
-      if (!kept || kept.state === "writing") {
+      if (!kept || kept.state !== "ready") {
         const caseload = await Drafts.loadCaseload();
         const handed = Drafts.newDraft({ id, kind: info.kind, childId: info.childId, childLabel: await childLabel(info.childId),
                                          fields, source: "form", pageId, workerId: (caseload && caseload.worker_id) || "" });
         if (kept) handed.created = kept.created;
         await Drafts.saveDraft(handed);
-      } // else: submitted (or refused) from the offline page already, which is newer than this page
-      location.assign("/offline?draft=" + encodeURIComponent(id) + "&handed=1");
+      } // else: submitted from the offline page already, and on its way: it is not written over
+      location.assign("/offline?draft=" + encodeURIComponent(id));
     } catch (e) {
       document.body.inert = false;
       handedOver = false;
