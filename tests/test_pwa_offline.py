@@ -88,10 +88,10 @@ def start_visit_and_go_offline(page, context, child_id: str) -> None:
 
 
 def finish_on_the_offline_page(page) -> None:
-    """Reloads with no signal: the offline page shows the draft; the worker checks it and submits."""
+    """Reloads with no signal: the offline page reopens the draft; the worker checks it and submits."""
     page.reload()
     page.get_by_role("heading", name="Seen · offline").wait_for()
-    page.get_by_role("button", name="Open draft: Visit").click()
+    page.get_by_role("button", name="Submit visit").wait_for()
     assert page.get_by_label("What you saw and heard (fact)").input_value() == BEFORE + " " + AFTER
     assert page.get_by_label("The child's wishes and feelings, in their own words").input_value() == WORDS
     screenshot(page, "offline-draft-phone")

@@ -239,6 +239,9 @@
     showSaved();
     $("editor-heading").textContent = kindTitle(editing.kind) + (editing.childLabel ? " · " + editing.childLabel : "");
     $("editor").hidden = false;
+    $("drafts-section").hidden = true;
+    $("intro").hidden = true;
+    $("back-online").hidden = true;
     $("editor-heading").focus();
     if (!id) {
       await Drafts.saveDraft(editing);
@@ -375,7 +378,8 @@
     const note = $("saved");
     note.dataset.saved = String(saves);
     note.dataset.state = keeping ? "saving" : "saved";
-    note.textContent = keeping ? "Keeping it on this phone…" : "Everything entered is kept sealed on this phone.";
+    // Short, and one line either way: nothing under it moves while the worker taps.
+    note.textContent = keeping ? "Keeping it on this phone…" : "Kept sealed on this phone.";
   }
 
   function keep(draft) {
@@ -395,6 +399,7 @@
 
   function showNotice() {
     // A form handed over from its page when the signal went: say plainly where it is and what happens next.
+    // Said as the editor opens, and left as it is: words changing above the form would move it under a tap.
     const notice = $("editor-notice");
     const handed = editing && editing.source === "form" && editing.state !== "refused";
     notice.hidden = !handed;
@@ -418,6 +423,8 @@
     leaveDraftUrl();
     letGoOfThumbnails("editor");
     $("editor").hidden = true;
+    $("drafts-section").hidden = false;
+    showStatus();
     await renderDrafts();
     $("drafts-heading").scrollIntoView();
   }
@@ -429,6 +436,8 @@
     editing = null;
     leaveDraftUrl();
     $("editor").hidden = true;
+    $("drafts-section").hidden = false;
+    showStatus();
     await renderDrafts();
   }
 
@@ -455,6 +464,8 @@
     editing = null;
     leaveDraftUrl();
     $("editor").hidden = true;
+    $("drafts-section").hidden = false;
+    showStatus();
     lastSent = "Submitted. It will be sent to Seen as soon as there is a connection.";
     await renderDrafts();
     Drafts.askForBackgroundSend();
@@ -489,9 +500,9 @@
   async function showStatus() {
     $("seen-connection").textContent = await Drafts.statusText(reachable);
     $("seen-connection").dataset.state = reachable ? "online" : "offline";
-    $("back-online").hidden = !reachable;
-    $("intro").hidden = reachable;
-    if (editing) showNotice();
+    // While a draft is open the editor is all there is below the header, so nothing above it moves.
+    $("back-online").hidden = !reachable || Boolean(editing);
+    $("intro").hidden = reachable || Boolean(editing);
   }
 
   let looping = false;
