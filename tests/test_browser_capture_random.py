@@ -131,6 +131,8 @@ def tap(page: Any, seq: Sequence, name: str, code: str) -> None:
         radio = page.locator(f'[data-field="{name}"]').get_by_role("radio", name=options[code], exact=True)
         radio.click()
         page.wait_for_function("(el) => el.getAttribute('aria-checked') === 'true'", arg=radio.element_handle())
+        if name == "seen_alone":  # the reason's question comes or goes: wait, so the next tap lands where it aims
+            page.locator('[data-field="not_alone_reason"]').wait_for(state="visible" if code == "no" else "hidden")
     elif name in ("seen_alone", "bedroom_seen"):
         page.get_by_role("group", name=question).get_by_label(options[code], exact=True).check()
     else:
