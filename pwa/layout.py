@@ -42,6 +42,13 @@ def status_badge(status: str) -> ui.label:
     return ui.label(word).classes(f"{classes} rounded px-2 py-0.5 text-sm font-bold whitespace-nowrap")
 
 
+def refused_drafts(child_id: str = "") -> None:
+    """Where the phone shows the drafts Seen refused (all, or this child's), each with why and a link to fix it.
+
+    They live only on the phone (sealed in its browser), so pwa/static/seen-page.js fills this in."""
+    ui.element("div").classes("w-full").props(f'id="seen-refused-drafts" data-child-id="{child_id}"')
+
+
 @contextmanager
 def frame(title: str, *, back: str | None = None) -> Iterator[None]:
     """Builds the header and navigation, then the page's own content inside a phone-width column."""

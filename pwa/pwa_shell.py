@@ -41,7 +41,7 @@ from storage.direct_work import (
     PHOTOS_PER_ENTRY,
 )
 from storage.models import LIFE_STORY_SECTIONS, NOT_ALONE_REASONS, VISIT_LOCATIONS, WISHES_METHODS, Worker
-from storage.offline import offline_children, receive_draft
+from storage.offline import held_keys, offline_children, receive_draft
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
 
@@ -85,6 +85,7 @@ CONFIRM_DATE = {"name": CONFIRM_FIELD, "type": "date", "only_when_asked": True,
 OFFLINE_FORMS: dict[str, dict[str, Any]] = {
     "visit": {
         "title": "Visit",
+        "noun": "visit",
         "defaults": {"location": "placement", "seen": "yes"},
         "fields": [
             _text("visit_date", "Date of the visit", "date"),
@@ -112,6 +113,7 @@ OFFLINE_FORMS: dict[str, dict[str, Any]] = {
     },
     "wishes_and_feelings": {
         "title": "Wishes and feelings",
+        "noun": "wishes and feelings record",
         "fields": [
             _text("on", "Date", "date"),
             _options("method", "How", WISHES_METHODS),
@@ -126,6 +128,7 @@ OFFLINE_FORMS: dict[str, dict[str, Any]] = {
     },
     "life_story": {
         "title": "Life story entry",
+        "noun": "life-story entry",
         "fields": [
             _text("on", "Date", "date"),
             _options("section", "Section of the book", LIFE_STORY_SECTIONS),
@@ -223,10 +226,26 @@ def manifest() -> dict[str, Any]:
     }
 
 
+# NiceGUI's "Connection lost" box would cover the form the worker is filling in: the header's status says
+# it instead (and a form is handed to the offline page). The banner for drafts Seen refused is GOV.UK's
+# notification banner, filled in by seen-page.js where a page has its slot (pwa/layout.refused_drafts).
+PAGE_CSS = """<style>
+#popup { display: none !important; }
+#seen-refused-drafts:empty { display: none; }
+.seen-refused { border: 5px solid #1d4f91; background: #1d4f91; border-radius: .25rem; }
+.seen-refused h2 { margin: 0; padding: 0 .5rem .25rem; color: #fff; font-size: 1rem; font-weight: 700; }
+.seen-refused .body { background: #fff; color: #111; padding: .75rem; }
+.seen-refused .body p { margin: 0 0 .25rem; overflow-wrap: break-word; }
+.seen-refused .body a { display: inline-flex; align-items: center; min-height: 44px; font-weight: 700;
+  color: #1d4f91; text-decoration: underline; text-underline-offset: 2px; }
+</style>"""
+
+
 def head_html() -> str:
     version = shell_version()
     return "\n".join([
         HEAD_MARKER,
+        PAGE_CSS,
         '<link rel="manifest" href="/manifest.webmanifest">',
         f'<meta name="theme-color" content="{THEME_COLOUR}">',
         '<link rel="apple-touch-icon" href="/icons/icon-192.png">',
@@ -366,6 +385,28 @@ async def receive_offline_draft(request: Request) -> Response:
                          "kept_as_draft": received.kept_as_draft}, headers={"Cache-Control": "no-store"})
 
 
+class HeldIn(BaseModel):
+    """The keys of the drafts a phone keeps: it asks which Seen already holds."""
+
+    keys: list[str] = Field(max_length=200)
+
+
+async def offline_held(request: Request) -> Response:
+    if not _same_origin(request):
+        return _problem(403, "Only Seen itself can ask this.")
+    if state.store().locked:
+        return _problem(503, "Seen is locked.")
+    worker = await session_worker()
+    if worker is None:
+        return _problem(401, "Sign in to check the drafts kept on this phone.")
+    try:
+        asked = HeldIn.model_validate_json(await request.body())
+    except ValidationError:
+        return _problem(400, "That list of drafts could not be read.")
+    held = await run_in_threadpool(held_keys, state.store(), worker, asked.keys)
+    return JSONResponse({"held": sorted(held)}, headers={"Cache-Control": "no-store"})
+
+
 # ---------------------------------------------------------------- routes
 
 
@@ -410,5 +451,6 @@ def install(app: FastAPI) -> None:
     app.add_api_route("/pwa/{name}", browser_file, methods=["GET"], include_in_schema=False)
     app.add_api_route("/api/offline/caseload", offline_caseload, methods=["GET"])
     app.add_api_route("/api/offline/drafts", receive_offline_draft, methods=["POST"])
+    app.add_api_route("/api/offline/held", offline_held, methods=["POST"])
     if HEAD_MARKER not in Client.shared_head_html:
         Client.shared_head_html += head_html() + "\n"

@@ -131,3 +131,16 @@ def _kept(store: Store, worker: Worker, key: str) -> str | None:
         if existing.worker_id != worker.id:
             raise NotAllowed("That draft belongs to another worker.")
         return existing.id
+
+
+def held_keys(store: Store, worker: Worker, keys: list[str]) -> set[str]:
+    """Which of these idempotency keys the server already holds a record (or a kept draft) under, for this worker.
+
+    The phone asks so it can let go of a copy Seen already has. Another worker's keys are never named."""
+    wanted = {k.strip() for k in keys if k.strip()}
+    if not wanted:
+        return set()
+    with store.session() as session:
+        rows = session.exec(select(Draft.idempotency_key).where(
+            Draft.worker_id == worker.id, Draft.idempotency_key.in_(wanted))).all()  # type: ignore[union-attr]
+    return {k for k in rows if k}

@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import select
 
 from storage.models import Child, ChildBody, Draft, Visit, Worker
-from storage.offline import KEPT_KIND, SUBMITTERS, offline_children, receive_draft
+from storage.offline import KEPT_KIND, SUBMITTERS, held_keys, offline_children, receive_draft
 from storage.store import NotAllowed, Store
 from storage.visits import VisitInvalid
 from tests.conftest import DEMO_DAY
@@ -86,3 +86,15 @@ def test_a_kind_without_its_submitter_is_kept_sealed_once(module_demo_store: Sto
         assert module_demo_store.open_payload("draft", kept.id, kept.sealed) == fields
     with pytest.raises(ValueError):
         receive_draft(module_demo_store, erin, "shopping_list", child.id, fields, "key-bad-0001")
+
+
+def test_the_phone_learns_which_of_its_keys_seen_holds_and_never_another_workers(module_demo_store: Store) -> None:
+    """A copy whose key Seen holds is stale on the phone; a key only another worker used is not named."""
+    erin, ben = worker(module_demo_store, "erin"), worker(module_demo_store, "ben")
+    receive_draft(module_demo_store, erin, "visit", a_child(module_demo_store, erin).id, visit_form("a"), "key-held-0001")
+    receive_draft(module_demo_store, ben, "visit", a_child(module_demo_store, ben, "cic").id,
+                  visit_form("b") | {"bedroom_seen": "yes"}, "key-held-0002")
+    asked = ["key-held-0001", "key-held-0002", "key-never-sent", " "]
+    assert held_keys(module_demo_store, erin, asked) == {"key-held-0001"}
+    assert held_keys(module_demo_store, ben, asked) == {"key-held-0002"}
+    assert held_keys(module_demo_store, erin, []) == set()

@@ -12,7 +12,7 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
-from pwa.layout import STATUS_STYLE, frame
+from pwa.layout import STATUS_STYLE, frame, refused_drafts
 from pwa.threads import io_bound
 from storage.caseload import CaseloadRow, caseload
 from storage.child_view import clock_name
@@ -126,6 +126,7 @@ async def caseload_page() -> None:
     today = today_in_england()
     with frame("My caseload"):
         ui.add_head_html(CARD_CSS)
+        refused_drafts()
         if rows:
             summary = ", ".join(f"{counts[s]} {STATUS_STYLE[s][0].lower()}" for s in STATUS_STYLE if counts[s])
             ui.label(f"{len(rows)} children: {summary}.").classes("text-base").mark("summary")

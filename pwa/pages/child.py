@@ -6,7 +6,7 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
-from pwa.layout import frame, status_badge
+from pwa.layout import frame, refused_drafts, status_badge
 from pwa.threads import io_bound
 from storage.child_view import STATUS_WORDS, ChildView, TimelineItem, child_view, clock_name
 from storage.direct_work import LIFE_STORY_DRAFT_KIND, WISHES_DRAFT_KIND
@@ -160,6 +160,7 @@ async def child_page(child_id: str) -> None:
         not_found()
         return
     with frame(view.name, back="/"):
+        refused_drafts(view.child_id)
         show_child(view)
 
 

@@ -11,7 +11,7 @@
  * drawn through a canvas, so the camera's metadata, with where it was taken, is never stored).
  *
  * A draft is "writing" while the worker types, "ready" once they press submit, "refused" if the server
- * said what to fix. Ready drafts are POSTed to /api/offline/drafts with their id as idempotency key and
+ * said what to fix (its message and problems kept with it, for the pages to show). Ready drafts are POSTed to /api/offline/drafts with their id as idempotency key and
  * removed only after the server acknowledges them, so a send cut off half way is simply sent again and
  * the server stores it once.
  *
@@ -141,9 +141,11 @@
 
   // ---------------------------------------------------------------- drafts
 
-  function newDraft({ kind = "visit", childId, childLabel = "", fields = {}, source = "offline", pageId = "", workerId = "" }) {
+  function newDraft({ id = "", kind = "visit", childId, childLabel = "", fields = {}, source = "offline", pageId = "",
+                     workerId = "" }) {
+    // `id` is the idempotency key: a form's own submission key when it has one, else a new one.
     const now = new Date().toISOString();
-    return { id: crypto.randomUUID(), kind, childId, childLabel, fields, source, pageId, workerId,
+    return { id: id || crypto.randomUUID(), kind, childId, childLabel, fields, source, pageId, workerId,
              state: "writing", created: now, updated: now, problems: {}, message: "" };
   }
 
@@ -381,6 +383,35 @@
     return result;
   }
 
+  const HELD_CHECK_MS = 30000;
+  let heldCheckedAt = 0;
+
+  async function forgetWhatSeenHolds(force = false) {
+    // A copy whose key Seen already holds is stale (sent from another tab, or the same form submitted on the
+    // screen under its own key): the phone lets it go. Ready drafts need not ask: sending one is the answer.
+    if (!force && Date.now() - heldCheckedAt < HELD_CHECK_MS) return 0;
+    heldCheckedAt = Date.now();
+    const drafts = (await listDrafts()).filter((d) => d.state !== "ready");
+    if (!drafts.length) return 0;
+    let held;
+    try {
+      const response = await fetch("/api/offline/held", {
+        method: "POST", credentials: "same-origin", cache: "no-store", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ keys: drafts.map((d) => d.id) }),
+      });
+      if (!response.ok) return 0;
+      held = new Set((await response.json()).held || []);
+    } catch (e) {
+      return 0; // no connection: asked again later
+    }
+    let forgotten = 0;
+    for (const draft of drafts.filter((d) => held.has(d.id))) {
+      await deleteDraft(draft.id);
+      forgotten += 1;
+    }
+    return forgotten;
+  }
+
   async function sendReady() {
     if (sending) return { sent: 0, kept: -1, problem: "busy" };
     sending = true;
@@ -416,6 +447,7 @@
     const c = await counts();
     if (!online) return c.total ? "Offline · " + plural(c.total, "draft") + " waiting" : "Offline";
     if (!c.total) return "Online";
+    if (c.refused && !c.ready) return "Online · " + c.refused + " to fix";
     if (sending && c.ready) return "Online · sending " + plural(c.ready, "draft");
     if (lastProblem === "signin" && c.ready) return "Sign in to send " + plural(c.ready, "draft");
     return "Online · " + plural(c.total, "draft") + " waiting";
@@ -436,7 +468,7 @@
     newDraft, saveDraft, getDraft, listDrafts, deleteDraft, counts,
     preparePhoto, addPhoto, removePhoto, photoBlob, PhotoProblem,
     saveCaseload, loadCaseload, refreshCaseload,
-    sendReady, askForBackgroundSend, statusText, onChange,
+    sendReady, forgetWhatSeenHolds, askForBackgroundSend, statusText, onChange,
     get sending() { return sending; },
     get lastProblem() { return lastProblem; },
   };

@@ -1,9 +1,14 @@
 /* The offline page: finish a draft kept on this phone, or write a visit from scratch, with no connection.
  *
  * Plain DOM, no NiceGUI (NiceGUI needs its server). The forms are built from the schema the server put
- * in the page (#seen-offline-schema), so field names and code lists are the app's own. Every keystroke is
- * kept sealed in IndexedDB (SeenDrafts); "Submit" marks the draft ready, and ready drafts go home as soon
- * as Seen answers again, each removed from the phone only once Seen has acknowledged it.
+ * in the page (#seen-offline-schema), so field names and code lists are the app's own. Every keystroke and
+ * tap is kept sealed in IndexedDB (SeenDrafts) at once, not later: the note under the heading (#saved, its
+ * `data-saved` counting the edits kept) says when the phone holds it. "Submit" marks the draft ready (a
+ * second tap sends nothing new), and ready drafts go home as soon as Seen answers again, each removed from
+ * the phone only once Seen has acknowledged it. A draft Seen refused says why, field by field.
+ *
+ * /offline?draft=ID opens that draft: a form page hands its form over this way when its signal goes
+ * (pwa/static/seen-page.js), and the banner for a refused draft links here. A reload reopens it.
  *
  * A kind whose schema has "photos" (a life-story entry) shows the photos kept with the draft as thumbnails,
  * each with a Remove button, and takes more from the camera or the phone's pictures, made small and sealed
@@ -27,6 +32,10 @@
   // Submitted drafts seen on this page: once one is gone, Seen has acknowledged it (only that removes a
   // submitted draft), whoever sent it: this page, another tab, or the service worker's background sync.
   const submitted = new Set();
+  const asked = new URLSearchParams(location.search);
+  let saves = 0; // edits kept in the sealed copy since this page opened
+  let keeping = 0; // saves under way
+  let submitting = false;
 
   function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
@@ -96,6 +105,8 @@
     const ready = new Set(drafts.filter((d) => d.state === "ready").map((d) => d.id));
     const gone = [...submitted].filter((id) => !ready.has(id) && !drafts.some((d) => d.id === id));
     if (gone.length) lastSent = gone.length === 1 ? "1 record sent to Seen and stored." : gone.length + " records sent to Seen and stored.";
+    // A draft that came back refused is not on its way: "Submitted…" would say it was.
+    if (drafts.some((d) => d.state === "refused" && submitted.has(d.id))) lastSent = "";
     submitted.clear();
     ready.forEach((id) => submitted.add(id));
     list.replaceChildren();
@@ -150,7 +161,7 @@
                           min: col === "score" ? "0" : null, max: col === "score" ? "10" : null,
                           value: row[col] === undefined || row[col] === null ? "" : String(row[col]) })));
         }
-        line.append(el("button", { type: "button", text: "Remove", onclick: () => { line.remove(); saveSoon(); } }));
+        line.append(el("button", { type: "button", text: "Remove", onclick: () => { line.remove(); saveNow(); } }));
         body.append(line);
       };
       rows.forEach(addRow);
@@ -224,8 +235,13 @@
     const message = $("editor-message");
     message.hidden = !editing.message;
     message.textContent = editing.message || "";
+    showNotice();
+    showSaved();
     $("editor-heading").textContent = kindTitle(editing.kind) + (editing.childLabel ? " · " + editing.childLabel : "");
     $("editor").hidden = false;
+    $("drafts-section").hidden = true;
+    $("intro").hidden = true;
+    $("back-online").hidden = true;
     $("editor-heading").focus();
     if (!id) {
       await Drafts.saveDraft(editing);
@@ -358,23 +374,57 @@
     return editing;
   }
 
-  let saveTimer = null;
-  function saveSoon() {
-    if (!editing) return;
-    clearTimeout(saveTimer);
-    saveTimer = setTimeout(() => editing && Drafts.saveDraft(readForm()), 150);
+  function showSaved() {
+    const note = $("saved");
+    note.dataset.saved = String(saves);
+    note.dataset.state = keeping ? "saving" : "saved";
+    // Short, and one line either way: nothing under it moves while the worker taps.
+    note.textContent = keeping ? "Keeping it on this phone…" : "Kept sealed on this phone.";
+  }
+
+  function keep(draft) {
+    // Every edit at once, in order (SeenDrafts seals one at a time): a reload straight after a tap keeps it.
+    keeping += 1;
+    showSaved();
+    return Drafts.saveDraft(draft).then(() => { saves += 1; }).finally(() => { keeping -= 1; showSaved(); });
+  }
+
+  function saveNow() {
+    if (editing) keep(readForm());
   }
 
   async function keepNow() {
-    clearTimeout(saveTimer);
-    if (editing) await Drafts.saveDraft(readForm());
+    if (editing) await keep(readForm());
+  }
+
+  function showNotice() {
+    // A form handed over from its page when the signal went: say plainly where it is and what happens next.
+    // Said as the editor opens, and left as it is: words changing above the form would move it under a tap.
+    const notice = $("editor-notice");
+    const handed = editing && editing.source === "form" && editing.state !== "refused";
+    notice.hidden = !handed;
+    if (!handed) return;
+    const what = "This " + ((SCHEMA[editing.kind] || {}).noun || "record");
+    notice.textContent = reachable
+      ? "The signal is back. " + what + " is kept on this phone: submit it here and it is sent at once."
+      : "No signal. " + what + " is kept on this phone, with everything entered so far, and will be sent when " +
+        "the signal returns. Carry on here and submit it.";
+  }
+
+  function leaveDraftUrl() {
+    // A reload after this shows the list, not the draft just closed.
+    if (asked.has("draft")) history.replaceState(null, "", "/offline");
+    asked.delete("draft");
   }
 
   async function closeEditor() {
     await keepNow();
     editing = null;
+    leaveDraftUrl();
     letGoOfThumbnails("editor");
     $("editor").hidden = true;
+    $("drafts-section").hidden = false;
+    showStatus();
     await renderDrafts();
     $("drafts-heading").scrollIntoView();
   }
@@ -384,12 +434,16 @@
     if (!confirm("Delete this draft from the phone? What it holds has not been sent to Seen.")) return;
     await Drafts.deleteDraft(editing.id);
     editing = null;
+    leaveDraftUrl();
     $("editor").hidden = true;
+    $("drafts-section").hidden = false;
+    showStatus();
     await renderDrafts();
   }
 
   async function submitEditing(event) {
     event.preventDefault();
+    if (!editing || submitting) return; // a second tap on Submit sends nothing new
     const draft = readForm();
     const message = $("editor-message");
     if (!draft.childId) {
@@ -401,15 +455,33 @@
     draft.state = "ready";
     draft.message = "";
     draft.problems = {};
-    clearTimeout(saveTimer);
-    await Drafts.saveDraft(draft);
+    submitting = true;
+    try {
+      await keep(draft);
+    } finally {
+      submitting = false;
+    }
     editing = null;
+    leaveDraftUrl();
     $("editor").hidden = true;
+    $("drafts-section").hidden = false;
+    showStatus();
     lastSent = "Submitted. It will be sent to Seen as soon as there is a connection.";
     await renderDrafts();
     Drafts.askForBackgroundSend();
     nextTry = 0;
     loop();
+  }
+
+  async function openAsked(id) {
+    // A draft named in the address: opened to carry on, unless it is already on its way (then the list says so).
+    const draft = await Drafts.getDraft(id);
+    if (draft && draft.state !== "ready") return openEditor(id);
+    leaveDraftUrl();
+    if (draft) {
+      lastSent = "Submitted. It will be sent to Seen as soon as there is a connection.";
+      await renderDrafts();
+    }
   }
 
   // ---------------------------------------------------------------- connection and sending
@@ -428,8 +500,9 @@
   async function showStatus() {
     $("seen-connection").textContent = await Drafts.statusText(reachable);
     $("seen-connection").dataset.state = reachable ? "online" : "offline";
-    $("back-online").hidden = !reachable;
-    $("intro").hidden = reachable;
+    // While a draft is open the editor is all there is below the header, so nothing above it moves.
+    $("back-online").hidden = !reachable || Boolean(editing);
+    $("intro").hidden = reachable || Boolean(editing);
   }
 
   let looping = false;
@@ -439,6 +512,7 @@
     try {
       await probe();
       const counts = await Drafts.counts();
+      if (reachable && counts.total > counts.ready && (await Drafts.forgetWhatSeenHolds())) await renderDrafts();
       if (reachable && counts.ready && Date.now() >= nextTry) {
         const result = await Drafts.sendReady();
         if (result.problem === "offline" || result.problem === "server") {
@@ -471,14 +545,15 @@
     if (location.pathname !== "/offline") $("return").href = location.pathname + location.search;
     $("new-visit").addEventListener("click", () => openEditor(null, "visit"));
     $("new-life-story").addEventListener("click", () => openEditor(null, "life_story"));
-    $("draft-form").addEventListener("input", saveSoon);
-    $("draft-form").addEventListener("change", saveSoon);
+    $("draft-form").addEventListener("input", saveNow);
+    $("draft-form").addEventListener("change", saveNow);
     $("draft-form").addEventListener("submit", submitEditing);
     window.addEventListener("online", () => { nextTry = 0; loop(); });
     window.addEventListener("offline", loop);
     window.addEventListener("pagehide", keepNow);
     Drafts.onChange(() => { showStatus(); if (!editing) renderDrafts(); });
     renderDrafts();
+    if (asked.get("draft")) openAsked(asked.get("draft"));
     loop();
     setInterval(loop, 2000);
   }

@@ -1,20 +1,24 @@
 /* On every NiceGUI page: the service worker, the connection status, the caseload for the offline picker,
- * and keeping a form the worker is typing into when the connection drops.
+ * drafts the server refused, and keeping a form the worker is filling in when the connection drops.
  *
- * NiceGUI needs its socket: while it is down, nothing typed reaches the server. So the moment the page
- * loses it (or the browser reports no network) on a visit, wishes-and-feelings or life-story form, every
- * field marked `data-field="name"` is copied into a sealed draft (SeenDrafts), and again on every change
- * while the page stays offline. If the same page gets its connection back, NiceGUI replays what was
- * typed and the page is the record again, so the copy is let go. If the page is lost instead (reloaded
- * offline, closed, or its server session gone), the draft stays for the offline page to finish and send.
+ * NiceGUI needs its socket: while it is down, nothing typed or tapped reaches the server, and what the
+ * socket buffers meanwhile (a tapped Submit) would be replayed when it comes back. So the moment a form
+ * page loses it (or the browser reports no network), the page HANDS THE FORM OVER: in one go, with the
+ * form made inert so no tap can fall between, every field marked `data-field="name"` is read from the
+ * screen (text, dates, and the Quasar radios' and option groups' `aria-checked` choices), sealed as a
+ * draft (SeenDrafts), and the worker is taken to the offline form (/offline?draft=ID, which the service
+ * worker serves with no network) with that draft open and every answer filled in. From there the offline
+ * page is the one place the form lives: it keeps every edit, submits once, and sends when the signal is
+ * back. The draft's id is the form's `data-submission-key` when the page has one (the key the server
+ * holds one record per), so however the form reaches the server it is stored once.
  *
- * Photos (the life-story form's uploaders, marked `data-offline-photos`): the server holds a photo picked
- * online in the page's memory until the entry is saved, so this page keeps a small copy of each until the
- * page shows it holds it (`data-photo-sha`, the file's SHA-256) and then no longer does (saved, or removed).
- * If the connection drops meanwhile, the copies go into the sealed draft with the words. A photo picked
- * with no connection never reaches the uploader (its upload would fail): it goes straight into the draft.
- * When the same page is live again, the photos it does not show are handed to its uploader, and the draft
- * is let go only once the page shows them all.
+ * A form with a photo uploader (the life-story form, marked `data-offline-photos`) stays on the page
+ * instead: the server holds a photo picked online in the page's memory until the entry is saved, so the
+ * page keeps a small copy of each until it shows it holds it (`data-photo-sha`, the file's SHA-256). If
+ * the connection drops, the words and copies go into a sealed draft, and again on every change; a photo
+ * picked with no connection goes straight into the draft. If the same page gets its connection back,
+ * NiceGUI replays what was typed, the photos it does not show are handed to its uploader, and the draft
+ * is let go once the page shows them all. If the page is lost instead, the offline page finishes it.
  */
 (function () {
   "use strict";
@@ -38,9 +42,21 @@
 
   // ---------------------------------------------------------------- connection
 
+  // Until NiceGUI's socket has connected once, whether the page is online is not known: a page loading
+  // online takes a moment to connect. It counts as up for that moment (at most UNKNOWN_AT_MOST_MS), and
+  // the header says nothing rather than "Offline"; once it has connected, a socket not connected is down.
+  const loadedAt = Date.now();
+  const UNKNOWN_AT_MOST_MS = 5000;
+  let connectedOnce = false;
+
+  function socketConnected() {
+    const up = Boolean(window.socket && window.socket.connected);
+    if (up) connectedOnce = true;
+    return up;
+  }
+
   function socketUp() {
-    // Before NiceGUI has made its socket, the page has just come from the server: count it as up.
-    return !window.socket || window.socket.connected;
+    return socketConnected() || (!connectedOnce && Date.now() - loadedAt <= UNKNOWN_AT_MOST_MS);
   }
 
   function isLive() {
@@ -254,7 +270,7 @@
     if (!input.closest("[data-offline-photos]") || !formInfo()) return;
     const files = [...(input.files || [])]; // read now: the uploader empties the input as it takes them
     if (!files.length) return;
-    if (isLive()) {
+    if (navigator.onLine && socketConnected()) {
       // The uploader sends them; the copies wait until the page shows it has them. Counted now, before the
       // page can show any: one the page will refuse for want of room needs no copy.
       copyUploaded(files.slice(0, Math.max(0, photoLimits().max - photosForEntry())), Date.now());
@@ -404,20 +420,99 @@
   }
 
   function onEdit() {
-    if (!isLive() && formInfo()) captureNow();
+    // Making the form inert blurs the field being typed in, which fires its change: the form is handed over
+    // by then, and must not be kept a second time.
+    if (handedOver || isLive() || !formInfo()) return;
+    if (handsFormOver()) handFormOver();
+    else captureNow();
+  }
+
+  // ---------------------------------------------------------------- handing a form over to the offline page
+
+  const HAND_OVER_GRACE_MS = 300; // a socket closed because the page is being left is not a lost signal
+  let handedOver = false;
+
+  function submissionKey() {
+    // The key the form was opened with (the server holds one record per key): the draft's id when there is one.
+    const el = document.querySelector("[data-submission-key]");
+    const key = el ? (el.getAttribute("data-submission-key") || "").trim() : "";
+    return key.length >= 8 && key.length <= 64 ? key : "";
+  }
+
+  function handsFormOver() {
+    // A form without photos, on a page the service worker controls (it serves the offline page with no network).
+    return Boolean(formInfo() && !document.querySelector("[data-offline-photos]") &&
+                   "serviceWorker" in navigator && navigator.serviceWorker.controller);
+  }
+
+  async function handFormOver() {
+    if (handedOver || leaving) return;
+    const info = formInfo();
+    handedOver = true;
+    // Inert in the same moment the answers are read, so no tap falls between the reading and the leaving;
+    // nothing covers the form.
+    document.body.inert = true;
+    const fields = snapshot(info);
+    const id = submissionKey() || crypto.randomUUID();
+    try {
+      const kept = await Drafts.getDraft(id);
+      if (!kept || kept.state !== "ready") {
+        const caseload = await Drafts.loadCaseload();
+        const handed = Drafts.newDraft({ id, kind: info.kind, childId: info.childId, childLabel: await childLabel(info.childId),
+                                         fields, source: "form", pageId, workerId: (caseload && caseload.worker_id) || "" });
+        if (kept) handed.created = kept.created;
+        await Drafts.saveDraft(handed);
+      } // else: submitted from the offline page already, and on its way: it is not written over
+      location.assign("/offline?draft=" + encodeURIComponent(id));
+    } catch (e) {
+      document.body.inert = false;
+      handedOver = false;
+      throw e;
+    }
+  }
+
+  // ---------------------------------------------------------------- drafts Seen refused
+
+  function element(tag, attrs, ...children) {
+    const node = Object.assign(document.createElement(tag), attrs);
+    node.append(...children);
+    return node;
+  }
+
+  async function showRefused() {
+    // On the caseload (every refused draft) and a child's page (theirs): why, and one tap to the fields to fix.
+    const slot = document.getElementById("seen-refused-drafts");
+    if (!slot) return;
+    const childId = slot.dataset.childId || "";
+    const refused = (await Drafts.listDrafts()).filter((d) => d.state === "refused" && (!childId || d.childId === childId));
+    const key = refused.map((d) => d.id + "@" + d.updated).join();
+    if (slot.dataset.key === key && slot.childElementCount === (refused.length ? 1 : 0)) return;
+    slot.dataset.key = key;
+    if (!refused.length) return slot.replaceChildren();
+    const schema = offlineSchema();
+    const banner = element("div", { className: "seen-refused", role: "region" },
+      element("h2", { id: "seen-refused-title", textContent: "Important" }));
+    banner.setAttribute("aria-labelledby", "seen-refused-title");
+    banner.dataset.refused = String(refused.length);
+    const body = element("div", { className: "body" });
+    for (const draft of refused) {
+      const what = (schema[draft.kind] || {}).noun || "record";
+      const who = draft.childLabel ? " for " + draft.childLabel : "";
+      const link = element("a", { href: "/offline?draft=" + encodeURIComponent(draft.id), textContent: "Fix this " + what });
+      link.setAttribute("aria-label", "Fix this " + what + who);
+      body.append(element("p", { className: "refused-draft" },
+        element("strong", { textContent: "Seen could not take the " + what + who + " kept on this phone. " }),
+        draft.message || "It needs changes."), link);
+      body.lastChild.dataset.draft = draft.id;
+    }
+    banner.append(body);
+    slot.replaceChildren(banner);
   }
 
   // ---------------------------------------------------------------- status in the header
 
-  // Until NiceGUI's socket has connected once, whether the page is online is not known: the header says
-  // nothing rather than "Offline" for the moment a page loading online takes to connect. It is known once
-  // the socket connects, the browser says there is no network, or the socket has not connected for a while.
-  const loadedAt = Date.now();
-  const UNKNOWN_AT_MOST_MS = 5000;
-  let connectedOnce = false;
-
   function connectionKnown() {
-    if (window.socket && window.socket.connected) connectedOnce = true;
+    socketConnected();
     return connectedOnce || !navigator.onLine || Date.now() - loadedAt > UNKNOWN_AT_MOST_MS;
   }
 
@@ -429,6 +524,7 @@
       el.dataset.state = "unknown";
       return;
     }
+    showRefused();
     const text = await Drafts.statusText(isLive());
     if (el.textContent !== text) el.textContent = text;
     el.dataset.state = isLive() ? "online" : "offline";
@@ -441,7 +537,14 @@
 
   // ---------------------------------------------------------------- the loop
 
+  let socketWatched = false;
+
   async function tick() {
+    if (!socketWatched && window.socket) {
+      socketWatched = true; // told at once when the socket goes, not at the next tick
+      window.socket.on("disconnect", () => setTimeout(tick, HAND_OVER_GRACE_MS));
+    }
+    if (handedOver) return;
     const live = isLive();
     if (!live) {
       liveSince = 0;
@@ -450,7 +553,9 @@
         // An upload under way went with the connection: the photo is handed to the page again when it is back.
         const shown = shownOnPage();
         copies.filter((c) => !onPage(c, shown)).forEach((c) => (c.handed = 0));
-        if (formInfo()) await captureNow(); // the moment it drops: keep what is on screen
+        // The moment it drops: hand the form to the offline page, or keep what is on screen in a draft.
+        if (handsFormOver()) await handFormOver();
+        else if (formInfo()) await captureNow();
       }
       wasOffline = true;
     } else {
@@ -464,7 +569,9 @@
         }
       }
       if (!wasOffline) forgetPhotosThePageLetGo();
-      if ((await Drafts.counts()).ready && !Drafts.sending && !wasOffline) await Drafts.sendReady();
+      const counts = await Drafts.counts();
+      if (counts.ready && !Drafts.sending && !wasOffline) await Drafts.sendReady();
+      if (counts.total > counts.ready && !wasOffline) await Drafts.forgetWhatSeenHolds();
     }
     if (live) photoProblem = "";
     showPhotoNote();
@@ -504,6 +611,7 @@
     document.addEventListener("click", () => setTimeout(onEdit, 50), true);
     window.addEventListener("offline", tick);
     window.addEventListener("online", tick);
+    window.addEventListener("beforeunload", () => (leaving = true));
     window.addEventListener("pagehide", () => {
       leaving = true;
       if (draft) captureNow();
@@ -521,7 +629,7 @@
     }, 50);
   }
 
-  window.SeenPage = { flush: captureNow, formInfo, snapshot: () => formInfo() && snapshot(formInfo()), tick };
+  window.SeenPage = { flush: captureNow, formInfo, snapshot: () => formInfo() && snapshot(formInfo()), tick, submissionKey };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();
