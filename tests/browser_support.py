@@ -177,6 +177,17 @@ def wait_for_caseload_copy(page: object) -> None:
     raise AssertionError("the caseload was never kept on the phone for the offline picker")
 
 
+def wait_until_phone_holds_no_drafts(page: object, timeout_s: float = 60) -> None:
+    """Until the phone keeps no draft: each sent and acknowledged, or let go as one Seen holds (polled, as
+    `wait_for_function` would take the promise the check returns for a true value)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if page.evaluate("SeenDrafts.counts().then(c => c.total)") == 0:  # type: ignore[attr-defined]
+            return
+        page.wait_for_timeout(200)  # type: ignore[attr-defined]
+    raise AssertionError("the phone still keeps a draft")
+
+
 def screenshot(page: object, name: str) -> Path:
     OUTPUT.mkdir(exist_ok=True)
     path = OUTPUT / f"{name}.png"

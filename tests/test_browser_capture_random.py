@@ -28,6 +28,7 @@ from tests.browser_support import (
     wait_connected,
     wait_for_caseload_copy,
     wait_for_worker,
+    wait_until_phone_holds_no_drafts,
 )
 
 pytestmark = pytest.mark.browser
@@ -263,7 +264,7 @@ def finish(page: Any, context: Any, seq: Sequence) -> None:
     if not seq.online:
         reconnect(context, seq)
     # Sent by the offline page once Seen answers; the phone lets go of it only once Seen holds it.
-    page.wait_for_function("SeenDrafts.counts().then(c => c.total === 0)", polling=250, timeout=60000)
+    wait_until_phone_holds_no_drafts(page)
 
 
 def run_sequence(page: Any, context: Any, server: LiveServer, seq: Sequence) -> None:

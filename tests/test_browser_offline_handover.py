@@ -22,6 +22,7 @@ from tests.browser_support import (
     wait_for_caseload_copy,
     wait_for_worker,
     wait_status,
+    wait_until_phone_holds_no_drafts,
 )
 
 pytestmark = pytest.mark.browser
@@ -213,7 +214,7 @@ def test_a_copy_seen_already_holds_is_let_go(page, context, live_server: LiveSer
     }""", child_id)
     assert page.evaluate("SeenDrafts.counts()")["total"] == 1
     page.reload()
-    page.wait_for_function("SeenDrafts.counts().then(c => c.total === 0)", polling=200, timeout=30000)
+    wait_until_phone_holds_no_drafts(page)
     assert len(visits(live_server, child_id, "Held already")) == 1
     assert key
 
