@@ -362,8 +362,8 @@ async def receive_offline_draft(request: Request) -> Response:
         return _problem(403, str(e))
     except ValueError as e:  # includes the kinds' own checks (VisitInvalid): say what to fix
         return _problem(422, str(e), problems=getattr(e, "problems", {}))
-    return JSONResponse({"status": "stored", "kind": received.kind, "record_id": received.record_id,
-                         "kept_as_draft": received.kept_as_draft}, headers={"Cache-Control": "no-store"})
+    return JSONResponse({"status": "stored", "kind": received.kind, "record_id": received.record_id},
+                        headers={"Cache-Control": "no-store"})
 
 
 # ---------------------------------------------------------------- routes
