@@ -24,7 +24,7 @@ from storage.record_dates import CaseDates, date_problem
 from storage.store import Store
 from storage.sync.bulk import insert_rows
 from storage.sync.changes import MODEL_OF, child_id_of, conflict_as_change
-from storage.sync.devices import Caller, caller_for, given_caller
+from storage.sync.devices import Caller, caller_for
 from storage.sync.merge import Judge, NotPermitted, Records, merge_change
 from storage.sync.refusal import Reason, SyncRefused
 from storage.sync.server_log import (
@@ -49,22 +49,16 @@ class PushOutcome:
     cursor: int = 0
 
 
-def apply_batch(store: Store, device: Device, worker: Worker, batch_id: str,
-                changes: list[dict[str, Any]]) -> PushOutcome:
-    """Applies a device's batch in one transaction: all of it, or (if any change is refused) none of it.
+def push(store: Store, key: str, batch_id: str, changes: list[dict[str, Any]],
+         encoded: list[bytes] | None = None) -> PushOutcome:
+    """Applies the batch of the device whose token hashes to `key` (found in the batch's own transaction)
+    in one transaction: all of it, or (if any change is refused) none of it.
 
     The batch is merged without the push lock, and the lock is taken only to number its change-log rows
     and extend the audit chain, as the transaction's last step, so pushes overlap but commit one at a
     time in the order they are numbered. If another push held some of the same records or changes at the
     same time (a unique key or a deadlock stops this one), the batch is applied again with the lock taken
     first, as one push at a time: then what the other applied counts as duplicates.
-    """
-    return _apply(store, given_caller(store, device, worker), batch_id, changes)
-
-
-def push(store: Store, key: str, batch_id: str, changes: list[dict[str, Any]],
-         encoded: list[bytes] | None = None) -> PushOutcome:
-    """`apply_batch` for the device whose token hashes to `key`, found in the batch's own transaction.
 
     `encoded`, when given, is each change as its canonical JSON (what the device signed): the change log
     seals those bytes rather than dumping the change to JSON again.
