@@ -26,7 +26,10 @@ from pwa.pages import (
     wishes,
 )
 from pwa.pages import settings as settings_page
+from pwa.pages.settings import add_section
+from pwa.sync import client as sync_client
 from pwa.sync import server as sync_server
+from pwa.sync.status import sync_status_section
 from storage.config import Settings, settings
 
 if TYPE_CHECKING:
@@ -50,15 +53,26 @@ def open_store(config: Settings) -> Store:
     return open_server_store(config)
 
 
+def _start_sync(config: Settings) -> None:
+    """Serves the sync API, or on a personal node (a client, not a server) starts its background sync."""
+    add_section("sync", "Sync", sync_status_section, 30)
+    if config.node_mode == "personal":
+        sync_client.install_background(app)
+        return
+    # Writes made on the server itself (the hosted app) reach the change log through the outbox.
+    state.store().outbox_enabled = True
+    sync_server.mount(app)
+
+
 def build(store: Store | None = None, config: Settings | None = None) -> None:
     """Registers everything on NiceGUI's app; `store` defaults to the one the settings describe."""
     config = config or settings()
     state.set_store(store or open_store(config))
     for page in PAGES:
         page.register()
-    # The routes beside the pages: the PWA shell, the sync API, push notifications.
+    # The routes beside the pages: the PWA shell, the sync API (or a node's background sync), push notifications.
     pwa_shell.install(app)
-    sync_server.install(app)
+    _start_sync(config)
     push.install(app)
     app.add_middleware(AuthMiddleware)
     security.install(app)

@@ -27,7 +27,7 @@ import httpx
 from pydantic import ValidationError
 
 from pwa.sync import messages
-from pwa.sync.server import PREFIX
+from pwa.sync.messages import PREFIX
 from storage.store import Store
 from storage.sync import node as sync_node
 from storage.sync import pull as sync_pull

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, StringConstraints
 
+PREFIX = "/api/sync"  # where the sync API is served, and where a node sends
 MAX_BATCH = 500
 MAX_PAGE = 1000
 MAX_AUDIT_EVENTS = 500

@@ -1,6 +1,7 @@
 """The sync status card: last synced, changes waiting, conflicts (with both values), and "Sync now".
 
-Other pages call `sync_status_card()` (the settings page places it).
+Pages call `sync_status_card()`; app start-up (pwa/app.py) makes `sync_status_section` a section of the
+settings screen.
 """
 
 from __future__ import annotations
@@ -27,13 +28,6 @@ def sync_status_card() -> None:
     with ui.card().classes("w-full").props('aria-label="Sync"'):
         ui.label("Sync").classes("text-lg font-bold").props('role="heading" aria-level="2"')
         sync_status_section(current_worker())
-
-
-def add_to_settings() -> None:
-    """Puts the sync status in its section of the settings screen (replacing the placeholder)."""
-    from pwa.pages.settings import add_section
-
-    add_section("sync", "Sync", sync_status_section, 30)
 
 
 def sync_status_section(worker: Worker) -> None:
