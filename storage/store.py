@@ -419,6 +419,11 @@ class Store:
             teams.add(worker.team_id)
         return teams
 
+    def is_manager(self, session: Session, worker: Worker) -> bool:
+        """Seen's one meaning of "manager": anyone who manages a team (a team manager's own team counts, and
+        an administrator given a team to manage is its manager too)."""
+        return bool(self.managed_team_ids(session, worker))
+
     def may_see_child(self, session: Session, worker: Worker, child: Child) -> bool:
         """Practitioners see their own caseload; managers their teams'; admins no case records (the policy's
         rule, `policy.Actor.may_see`, with the teams read only when the child is not the worker's own)."""
@@ -443,7 +448,7 @@ class Store:
         no case records unless they manage a team too.
         """
         if role == Role.manager.value:
-            allowed = bool(self.managed_team_ids(session, worker))
+            allowed = self.is_manager(session, worker)
         else:
             allowed = worker.role == Role.admin.value
         if not (allowed and worker.active):
