@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, cast
 
 from pydantic import BaseModel
 from sqlalchemy import Column, LargeBinary, Table
@@ -35,6 +35,30 @@ def sealed_column() -> Any:
 def table_of(model: type[SQLModel]) -> Table:
     """A table model's Core table, for plain inserts and selects that skip the ORM's per-row work."""
     return model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models, but does not declare it
+
+
+class Record(Protocol):
+    """Any sealed record read generically, its model known only at run time (one of KIND_OF's): SQLModel
+    declares no columns, so sealing, writing and sync read a row's id and sealed body through this."""
+
+    id: str
+    sealed: bytes
+
+
+class ChildPart(Record, Protocol):
+    """A record about one child (a placement, visit, photo, plan, action, review or draft)."""
+
+    child_id: str
+
+
+def record(row: SQLModel) -> Record:
+    """A row of one of KIND_OF's models, read as a `Record`."""
+    return cast(Record, row)
+
+
+def child_part(row: SQLModel) -> ChildPart:
+    """A row of one of the models about a child, read as a `ChildPart`."""
+    return cast(ChildPart, row)
 
 
 class Category(StrEnum):

@@ -42,6 +42,8 @@ from storage.models import (
     Visit,
     WishesAndFeelings,
     Worker,
+    record,
+    table_of,
 )
 from storage.sealing import SEALED_WITH, binding
 from storage.writing import SYNCED_KINDS as SYNCED_KINDS
@@ -273,13 +275,14 @@ class Store:
         recorded them open as before."""
         body_type = BODY_OF[type(row)]
         kind = KIND_OF[type(row)]
-        raw = self.sealer.open(kind, row.id, row.sealed)  # type: ignore[attr-defined]
+        stored = record(row)
+        raw = self.sealer.open(kind, stored.id, stored.sealed)
         sealed_with = raw.pop(SEALED_WITH, None)
         if sealed_with is not None:
             moved = sorted(name for name, value in sealed_with.items() if _as_loaded(row, name) != value)
             if moved:
                 raise sealing.SealError(
-                    f"The sealed {kind} {row.id} was sealed with another {' and '.join(moved)} than its record now "  # type: ignore[attr-defined]
+                    f"The sealed {kind} {stored.id} was sealed with another {' and '.join(moved)} than its record now "
                     "shows: it was changed outside Seen, so it was not opened. Tell your administrator.")
         return Opened(row, body_type.model_validate(raw))
 
@@ -350,7 +353,7 @@ class Store:
 
         def rows(model: type[SQLModel], order: Any) -> list[Any]:
             found = []
-            for row in session.exec(select(model).where(model.child_id == child_id).order_by(order)):  # type: ignore[attr-defined]
+            for row in session.exec(select(model).where(table_of(model).c.child_id == child_id).order_by(order)):
                 try:
                     found.append(self.opened(row))
                 except sealing.SealError:

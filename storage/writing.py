@@ -29,6 +29,7 @@ from storage.models import (
     WishesAndFeelings,
     Worker,
     new_id,
+    record,
     table_of,
     utcnow,
 )
@@ -116,12 +117,12 @@ def write(
     elif blob is None and type(row) in BODY_OF and binding(row) and getattr(row, "sealed", None):
         # A clear column it is sealed with may have changed: sealed again with the body as it is.
         row.sealed = store.sealed_body(KIND_OF[type(row)], row, store.open_payload(
-            KIND_OF[type(row)], row.id, row.sealed))  # type: ignore[attr-defined]
+            KIND_OF[type(row)], record(row).id, record(row).sealed))
     if blob is not None:
-        row.sealed = store.sealer.seal_bytes(KIND_OF[type(row)], row.id, blob)  # type: ignore[attr-defined]
+        row.sealed = store.sealer.seal_bytes(KIND_OF[type(row)], record(row).id, blob)
         body_json = {"image": base64.b64encode(blob).decode()}
     kind = KIND_OF.get(type(row), type(row).__tablename__)
-    record_id = row.id  # type: ignore[attr-defined]
+    record_id = record(row).id
     stamp = store.clock.now()
     base_clocks: dict[str, str] = {}  # what each changed field's clock was: sync tells edits that crossed
     if isinstance(row, MutableRecord):
@@ -170,12 +171,12 @@ def refuse_change_after_sign_off(store: Store, session: Session, row: SQLModel, 
     table = table_of(model)
     # The stored row as it is in the database, not the caller's modified copy.
     with session.no_autoflush:
-        stored = session.connection().execute(_STORED_ROW[model], {"id": row.id}).first()  # type: ignore[attr-defined]
+        stored = session.connection().execute(_STORED_ROW[model], {"id": record(row).id}).first()
     if stored is None or not policy.is_final(stored):
         return
     clear = {c.name: getattr(stored, c.name) for c in table.columns if c.name != "sealed"}
     same_clear = all(same_value(clear[name], getattr(row, name)) for name in clear)
-    same_body = body is None or store.open_payload(KIND_OF[model], row.id, stored.sealed) == body.model_dump(  # type: ignore[attr-defined]
+    same_body = body is None or store.open_payload(KIND_OF[model], record(row).id, stored.sealed) == body.model_dump(
         mode="json")
     if not (same_clear and same_body):
         raise SignedOff()

@@ -29,6 +29,7 @@ from storage.models import (
     SyncClock,
     Visit,
     WishesAndFeelings,
+    record,
 )
 from storage.store import SYNCED_KINDS, Store
 
@@ -63,12 +64,12 @@ def record_as_change(store: Store, session: Session, row: SQLModel,
         body = {"image": base64.b64encode(store.sealer.open_bytes(kind, row.id, row.sealed)).decode()}
     clock = ""
     if not isinstance(row, MutableRecord) and clocks is not None:
-        clock = clocks.get(row.id, "")  # type: ignore[attr-defined]
+        clock = clocks.get(record(row).id, "")
     elif not isinstance(row, MutableRecord):
-        entry = session.get(SyncClock, row.id)  # type: ignore[attr-defined]
+        entry = session.get(SyncClock, record(row).id)
         clock = entry.clock if entry else ""
-    return {"change_id": str(uuid.uuid5(CONFLICT_NS, f"snapshot:{kind}:{row.id}:{clock}")),  # type: ignore[attr-defined]
-            "kind": kind, "record_id": row.id, "fields": clear_fields(row), "body": body,  # type: ignore[attr-defined]
+    return {"change_id": str(uuid.uuid5(CONFLICT_NS, f"snapshot:{kind}:{record(row).id}:{clock}")),
+            "kind": kind, "record_id": record(row).id, "fields": clear_fields(row), "body": body,
             "clock": clock, "base_clocks": {}}
 
 

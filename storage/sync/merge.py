@@ -29,6 +29,7 @@ from storage.models import (
     MutableRecord,
     Photo,
     SyncClock,
+    record,
     table_of,
 )
 from storage.store import Store, same_value
@@ -73,8 +74,8 @@ class Records:
         """Loads these records (those not loaded already); on PostgreSQL `for_update` locks their rows,
         so two transactions merging into the same record take turns and neither loses the other's fields."""
         wanted = sorted({i for i in ids if isinstance(i, str) and (model, i) not in self.rows})
-        key = model.id  # type: ignore[attr-defined]
         table = table_of(model)
+        key = table.c.id
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             # Which exist first (most of a push is new records), then only those are read as rows.
@@ -85,7 +86,7 @@ class Records:
                 query = select(model).where(col(key).in_(present)).order_by(key)
                 if for_update:
                     query = query.with_for_update()
-                found = {row.id: row for row in self.session.exec(query)}  # type: ignore[attr-defined]
+                found = {record(row).id: row for row in self.session.exec(query)}
             for record_id in chunk:
                 self.rows[(model, record_id)] = found.get(record_id)
 

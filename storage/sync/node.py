@@ -23,6 +23,7 @@ from storage.models import (
     SyncState,
     Team,
     Worker,
+    table_of,
     utcnow,
 )
 from storage.store import Store
@@ -222,10 +223,11 @@ def _remove_child(session: Session, child_id: str) -> None:
     """A child who left this worker's caseload leaves the device, with every record about them."""
     record_ids: list[str] = [child_id]
     for model in CHILD_PARTS:
-        ids = list(session.exec(select(model.id).where(model.child_id == child_id)))  # type: ignore[attr-defined]
+        table = table_of(model)
+        ids = list(session.exec(select(table.c.id).where(table.c.child_id == child_id)))
         record_ids += ids
         if ids:
-            session.exec(delete(model).where(model.child_id == child_id))  # type: ignore[attr-defined]
+            session.exec(delete(model).where(table.c.child_id == child_id))
     session.exec(delete(Conflict).where(col(Conflict.child_id) == child_id))
     session.exec(delete(SyncClock).where(col(SyncClock.record_id).in_(record_ids)))
     session.exec(delete(Child).where(col(Child.id) == child_id))

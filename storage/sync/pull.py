@@ -25,6 +25,8 @@ from storage.models import (
     SyncClock,
     Team,
     Worker,
+    child_part,
+    record,
     table_of,
 )
 from storage.store import Store
@@ -194,11 +196,11 @@ def _whole_children(store: Store, session: Session, child_ids: list[str]) -> lis
     for model in CHILD_PARTS:
         if model is Draft:
             continue  # drafts stay on the device that typed them
-        for row in session.exec(select(model).where(col(model.child_id).in_(child_ids))):  # type: ignore[attr-defined]
-            if model is Photo and not row.sealed:  # type: ignore[attr-defined]
+        for row in session.exec(select(model).where(table_of(model).c.child_id.in_(child_ids))):
+            if model is Photo and not child_part(row).sealed:
                 continue  # a photo whose image never arrived (sent by a Seen that did not send images)
-            parts[row.child_id].append(row)  # type: ignore[attr-defined]
-    unclocked = [row.id for rows in parts.values() for row in rows  # type: ignore[attr-defined]
+            parts[child_part(row).child_id].append(row)
+    unclocked = [record(row).id for rows in parts.values() for row in rows
                  if not isinstance(row, MutableRecord)]
     clocks: dict[str, str] = {}
     for start in range(0, len(unclocked), 500):
