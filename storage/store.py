@@ -15,9 +15,9 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -296,24 +296,8 @@ class Store:
 
     # ------------------------------------------------------------ writing (storage/writing.py)
 
-    def write(
-        self,
-        session: Session,
-        row: SQLModel,
-        body: BaseModel | None = None,
-        *,
-        actor: Worker | None = None,
-        device_id: str | None = None,
-        action: str = "update",
-        changed: Iterable[str] | None = None,
-        detail: str | None = None,
-        blob: bytes | None = None,
-        at: datetime | None = None,
-    ) -> None:
-        """Seals and saves one record with its outbox entry and audit event, in the caller's transaction
-        (`writing.write`, which says what each argument is for)."""
-        writing.write(self, session, row, body, actor=actor, device_id=device_id, action=action, changed=changed,
-                      detail=detail, blob=blob, at=at)
+    # Seals and saves one record with its outbox entry and audit event, in the caller's transaction.
+    write = writing.write
 
     def session(self) -> Any:
         return session_scope(self.engine)

@@ -8,7 +8,6 @@ import io
 import os
 import uuid
 import warnings
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,11 @@ from storage.store import NotAllowed, Store
 from storage.sync import changes as sync_changes
 from storage.sync import node as sync_node
 from tests.sync_support import (
-    Caseload,
-    SyncServer,
     add_visit,
     enrol,
     log_counts,
     new_store,
     seed,
-    server_store,
     state_of,
 )
 
@@ -45,22 +41,6 @@ with warnings.catch_warnings():  # starlette suggests httpx2; the test client wo
 
 TODAY = date(2026, 11, 23)
 ENTRY = {"on": "2026-11-01", "section": "family", "title": "A day at the beach", "text": "We built a castle."}
-
-
-@pytest.fixture(scope="module")
-def server_url(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    running = SyncServer(pg_url, tmp_path_factory.mktemp("server"))
-    running.start()
-    yield running.url
-    running.kill()
-
-
-@pytest.fixture
-def seeded(pg_url: str, server_url: str) -> Iterator[tuple[Store, Caseload]]:
-    server = server_store(pg_url)
-    caseload = seed(server, suffix="-" + uuid.uuid4().hex[:6])
-    yield server, caseload
-    server.engine.dispose()
 
 
 def node(tmp_path: Path, name: str) -> Store:

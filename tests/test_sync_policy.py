@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -43,32 +42,14 @@ from storage.sync import node as sync_node
 from storage.sync import pull
 from tests.sync_support import (
     Caseload,
-    SyncServer,
     add_visit,
     edit_action,
     enrol,
     new_store,
     seed,
-    server_store,
 )
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="module")
-def server_url(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    running = SyncServer(pg_url, tmp_path_factory.mktemp("policy-server"))
-    running.start()
-    yield running.url
-    running.kill()
-
-
-@pytest.fixture
-def seeded(pg_url: str, server_url: str) -> Iterator[tuple[Store, Caseload]]:
-    server = server_store(pg_url)
-    caseload = seed(server, suffix="-" + uuid.uuid4().hex[:6])
-    yield server, caseload
-    server.engine.dispose()
 
 
 def device(server: Store, caseload: Caseload, url: str, tmp_path: Path, username: str) -> SyncClient:
