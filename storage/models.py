@@ -17,7 +17,7 @@ from typing import Any, Protocol, cast
 
 from pydantic import BaseModel
 from sqlalchemy import Column, LargeBinary, Table
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 
 def new_id() -> str:
@@ -270,10 +270,10 @@ class EnrolmentCode(SQLModel, table=True):
 
 
 class MutableRecord(SQLModel):
-    """Fields every mutable, syncable record carries: revision and a hybrid logical clock per field."""
+    """Fields every mutable, syncable record carries: revision and a change stamp (storage/hlc.py) per field."""
 
     revision: int = 0
-    field_clocks: str = "{}"  # JSON: field name -> HLC string of its last write
+    field_clocks: str = "{}"  # JSON: field name -> change stamp of its last write (the column's first name)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -669,23 +669,25 @@ class ChangeLog(SQLModel, table=True):
     sealed: bytes = sealed_column()  # the change as applied, sealed with the server's key
 
 
-class SyncClock(SQLModel, table=True):
-    """The clock of the last write to a record that carries no per-field clocks (visits, life story...)."""
+class RecordStamp(SQLModel, table=True):
+    """The change stamp (storage/hlc.py) of the last write to a record that carries no per-field stamps
+    (visits, life story...). Its table and column keep their first names."""
 
     __tablename__ = "sync_clock"
     record_id: str = Field(primary_key=True)
     kind: str
-    clock: str
+    stamp: str = Field(sa_column=Column("clock", AutoString, nullable=False))
 
 
 class Conflict(SQLModel, table=True):
     """A value that lost a concurrent edit: kept and shown, never dropped silently."""
 
-    id: str = Field(primary_key=True)  # derived from record, field and the losing clock: logged once
+    id: str = Field(primary_key=True)  # derived from record, field and the losing change stamp: logged once
     kind: str
     record_id: str = Field(index=True)
     child_id: str | None = Field(default=None, index=True)
     field: str
+    # The change stamps (storage/hlc.py) of the two writes; under their first names, which sync sends.
     winner_clock: str
     loser_clock: str
     at: datetime = Field(default_factory=utcnow)

@@ -28,7 +28,7 @@ from sqlmodel import Session, SQLModel, col, select
 from storage import access, audit, sealing, writing
 from storage.access import NotAllowed as NotAllowed  # callers import these from the store
 from storage.db import make_engine, migrate, session_scope
-from storage.hlc import HybridClock
+from storage.hlc import ChangeStamper
 from storage.models import (
     BODY_OF,
     KIND_OF,
@@ -104,7 +104,7 @@ class Store:
         self._sealer: sealing.Sealer | None = None
         self._ref_key: bytes | None = None
         self._lock = threading.Lock()
-        self.clock = HybridClock(self.node_id())
+        self.hlc = ChangeStamper(self.node_id())  # stamps this node's writes for sync
 
     # ------------------------------------------------------------ opening and keys
 

@@ -123,15 +123,15 @@ def write(
         body_json = {"image": base64.b64encode(blob).decode()}
     kind = KIND_OF.get(type(row), type(row).__tablename__)
     record_id = record(row).id
-    stamp = store.clock.now()
-    base_clocks: dict[str, str] = {}  # what each changed field's clock was: sync tells edits that crossed
+    stamp = store.hlc.stamp()
+    base_clocks: dict[str, str] = {}  # each changed field's change stamp before: sync tells edits that crossed
     if isinstance(row, MutableRecord):
-        clocks = json.loads(row.field_clocks or "{}")
+        stamps = json.loads(row.field_clocks or "{}")  # the column keeps its first name
         fields = list(changed) if changed is not None else [*_clear_fields(row), *(_body_fields(body))]
-        base_clocks = {name: clocks.get(name, "") for name in fields}
+        base_clocks = {name: stamps.get(name, "") for name in fields}
         for name in fields:
-            clocks[name] = stamp
-        row.field_clocks = json.dumps(clocks, sort_keys=True)
+            stamps[name] = stamp
+        row.field_clocks = json.dumps(stamps, sort_keys=True)
         row.revision += 1
         row.updated_at = at or utcnow()
     session.add(row)

@@ -22,7 +22,7 @@ from pwa.sync import messages
 from pwa.sync.client import Phase
 from pwa.sync.server import build_app
 from storage import audit, direct_work
-from storage.models import AuditEvent, Outbox, Photo, SyncClock, SyncState, Worker
+from storage.models import AuditEvent, Outbox, Photo, RecordStamp, SyncState, Worker
 from storage.store import NotAllowed, Store
 from storage.sync import changes as sync_changes
 from storage.sync import node as sync_node
@@ -226,7 +226,7 @@ def test_photos_pushed_without_images_by_an_older_seen_are_sent_again_whole(seed
         session.delete(session.get(SyncState, sync_node.PHOTOS_WHOLE))
     with server.session() as session:
         session.add(Photo(id=old.id, record_id=entry.id, child_id=entry.child_id, sealed=b""))
-        session.add(SyncClock(record_id=old.id, kind="photo", clock="0"))
+        session.add(RecordStamp(record_id=old.id, kind="photo", stamp="0"))
     assert not sync_node.pending_changes(ben.store)[0]["body"]
 
     report = ben.sync_once()

@@ -19,7 +19,7 @@ from storage.models import (
     ManagedTeam,
     Outbox,
     Photo,
-    SyncClock,
+    RecordStamp,
     SyncState,
     Team,
     Worker,
@@ -100,7 +100,7 @@ def send_photos_whole_once(store: Store) -> int:
     """Queues every photo this node holds with its image, once: earlier versions of Seen pushed photos
     without their images, so the server may hold them empty and this node the only copy. Returns how many.
 
-    The new changes carry later clocks, so they fill the empty photos wherever they arrive; the old
+    The new changes carry later change stamps, so they fill the empty photos wherever they arrive; the old
     changes (waiting, or set aside as refused for want of their image) give way to them.
     """
     with store.session() as session:
@@ -229,7 +229,7 @@ def _remove_child(session: Session, child_id: str) -> None:
         if ids:
             session.exec(delete(model).where(table.c.child_id == child_id))
     session.exec(delete(Conflict).where(col(Conflict.child_id) == child_id))
-    session.exec(delete(SyncClock).where(col(SyncClock.record_id).in_(record_ids)))
+    session.exec(delete(RecordStamp).where(col(RecordStamp.record_id).in_(record_ids)))
     session.exec(delete(Child).where(col(Child.id) == child_id))
 
 

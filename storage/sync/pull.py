@@ -22,7 +22,7 @@ from storage.models import (
     ManagedTeam,
     MutableRecord,
     Photo,
-    SyncClock,
+    RecordStamp,
     Team,
     Worker,
     child_part,
@@ -200,12 +200,12 @@ def _whole_children(store: Store, session: Session, child_ids: list[str]) -> lis
             if model is Photo and not child_part(row).sealed:
                 continue  # a photo whose image never arrived (sent by a Seen that did not send images)
             parts[child_part(row).child_id].append(row)
-    unclocked = [record(row).id for rows in parts.values() for row in rows
+    unstamped = [record(row).id for rows in parts.values() for row in rows
                  if not isinstance(row, MutableRecord)]
-    clocks: dict[str, str] = {}
-    for start in range(0, len(unclocked), 500):
-        clocks.update(session.exec(select(SyncClock.record_id, SyncClock.clock).where(
-            col(SyncClock.record_id).in_(unclocked[start:start + 500]))).all())
+    stamps: dict[str, str] = {}
+    for start in range(0, len(unstamped), 500):
+        stamps.update(session.exec(select(RecordStamp.record_id, RecordStamp.stamp).where(
+            col(RecordStamp.record_id).in_(unstamped[start:start + 500]))).all())
     conflicts: dict[str, list[Conflict]] = {}
     for conflict in session.exec(select(Conflict).where(col(Conflict.child_id).in_(child_ids))):
         conflicts.setdefault(conflict.child_id or "", []).append(conflict)
@@ -214,8 +214,8 @@ def _whole_children(store: Store, session: Session, child_ids: list[str]) -> lis
         child = children.get(child_id)
         if child is None:
             continue
-        out.append(record_as_change(store, session, child, clocks))
-        out.extend(record_as_change(store, session, row, clocks) for row in parts[child_id])
+        out.append(record_as_change(store, session, child, stamps))
+        out.extend(record_as_change(store, session, row, stamps) for row in parts[child_id])
         out.extend(conflict_as_change(store, conflict) for conflict in conflicts.get(child_id, []))
     return out
 
