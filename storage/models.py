@@ -398,17 +398,22 @@ class WishesBody(BaseModel):
     shared_with: str = ""
 
 
-class WishesAndFeelings(SQLModel, table=True):
-    __tablename__ = "wishes_and_feelings"
+class DirectWork(SQLModel):
+    """The clear columns every piece of direct work with a child has (wishes and feelings, a life-story entry)."""
+
     id: str = Field(default_factory=new_id, primary_key=True)
     child_id: str = Field(foreign_key="child.id", index=True)
     worker_id: str = Field(foreign_key="worker.id")
     on: date
-    method: str = "conversation"
     status: str = RecordStatus.draft.value
     created_at: datetime = Field(default_factory=utcnow)
     submitted_at: datetime | None = None
     supersedes: str | None = None
+
+
+class WishesAndFeelings(DirectWork, table=True):
+    __tablename__ = "wishes_and_feelings"
+    method: str = "conversation"
     sealed: bytes = sealed_column()
 
 
@@ -417,17 +422,9 @@ class LifeStoryBody(BaseModel):
     text: str = ""
 
 
-class LifeStoryEntry(SQLModel, table=True):
+class LifeStoryEntry(DirectWork, table=True):
     __tablename__ = "life_story_entry"
-    id: str = Field(default_factory=new_id, primary_key=True)
-    child_id: str = Field(foreign_key="child.id", index=True)
-    worker_id: str = Field(foreign_key="worker.id")
-    on: date
     section: str = "family"
-    status: str = RecordStatus.draft.value
-    created_at: datetime = Field(default_factory=utcnow)
-    submitted_at: datetime | None = None
-    supersedes: str | None = None
     sealed: bytes = sealed_column()
 
 
