@@ -2,54 +2,47 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import secrets
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from nicegui import app, ui
 
-from pwa import security, state
+from pwa import push, pwa_shell, security, state
 from pwa.auth import AuthMiddleware
+from pwa.pages import (
+    admin,
+    audit,
+    care_plan,
+    caseload,
+    child,
+    life_story,
+    login,
+    recorded,
+    signoff,
+    team,
+    visit,
+    wishes,
+)
+from pwa.pages import settings as settings_page
+from pwa.pages.settings import add_section
+from pwa.sync import client as sync_client
+from pwa.sync import server as sync_server
+from pwa.sync.status import sync_status_section
 from storage.config import Settings, settings
 
 if TYPE_CHECKING:
     from storage.store import Store
 
 # Each screen lives in its own module, whose `register()` adds its page(s).
-PAGE_MODULES = [
-    "pwa.pages.login",
-    "pwa.pages.caseload",
-    "pwa.pages.child",
-    "pwa.pages.visit",
-    "pwa.pages.wishes",
-    "pwa.pages.life_story",
-    "pwa.pages.care_plan",
-    "pwa.pages.settings",
-    "pwa.pages.team",
-    "pwa.pages.signoff",
-    "pwa.pages.recorded",
-    "pwa.pages.admin",
-    "pwa.pages.audit",
-]
-# Optional parts that add routes when present: the PWA shell, the sync API, push notifications.
-EXTENSIONS = ["pwa.pwa_shell", "pwa.sync.server", "pwa.push"]
+PAGES = [login, caseload, child, visit, wishes, life_story, care_plan, settings_page, team, signoff, recorded,
+         admin, audit]
 
 # Quasar puts a dialog's backdrop at z-index -1 beneath the dialog. Browsers paint the dialog on top, but
 # accessibility checkers that read the page (axe-core) stack the backdrop over the dialog's buttons and judge
 # their contrast against grey. The same picture, with the stacking stated in plain numbers:
 DIALOG_CSS = ".q-dialog__backdrop { z-index: 0; } .q-dialog__inner { z-index: 1; }"
-
-
-def _import_optional(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name == name:
-            return None
-        raise
 
 
 def open_store(config: Settings) -> Store:
@@ -60,18 +53,27 @@ def open_store(config: Settings) -> Store:
     return open_server_store(config)
 
 
+def _start_sync(config: Settings) -> None:
+    """Serves the sync API, or on a personal node (a client, not a server) starts its background sync."""
+    add_section("sync", "Sync", sync_status_section, 30)
+    if config.node_mode == "personal":
+        sync_client.install_background(app)
+        return
+    # Writes made on the server itself (the hosted app) reach the change log through the outbox.
+    state.store().outbox_enabled = True
+    sync_server.mount(app)
+
+
 def build(store: Store | None = None, config: Settings | None = None) -> None:
     """Registers everything on NiceGUI's app; `store` defaults to the one the settings describe."""
     config = config or settings()
     state.set_store(store or open_store(config))
-    for name in PAGE_MODULES:
-        module = _import_optional(name)
-        if module is not None:
-            module.register()
-    for name in EXTENSIONS:
-        module = _import_optional(name)
-        if module is not None and hasattr(module, "install"):
-            module.install(app)
+    for page in PAGES:
+        page.register()
+    # The routes beside the pages: the PWA shell, the sync API (or a node's background sync), push notifications.
+    pwa_shell.install(app)
+    _start_sync(config)
+    push.install(app)
     app.add_middleware(AuthMiddleware)
     security.install(app)
     ui.add_css(DIALOG_CSS, shared=True)

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import app, context, storage
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
@@ -83,6 +84,33 @@ class AuthMiddleware(BaseHTTPMiddleware):
         return await call_next(request)
 
 
+def session_worker_id() -> str | None:
+    """The worker signed in on this browser (NiceGUI's session cookie), as the page guard sees them.
+
+    Read in the request's own context, where NiceGUI finds the session; an idle session counts as none.
+    """
+    user = app.storage.user
+    worker_id = user.get("worker_id")
+    if not worker_id or time.time() - float(user.get("last_active", 0)) > idle_limit_seconds():
+        return None
+    return str(worker_id)
+
+
+def active_worker(worker_id: str) -> Worker | None:
+    with state.store().session() as session:
+        worker = session.get(Worker, worker_id)
+    return worker if worker is not None and worker.active else None
+
+
+async def signed_in_worker() -> Worker | None:
+    """Who is signed in, for an API route (the page guard lets /api/ through): nobody while the store is
+    locked, the session is idle or the worker is no longer active."""
+    if state.store().locked:
+        return None
+    worker_id = session_worker_id()
+    return await run_in_threadpool(active_worker, worker_id) if worker_id else None
+
+
 def client_address() -> str | None:
     """The address this page's browser connects from (a proxy's X-Forwarded-For, when uvicorn trusts the
     proxy: FORWARDED_ALLOW_IPS)."""
@@ -128,7 +156,11 @@ def current_worker() -> Worker:
 
 
 def is_manager(worker: Worker) -> bool:
-    return worker.role == Role.manager.value
+    """Whether the worker manages a team, as the store decides it (`Store.is_manager`): the pages a manager
+    is offered are the pages the store lets them open."""
+    store = state.store()
+    with store.session() as session:
+        return store.is_manager(session, worker)
 
 
 def is_admin(worker: Worker) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import base64
 import getpass
-import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -197,8 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     backup.set_defaults(func=cmd_backup)
     sub.add_parser("rotate-key", help="rewrap the store's data key under a new server key (SEEN_NEW_SERVER_KEY)"
                    ).set_defaults(func=cmd_rotate_key)
-    # Plugins register on the module `pwa.cli`, which is not this one when run as `python -m pwa.cli`.
-    registry = importlib.import_module("pwa.cli").COMMANDS
+    # The subcommands that live beside their subsystem register themselves, on importing, on the module
+    # `pwa.cli` (which is not this one when run as `python -m pwa.cli`).
+    import pwa.push_commands  # noqa: F401
+    import pwa.sync.commands  # noqa: F401
+    from pwa.cli import COMMANDS as registry
+
     for name, (help_text, configure, func) in registry.items():
         extra = sub.add_parser(name, help=help_text)
         if configure:
@@ -207,21 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_plugins() -> None:
-    # Subcommands that live beside their subsystem register themselves on import.
-    for module in ("pwa.sync.commands", "pwa.push_commands"):
-        try:
-            __import__(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "due":
         return cmd_due(argv[1:])
-    _load_plugins()
     args = build_parser().parse_args(argv)
     if not getattr(args, "func", None):
         build_parser().print_help()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 
 from nicegui import ui
 
 from pwa.auth import current_worker, is_admin, is_manager
 from pwa.idle_lock import install_idle_lock
+from storage.child_view import clock_name
+from storage.timescales import Clock
+from storage.timescales.calendar import LONDON, today_in_england
 
 THEME = {"primary": "#1d4f91", "secondary": "#00703c", "accent": "#6f2da8", "negative": "#b3261e",
          "warning": "#8a4b00", "positive": "#00703c"}
@@ -25,6 +29,26 @@ STATUS_STYLE = {
 
 # What a worker sees for a child they may not see, or that does not exist: the same words either way.
 NOT_FOUND = "Child not found. They may not be on your caseload."
+
+
+def not_found(back: str = "/") -> None:
+    """The page for a child the worker may not see, or that does not exist: no hint which."""
+    with frame("Not found", back=back):
+        ui.label(NOT_FOUND).props('role="alert"')
+        ui.link("Back to my caseload", "/").classes("text-primary text-lg")
+
+
+def when(moment: datetime | None) -> str:
+    """A moment as England's clock on the wall showed it: "4 Dec 2026, 14:05"."""
+    return moment.astimezone(LONDON).strftime("%-d %b %Y, %H:%M") if moment else ""
+
+
+def clock_line(clock: Clock, today: date | None = None) -> str:
+    """"Statutory visit due 4 Dec 2026 (in 11 days)": the clock, its date and how far off it is."""
+    days = (clock.due - (today or today_in_england())).days
+    how_far = ("today" if days == 0 else f"in {days} day{'s' if days != 1 else ''}" if days > 0
+               else f"{-days} day{'s' if days != -1 else ''} overdue")
+    return f"{clock_name(clock)} due {clock.due:%-d %b %Y} ({how_far})"
 
 
 def show_problems(place: ui.column, problems: dict[str, str], lead: str = "Nothing was saved yet. Please fix:"

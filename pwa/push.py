@@ -38,7 +38,7 @@ from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
 from storage import notify, push_delivery
-from storage.models import Worker, utcnow
+from storage.models import utcnow
 from storage.store import Store
 
 log = logging.getLogger("seen.push")
@@ -331,31 +331,6 @@ def start_scheduler(store: Store | None = None, minutes: float | None = None, fi
 # ---------------------------------------------------------------- the HTTP API
 
 
-def _signed_in_worker(request: Request) -> Worker | None:
-    """The worker this browser session belongs to, as the sign-in middleware would judge it."""
-    from nicegui import app
-
-    from pwa import state
-    from pwa.auth import idle_limit_seconds
-
-    store = state.store()
-    if store.locked:
-        return None
-    user = app.storage.user
-    worker_id = user.get("worker_id")
-    if not worker_id or time.time() - float(user.get("last_active", 0)) > idle_limit_seconds():
-        return None
-    with store.session() as session:
-        worker = session.get(Worker, worker_id)
-    return worker if worker is not None and worker.active else None
-
-
-def _same_origin(request: Request) -> bool:
-    # A cross-site page must not subscribe its own endpoint to a worker's alerts.
-    origin = request.headers.get("origin")
-    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
-
-
 def _refuse(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -375,7 +350,8 @@ def install(app: Any) -> None:
     The service worker's push script (pwa/static/sw-push.js) is served at /pwa/ by the PWA shell.
     """
     from pwa import state
-    from pwa.auth import SIGN_OUT_HOOKS
+    from pwa.auth import SIGN_OUT_HOOKS, signed_in_worker
+    from pwa.security import same_origin
     from pwa.threads import io_bound
 
     @app.get("/api/push/key")
@@ -385,10 +361,10 @@ def install(app: Any) -> None:
 
     @app.post("/api/push/subscribe")
     async def push_subscribe(request: Request) -> JSONResponse:
-        worker = _signed_in_worker(request)
+        worker = await signed_in_worker()
         if worker is None:
             return _refuse(401, "Sign in to Seen to turn on notifications.")
-        if not _same_origin(request):
+        if not same_origin(request):
             return _refuse(403, "Notifications can only be turned on from Seen itself.")
         try:
             body = await _json_body(request)
@@ -403,7 +379,7 @@ def install(app: Any) -> None:
     @app.post("/api/push/status")
     async def push_status(request: Request) -> JSONResponse:
         """Whether the server holds this browser's subscription for the signed-in worker."""
-        worker = _signed_in_worker(request)
+        worker = await signed_in_worker()
         if worker is None:
             return _refuse(401, "Sign in to Seen to see whether notifications are on.")
         try:
@@ -416,10 +392,10 @@ def install(app: Any) -> None:
 
     @app.post("/api/push/unsubscribe")
     async def push_unsubscribe(request: Request) -> JSONResponse:
-        worker = _signed_in_worker(request)
+        worker = await signed_in_worker()
         if worker is None:
             return _refuse(401, "Sign in to Seen to turn off notifications.")
-        if not _same_origin(request):
+        if not same_origin(request):
             return _refuse(403, "Notifications can only be turned off from Seen itself.")
         try:
             body = await _json_body(request)

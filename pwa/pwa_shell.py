@@ -17,7 +17,6 @@ import binascii
 import hashlib
 import json
 import os
-import time
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -26,21 +25,21 @@ from typing import Any
 import nicegui
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from nicegui import app as nicegui_app
 from nicegui.client import Client
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from pwa import state
-from pwa.auth import idle_limit_seconds
+from pwa.auth import signed_in_worker
 from pwa.icons import ICONS, icon_name, icon_png
+from pwa.security import same_origin
 from storage.direct_work import (
     DRAFT_PHOTO_MAX_BYTES,
     DRAFT_PHOTOS_MAX_BYTES,
     PHOTO_MAX_SIDE,
     PHOTOS_PER_ENTRY,
 )
-from storage.models import LIFE_STORY_SECTIONS, NOT_ALONE_REASONS, VISIT_LOCATIONS, WISHES_METHODS, Worker
+from storage.models import LIFE_STORY_SECTIONS, NOT_ALONE_REASONS, VISIT_LOCATIONS, WISHES_METHODS
 from storage.offline import held_keys, offline_children, receive_draft
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
@@ -310,41 +309,10 @@ def _problem(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"message": message, **extra}, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-def session_worker_id() -> str | None:
-    """The worker signed in on this browser (NiceGUI's session cookie), as the page guard sees them.
-
-    Read in the request's own context, where NiceGUI finds the session; an idle session counts as none.
-    """
-    user = nicegui_app.storage.user
-    worker_id = user.get("worker_id")
-    if not worker_id or time.time() - float(user.get("last_active", 0)) > idle_limit_seconds():
-        return None
-    return str(worker_id)
-
-
-def active_worker(worker_id: str) -> Worker | None:
-    with state.store().session() as session:
-        worker = session.get(Worker, worker_id)
-    return worker if worker is not None and worker.active else None
-
-
-async def session_worker() -> Worker | None:
-    worker_id = session_worker_id()
-    return await run_in_threadpool(active_worker, worker_id) if worker_id else None
-
-
-def _same_origin(request: Request) -> bool:
-    # The session cookie is SameSite=Lax and the body must be JSON; checking Origin closes the last gap.
-    origin = request.headers.get("origin")
-    if not origin:
-        return True
-    return origin.split("://", 1)[-1] == request.headers.get("host", "")
-
-
 async def offline_caseload() -> Response:
     if state.store().locked:
         return _problem(503, "Seen is locked. Unlock it to refresh the caseload kept on this phone.")
-    worker = await session_worker()
+    worker = await signed_in_worker()
     if worker is None:
         return _problem(401, "Sign in to keep your caseload on this phone for offline visits.")
     children = await run_in_threadpool(offline_children, state.store(), worker)
@@ -353,11 +321,11 @@ async def offline_caseload() -> Response:
 
 
 async def receive_offline_draft(request: Request) -> Response:
-    if not _same_origin(request):
+    if not same_origin(request):
         return _problem(403, "Drafts can only be sent from Seen itself.")
     if state.store().locked:
         return _problem(503, "Seen is locked. Your draft stays on the phone until it is unlocked.")
-    worker = await session_worker()
+    worker = await signed_in_worker()
     if worker is None:
         return _problem(401, "Sign in to send the drafts kept on this phone.")
     body = await read_body(request, DRAFT_BODY_MAX_BYTES)
@@ -381,8 +349,8 @@ async def receive_offline_draft(request: Request) -> Response:
         return _problem(403, str(e))
     except ValueError as e:  # includes the kinds' own checks (VisitInvalid): say what to fix
         return _problem(422, str(e), problems=getattr(e, "problems", {}))
-    return JSONResponse({"status": "stored", "kind": received.kind, "record_id": received.record_id,
-                         "kept_as_draft": received.kept_as_draft}, headers={"Cache-Control": "no-store"})
+    return JSONResponse({"status": "stored", "kind": received.kind, "record_id": received.record_id},
+                        headers={"Cache-Control": "no-store"})
 
 
 class HeldIn(BaseModel):
@@ -392,11 +360,11 @@ class HeldIn(BaseModel):
 
 
 async def offline_held(request: Request) -> Response:
-    if not _same_origin(request):
+    if not same_origin(request):
         return _problem(403, "Only Seen itself can ask this.")
     if state.store().locked:
         return _problem(503, "Seen is locked.")
-    worker = await session_worker()
+    worker = await signed_in_worker()
     if worker is None:
         return _problem(401, "Sign in to check the drafts kept on this phone.")
     try:

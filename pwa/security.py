@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
+
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'self'",
     "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
@@ -64,6 +66,15 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def same_origin(request: Request) -> bool:
+    """Whether an API call that changes something comes from Seen's own pages: a request whose Origin (sent
+    by browsers on every POST) is another site's is refused. The session cookie is SameSite=Lax and bodies
+    must be JSON; this closes the last gap (a cross-site page subscribing its own endpoint to a worker's
+    alerts, or sending drafts in their name). An origin is scheme, host and port, compared whole."""
+    origin = request.headers.get("origin")
+    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
 def install(app: Any) -> None:

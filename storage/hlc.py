@@ -1,11 +1,13 @@
-"""Hybrid logical clocks: timestamps that order writes across nodes even when their clocks disagree.
+"""Change stamps: a hybrid logical clock's values, which order writes across nodes even when the nodes'
+device times disagree. (In Seen a "clock" is a statutory clock; this module's are called change stamps.)
 
-A clock value is a string that sorts in causal order: 15 digits of milliseconds, 6 of counter, then the
-node id, so comparing two values as strings picks the later write, with the node id breaking ties.
+A change stamp is a string that sorts in causal order: 15 digits of milliseconds, 6 of counter, then the
+node id, so comparing two stamps as strings picks the later write, with the node id breaking ties. The
+sync format and the stored columns keep their first names for them: `clock`, `base_clocks`, `field_clocks`.
 
-A clock never runs far ahead of real time: a value from elsewhere more than `MAX_AHEAD_MS` past this
-node's wall clock moves it only that far (so one device with a wrong clock cannot carry every node it
-syncs with into the future), and the sync server refuses a change whose clock is past it (`check`).
+Stamps never run far ahead of real time: a stamp from elsewhere more than `MAX_AHEAD_MS` past this
+node's device time moves its stamper only that far (so one device set to the wrong time cannot carry every
+node it syncs with into the future), and the sync server refuses a change stamped past it (`check`).
 """
 
 from __future__ import annotations
@@ -15,22 +17,24 @@ import threading
 import time
 from collections.abc import Callable
 
-MAX_AHEAD_MS = 5 * 60 * 1000  # how far past the server's time a device's clock may run
+MAX_AHEAD_MS = 5 * 60 * 1000  # how far past the server's time a device's stamps may run
 _FORMAT = re.compile(r"^(\d{15})-(\d{6})-([A-Za-z0-9_.:]{1,64})$")
 
 
-class HybridClock:
-    def __init__(self, node_id: str, wall_ms: Callable[[], int] | None = None) -> None:
+class ChangeStamper:
+    """One node's source of change stamps (a hybrid logical clock), told of the stamps it receives."""
+
+    def __init__(self, node_id: str, device_ms: Callable[[], int] | None = None) -> None:
         self.node_id = node_id
-        self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
+        self._device_ms = device_ms or (lambda: int(time.time() * 1000))
         self._ms = 0
         self._counter = 0
         self._lock = threading.Lock()
 
-    def now(self) -> str:
-        """A new timestamp for a local write."""
+    def stamp(self) -> str:
+        """A new change stamp for a local write."""
         with self._lock:
-            wall = self._wall_ms()
+            wall = self._device_ms()
             if wall > self._ms:
                 self._ms, self._counter = wall, 0
             else:
@@ -38,12 +42,12 @@ class HybridClock:
             return self._format()
 
     def observe(self, remote: str) -> None:
-        """Moves this clock past a timestamp received from another node."""
+        """Moves this stamper past a change stamp received from another node."""
         ms, counter, _node = parse(remote)
         with self._lock:
-            wall = self._wall_ms()
+            wall = self._device_ms()
             if ms > wall + MAX_AHEAD_MS:
-                ms, counter = wall + MAX_AHEAD_MS, 0  # a clock far ahead moves this one only so far
+                ms, counter = wall + MAX_AHEAD_MS, 0  # a stamp far ahead moves this stamper only so far
             top = max(wall, self._ms, ms)
             if top == self._ms == ms:
                 self._counter = max(self._counter, counter) + 1
@@ -64,14 +68,14 @@ def parse(value: str) -> tuple[int, int, str]:
     return int(ms), int(counter), node
 
 
-def check(value: str, wall_ms: int) -> str | None:
-    """Why a clock value sent by a device cannot be taken (not a clock; too far ahead of `wall_ms`), or None."""
+def check(value: str, server_ms: int) -> str | None:
+    """Why a change stamp sent by a device cannot be taken (not a stamp; too far ahead of `server_ms`), or None."""
     found = _FORMAT.match(value)
     if found is None:
-        return "its clock is not a hybrid logical clock value"
-    ahead = int(found.group(1)) - wall_ms
+        return "its change stamp is not a hybrid logical clock value"
+    ahead = int(found.group(1)) - server_ms
     if ahead > MAX_AHEAD_MS:
-        return (f"its clock is {_span(ahead)} ahead of the server's time. Set the device's date and time "
+        return (f"its change stamp is {_span(ahead)} ahead of the server's time. Set the device's date and time "
                 "correctly, then make the change again")
     return None
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, cast
 
 from pydantic import BaseModel
 from sqlalchemy import Column, LargeBinary, Table
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 
 def new_id() -> str:
@@ -35,6 +35,30 @@ def sealed_column() -> Any:
 def table_of(model: type[SQLModel]) -> Table:
     """A table model's Core table, for plain inserts and selects that skip the ORM's per-row work."""
     return model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models, but does not declare it
+
+
+class Record(Protocol):
+    """Any sealed record read generically, its model known only at run time (one of KIND_OF's): SQLModel
+    declares no columns, so sealing, writing and sync read a row's id and sealed body through this."""
+
+    id: str
+    sealed: bytes
+
+
+class ChildPart(Record, Protocol):
+    """A record about one child (a placement, visit, photo, plan, action, review or draft)."""
+
+    child_id: str
+
+
+def record(row: SQLModel) -> Record:
+    """A row of one of KIND_OF's models, read as a `Record`."""
+    return cast(Record, row)
+
+
+def child_part(row: SQLModel) -> ChildPart:
+    """A row of one of the models about a child, read as a `ChildPart`."""
+    return cast(ChildPart, row)
 
 
 class Category(StrEnum):
@@ -246,10 +270,10 @@ class EnrolmentCode(SQLModel, table=True):
 
 
 class MutableRecord(SQLModel):
-    """Fields every mutable, syncable record carries: revision and a hybrid logical clock per field."""
+    """Fields every mutable, syncable record carries: revision and a change stamp (storage/hlc.py) per field."""
 
     revision: int = 0
-    field_clocks: str = "{}"  # JSON: field name -> HLC string of its last write
+    field_clocks: str = "{}"  # JSON: field name -> change stamp of its last write (the column's first name)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -376,19 +400,24 @@ class WishesBody(BaseModel):
     shared_with: str = ""
 
 
-class WishesAndFeelings(SQLModel, table=True):
-    __tablename__ = "wishes_and_feelings"
+class DirectWork(SQLModel):
+    """The clear columns every piece of direct work with a child has (wishes and feelings, a life-story entry)."""
+
     id: str = Field(default_factory=new_id, primary_key=True)
     child_id: str = Field(foreign_key="child.id", index=True)
     worker_id: str = Field(foreign_key="worker.id")
     on: date
-    method: str = "conversation"
     status: str = RecordStatus.draft.value
     created_at: datetime = Field(default_factory=utcnow)
     submitted_at: datetime | None = None
     supersedes: str | None = None
     # The key the form was opened with (storage/submissions.py): one record a key, however often it is sent.
     submission_key: str | None = Field(default=None, unique=True, index=True)
+
+
+class WishesAndFeelings(DirectWork, table=True):
+    __tablename__ = "wishes_and_feelings"
+    method: str = "conversation"
     sealed: bytes = sealed_column()
 
 
@@ -397,19 +426,9 @@ class LifeStoryBody(BaseModel):
     text: str = ""
 
 
-class LifeStoryEntry(SQLModel, table=True):
+class LifeStoryEntry(DirectWork, table=True):
     __tablename__ = "life_story_entry"
-    id: str = Field(default_factory=new_id, primary_key=True)
-    child_id: str = Field(foreign_key="child.id", index=True)
-    worker_id: str = Field(foreign_key="worker.id")
-    on: date
     section: str = "family"
-    status: str = RecordStatus.draft.value
-    created_at: datetime = Field(default_factory=utcnow)
-    submitted_at: datetime | None = None
-    supersedes: str | None = None
-    # The key the form was opened with (storage/submissions.py): one record a key, however often it is sent.
-    submission_key: str | None = Field(default=None, unique=True, index=True)
     sealed: bytes = sealed_column()
 
 
@@ -665,23 +684,25 @@ class ChangeLog(SQLModel, table=True):
     sealed: bytes = sealed_column()  # the change as applied, sealed with the server's key
 
 
-class SyncClock(SQLModel, table=True):
-    """The clock of the last write to a record that carries no per-field clocks (visits, life story...)."""
+class RecordStamp(SQLModel, table=True):
+    """The change stamp (storage/hlc.py) of the last write to a record that carries no per-field stamps
+    (visits, life story...). Its table and column keep their first names."""
 
     __tablename__ = "sync_clock"
     record_id: str = Field(primary_key=True)
     kind: str
-    clock: str
+    stamp: str = Field(sa_column=Column("clock", AutoString, nullable=False))
 
 
 class Conflict(SQLModel, table=True):
     """A value that lost a concurrent edit: kept and shown, never dropped silently."""
 
-    id: str = Field(primary_key=True)  # derived from record, field and the losing clock: logged once
+    id: str = Field(primary_key=True)  # derived from record, field and the losing change stamp: logged once
     kind: str
     record_id: str = Field(index=True)
     child_id: str | None = Field(default=None, index=True)
     field: str
+    # The change stamps (storage/hlc.py) of the two writes; under their first names, which sync sends.
     winner_clock: str
     loser_clock: str
     at: datetime = Field(default_factory=utcnow)

@@ -9,27 +9,24 @@ stores the record, and each of its photos, once.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
-
-from storage.models import Draft, Worker, utcnow
-from storage.store import NotAllowed, Store, age_on
+from storage.direct_work import submit_life_story_from_draft, submit_wishes_from_draft
+from storage.models import Worker
+from storage.store import Store, age_on
+from storage.submissions import held
 from storage.timescales.calendar import today_in_england
+from storage.visits import submit_visit_from_draft
 
-# The kinds of form the phone may send, each with the storage function that submits it exactly once per
-# key: (module, function). A kind whose module is not there yet is kept as a sealed server-side draft.
-SUBMITTERS: dict[str, tuple[str, str]] = {
-    "visit": ("storage.visits", "submit_visit_from_draft"),
-    "wishes_and_feelings": ("storage.direct_work", "submit_wishes_from_draft"),
-    "life_story": ("storage.direct_work", "submit_life_story_from_draft"),
+# The kinds of form the phone may send, each with the storage function that submits it exactly once per key.
+SUBMITTERS: dict[str, Callable[..., Any]] = {
+    "visit": submit_visit_from_draft,
+    "wishes_and_feelings": submit_wishes_from_draft,
+    "life_story": submit_life_story_from_draft,
 }
-KEPT_KIND = "offline_{kind}"  # a server-side draft kept for the worker to finish in the app
 # The kinds whose drafts may bring photos taken on the phone (their submitter takes `photos=`).
 PHOTO_KINDS = frozenset({"life_story"})
 
@@ -57,22 +54,10 @@ def offline_children(store: Store, worker: Worker, on: date | None = None) -> li
 
 @dataclass(frozen=True)
 class Received:
-    """A draft the server now holds: which record it became (or the kept draft's id), and how."""
+    """A draft the server now holds: which kind, and which record it became."""
 
     kind: str
     record_id: str
-    kept_as_draft: bool = False
-
-
-def _submitter(kind: str) -> Callable[..., Any] | None:
-    module_name, function = SUBMITTERS[kind]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name == module_name:
-            return None
-        raise
-    return getattr(module, function, None)
 
 
 def receive_draft(store: Store, worker: Worker, kind: str, child_id: str, fields: dict[str, Any],
@@ -90,57 +75,15 @@ def receive_draft(store: Store, worker: Worker, kind: str, child_id: str, fields
         raise ValueError("An idempotency key is needed to send a draft.")
     if photos and kind not in PHOTO_KINDS:
         raise ValueError("Only a life-story entry can bring photos. Remove them from this draft and send it again.")
-    submit = _submitter(kind)
-    if submit is not None:
-        extra = {"photos": photos} if photos else {}
-        record = submit(store, worker, child_id, fields, key, device_id=device_id, **extra)
-        return Received(kind, record.id)
-    if photos:
-        raise ValueError("Seen cannot take this draft's photos yet. It stays on the phone.")
-    return _keep_as_draft(store, worker, kind, child_id, fields, key)
-
-
-def _keep_as_draft(store: Store, worker: Worker, kind: str, child_id: str, fields: dict[str, Any],
-                   key: str) -> Received:
-    """Keeps the form sealed on the server, once per key, until its kind can be submitted in the app."""
-    existing = _kept(store, worker, key)
-    if existing is not None:
-        return Received(kind, existing, kept_as_draft=True)
-    try:
-        with store.session() as session:
-            store.child_for(session, worker, child_id)
-            draft = Draft(worker_id=worker.id, child_id=child_id, kind=KEPT_KIND.format(kind=kind),
-                          idempotency_key=key, updated_at=utcnow())
-            draft.sealed = store.seal_payload("draft", draft.id, dict(fields))
-            session.add(draft)
-            session.flush()
-            return Received(kind, draft.id, kept_as_draft=True)
-    except IntegrityError:
-        # Two sends of the same draft raced: the other one stored it.
-        existing = _kept(store, worker, key)
-        if existing is None:
-            raise
-        return Received(kind, existing, kept_as_draft=True)
-
-
-def _kept(store: Store, worker: Worker, key: str) -> str | None:
-    with store.session() as session:
-        existing = session.exec(select(Draft).where(Draft.idempotency_key == key)).first()
-        if existing is None:
-            return None
-        if existing.worker_id != worker.id:
-            raise NotAllowed("That draft belongs to another worker.")
-        return existing.id
+    extra = {"photos": photos} if photos else {}
+    record = SUBMITTERS[kind](store, worker, child_id, fields, key, device_id=device_id, **extra)
+    return Received(kind, record.id)
 
 
 def held_keys(store: Store, worker: Worker, keys: list[str]) -> set[str]:
-    """Which of these idempotency keys the server already holds a record (or a kept draft) under, for this worker.
+    """Which of these keys Seen already holds a submission under, made by this worker.
 
     The phone asks so it can let go of a copy Seen already has. Another worker's keys are never named."""
     wanted = {k.strip() for k in keys if k.strip()}
-    if not wanted:
-        return set()
     with store.session() as session:
-        rows = session.exec(select(Draft.idempotency_key).where(
-            Draft.worker_id == worker.id, Draft.idempotency_key.in_(wanted))).all()  # type: ignore[union-attr]
-    return {k for k in rows if k}
+        return {k for k in wanted if (found := held(store, session, k)) is not None and found.worker_id == worker.id}

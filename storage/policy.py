@@ -43,8 +43,8 @@ NEW_RECORD_STATUSES = (RecordStatus.draft.value, RecordStatus.submitted.value)
 # The only parts of a submitted visit its manager's sign-off or return changes.
 DECISION_FIELDS = frozenset({"status", "signed_off_by", "signed_off_at", "updated_at", "body.manager_note",
                              "body.return_reason"})
-# A device's clock can run a little ahead of the server's: a visit "now" must not read as the future.
-CLOCK_SLACK = timedelta(minutes=5)
+# A device's time can run a little ahead of the server's: a visit "now" must not read as the future.
+DEVICE_TIME_SLACK = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -293,9 +293,9 @@ def _new_record(who: Actor, kind: str, incoming: Any, look: Lookup) -> No | None
             or getattr(incoming, "signed_off_at", None) is not None:
         return No("not_signer", "A record arrives as a draft or submitted: only a manager signs it off or "
                                 "returns it, once it is held.")
-    if kind == "visit" and _aware(incoming.visited_at) > look.now + CLOCK_SLACK:
+    if kind == "visit" and _aware(incoming.visited_at) > look.now + DEVICE_TIME_SLACK:
         return No("future", "The visit's date and time are in the future. Record when the visit happened.")
-    if kind != "visit" and incoming.on > (look.now + CLOCK_SLACK).astimezone(LONDON).date():  # England's day
+    if kind != "visit" and incoming.on > (look.now + DEVICE_TIME_SLACK).astimezone(LONDON).date():  # England's day
         return No("future", "The record's date is in the future. Record the day the work happened.")
     if incoming.supersedes:
         model = {"visit": Visit, "life_story": LifeStoryEntry, "wishes_and_feelings": WishesAndFeelings}[kind]

@@ -233,3 +233,13 @@ def server_key_from_text(text: str) -> bytes:
     if len(text) < 16:
         raise ValueError("SEEN_SERVER_KEY is too short: give 32 random bytes in base64 (seen keygen prints one).")
     return text.encode()
+
+
+# A record's clear columns its sealed body is bound to, recorded in the body under this key when sealed.
+SEALED_WITH = "_sealed_with"
+BOUND_COLUMNS = ("child_id", "kind", "status")
+
+
+def binding(row: Any) -> dict[str, Any]:
+    """The clear columns a record's sealed body is bound to, as the record has them now."""
+    return {name: getattr(row, name) for name in BOUND_COLUMNS if name in type(row).model_fields}

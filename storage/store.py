@@ -1,8 +1,9 @@
 """The store: one node's records, sealed at rest, with its keyring, outbox and audit trail.
 
 This is sealing's one entry point. Pages and the sync server ask the store for records and get them
-opened (`Opened`: the clear row and its body together); writes are sealed here, with their outbox entry
-and audit event in the same transaction.
+opened (`Opened`: the clear row and its body together); writes are sealed, with their outbox entry and
+audit event in the same transaction (storage/writing.py), and who may see what is decided in
+storage/access.py; the store's methods of the same names call them, so callers need only the store.
 """
 
 from __future__ import annotations
@@ -10,25 +11,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, insert
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
-from storage import audit, policy, sealing
+from storage import access, audit, sealing, writing
+from storage.access import NotAllowed as NotAllowed  # callers import these from the store
 from storage.db import make_engine, migrate, session_scope
-from storage.hlc import HybridClock
+from storage.hlc import ChangeStamper
 from storage.models import (
     BODY_OF,
     KIND_OF,
@@ -37,19 +37,18 @@ from storage.models import (
     Child,
     KeyringEntry,
     LifeStoryEntry,
-    ManagedTeam,
-    MutableRecord,
-    Outbox,
     Placement,
     Review,
-    Role,
     Visit,
     WishesAndFeelings,
     Worker,
-    new_id,
+    record,
     table_of,
-    utcnow,
 )
+from storage.sealing import SEALED_WITH, binding
+from storage.writing import SYNCED_KINDS as SYNCED_KINDS
+from storage.writing import SignedOff as SignedOff
+from storage.writing import same_value as same_value
 
 DATA_KEY = "data_key"
 SEALED_PASSWORD = "sealed$"  # a web password hash kept sealed (on a node), not in clear
@@ -65,25 +64,6 @@ class Locked(Exception):
 
     def __init__(self) -> None:
         super().__init__("Seen is locked. Unlock it with your passphrase to see or record anything.")
-
-
-class NotAllowed(audit.Refusal):
-    """The signed-in worker may not see or change this record (audited when it names the record)."""
-
-
-class SignedOff(NotAllowed):
-    """A manager has signed this record off: it can no longer be changed."""
-
-    def __init__(self) -> None:
-        super().__init__("A manager has signed this record off, so it cannot be changed. "
-                         "Record a new one that supersedes it instead.")
-
-
-# What a worker without the role is told; a refusal reads the same whatever was asked for.
-ROLE_REFUSALS = {
-    Role.manager.value: "This page is for team managers.",
-    Role.admin.value: "This page is for administrators.",
-}
 
 
 @dataclass
@@ -124,7 +104,7 @@ class Store:
         self._sealer: sealing.Sealer | None = None
         self._ref_key: bytes | None = None
         self._lock = threading.Lock()
-        self.clock = HybridClock(self.node_id())
+        self.hlc = ChangeStamper(self.node_id())  # stamps this node's writes for sync
 
     # ------------------------------------------------------------ opening and keys
 
@@ -286,8 +266,8 @@ class Store:
     def sealed_body(self, kind: str, row: Any, body: dict[str, Any]) -> bytes:
         """A record's body sealed with the clear columns it belongs with (`SEALED_WITH`): moved to another
         child, or given another kind or status, outside Seen, it no longer opens."""
-        binding = _binding(row)
-        return self.sealer.seal(kind, row.id, {**body, SEALED_WITH: binding} if binding else body)
+        bound = binding(row)
+        return self.sealer.seal(kind, row.id, {**body, SEALED_WITH: bound} if bound else body)
 
     def opened(self, row: R) -> Opened[R]:
         """The record with its body opened. A body sealed with other clear columns than the row now has (its
@@ -295,13 +275,14 @@ class Store:
         recorded them open as before."""
         body_type = BODY_OF[type(row)]
         kind = KIND_OF[type(row)]
-        raw = self.sealer.open(kind, row.id, row.sealed)  # type: ignore[attr-defined]
+        stored = record(row)
+        raw = self.sealer.open(kind, stored.id, stored.sealed)
         sealed_with = raw.pop(SEALED_WITH, None)
         if sealed_with is not None:
             moved = sorted(name for name, value in sealed_with.items() if _as_loaded(row, name) != value)
             if moved:
                 raise sealing.SealError(
-                    f"The sealed {kind} {row.id} was sealed with another {' and '.join(moved)} than its record now "  # type: ignore[attr-defined]
+                    f"The sealed {kind} {stored.id} was sealed with another {' and '.join(moved)} than its record now "
                     "shows: it was changed outside Seen, so it was not opened. Tell your administrator.")
         return Opened(row, body_type.model_validate(raw))
 
@@ -313,162 +294,39 @@ class Store:
         opened.pop(SEALED_WITH, None)  # a record's body: what it was sealed with is checked by `opened`
         return opened
 
-    # ------------------------------------------------------------ writing
+    # ------------------------------------------------------------ writing (storage/writing.py)
 
-    def write(
-        self,
-        session: Session,
-        row: SQLModel,
-        body: BaseModel | None = None,
-        *,
-        actor: Worker | None = None,
-        device_id: str | None = None,
-        action: str = "update",
-        changed: Iterable[str] | None = None,
-        detail: str | None = None,
-        blob: bytes | None = None,
-        at: datetime | None = None,
-    ) -> None:
-        """Seals and saves one record with its outbox entry and audit event, in the caller's transaction.
-
-        `at` is when a mutable record changed (default now): a visit's actions arising carry the visit's time.
-
-        `blob` is the sealed content of a record that holds bytes rather than a body (a photo's image): it
-        is sealed as it is, and its change carries it whole, base64 in `{"image": ...}` (a photo never changes).
-        """
-        changed = list(changed) if changed is not None else None
-        self._refuse_change_after_sign_off(session, row, body)
-        body_json = body.model_dump(mode="json") if body is not None else None
-        if body_json is not None:
-            row.sealed = self.sealed_body(KIND_OF[type(row)], row, body_json)
-        elif blob is None and type(row) in BODY_OF and _binding(row) and getattr(row, "sealed", None):
-            # A clear column it is sealed with may have changed: sealed again with the body as it is.
-            row.sealed = self.sealed_body(KIND_OF[type(row)], row, self.open_payload(
-                KIND_OF[type(row)], row.id, row.sealed))  # type: ignore[attr-defined]
-        if blob is not None:
-            row.sealed = self.sealer.seal_bytes(KIND_OF[type(row)], row.id, blob)  # type: ignore[attr-defined]
-            body_json = {"image": base64.b64encode(blob).decode()}
-        kind = KIND_OF.get(type(row), type(row).__tablename__)
-        record_id = row.id  # type: ignore[attr-defined]
-        stamp = self.clock.now()
-        base_clocks: dict[str, str] = {}  # what each changed field's clock was: sync tells edits that crossed
-        if isinstance(row, MutableRecord):
-            clocks = json.loads(row.field_clocks or "{}")
-            fields = list(changed) if changed is not None else [*_clear_fields(row), *(_body_fields(body))]
-            base_clocks = {name: clocks.get(name, "") for name in fields}
-            for name in fields:
-                clocks[name] = stamp
-            row.field_clocks = json.dumps(clocks, sort_keys=True)
-            row.revision += 1
-            row.updated_at = at or utcnow()
-        session.add(row)
-        # Flushed now so records written in one transaction reach the database parent first (foreign keys).
-        session.flush()
-        # The outbox entry and the audit event are plain inserts, not ORM objects: nothing reads them back in
-        # this transaction, and the unit of work was most of a save's time (a visit save is CPU-bound).
-        if self.outbox_enabled and kind in SYNCED_KINDS:
-            change = {
-                "kind": kind,
-                "record_id": record_id,
-                "fields": row.model_dump(mode="json", exclude={"sealed"}),
-                "body": body_json,
-                "clock": stamp,
-                "base_clocks": base_clocks,
-            }
-            change_id = new_id()
-            session.execute(_OUTBOX_INSERT, {
-                "change_id": change_id, "kind": kind, "record_id": record_id, "created_at": utcnow(),
-                "sent_at": None, "sealed": self.sealer.seal("outbox", change_id, change)})
-        audit.append_many(session, [{
-            "action": action,
-            "kind": kind,
-            "record_id": record_id,
-            "worker_id": actor.id if actor else None,
-            "device_id": device_id,
-            "child_id": getattr(row, "child_id", None) or (record_id if kind == "child" else None),
-            "detail": detail if detail is not None else ",".join(sorted(changed)) if changed else "",
-        }])
-
-    def _refuse_change_after_sign_off(self, session: Session, row: SQLModel, body: BaseModel | None) -> None:
-        """Signed-off records are final. Writing one again unchanged (a retried sync) is let through."""
-        model = type(row)
-        if model not in SIGNED_OFF_FINAL or sa_inspect(row).transient:
-            # A new object is inserted: if a row with its id were stored, the insert would fail on the key.
-            return
-        table = table_of(model)
-        # The stored row as it is in the database, not the caller's modified copy.
-        with session.no_autoflush:
-            stored = session.connection().execute(_STORED_ROW[model], {"id": row.id}).first()  # type: ignore[attr-defined]
-        if stored is None or not policy.is_final(stored):
-            return
-        clear = {c.name: getattr(stored, c.name) for c in table.columns if c.name != "sealed"}
-        same_clear = all(same_value(clear[name], getattr(row, name)) for name in clear)
-        same_body = body is None or self.open_payload(KIND_OF[model], row.id, stored.sealed) == body.model_dump(  # type: ignore[attr-defined]
-            mode="json")
-        if not (same_clear and same_body):
-            raise SignedOff()
+    # Seals and saves one record with its outbox entry and audit event, in the caller's transaction.
+    write = writing.write
 
     def session(self) -> Any:
         return session_scope(self.engine)
 
-    # ------------------------------------------------------------ who may see what
+    # ------------------------------------------------------------ who may see what (storage/access.py)
 
     def managed_team_ids(self, session: Session, worker: Worker) -> set[str]:
-        teams = set(session.exec(select(ManagedTeam.team_id).where(ManagedTeam.manager_id == worker.id)))
-        if worker.role == Role.manager and worker.team_id:
-            teams.add(worker.team_id)
-        return teams
+        return access.managed_team_ids(session, worker)
+
+    def is_manager(self, session: Session, worker: Worker) -> bool:
+        return access.is_manager(session, worker)
 
     def may_see_child(self, session: Session, worker: Worker, child: Child) -> bool:
-        """Practitioners see their own caseload; managers their teams'; admins no case records (the policy's
-        rule, `policy.Actor.may_see`, with the teams read only when the child is not the worker's own)."""
-        if child.worker_id == worker.id:
-            return True
-        return policy.actor(worker, self.managed_team_ids(session, worker)).may_see(child)
+        return access.may_see_child(session, worker, child)
 
     def visible_children(self, session: Session, worker: Worker) -> list[Child]:
-        query = select(Child).where(col(Child.closed_on).is_(None))
-        teams = self.managed_team_ids(session, worker)
-        if teams:
-            query = query.where((col(Child.team_id).in_(teams)) | (Child.worker_id == worker.id))
-        else:
-            query = query.where(Child.worker_id == worker.id)
-        return list(session.exec(query))
+        return access.visible_children(session, worker)
 
     def require_role(self, session: Session, worker: Worker, role: str, *, what: str,
                      device_id: str | None = None) -> None:
-        """Refuses, and audits, a worker without the role a screen or action needs ("manager", "admin").
-
-        A manager is anyone who manages a team; an admin manages workers, teams and devices but reads
-        no case records unless they manage a team too.
-        """
-        if role == Role.manager.value:
-            allowed = bool(self.managed_team_ids(session, worker))
-        else:
-            allowed = worker.role == Role.admin.value
-        if not (allowed and worker.active):
-            raise audit.refuse(session, NotAllowed(ROLE_REFUSALS[role], kind="page", record_id=what,
-                                                   worker_id=worker.id, device_id=device_id))
+        access.require_role(session, worker, role, what=what, device_id=device_id)
 
     def require_manager_of(self, session: Session, worker: Worker, child_id: str, *, kind: str = "child",
                            record_id: str | None = None, device_id: str | None = None) -> Child:
-        """The child, if this worker manages its team; a refusal is audited and reads as 'not found'."""
-        child = session.get(Child, child_id) if child_id else None
-        if child is None or not worker.active or child.team_id not in self.managed_team_ids(session, worker):
-            raise audit.refuse(session, NotAllowed(
-                "That is not in a team you manage, or does not exist.", kind=kind, record_id=record_id or child_id,
-                worker_id=worker.id, device_id=device_id, child_id=child.id if child else None))
-        return child
+        return access.require_manager_of(session, worker, child_id, kind=kind, record_id=record_id,
+                                         device_id=device_id)
 
     def child_for(self, session: Session, worker: Worker, child_id: str, *, device_id: str | None = None) -> Child:
-        """The child, if this worker may see it; a refusal is audited and reads as 'not found'."""
-        child = session.get(Child, child_id)
-        if child is None or not self.may_see_child(session, worker, child):
-            # Recorded by session_scope however this transaction ends.
-            raise audit.refuse(session, NotAllowed(
-                "That child is not on your caseload, or does not exist.", kind="child", record_id=child_id,
-                worker_id=worker.id, device_id=device_id, child_id=child_id if child else None))
-        return child
+        return access.child_for(session, worker, child_id, device_id=device_id)
 
     # ------------------------------------------------------------ reading a child's records
 
@@ -479,7 +337,7 @@ class Store:
 
         def rows(model: type[SQLModel], order: Any) -> list[Any]:
             found = []
-            for row in session.exec(select(model).where(model.child_id == child_id).order_by(order)):  # type: ignore[attr-defined]
+            for row in session.exec(select(model).where(table_of(model).c.child_id == child_id).order_by(order)):
                 try:
                     found.append(self.opened(row))
                 except sealing.SealError:
@@ -501,28 +359,6 @@ class Store:
         }
 
 
-SYNCED_KINDS = {
-    "child",
-    "placement",
-    "visit",
-    "wishes_and_feelings",
-    "life_story",
-    "photo",
-    "care_plan",
-    "care_plan_action",
-    "review",
-}
-
-
-# A record's clear columns its sealed body is bound to, recorded in the body under this key when sealed.
-SEALED_WITH = "_sealed_with"
-BOUND_COLUMNS = ("child_id", "kind", "status")
-
-
-def _binding(row: Any) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in BOUND_COLUMNS if name in type(row).model_fields}
-
-
 def _as_loaded(row: Any, name: str) -> Any:
     """A column's value as the database held it: a row being changed in memory (its status set, then its
     body opened to seal it again) is checked against what it was sealed with, not the change under way."""
@@ -532,34 +368,6 @@ def _as_loaded(row: Any, name: str) -> Any:
         if history.deleted:
             return history.deleted[0]
     return getattr(row, name, None)
-
-
-# Records a manager signs off, after which they are final.
-SIGNED_OFF_FINAL = (Visit, WishesAndFeelings, LifeStoryEntry)
-
-# Statements every save runs, built once.
-_STORED_ROW = {model: table_of(model).select().where(table_of(model).c.id == bindparam("id"))
-               for model in SIGNED_OFF_FINAL}
-_OUTBOX_INSERT = insert(table_of(Outbox))
-
-
-def same_value(stored: Any, current: Any) -> bool:
-    # SQLite hands back naive datetimes for aware ones written: compare them as UTC.
-    if isinstance(stored, datetime) and isinstance(current, datetime):
-        if stored.tzinfo is None:
-            stored = stored.replace(tzinfo=UTC)
-        if current.tzinfo is None:
-            current = current.replace(tzinfo=UTC)
-    return stored == current
-
-
-def _clear_fields(row: SQLModel) -> list[str]:
-    skip = {"id", "sealed", "revision", "field_clocks", "updated_at"}
-    return [name for name in type(row).model_fields if name not in skip]
-
-
-def _body_fields(body: BaseModel | None) -> list[str]:
-    return [f"body.{name}" for name in type(body).model_fields] if body is not None else []
 
 
 def age_on(date_of_birth: date | None, on: date) -> int | None:

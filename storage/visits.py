@@ -398,12 +398,6 @@ def form_from_visit(store: Store, worker: Worker, child_id: str, visit_id: str) 
     }
 
 
-def visits_for_child(store: Store, session: Session, child_id: str) -> list[Any]:
-    """Every visit to the child, opened, newest first (for the child's timeline)."""
-    rows = session.exec(select(Visit).where(Visit.child_id == child_id).order_by(col(Visit.visited_at).desc()))
-    return [store.opened(v) for v in rows]
-
-
 # ------------------------------------------------------------ opening the form
 
 

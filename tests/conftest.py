@@ -8,10 +8,12 @@ import shutil
 import signal
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from nicegui.testing.user import User
@@ -20,6 +22,9 @@ from nicegui.testing.user_simulation import user_simulation
 from storage.demo import create_demo
 from storage.store import Store
 from tests.support import SERVER_KEY, postgres_reachable, postgres_schema, set_current_test_store, unavailable
+
+if TYPE_CHECKING:
+    from tests.sync_support import Caseload
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests only: the tests' push service (tests/push_service.py) listens on http://127.0.0.1, which Seen
@@ -52,6 +57,28 @@ def pg_url() -> Iterator[str]:
     with postgres_schema() as url:
         new_store(url).engine.dispose()
         yield url
+
+
+@pytest.fixture(scope="module")
+def server_url(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `seen server` process on the module's PostgreSQL schema, for the module's tests."""
+    from tests.sync_support import SyncServer
+
+    running = SyncServer(pg_url, tmp_path_factory.mktemp("server"))
+    running.start()
+    yield running.url
+    running.kill()
+
+
+@pytest.fixture
+def seeded(pg_url: str, server_url: str) -> Iterator[tuple[Store, Caseload]]:
+    """The server's store with a small caseload of its own (names made unique), while the server runs."""
+    from tests.sync_support import seed, server_store
+
+    server = server_store(pg_url)
+    caseload = seed(server, suffix="-" + uuid.uuid4().hex[:6])
+    yield server, caseload
+    server.engine.dispose()
 
 
 @pytest.fixture

@@ -4,13 +4,11 @@ its worker and the children they may see: a real `seen server` on loopback and t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlmodel import col, select
 
 from pwa.sync import messages
@@ -19,23 +17,7 @@ from storage.models import AuditEvent, Worker
 from storage.store import Store
 from storage.sync import devices
 from storage.sync import node as sync_node
-from tests.sync_support import Caseload, SyncServer, enrol, new_store, seed, server_store
-
-
-@pytest.fixture(scope="module")
-def server_url(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    running = SyncServer(pg_url, tmp_path_factory.mktemp("server"))
-    running.start()
-    yield running.url
-    running.kill()
-
-
-@pytest.fixture
-def seeded(pg_url: str, server_url: str) -> Iterator[tuple[Store, Caseload]]:
-    server = server_store(pg_url)
-    caseload = seed(server, suffix="-" + uuid.uuid4().hex[:6])
-    yield server, caseload
-    server.engine.dispose()
+from tests.sync_support import Caseload, enrol, new_store
 
 
 def denied(store: Store, kind: str, record_id: str) -> list[AuditEvent]:

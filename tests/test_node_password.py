@@ -4,7 +4,6 @@ a real `seen server` on loopback and the real PostgreSQL, the node on its own SQ
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,9 @@ from pwa.sync.client import Phase
 from storage.models import Worker
 from storage.sign_in import SignInRefused, sign_in
 from storage.store import Store
-from tests.sync_support import PASSWORD_HASH, SyncServer, enrol, seed, server_store
+from tests.sync_support import PASSWORD_HASH, enrol, seed, server_store
 
 PASSPHRASE = "a long laptop passphrase"
-
-
-@pytest.fixture(scope="module")
-def server_url(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    running = SyncServer(pg_url, tmp_path_factory.mktemp("server"))
-    running.start()
-    yield running.url
-    running.kill()
 
 
 def stored_hashes(node: Store) -> dict[str, str]:

@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import select
 
 from storage.models import Child, ChildBody, Draft, Visit, Worker
-from storage.offline import KEPT_KIND, SUBMITTERS, held_keys, offline_children, receive_draft
+from storage.offline import held_keys, offline_children, receive_draft
 from storage.store import NotAllowed, Store
 from storage.visits import VisitInvalid
 from tests.conftest import DEMO_DAY
@@ -69,23 +69,14 @@ def test_another_workers_child_is_refused(module_demo_store: Store) -> None:
         receive_draft(module_demo_store, ben, "visit", a_child(module_demo_store, erin).id, visit_form("x"), "key-not-0001")
 
 
-def test_a_kind_without_its_submitter_is_kept_sealed_once(module_demo_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Every kind the phone sends today has its submitter; a kind whose storage module is not written yet
-    # (as wishes and life story were at first) is kept as a sealed draft, once per key.
-    monkeypatch.setitem(SUBMITTERS, "future_form", ("storage.not_written_yet", "submit_future_from_draft"))
+def test_a_kind_seen_does_not_know_is_refused_and_nothing_kept(module_demo_store: Store) -> None:
     erin = worker(module_demo_store, "erin")
     child = a_child(module_demo_store, erin)
     fields = {"on": "2026-11-20", "method": "drawing", "child_words": "My house has a red door."}
-    first = receive_draft(module_demo_store, erin, "future_form", child.id, fields, "key-later-0001")
-    again = receive_draft(module_demo_store, erin, "future_form", child.id, fields, "key-later-0001")
-    assert first.kept_as_draft and first.record_id == again.record_id
-    with module_demo_store.session() as session:
-        kept = session.exec(select(Draft).where(Draft.idempotency_key == "key-later-0001")).one()
-        assert kept.kind == KEPT_KIND.format(kind="future_form")
-        assert b"red door" not in kept.sealed
-        assert module_demo_store.open_payload("draft", kept.id, kept.sealed) == fields
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not know that kind"):
         receive_draft(module_demo_store, erin, "shopping_list", child.id, fields, "key-bad-0001")
+    with module_demo_store.session() as session:
+        assert session.exec(select(Draft).where(Draft.idempotency_key == "key-bad-0001")).first() is None
 
 
 def test_the_phone_learns_which_of_its_keys_seen_holds_and_never_another_workers(module_demo_store: Store) -> None:

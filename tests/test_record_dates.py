@@ -33,8 +33,8 @@ from storage.models import (
 from storage.offline import receive_draft
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import Store
-from storage.sync.devices import enrol_device, issue_enrolment_code
-from storage.sync.push import apply_batch
+from storage.sync.devices import enrol_device, issue_enrolment_code, token_hash
+from storage.sync.push import push
 from storage.sync.refusal import SyncRefused
 from storage.visits import VisitInvalid, blank_form, submit_visit
 from tests.conftest import DEMO_DAY
@@ -191,10 +191,10 @@ def _visit_change(child_id: str, worker_id: str, day: date) -> dict:
 
 def test_a_sync_push_of_a_visit_before_birth_is_refused_and_nothing_in_its_batch_applied(small: Store) -> None:
     ben, child_id = ben_and_alfie(small)
-    device, _, _ = enrol_device(small, issue_enrolment_code(small, ben.id, ben.id), "Laptop")
+    device, _, token = enrol_device(small, issue_enrolment_code(small, ben.id, ben.id), "Laptop")
     good, bad = _visit_change(child_id, ben.id, date(2026, 11, 20)), _visit_change(child_id, ben.id, date(1995, 1, 1))
     with pytest.raises(SyncRefused) as refused:
-        apply_batch(small, device, ben, "batch-1", [good, bad])
+        push(small, token_hash(token), "batch-1", [good, bad])
     assert status_of(refused.value) == 403 and refused.value.change_ids == [bad["change_id"]]
     assert BIRTH_WORDS in refused.value.reasons[bad["change_id"]] and bad["record_id"] in refused.value.message
     assert count(small, Visit) == 0
@@ -202,7 +202,7 @@ def test_a_sync_push_of_a_visit_before_birth_is_refused_and_nothing_in_its_batch
     assert (event.kind, event.record_id, event.device_id) == ("visit", bad["record_id"], device.id)
     # Before the case opened is no refusal here: the device's own screen asked the worker to confirm it.
     early = _visit_change(child_id, ben.id, date(2023, 2, 1))
-    outcome = apply_batch(small, device, ben, "batch-2", [good, early])
+    outcome = push(small, token_hash(token), "batch-2", [good, early])
     assert len(outcome.applied) == 2 and count(small, Visit) == 2
 
 

@@ -188,7 +188,7 @@ def test_a_body_that_is_not_json_is_refused_in_the_documented_shape(api_store, d
 
 def test_a_date_past_the_calendars_end_is_refused_not_a_server_error(api_store, device_token):
     server, caseload = api_store
-    clock = server.clock.now()
+    clock = server.hlc.stamp()
     fields = {"id": str(uuid.uuid4()), "child_id": caseload.children["Alfie"], "kind": "care_plan",
               "start": "2026-11-01", "ended": None, "revision": 1, "field_clocks": json.dumps({"kind": clock}),
               "updated_at": "9999-12-31T23:00:00-05:00"}

@@ -8,7 +8,6 @@ import io
 import os
 import uuid
 import warnings
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,19 +22,16 @@ from pwa.sync import messages
 from pwa.sync.client import Phase
 from pwa.sync.server import build_app
 from storage import audit, direct_work
-from storage.models import AuditEvent, Outbox, Photo, SyncClock, SyncState, Worker
+from storage.models import AuditEvent, Outbox, Photo, RecordStamp, SyncState, Worker
 from storage.store import NotAllowed, Store
 from storage.sync import changes as sync_changes
 from storage.sync import node as sync_node
 from tests.sync_support import (
-    Caseload,
-    SyncServer,
     add_visit,
     enrol,
     log_counts,
     new_store,
     seed,
-    server_store,
     state_of,
 )
 
@@ -45,22 +41,6 @@ with warnings.catch_warnings():  # starlette suggests httpx2; the test client wo
 
 TODAY = date(2026, 11, 23)
 ENTRY = {"on": "2026-11-01", "section": "family", "title": "A day at the beach", "text": "We built a castle."}
-
-
-@pytest.fixture(scope="module")
-def server_url(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    running = SyncServer(pg_url, tmp_path_factory.mktemp("server"))
-    running.start()
-    yield running.url
-    running.kill()
-
-
-@pytest.fixture
-def seeded(pg_url: str, server_url: str) -> Iterator[tuple[Store, Caseload]]:
-    server = server_store(pg_url)
-    caseload = seed(server, suffix="-" + uuid.uuid4().hex[:6])
-    yield server, caseload
-    server.engine.dispose()
 
 
 def node(tmp_path: Path, name: str) -> Store:
@@ -246,7 +226,7 @@ def test_photos_pushed_without_images_by_an_older_seen_are_sent_again_whole(seed
         session.delete(session.get(SyncState, sync_node.PHOTOS_WHOLE))
     with server.session() as session:
         session.add(Photo(id=old.id, record_id=entry.id, child_id=entry.child_id, sealed=b""))
-        session.add(SyncClock(record_id=old.id, kind="photo", clock="0"))
+        session.add(RecordStamp(record_id=old.id, kind="photo", stamp="0"))
     assert not sync_node.pending_changes(ben.store)[0]["body"]
 
     report = ben.sync_once()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from storage.models import (
     Child,
     MutableRecord,
     Placement,
-    SyncClock,
+    RecordStamp,
     SyncState,
     Team,
     Visit,
@@ -43,32 +42,14 @@ from storage.sync import node as sync_node
 from storage.sync import pull
 from tests.sync_support import (
     Caseload,
-    SyncServer,
     add_visit,
     edit_action,
     enrol,
     new_store,
     seed,
-    server_store,
 )
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="module")
-def server_url(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    running = SyncServer(pg_url, tmp_path_factory.mktemp("policy-server"))
-    running.start()
-    yield running.url
-    running.kill()
-
-
-@pytest.fixture
-def seeded(pg_url: str, server_url: str) -> Iterator[tuple[Store, Caseload]]:
-    server = server_store(pg_url)
-    caseload = seed(server, suffix="-" + uuid.uuid4().hex[:6])
-    yield server, caseload
-    server.engine.dispose()
 
 
 def device(server: Store, caseload: Caseload, url: str, tmp_path: Path, username: str) -> SyncClient:
@@ -160,7 +141,7 @@ def test_a_signed_off_visit_cannot_be_rewritten_from_a_device(seeded, server_url
     oversight.sign_off(server, worker_on(server, caseload.workers["amara"]), visit_id, "Good visit.")
     before = stored(server, Visit, visit_id)
 
-    rewrite = forged(ben.store, Visit, visit_id, clock=ben.store.clock.now(), fields={"status": "submitted"},
+    rewrite = forged(ben.store, Visit, visit_id, clock=ben.store.hlc.stamp(), fields={"status": "submitted"},
                      body={"observations": "Something else entirely."})
     assert_refused(server, push(server_url, ben, [rewrite]), rewrite, "signed this record off", "signed_off_final")
     assert stored(server, Visit, visit_id) == before
@@ -185,10 +166,10 @@ def test_an_imported_signed_off_visit_with_no_sync_clock_is_as_final(seeded, ser
                          submitted_at=datetime(2026, 10, 1, 12, 0, tzinfo=UTC))
         server.write(session, imported, VisitBody(observations="Imported from the case management system."),
                      action="import")
-        assert session.get(SyncClock, imported.id) is None
+        assert session.get(RecordStamp, imported.id) is None
     before = stored(server, Visit, imported.id)
 
-    rewrite = forged(server, Visit, imported.id, clock=ben.store.clock.now(), fields={"seen_alone": False},
+    rewrite = forged(server, Visit, imported.id, clock=ben.store.hlc.stamp(), fields={"seen_alone": False},
                      body={"observations": "Rewritten."})
     assert_refused(server, push(server_url, ben, [rewrite]), rewrite, "signed this record off", "signed_off_final")
     assert stored(server, Visit, imported.id) == before
@@ -198,7 +179,7 @@ def test_a_new_visit_arrives_as_its_devices_workers_and_never_already_signed_off
     server, caseload = seeded
     ben = device(server, caseload, server_url, tmp_path, "ben")
     visit_id = add_visit(ben.store, caseload.children["Alfie"], caseload.workers["ben"], "Mine")
-    clock = ben.store.clock.now()
+    clock = ben.store.hlc.stamp()
 
     signed = forged(ben.store, Visit, visit_id, clock=clock, new_id=True, fields={
         "status": "signed_off", "signed_off_by": caseload.workers["amara"],
@@ -222,31 +203,31 @@ def test_a_worker_cannot_move_or_close_their_own_child_or_add_one_to_another_tea
     alfie = caseload.children["Alfie"]
     before = stored(server, Child, alfie)
 
-    moved = forged(ben.store, Child, alfie, clock=ben.store.clock.now(),
+    moved = forged(ben.store, Child, alfie, clock=ben.store.hlc.stamp(),
                    fields={"worker_id": caseload.workers["erin"], "team_id": caseload.teams["cin"]})
     assert_refused(server, push(server_url, ben, [moved]), moved, "Only a manager of the child's team", "not_manager")
 
-    closed = forged(ben.store, Child, alfie, clock=ben.store.clock.now(), fields={"closed_on": "2026-11-20"})
+    closed = forged(ben.store, Child, alfie, clock=ben.store.hlc.stamp(), fields={"closed_on": "2026-11-20"})
     response = push(server_url, ben, [closed])
     assert response.status_code == 403 and "close a case" in response.json()["reasons"][closed["change_id"]]
     assert stored(server, Child, alfie) == before
 
-    elsewhere = forged(ben.store, Child, alfie, clock=ben.store.clock.now(), new_id=True,
+    elsewhere = forged(ben.store, Child, alfie, clock=ben.store.hlc.stamp(), new_id=True,
                        fields={"team_id": caseload.teams["cin"]})
     assert_refused(server, push(server_url, ben, [elsewhere]), elsewhere, "only to your own team", "other_team")
     with server.session() as session:
         assert session.get(Child, elsewhere["record_id"]) is None
 
-    recategorised = forged(ben.store, Child, alfie, clock=ben.store.clock.now(), fields={"category": "cin"})
+    recategorised = forged(ben.store, Child, alfie, clock=ben.store.hlc.stamp(), fields={"category": "cin"})
     assert_refused(server, push(server_url, ben, [recategorised]), recategorised, "change the child's category",
                    "not_manager")
     assert stored(server, Child, alfie) == before
 
-    unknown = forged(ben.store, Child, alfie, clock=ben.store.clock.now(), fields={"legal_status": "XX"})
+    unknown = forged(ben.store, Child, alfie, clock=ben.store.hlc.stamp(), fields={"legal_status": "XX"})
     assert_refused(server, push(server_url, ben, [unknown]), unknown, "not an SSDA903 legal status", "invalid")
 
     # An ordinary edit of the child's details is still the worker's to make.
-    legal = forged(ben.store, Child, alfie, clock=ben.store.clock.now(), fields={"legal_status": "C2"})
+    legal = forged(ben.store, Child, alfie, clock=ben.store.hlc.stamp(), fields={"legal_status": "C2"})
     assert push(server_url, ben, [legal]).json()["applied"] == [legal["change_id"]]
 
 
@@ -255,7 +236,7 @@ def test_an_action_cannot_join_another_teams_childs_care_plan(seeded, server_url
     ben = device(server, caseload, server_url, tmp_path, "ben")
     with server.session() as session:
         daisys_plan = session.exec(select(CarePlan).where(CarePlan.child_id == caseload.children["Daisy"])).one()
-    linked = forged(ben.store, CarePlanAction, caseload.actions["Alfie"], clock=ben.store.clock.now(), new_id=True,
+    linked = forged(ben.store, CarePlanAction, caseload.actions["Alfie"], clock=ben.store.hlc.stamp(), new_id=True,
                     fields={"plan_id": daisys_plan.id})
     assert_refused(server, push(server_url, ben, [linked]), linked, "could not be found for this child", "other_plan")
     with server.session() as session:
@@ -291,7 +272,7 @@ def test_a_managers_device_signs_off_and_reallocates_in_their_own_team(seeded, s
     assert stored(server, Child, caseload.children["Bella"])[0]["worker_id"] == caseload.workers["chloe"]
     # A manager of another team cannot sign it off, nor move their team's child.
     dev = device(server, caseload, server_url, tmp_path, "dev")
-    signed = forged(server, Visit, visit_id, clock=dev.store.clock.now(), new_id=False,
+    signed = forged(server, Visit, visit_id, clock=dev.store.hlc.stamp(), new_id=False,
                     fields={"signed_off_by": caseload.workers["dev"]})
     response = push(server_url, dev, [signed])
     assert response.status_code == 403 and response.json()["change_ids"] == [signed["change_id"]]
@@ -301,7 +282,7 @@ def test_a_visit_dated_in_the_future_is_refused(seeded, server_url, tmp_path):
     server, caseload = seeded
     ben = device(server, caseload, server_url, tmp_path, "ben")
     visit_id = add_visit(ben.store, caseload.children["Alfie"], caseload.workers["ben"], "Soon")
-    future = forged(ben.store, Visit, visit_id, clock=ben.store.clock.now(), new_id=True,
+    future = forged(ben.store, Visit, visit_id, clock=ben.store.hlc.stamp(), new_id=True,
                     fields={"visited_at": "9999-12-31T00:00:00Z"})
     assert_refused(server, push(server_url, ben, [future]), future, "in the future", "future")
 
@@ -334,7 +315,7 @@ def test_a_change_that_changes_nothing_is_not_answered_applied(seeded, server_ur
     server, caseload = seeded
     ben = device(server, caseload, server_url, tmp_path, "ben")
     action = caseload.actions["Alfie"]
-    stale = ben.store.clock.now()  # made before the edit below: older than the value the server will hold
+    stale = ben.store.hlc.stamp()  # made before the edit below: older than the value the server will hold
     edit_action(ben.store, action, outcome="Contact arranged")
     assert ben.sync_once().pushed == 1
 
@@ -345,12 +326,12 @@ def test_a_change_that_changes_nothing_is_not_answered_applied(seeded, server_ur
 
 
 def test_a_pulled_clock_far_ahead_moves_a_nodes_clock_only_a_few_minutes(tmp_path):
-    from storage.hlc import MAX_AHEAD_MS, HybridClock
+    from storage.hlc import MAX_AHEAD_MS, ChangeStamper
 
     wall = 1_795_000_000_000  # 2026-11-18, fixed
-    clock = HybridClock("node1", wall_ms=lambda: wall)
+    clock = ChangeStamper("node1", device_ms=lambda: wall)
     clock.observe(FAR_FUTURE)
-    ms = int(clock.now().split("-")[0])
+    ms = int(clock.stamp().split("-")[0])
     assert wall < ms <= wall + MAX_AHEAD_MS + 1
 
     # And a node applying a pulled page that carries one keeps its own clock near its time.
@@ -368,13 +349,13 @@ def test_a_pulled_clock_far_ahead_moves_a_nodes_clock_only_a_few_minutes(tmp_pat
         session.add(server_row(server, "worker", caseload.workers["ben"]))
     sync_node.apply_pulled(node, pull.PullPage(changes=changes, removals=[], directory={}, cursor=1,
                                                       more=False))
-    assert int(node.clock.now().split("-")[0]) <= int(datetime.now(UTC).timestamp() * 1000) + MAX_AHEAD_MS + 1000
+    assert int(node.hlc.stamp().split("-")[0]) <= int(datetime.now(UTC).timestamp() * 1000) + MAX_AHEAD_MS + 1000
 
 
 def test_a_child_in_care_without_a_placement_is_refused_at_the_door_and_taken_with_one(seeded, server_url, tmp_path):
     server, caseload = seeded
     ben = device(server, caseload, server_url, tmp_path, "ben")
-    clock = ben.store.clock.now()
+    clock = ben.store.hlc.stamp()
     child = forged(ben.store, Child, caseload.children["Alfie"], clock=clock, new_id=True)
     response = push(server_url, ben, [child])
     assert_refused(server, response, child, "needs at least one placement", "unworkable")

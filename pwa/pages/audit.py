@@ -10,8 +10,7 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
-from pwa.layout import frame
-from pwa.pages.signoff import when
+from pwa.layout import frame, when
 from pwa.threads import io_bound
 from storage import oversight
 from storage.store import NotAllowed

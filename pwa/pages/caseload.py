@@ -12,23 +12,13 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
-from pwa.layout import STATUS_STYLE, frame, refused_drafts
+from pwa.layout import STATUS_STYLE, clock_line, frame, refused_drafts
 from pwa.threads import io_bound
 from storage.caseload import CaseloadRow, caseload
-from storage.child_view import clock_name
 from storage.models import CATEGORY_LABELS, Worker
 from storage.store import Store
-from storage.timescales import Clock
 from storage.timescales.calendar import today_in_england
 from storage.visits import DRAFT_KIND, drafts_by_child
-
-
-def clock_line(clock: Clock, today: date | None = None) -> str:
-    """"Statutory visit due 4 Dec 2026 (in 11 days)": the clock, its date and how far off it is."""
-    days = (clock.due - (today or today_in_england())).days
-    when = ("today" if days == 0 else f"in {days} day{'s' if days != 1 else ''}" if days > 0
-            else f"{-days} day{'s' if days != -1 else ''} overdue")
-    return f"{clock_name(clock)} due {clock.due:%-d %b %Y} ({when})"
 
 
 def place_line(row: CaseloadRow) -> str:

@@ -6,7 +6,7 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
-from pwa.layout import frame, refused_drafts, status_badge
+from pwa.layout import frame, not_found, refused_drafts, status_badge
 from pwa.threads import io_bound
 from storage.child_view import STATUS_WORDS, ChildView, TimelineItem, child_view, clock_name
 from storage.direct_work import LIFE_STORY_DRAFT_KIND, WISHES_DRAFT_KIND
@@ -15,14 +15,6 @@ from storage.timescales import UNWORKABLE
 
 KIND_ICONS = {"visit": "home", "wishes_and_feelings": "record_voice_over", "life_story": "auto_stories",
               "review": "groups", "care_plan": "assignment", "care_plan_action": "task_alt"}
-
-
-def not_found(back: str = "/") -> None:
-    """The same words whether the child does not exist or is not the worker's: no hint either way."""
-    with frame("Not found", back=back):
-        ui.label("Child not found").classes("text-xl font-bold").props('role="heading" aria-level="2"')
-        ui.label("That child is not on your caseload, or does not exist.")
-        ui.link("Back to my caseload", "/").classes("text-primary text-lg")
 
 
 def heading(text: str) -> ui.label:

@@ -1,8 +1,7 @@
 """Settings: who is signed in, when the app locks itself, and sections other parts of Seen add.
 
 Other modules add a section with `add_section("notifications", "Notifications", build)`; `build(worker)`
-builds the section's content (it may be async). A section added under the key of a placeholder below
-replaces the placeholder.
+builds the section's content (it may be async).
 """
 
 from __future__ import annotations
@@ -31,22 +30,11 @@ class Section:
     order: int = 100
 
 
-def _placeholder(text: str) -> SectionBuilder:
-    def build(_worker: Worker) -> None:
-        ui.label(text).classes("text-gray-800")
-
-    return build
-
-
-SECTIONS: list[Section] = [
-    Section("notifications", "Notifications",
-            _placeholder("Alerts about visits and reviews coming due are not set up on this device yet."), 20),
-    Section("sync", "Sync", _placeholder("This device is not syncing with a server."), 30),
-]
+SECTIONS: list[Section] = []
 
 
 def add_section(key: str, title: str, build: SectionBuilder, order: int = 100) -> None:
-    """Adds a section to the settings screen, replacing any section (or placeholder) with the same key."""
+    """Adds a section to the settings screen, replacing any section with the same key."""
     SECTIONS[:] = [s for s in SECTIONS if s.key != key]
     SECTIONS.append(Section(key, title, build, order))
 

@@ -6,24 +6,17 @@ signed off is final: the page shows it read-only and storage refuses any change 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
 from pwa.form_key import FormKey
-from pwa.layout import frame
+from pwa.layout import frame, when
 from pwa.threads import io_bound
 from storage import oversight
 from storage.models import VISIT_LOCATIONS
 from storage.recorded import seen_words
 from storage.store import NotAllowed
-from storage.timescales.calendar import LONDON
-
-
-def when(moment: datetime | None) -> str:
-    return moment.astimezone(LONDON).strftime("%-d %b %Y, %H:%M") if moment else ""
 
 
 async def queue_page() -> None:

@@ -13,8 +13,7 @@ from nicegui import ui
 from pwa import state
 from pwa.auth import current_worker
 from pwa.form_key import FormKey
-from pwa.layout import STATUS_STYLE, frame, status_badge
-from pwa.pages.caseload import clock_line
+from pwa.layout import STATUS_STYLE, clock_line, frame, status_badge
 from pwa.threads import io_bound
 from storage import oversight
 from storage.caseload import UNKNOWN

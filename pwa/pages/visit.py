@@ -23,8 +23,7 @@ from pwa.auth import current_worker
 from pwa.date_confirm import offer_confirmation
 from pwa.form_draft import FormDraft, save_open
 from pwa.form_key import FormKey
-from pwa.layout import frame
-from pwa.pages.child import not_found
+from pwa.layout import frame, not_found
 from pwa.threads import io_bound
 from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS, Worker
 from storage.record_dates import CONFIRM_FIELD

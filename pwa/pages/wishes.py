@@ -17,11 +17,11 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.confirmation import show_in_place
 from pwa.date_confirm import offer_confirmation
 from pwa.form_draft import RESTORED, FormDraft, restore
 from pwa.form_key import FormKey
 from pwa.layout import NOT_FOUND, frame, show_problems
-from pwa.pages.recorded import show_in_place
 from pwa.threads import io_bound
 from storage.direct_work import (
     WISHES_DRAFT_KIND,

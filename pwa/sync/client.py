@@ -27,7 +27,7 @@ import httpx
 from pydantic import ValidationError
 
 from pwa.sync import messages
-from pwa.sync.server import PREFIX
+from pwa.sync.messages import PREFIX
 from storage.store import Store
 from storage.sync import node as sync_node
 from storage.sync import pull as sync_pull
@@ -290,7 +290,6 @@ class _Refused(Exception):
 # ------------------------------------------------------------ in the app
 
 _clients: dict[int, SyncClient] = {}
-_wake = threading.Event()
 
 
 def client_for(store: Store) -> SyncClient:
@@ -316,8 +315,7 @@ async def background_loop(store: Store) -> None:
             log.exception("Background sync failed")
             sync.failures += 1
         delay = sync.next_delay() - (time.monotonic() - started)
-        await asyncio.to_thread(_wake.wait, max(1.0, delay))
-        _wake.clear()
+        await asyncio.sleep(max(1.0, delay))
 
 
 def install_background(app: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, StringConstraints
 
+PREFIX = "/api/sync"  # where the sync API is served, and where a node sends
 MAX_BATCH = 500
 MAX_PAGE = 1000
 MAX_AUDIT_EVENTS = 500
@@ -38,16 +39,17 @@ SYNCED_KIND = Literal["child", "placement", "visit", "wishes_and_feelings", "lif
 
 
 class Change(BaseModel):
-    """One write to one record: its clear fields, its body in plain text (HTTPS only), and its clocks."""
+    """One write to one record: its clear fields, its body in plain text (HTTPS only), and its change stamps
+    (storage/hlc.py; the wire calls them clocks)."""
 
     change_id: str = Field(pattern=UUID_PATTERN, description="made by the node; the same change twice is held once")
     kind: SYNCED_KIND
     record_id: str = Field(pattern=ID_PATTERN)
     fields: dict[str, Any] = Field(description="the record's clear columns, field_clocks among them")
     body: dict[str, Any] | None = Field(default=None, description="the record's sealed body, opened")
-    clock: str = Field(default="", max_length=80, description="hybrid logical clock of the write")
+    clock: str = Field(default="", max_length=80, description="the write's change stamp (hybrid logical clock)")
     base_clocks: dict[str, str] = Field(default_factory=dict,
-                                        description="each changed field's clock before the write")
+                                        description="each changed field's change stamp before the write")
 
 
 class PushBatch(BaseModel):

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pwa import state
 from pwa.sync import messages
+from pwa.sync.messages import PREFIX
 from storage.models import Device, Worker
 from storage.sync import audit_upload, server_log
 from storage.sync import devices as sync_devices
@@ -30,7 +31,6 @@ from storage.sync import pull as sync_pull
 from storage.sync import push as sync_push
 from storage.sync.refusal import Reason, SyncRefused
 
-PREFIX = "/api/sync"
 log = logging.getLogger("seen.sync")
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -267,22 +267,8 @@ def _handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
-def install(app: FastAPI) -> None:
-    """Mounts the sync API on an app (NiceGUI's, or the bare one `seen server` runs).
-
-    On a personal node the API is not served: the node is a client, and its background sync starts instead.
-    """
-    from pwa.sync.status import add_to_settings
-    from storage.config import settings
-
-    add_to_settings()
-    if settings().node_mode == "personal":
-        from pwa.sync import client
-
-        client.install_background(app)
-        return
-    # Writes made on the server itself (the hosted app) reach the change log through the outbox.
-    state.store().outbox_enabled = True
+def mount(app: FastAPI) -> None:
+    """Mounts the sync API on an app (NiceGUI's, or the bare one `seen server` runs), once."""
     if not any(getattr(r, "path", "").startswith(PREFIX) for r in app.router.routes):
         app.include_router(router)
         app.add_middleware(BodyLimit)
@@ -292,9 +278,7 @@ def install(app: FastAPI) -> None:
 def build_app() -> FastAPI:
     """The sync server alone, as `seen server` runs it: the API, its OpenAPI document and /status."""
     app = FastAPI(title="Seen sync", version="1", description=__doc__)
-    app.include_router(router)
-    app.add_middleware(BodyLimit)
-    _handlers(app)
+    mount(app)
 
     @app.get("/status")
     def status() -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The sync status card: last synced, changes waiting, conflicts (with both values), and "Sync now".
 
-Other pages call `sync_status_card()` (the settings page places it); `enrolment_card()` lets a manager
-or admin issue a one-time enrolment code with its QR code.
+Pages call `sync_status_card()`; app start-up (pwa/app.py) makes `sync_status_section` a section of the
+settings screen.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pwa.sync.client import Phase, client_for
 from pwa.threads import io_bound
 from storage.models import Worker
 from storage.sync import conflicts as sync_conflicts
-from storage.sync import devices
 from storage.sync import node as sync_node
 
 
@@ -29,13 +28,6 @@ def sync_status_card() -> None:
     with ui.card().classes("w-full").props('aria-label="Sync"'):
         ui.label("Sync").classes("text-lg font-bold").props('role="heading" aria-level="2"')
         sync_status_section(current_worker())
-
-
-def add_to_settings() -> None:
-    """Puts the sync status in its section of the settings screen (replacing the placeholder)."""
-    from pwa.pages.settings import add_section
-
-    add_section("sync", "Sync", sync_status_section, 30)
 
 
 def sync_status_section(worker: Worker) -> None:
@@ -80,22 +72,3 @@ def sync_status_section(worker: Worker) -> None:
 
     button = ui.button("Sync now", icon="sync", on_click=sync_now).props('data-testid="sync-now"')
     ui.timer(0.1, refresh, once=True)
-
-
-def enrolment_card(worker_id: str) -> None:
-    """For a manager or admin: issue a one-time code that enrols this worker's device, shown with its QR code."""
-    from pwa.sync.commands import qr_data_url
-
-    store = state.store()
-    issuer = current_worker()
-    shown = ui.column().classes("items-center")
-
-    async def issue() -> None:
-        code = await io_bound(devices.issue_enrolment_code, store, worker_id, issuer.id)
-        shown.clear()
-        with shown:
-            ui.label(f"Enrolment code: {code}").classes("text-lg font-mono").props('data-testid="enrol-code"')
-            ui.image(qr_data_url(code)).classes("w-48 h-48").props(f'alt="QR code for {code}"')
-            ui.label("Valid once, for 24 hours.").classes("text-sm")
-
-    ui.button("Enrol a device", icon="qr_code", on_click=issue)

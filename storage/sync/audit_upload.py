@@ -36,7 +36,7 @@ def record_device_audit(store: Store, device: Device, worker: Worker, batch_id: 
     with store.session() as session:
         visible = visible_child_ids(session, worker, store.managed_team_ids(session, worker))
     foreign = [e["id"] for e in events if e.get("worker_id") not in (None, worker.id)]
-    latest = utcnow() + policy.CLOCK_SLACK
+    latest = utcnow() + policy.DEVICE_TIME_SLACK
     future = [e["id"] for e in events if (at := in_utc(e["at"])) is None or at > latest]
     unseen = [e["id"] for e in events if e["id"] not in foreign and e.get("action") != "denied"
               and (child := e.get("child_id") or (e["record_id"] if e.get("kind") == "child" else None))

@@ -25,10 +25,11 @@ from storage.models import (
     MutableRecord,
     Photo,
     Placement,
+    RecordStamp,
     Review,
-    SyncClock,
     Visit,
     WishesAndFeelings,
+    record,
 )
 from storage.store import SYNCED_KINDS, Store
 
@@ -52,24 +53,24 @@ def clear_fields(row: SQLModel) -> dict[str, Any]:
 
 
 def record_as_change(store: Store, session: Session, row: SQLModel,
-                     clocks: dict[str, str] | None = None) -> dict[str, Any]:
+                     stamps: dict[str, str] | None = None) -> dict[str, Any]:
     """A stored record as a change: how a node that never held it receives it whole.
 
-    `clocks` (record id -> clock), when given, holds the clocks of records without field clocks.
+    `stamps` (record id -> change stamp), when given, holds the stamps of records without per-field stamps.
     """
     kind = KIND_OF[type(row)]
     body = store.opened(row).body.model_dump(mode="json") if type(row) in BODY_OF else None
     if isinstance(row, Photo):
         body = {"image": base64.b64encode(store.sealer.open_bytes(kind, row.id, row.sealed)).decode()}
-    clock = ""
-    if not isinstance(row, MutableRecord) and clocks is not None:
-        clock = clocks.get(row.id, "")  # type: ignore[attr-defined]
+    stamp = ""
+    if not isinstance(row, MutableRecord) and stamps is not None:
+        stamp = stamps.get(record(row).id, "")
     elif not isinstance(row, MutableRecord):
-        entry = session.get(SyncClock, row.id)  # type: ignore[attr-defined]
-        clock = entry.clock if entry else ""
-    return {"change_id": str(uuid.uuid5(CONFLICT_NS, f"snapshot:{kind}:{row.id}:{clock}")),  # type: ignore[attr-defined]
-            "kind": kind, "record_id": row.id, "fields": clear_fields(row), "body": body,  # type: ignore[attr-defined]
-            "clock": clock, "base_clocks": {}}
+        entry = session.get(RecordStamp, record(row).id)
+        stamp = entry.stamp if entry else ""
+    return {"change_id": str(uuid.uuid5(CONFLICT_NS, f"snapshot:{kind}:{record(row).id}:{stamp}")),
+            "kind": kind, "record_id": record(row).id, "fields": clear_fields(row), "body": body,
+            "clock": stamp, "base_clocks": {}}
 
 
 def conflict_as_change(store: Store, conflict: Conflict) -> dict[str, Any]:

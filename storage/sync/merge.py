@@ -1,8 +1,8 @@
 """Merging a change into a node's records: the same at both ends, idempotent, in any order.
 
-Mutable records (child, placement, care plan, action, review) merge field by field, the later hybrid
-logical clock winning; other records (visits, wishes and feelings, life story, photos) keep the write with
-the later clock. So changes may arrive twice, or in any order, and every node still ends with the same
+Mutable records (child, placement, care plan, action, review) merge field by field, the later change stamp
+(storage/hlc.py) winning; other records (visits, wishes and feelings, life story, photos) keep the write with
+the later stamp. So changes may arrive twice, or in any order, and every node still ends with the same
 records. Only the server decides what was a conflict (two edits that crossed), keeps the losing value in the
 `Conflict` table and logs the conflict so it reaches the nodes too.
 """
@@ -28,7 +28,8 @@ from storage.models import (
     Conflict,
     MutableRecord,
     Photo,
-    SyncClock,
+    RecordStamp,
+    record,
     table_of,
 )
 from storage.store import Store, same_value
@@ -64,17 +65,17 @@ class Records:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.rows: dict[tuple[type[SQLModel], str], Any] = {}
-        self.clocks: dict[str, SyncClock | None] = {}
+        self.stamps: dict[str, RecordStamp | None] = {}
         self.new: dict[type[SQLModel], dict[str, Any]] = {}
-        self.new_clocks: dict[str, tuple[str, str]] = {}  # record id -> (kind, clock), not yet inserted
+        self.new_stamps: dict[str, tuple[str, str]] = {}  # record id -> (kind, change stamp), not yet inserted
 
     def load(self, model: type[SQLModel], ids: Iterable[str], *, for_update: bool = False,
              probe: bool = True) -> None:
         """Loads these records (those not loaded already); on PostgreSQL `for_update` locks their rows,
         so two transactions merging into the same record take turns and neither loses the other's fields."""
         wanted = sorted({i for i in ids if isinstance(i, str) and (model, i) not in self.rows})
-        key = model.id  # type: ignore[attr-defined]
         table = table_of(model)
+        key = table.c.id
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             # Which exist first (most of a push is new records), then only those are read as rows.
@@ -85,18 +86,18 @@ class Records:
                 query = select(model).where(col(key).in_(present)).order_by(key)
                 if for_update:
                     query = query.with_for_update()
-                found = {row.id: row for row in self.session.exec(query)}  # type: ignore[attr-defined]
+                found = {record(row).id: row for row in self.session.exec(query)}
             for record_id in chunk:
                 self.rows[(model, record_id)] = found.get(record_id)
 
-    def load_clocks(self, ids: Iterable[str]) -> None:
-        wanted = sorted({i for i in ids if i not in self.clocks})
+    def load_stamps(self, ids: Iterable[str]) -> None:
+        wanted = sorted({i for i in ids if i not in self.stamps})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             found = {c.record_id: c for c in self.session.exec(
-                select(SyncClock).where(col(SyncClock.record_id).in_(chunk)))}
+                select(RecordStamp).where(col(RecordStamp.record_id).in_(chunk)))}
             for record_id in chunk:
-                self.clocks[record_id] = found.get(record_id)
+                self.stamps[record_id] = found.get(record_id)
 
     def get(self, model: type[SQLModel], record_id: str) -> Any:
         key = (model, record_id)
@@ -119,21 +120,21 @@ class Records:
         if row.id not in self.new.get(type(row), {}):
             self.session.add(row)
 
-    def clock_of(self, record_id: str) -> str | None:
-        if record_id in self.new_clocks:
-            return self.new_clocks[record_id][1]
-        if record_id not in self.clocks:
-            self.load_clocks([record_id])
-        entry = self.clocks[record_id]
-        return entry.clock if entry is not None else None
+    def stamp_of(self, record_id: str) -> str | None:
+        if record_id in self.new_stamps:
+            return self.new_stamps[record_id][1]
+        if record_id not in self.stamps:
+            self.load_stamps([record_id])
+        entry = self.stamps[record_id]
+        return entry.stamp if entry is not None else None
 
-    def set_clock(self, record_id: str, kind: str, clock: str) -> None:
-        """The clock of a record's write; a record new here gets its clock by upsert (not read first)."""
-        entry = self.clocks.get(record_id)
+    def set_stamp(self, record_id: str, kind: str, stamp: str) -> None:
+        """The change stamp of a record's write; a record new here gets its stamp by upsert (not read first)."""
+        entry = self.stamps.get(record_id)
         if entry is None:
-            self.new_clocks[record_id] = (kind, clock)
+            self.new_stamps[record_id] = (kind, stamp)
         else:
-            entry.kind, entry.clock = kind, clock
+            entry.kind, entry.stamp = kind, stamp
             self.session.add(entry)
 
     def write_new(self) -> None:
@@ -145,15 +146,15 @@ class Records:
                 names = [c.name for c in table.columns]
                 insert_rows(self.session, table, names, [tuple(getattr(row, n) for n in names)
                                                          for row in self.new[model].values()])
-            insert_rows(self.session, table_of(SyncClock), ["record_id", "kind", "clock"],
-                        [(record_id, kind, clock) for record_id, (kind, clock) in self.new_clocks.items()],
+            insert_rows(self.session, table_of(RecordStamp), ["record_id", "kind", "clock"],  # the columns' names
+                        [(record_id, kind, stamp) for record_id, (kind, stamp) in self.new_stamps.items()],
                         upsert="record_id")
         self.new = {}
-        self.new_clocks = {}
+        self.new_stamps = {}
         self.session.flush()
 
     def prefetch(self, changes: list[dict[str, Any]], *, for_update: bool) -> None:
-        """Everything merging `changes` will look at: the records, their clocks and their children."""
+        """Everything merging `changes` will look at: the records, their change stamps and their children."""
         by_kind: dict[str, set[str]] = {}
         child_ids: set[str] = set()
         for change in changes:
@@ -166,7 +167,7 @@ class Records:
         for kind in sorted(by_kind, key=lambda k: KIND_RANK.get(k, 9)):
             self.load(MODEL_OF[kind], by_kind[kind], for_update=for_update)
         self.load(Child, child_ids, probe=False)  # the children a batch refers to are there, as a rule
-        self.load_clocks(i for k, ids in by_kind.items() if not issubclass(MODEL_OF[k], MutableRecord) for i in ids
+        self.load_stamps(i for k, ids in by_kind.items() if not issubclass(MODEL_OF[k], MutableRecord) for i in ids
                          if self.rows[(MODEL_OF[k], i)] is not None)
         conflicts = [c["record_id"] for c in changes if c["kind"] == "conflict"]
         if conflicts:
@@ -235,15 +236,15 @@ def merge_change(store: Store, session: Session, change: dict[str, Any], *, judg
         _rehash_child(store, incoming, incoming_body)
         records.add(model, incoming)
         if not issubclass(model, MutableRecord):
-            records.set_clock(record_id, kind, change.get("clock") or "")
+            records.set_stamp(record_id, kind, change.get("clock") or "")
         _observe(store, change, incoming)
         return Merged(changed=True)
     if isinstance(row, MutableRecord):
         return _merge_fields(store, session, records, change, row, incoming, incoming_body, body, judge_conflicts)
-    # Records without field clocks: the write with the later clock is kept whole.
-    held = records.clock_of(record_id)
-    clock = change.get("clock") or ""
-    if held is not None and clock <= held:
+    # Records without per-field stamps: the write with the later change stamp is kept whole.
+    held = records.stamp_of(record_id)
+    stamp = change.get("clock") or ""
+    if held is not None and stamp <= held:
         return Merged()
     for name in type(row).model_fields:
         if name not in ("id", "sealed"):
@@ -253,7 +254,7 @@ def merge_change(store: Store, session: Session, change: dict[str, Any], *, judg
     if image is not None:
         row.sealed = store.sealer.seal_bytes(kind, record_id, image)
     records.touch(row)
-    records.set_clock(record_id, kind, clock)
+    records.set_stamp(record_id, kind, stamp)
     _observe(store, change, row)
     return Merged(changed=True)
 
@@ -269,24 +270,24 @@ def _merge_fields(store: Store, session: Session, records: Records, change: dict
     new_body: dict[str, Any] | None = current_body.model_dump(mode="json") if current_body is not None else None
     incoming_clear = clear_fields(incoming)
     our_clear = clear_fields(row)
-    for name, their_clock in sorted(theirs.items()):
-        our_clock = ours.get(name, "")
-        if their_clock == our_clock:
+    for name, their_stamp in sorted(theirs.items()):
+        our_stamp = ours.get(name, "")
+        if their_stamp == our_stamp:
             continue
         present, their_value = _value(incoming_clear, body, name)
         if not present:
             continue
         _, our_value = _value(our_clear, new_body, name)
-        crossed = judge_conflicts and name in base and base[name] != our_clock and our_clock != ""
+        crossed = judge_conflicts and name in base and base[name] != our_stamp and our_stamp != ""
         if crossed and their_value != our_value:
-            won = their_clock > our_clock
+            won = their_stamp > our_stamp
             result.conflicts.append(_log_conflict(
                 store, session, records, kind, row, name,
-                winner=(their_clock, their_value) if won else (our_clock, our_value),
-                loser=(our_clock, our_value) if won else (their_clock, their_value)))
-        if their_clock < our_clock:
+                winner=(their_stamp, their_value) if won else (our_stamp, our_value),
+                loser=(our_stamp, our_value) if won else (their_stamp, their_value)))
+        if their_stamp < our_stamp:
             continue
-        ours[name] = their_clock
+        ours[name] = their_stamp
         result.changed = True
         if name.startswith("body."):
             assert new_body is not None
@@ -320,9 +321,9 @@ def _changed_fields(store: Store, records: Records, change: dict[str, Any], row:
         ours = json.loads(row.field_clocks or "{}")
         theirs = json.loads(incoming.field_clocks or "{}")
         out = set()
-        for name, their_clock in theirs.items():
+        for name, their_stamp in theirs.items():
             present, _ = _value(incoming_clear, body, name)
-            if not present or their_clock <= ours.get(name, ""):
+            if not present or their_stamp <= ours.get(name, ""):
                 continue
             if name.startswith("body."):
                 if new_body.get(name[5:]) != stored_body.get(name[5:]):
@@ -330,7 +331,7 @@ def _changed_fields(store: Store, records: Records, change: dict[str, Any], row:
             elif name in type(row).model_fields and not same_value(getattr(row, name), getattr(incoming, name)):
                 out.add(name)
         return out
-    held = records.clock_of(row.id)
+    held = records.stamp_of(row.id)
     if held is not None and (change.get("clock") or "") <= held:
         return set()  # an older write: merging it changes nothing
     out = {n for n in type(row).model_fields if n not in ("id", "sealed") and not same_value(
@@ -343,12 +344,12 @@ def _changed_fields(store: Store, records: Records, change: dict[str, Any], row:
 
 
 def _observe(store: Store, change: dict[str, Any], row: Any) -> None:
-    clocks = [change.get("clock") or ""]
+    stamps = [change.get("clock") or ""]
     if getattr(row, "field_clocks", None) is not None:  # a mutable record (or its values)
-        clocks += list(json.loads(row.field_clocks or "{}").values())
-    latest = max(clocks)
+        stamps += list(json.loads(row.field_clocks or "{}").values())
+    latest = max(stamps)
     if latest:
-        store.clock.observe(latest)
+        store.hlc.observe(latest)
 
 
 def _rehash_child(store: Store, row: Any, body: Any) -> None:

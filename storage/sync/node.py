@@ -19,10 +19,11 @@ from storage.models import (
     ManagedTeam,
     Outbox,
     Photo,
-    SyncClock,
+    RecordStamp,
     SyncState,
     Team,
     Worker,
+    table_of,
     utcnow,
 )
 from storage.store import Store
@@ -99,7 +100,7 @@ def send_photos_whole_once(store: Store) -> int:
     """Queues every photo this node holds with its image, once: earlier versions of Seen pushed photos
     without their images, so the server may hold them empty and this node the only copy. Returns how many.
 
-    The new changes carry later clocks, so they fill the empty photos wherever they arrive; the old
+    The new changes carry later change stamps, so they fill the empty photos wherever they arrive; the old
     changes (waiting, or set aside as refused for want of their image) give way to them.
     """
     with store.session() as session:
@@ -222,12 +223,13 @@ def _remove_child(session: Session, child_id: str) -> None:
     """A child who left this worker's caseload leaves the device, with every record about them."""
     record_ids: list[str] = [child_id]
     for model in CHILD_PARTS:
-        ids = list(session.exec(select(model.id).where(model.child_id == child_id)))  # type: ignore[attr-defined]
+        table = table_of(model)
+        ids = list(session.exec(select(table.c.id).where(table.c.child_id == child_id)))
         record_ids += ids
         if ids:
-            session.exec(delete(model).where(model.child_id == child_id))  # type: ignore[attr-defined]
+            session.exec(delete(model).where(table.c.child_id == child_id))
     session.exec(delete(Conflict).where(col(Conflict.child_id) == child_id))
-    session.exec(delete(SyncClock).where(col(SyncClock.record_id).in_(record_ids)))
+    session.exec(delete(RecordStamp).where(col(RecordStamp.record_id).in_(record_ids)))
     session.exec(delete(Child).where(col(Child.id) == child_id))
 
 

@@ -22,9 +22,11 @@ from storage.models import (
     ManagedTeam,
     MutableRecord,
     Photo,
-    SyncClock,
+    RecordStamp,
     Team,
     Worker,
+    child_part,
+    record,
     table_of,
 )
 from storage.store import Store
@@ -194,16 +196,16 @@ def _whole_children(store: Store, session: Session, child_ids: list[str]) -> lis
     for model in CHILD_PARTS:
         if model is Draft:
             continue  # drafts stay on the device that typed them
-        for row in session.exec(select(model).where(col(model.child_id).in_(child_ids))):  # type: ignore[attr-defined]
-            if model is Photo and not row.sealed:  # type: ignore[attr-defined]
+        for row in session.exec(select(model).where(table_of(model).c.child_id.in_(child_ids))):
+            if model is Photo and not child_part(row).sealed:
                 continue  # a photo whose image never arrived (sent by a Seen that did not send images)
-            parts[row.child_id].append(row)  # type: ignore[attr-defined]
-    unclocked = [row.id for rows in parts.values() for row in rows  # type: ignore[attr-defined]
+            parts[child_part(row).child_id].append(row)
+    unstamped = [record(row).id for rows in parts.values() for row in rows
                  if not isinstance(row, MutableRecord)]
-    clocks: dict[str, str] = {}
-    for start in range(0, len(unclocked), 500):
-        clocks.update(session.exec(select(SyncClock.record_id, SyncClock.clock).where(
-            col(SyncClock.record_id).in_(unclocked[start:start + 500]))).all())
+    stamps: dict[str, str] = {}
+    for start in range(0, len(unstamped), 500):
+        stamps.update(session.exec(select(RecordStamp.record_id, RecordStamp.stamp).where(
+            col(RecordStamp.record_id).in_(unstamped[start:start + 500]))).all())
     conflicts: dict[str, list[Conflict]] = {}
     for conflict in session.exec(select(Conflict).where(col(Conflict.child_id).in_(child_ids))):
         conflicts.setdefault(conflict.child_id or "", []).append(conflict)
@@ -212,8 +214,8 @@ def _whole_children(store: Store, session: Session, child_ids: list[str]) -> lis
         child = children.get(child_id)
         if child is None:
             continue
-        out.append(record_as_change(store, session, child, clocks))
-        out.extend(record_as_change(store, session, row, clocks) for row in parts[child_id])
+        out.append(record_as_change(store, session, child, stamps))
+        out.extend(record_as_change(store, session, row, stamps) for row in parts[child_id])
         out.extend(conflict_as_change(store, conflict) for conflict in conflicts.get(child_id, []))
     return out
 

@@ -2,8 +2,8 @@
 
 Each change a device pushes is first put to the policy (storage/policy.py), the same rules the screens
 follow, on what the change would actually alter: who may create, change, sign off, allocate and close what,
-and which records are final. Its clocks must be clocks no more than a few minutes ahead of the server's
-time (storage/hlc.py). A batch with any change refused applies none of it, and each refusal is audited with
+and which records are final. Its change stamps must be stamps no more than a few minutes ahead of the
+server's time (storage/hlc.py). A batch with any change refused applies none of it, and each refusal is audited with
 its reason.
 """
 
@@ -25,7 +25,7 @@ from storage.store import Store
 from storage.submissions import KEYED, key_refusal
 from storage.sync.bulk import insert_rows
 from storage.sync.changes import MODEL_OF, child_id_of, conflict_as_change
-from storage.sync.devices import Caller, caller_for, given_caller
+from storage.sync.devices import Caller, caller_for
 from storage.sync.merge import Judge, NotPermitted, Records, merge_change
 from storage.sync.refusal import Reason, SyncRefused
 from storage.sync.server_log import (
@@ -50,22 +50,16 @@ class PushOutcome:
     cursor: int = 0
 
 
-def apply_batch(store: Store, device: Device, worker: Worker, batch_id: str,
-                changes: list[dict[str, Any]]) -> PushOutcome:
-    """Applies a device's batch in one transaction: all of it, or (if any change is refused) none of it.
+def push(store: Store, key: str, batch_id: str, changes: list[dict[str, Any]],
+         encoded: list[bytes] | None = None) -> PushOutcome:
+    """Applies the batch of the device whose token hashes to `key` (found in the batch's own transaction)
+    in one transaction: all of it, or (if any change is refused) none of it.
 
     The batch is merged without the push lock, and the lock is taken only to number its change-log rows
     and extend the audit chain, as the transaction's last step, so pushes overlap but commit one at a
     time in the order they are numbered. If another push held some of the same records or changes at the
     same time (a unique key or a deadlock stops this one), the batch is applied again with the lock taken
     first, as one push at a time: then what the other applied counts as duplicates.
-    """
-    return _apply(store, given_caller(store, device, worker), batch_id, changes)
-
-
-def push(store: Store, key: str, batch_id: str, changes: list[dict[str, Any]],
-         encoded: list[bytes] | None = None) -> PushOutcome:
-    """`apply_batch` for the device whose token hashes to `key`, found in the batch's own transaction.
 
     `encoded`, when given, is each change as its canonical JSON (what the device signed): the change log
     seals those bytes rather than dumping the change to JSON again.
@@ -153,11 +147,11 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
         who = policy.actor(worker, teams)
         births: dict[str, date | None] = {}
         keys: dict[str, str] = {}  # submission key -> the record of this batch that carries it
-        wall_ms = int(now.timestamp() * 1000)
+        server_ms = int(now.timestamp() * 1000)
         judge = _judge(who, records, session, now)
         for change in todo:
             child_id = child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
-            no = (_may_make(records, who, change) or _clock_refusal(change, wall_ms)
+            no = (_may_make(records, who, change) or _stamp_refusal(change, server_ms)
                   or _date_refusal(store, records, change, births) or _key_refusal(records, change, keys))
             if no is None:
                 try:
@@ -344,21 +338,22 @@ def _refuse_unworkable(session: Session, changes: list[dict[str, Any]], child_id
     raise _refusal(refused)
 
 
-def _clock_refusal(change: dict[str, Any], wall_ms: int) -> policy.No | None:
-    """A change whose clocks are not clocks, or run more than a few minutes ahead of the server's time: taken,
-    its version would win over every honest edit made until then."""
-    clocks = [change["clock"]] if change.get("clock") else []
-    field_clocks = (change.get("fields") or {}).get("field_clocks")
-    if isinstance(field_clocks, str):
+def _stamp_refusal(change: dict[str, Any], server_ms: int) -> policy.No | None:
+    """A change whose change stamps are not stamps, or run more than a few minutes ahead of the server's time:
+    taken, its version would win over every honest edit made until then. (The wire's names for the stamps
+    are `clock` and `field_clocks`; the refusal codes keep theirs.)"""
+    stamps = [change["clock"]] if change.get("clock") else []
+    field_stamps = (change.get("fields") or {}).get("field_clocks")
+    if isinstance(field_stamps, str):
         try:
-            parsed = json.loads(field_clocks)
+            parsed = json.loads(field_stamps)
         except ValueError:
             parsed = None
         if not isinstance(parsed, dict):
-            return policy.No("bad_clock", "The change's field clocks are not valid.")
-        clocks += [c if isinstance(c, str) else "" for c in parsed.values()]
-    for clock in clocks:
-        why = hlc.check(clock, wall_ms)
+            return policy.No("bad_clock", "The change's field change stamps are not valid.")
+        stamps += [c if isinstance(c, str) else "" for c in parsed.values()]
+    for stamp in stamps:
+        why = hlc.check(stamp, server_ms)
         if why:
             return policy.No("clock_ahead" if "ahead" in why else "bad_clock", f"The change was not taken: {why}.")
     return None

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from storage import audit
 from storage.hot import Hot
-from storage.models import ChangeLog, MutableRecord, Outbox, SyncClock, table_of
+from storage.models import ChangeLog, MutableRecord, Outbox, RecordStamp, table_of
 from storage.store import Store
 from storage.sync.changes import MODEL_OF, child_id_of
 
@@ -70,8 +70,8 @@ def absorb_local_changes(store: Store) -> int:
             change = {"change_id": entry.change_id, **store.open_payload("outbox", entry.change_id, entry.sealed)}
             if session.exec(select(ChangeLog.seq).where(ChangeLog.change_id == entry.change_id)).first() is None:
                 if change["kind"] in MODEL_OF and not issubclass(MODEL_OF[change["kind"]], MutableRecord):
-                    session.merge(SyncClock(record_id=change["record_id"], kind=change["kind"],
-                                            clock=change.get("clock") or ""))
+                    session.merge(RecordStamp(record_id=change["record_id"], kind=change["kind"],
+                                            stamp=change.get("clock") or ""))
                 _log(store, session, change, batch_id="local", device_id=None,
                      child_id=child_id_of(change["kind"], change["record_id"], change.get("fields") or {}))
             session.delete(entry)
