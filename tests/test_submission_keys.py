@@ -40,8 +40,8 @@ from storage.models import (
 from storage.offline import receive_draft
 from storage.store import NotAllowed, Store
 from storage.submissions import KEY_FIELD
-from storage.sync.devices import enrol_device, issue_enrolment_code
-from storage.sync.push import apply_batch
+from storage.sync.devices import enrol_device, issue_enrolment_code, token_hash
+from storage.sync.push import push
 from storage.sync.refusal import SyncRefused
 from storage.visits import blank_form, discard_draft, save_draft, start_visit_form, submit_visit
 from tests.conftest import DEMO_DAY
@@ -141,7 +141,7 @@ def test_a_form_begun_online_and_sent_from_the_offline_page_is_held_once(module_
     form = visit_form()
     online = submit_visit(module_demo_store, ben, child.id, form, now=NOW)
     offline = receive_draft(module_demo_store, ben, "visit", child.id, form, form[KEY_FIELD])
-    assert offline.record_id == online.id and not offline.kept_as_draft
+    assert offline.record_id == online.id
     assert [v.id for v in rows(module_demo_store, Visit, child.id) if v.submitted_at and v.submitted_at.replace(
         tzinfo=UTC) >= NOW] == [online.id]
     wishes, before = wishes_form(), len(rows(module_demo_store, WishesAndFeelings, child.id))
@@ -235,12 +235,12 @@ def _visit_change(child_id: str, worker_id: str, key: str | None) -> dict[str, A
 def test_a_pushed_record_with_a_key_the_server_holds_is_refused_with_the_reason(module_demo_store) -> None:
     ben = worker(module_demo_store, "ben")
     child = fresh_child(module_demo_store, ben)
-    device, _, _ = enrol_device(module_demo_store, issue_enrolment_code(module_demo_store, ben.id, ben.id), "Laptop")
+    device, _, token = enrol_device(module_demo_store, issue_enrolment_code(module_demo_store, ben.id, ben.id), "Laptop")
     form = visit_form(actions=[])
     online = submit_visit(module_demo_store, ben, child.id, form, now=NOW)
     twin = _visit_change(child.id, ben.id, form[KEY_FIELD])
     with pytest.raises(SyncRefused) as refused:
-        apply_batch(module_demo_store, device, ben, "keys-1", [twin])
+        push(module_demo_store, token_hash(token), "keys-1", [twin])
     assert status_of(refused.value) == 403 and refused.value.change_ids == [twin["change_id"]]
     assert online.id in refused.value.reasons[twin["change_id"]]
     assert "same form sent twice" in refused.value.reasons[twin["change_id"]]
@@ -250,10 +250,10 @@ def test_a_pushed_record_with_a_key_the_server_holds_is_refused_with_the_reason(
     key = str(uuid.uuid4())
     first, second = _visit_change(child.id, ben.id, key), _visit_change(child.id, ben.id, key)
     with pytest.raises(SyncRefused) as refused:
-        apply_batch(module_demo_store, device, ben, "keys-2", [first, second])
+        push(module_demo_store, token_hash(token), "keys-2", [first, second])
     assert refused.value.change_ids == [second["change_id"]]
-    assert len(apply_batch(module_demo_store, device, ben, "keys-3", [first]).applied) == 1
-    assert apply_batch(module_demo_store, device, ben, "keys-4", [first]).duplicates == [first["change_id"]]
+    assert len(push(module_demo_store, token_hash(token), "keys-3", [first]).applied) == 1
+    assert push(module_demo_store, token_hash(token), "keys-4", [first]).duplicates == [first["change_id"]]
     with module_demo_store.session() as session:
         assert session.get(Visit, first["record_id"]).submission_key == key
         assert session.get(Visit, twin["record_id"]) is None
