@@ -13,6 +13,8 @@ from nicegui import app, ui
 
 from pwa import security, state
 from pwa.auth import AuthMiddleware
+from pwa.error_summary import FOCUS_SCRIPT
+from pwa.style import SHARED_CSS
 from storage.config import Settings, settings
 
 if TYPE_CHECKING:
@@ -75,6 +77,8 @@ def build(store: Store | None = None, config: Settings | None = None) -> None:
     app.add_middleware(AuthMiddleware)
     security.install(app)
     ui.add_css(DIALOG_CSS, shared=True)
+    ui.add_css(SHARED_CSS, shared=True)  # GOV.UK's look on every screen, the sign-in screens too
+    ui.add_head_html(FOCUS_SCRIPT, shared=True)  # an error summary's links move focus to their fields
     # The bar Quasar shows while a request is under way is a progressbar: a screen reader needs its name.
     app.config.quasar_config["loadingBar"]["aria-label"] = "Loading"
 

@@ -30,8 +30,9 @@ from PIL import Image
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.error_summary import error_summary, show_problems
 from pwa.form_draft import RESTORED, FormDraft, restore
-from pwa.layout import NOT_FOUND, frame, show_problems
+from pwa.layout import NOT_FOUND, frame
 from pwa.pages.recorded import show_in_place
 from pwa.threads import io_bound
 from storage.direct_work import (
@@ -119,7 +120,7 @@ async def life_story_page(child_id: str) -> None:
             'role="heading" aria-level="2" tabindex="-1"').mark("form-heading")
         correcting_note = ui.label().classes("font-bold text-orange-900").mark("correcting")
         done = ui.column().classes("w-full gap-2 hidden").mark("recorded")  # what the last save kept
-        problems = ui.column().classes("w-full gap-1 text-red-800").props('role="alert"')
+        problems = error_summary()
         blank = blank_life_story_form(today)
         on = ui.input("Date", value=blank["on"]).props(
             f'type=date outlined stack-label max={today.isoformat()} data-field="on"'
@@ -278,7 +279,8 @@ async def life_story_page(child_id: str) -> None:
                 form_draft.dirty = False
         except FormInvalid as e:
             show_problems(problems, e.problems,
-                          "Nothing was changed yet. Please fix:" if entry else "Nothing was added yet. Please fix:")
+                          "Nothing was changed yet." if entry else "Nothing was added yet.",
+                          fields={"on": on, "section": section, "title": title, "text": text, "photo": save_button})
             return
         except NotAllowed:
             with problems:

@@ -13,6 +13,7 @@ from nicegui import ui
 from pwa import state
 from pwa.auth import current_worker
 from pwa.layout import frame
+from pwa.style import child_words
 from pwa.threads import io_bound
 from storage import oversight
 from storage.models import VISIT_LOCATIONS
@@ -80,7 +81,9 @@ async def visit_page(visit_id: str) -> None:
             section("Present", visit.present)
             section("Observations (what was seen and heard)", visit.observations)
             section("Analysis (the worker's view)", visit.analysis)
-            section("The child's wishes and feelings, in their own words", visit.child_words)
+            if visit.child_words:
+                ui.label("The child's wishes and feelings").classes("font-bold mt-2")
+                child_words(visit.child_words, review.child_name.split()[0] if review.child_name else "")
             section("Why the child's words were not recorded", visit.child_words_not_recorded_reason)
             section("Worries", visit.worries)
             section("What is working well", visit.working_well)
