@@ -79,8 +79,10 @@ def build(store: Store | None = None, config: Settings | None = None) -> None:
     ui.add_css(DIALOG_CSS, shared=True)
     ui.add_css(SHARED_CSS, shared=True)  # GOV.UK's look on every screen, the sign-in screens too
     ui.add_head_html(FOCUS_SCRIPT, shared=True)  # an error summary's links move focus to their fields
-    # The bar Quasar shows while a request is under way is a progressbar: a screen reader needs its name.
-    app.config.quasar_config["loadingBar"]["aria-label"] = "Loading"
+    # The bar Quasar shows while a request is under way is a progressbar with no value, outside every landmark:
+    # named, but hidden from screen readers, to whom the outcome of each request is spoken by the page itself
+    # (its alerts and live status).
+    app.config.quasar_config["loadingBar"].update({"aria-label": "Loading", "aria-hidden": "true"})
 
     @app.get("/status")
     def status() -> dict[str, str]:

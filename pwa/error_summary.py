@@ -42,8 +42,8 @@ def error_summary() -> ui.column:
 
 
 def dom_id(element: ui.element) -> str:
-    """The id NiceGUI gives the element in the page."""
-    return f"c{element.id}"
+    """The element's id in the page: NiceGUI's, unless a Quasar field's `for` gives its control another."""
+    return str(element.props.get("for") or f"c{element.id}")
 
 
 def show_problems(box: ui.column, problems: Mapping[str, str], lead: str = "",
