@@ -44,7 +44,7 @@ def menu_entries(worker: Worker) -> list[tuple[str, str]]:
     """The menu's entries for this worker, in order: (words, path)."""
     entries = [("My caseload", "/")]
     if is_manager(worker):
-        entries += [("Team dashboard", "/team"), ("Sign-off queue", "/signoff")]
+        entries += [("Team dashboard", "/team"), ("Sign-off queue", "/signoff"), ("Audit trail", "/audit")]
     if is_admin(worker):
         entries.append(("Administration", "/admin"))
     return entries + [("Settings", "/settings"), ("Sign out", "/logout")]
