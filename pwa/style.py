@@ -15,7 +15,6 @@ SHARED_CSS = f"""
 /* Hints and field messages: at least 14 px, and dark enough for AA contrast (Quasar's are 12 px, 54% black). */
 .q-field__bottom {{ font-size: 0.875rem; line-height: 1.25rem; color: #383f43; }}
 .q-field__bottom .q-field__messages, .q-field__counter {{ color: inherit; }}
-.text-caption, .text-xs {{ font-size: 0.875rem !important; line-height: 1.25rem !important; }}
 /* Nothing a link or focus brings into view hides under the fixed header. */
 html {{ scroll-padding-top: {HEADER_CLEARANCE}; }}
 input, textarea, select, [tabindex], .q-field, .seen-error-summary {{ scroll-margin-top: {HEADER_CLEARANCE}; }}

@@ -87,7 +87,7 @@ def _section_card(section: LifeStorySection, worker_id: str, correct: Callable[[
                         "w-full max-h-80 rounded")
                 if entry.worker_first_name:
                     added = f"Added with {entry.worker_first_name}" + (" (corrected)" if entry.corrects else "")
-                    ui.label(added).classes("text-xs text-gray-800")
+                    ui.label(added).classes("text-sm text-gray-800")
                 if entry.worker_id == worker_id:
                     button = ui.button("Correct this entry", icon="edit", on_click=lambda e=entry: correct(e)).props(
                         "flat no-caps").classes("self-start min-h-[48px]").mark("correct", f"correct-{entry.id}")
