@@ -12,6 +12,7 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.error_summary import error_summary, show_problems
 from pwa.layout import frame
 from pwa.style import child_words
 from pwa.threads import io_bound
@@ -105,7 +106,7 @@ async def visit_page(visit_id: str) -> None:
                 section("Management oversight", visit.manager_note)
             return
 
-        message = ui.label().classes("text-red-800").props('role="alert"')
+        message = error_summary()
         note = ui.textarea("Management oversight note",
                            placeholder="Your analysis and direction: what you agree with, what must happen next"
                            ).props("outlined autogrow").classes("w-full")
@@ -119,7 +120,7 @@ async def visit_page(visit_id: str) -> None:
                                        note.value or "")
                     ui.notify("Visit returned to the worker.")
             except (oversight.OversightError, NotAllowed) as e:
-                message.text = str(e)
+                show_problems(message, {action: str(e)}, fields={"sign_off": note, "return": reason})
                 return
             # A sign-off lands on its confirmation: what was signed off, and the next visit in the queue.
             ui.navigate.to(f"/signoff/{visit_id}/signed-off" if action == "sign_off" else "/signoff")
