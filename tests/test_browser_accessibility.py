@@ -224,6 +224,9 @@ def test_the_visit_forms_error_summary_links_each_problem_to_its_field(page, liv
     header_bottom = page.locator(".q-header").bounding_box()["y"] + page.locator(".q-header").bounding_box()["height"]
     assert summary.bounding_box()["y"] >= header_bottom - 1
     check_screen(page, "a11y-visit-error-summary")
+    # Hints and field messages at 14 px or more (Quasar's own are 12 px).
+    sizes = page.evaluate("[...document.querySelectorAll('.q-field__bottom')].map(e => getComputedStyle(e).fontSize)")
+    assert sizes and all(float(size.removesuffix("px")) >= 14 for size in sizes), sizes
     open_menu(page, "a11y-visit-menu-open")
 
     # Each problem is a link; following it puts focus in its field, in view below the header.
@@ -253,3 +256,6 @@ def test_a_manager_lands_on_the_team_with_the_menu_open(page, live_server: LiveS
     assert page.url.endswith("/team")
     check_screen(page, "a11y-team")
     open_menu(page, "a11y-team-menu-open")
+    page.goto("/audit")
+    page.locator("[data-seq]").first.wait_for()
+    check_screen(page, "a11y-team-audit-trail")
