@@ -48,8 +48,10 @@ def filters_form(trail: ReadTrail, filters: TrailFilter, path: str) -> None:
         def apply() -> None:
             query = {"child": (child.value or "") if child is not None else "", "worker": worker.value or "",
                      "since": since.value or "", "until": until.value or ""}
-            where = "/audit" if child is not None and trail.children else path
-            if where != "/audit":
+            # A manager's filters go to the teams' trail (the child is one of them); an administrator's stay
+            # on the one child's trail they may read.
+            where = "/audit" if child is not None else path
+            if child is None:
                 query.pop("child")
             ui.navigate.to(f"{where}?{urlencode({k: v for k, v in query.items() if v})}")
 
