@@ -11,6 +11,7 @@ from nicegui import app, ui
 
 from pwa import push, pwa_shell, security, state
 from pwa.auth import AuthMiddleware
+from pwa.error_summary import FOCUS_SCRIPT
 from pwa.pages import (
     admin,
     audit,
@@ -27,6 +28,7 @@ from pwa.pages import (
 )
 from pwa.pages import settings as settings_page
 from pwa.pages.settings import add_section
+from pwa.style import SHARED_CSS
 from pwa.sync import client as sync_client
 from pwa.sync import server as sync_server
 from pwa.sync.status import sync_status_section
@@ -77,8 +79,12 @@ def build(store: Store | None = None, config: Settings | None = None) -> None:
     app.add_middleware(AuthMiddleware)
     security.install(app)
     ui.add_css(DIALOG_CSS, shared=True)
-    # The bar Quasar shows while a request is under way is a progressbar: a screen reader needs its name.
-    app.config.quasar_config["loadingBar"]["aria-label"] = "Loading"
+    ui.add_css(SHARED_CSS, shared=True)  # GOV.UK's look on every screen, the sign-in screens too
+    ui.add_head_html(FOCUS_SCRIPT, shared=True)  # an error summary's links move focus to their fields
+    # The bar Quasar shows while a request is under way is a progressbar with no value, outside every landmark:
+    # named, but hidden from screen readers, to whom the outcome of each request is spoken by the page itself
+    # (its alerts and live status).
+    app.config.quasar_config["loadingBar"].update({"aria-label": "Loading", "aria-hidden": "true"})
 
     @app.get("/status")
     def status() -> dict[str, str]:

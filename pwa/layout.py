@@ -11,6 +11,7 @@ from nicegui import ui
 from pwa.auth import current_worker, is_admin, is_manager
 from pwa.idle_lock import install_idle_lock
 from storage.child_view import clock_name
+from storage.models import Worker
 from storage.timescales import Clock
 from storage.timescales.calendar import LONDON, today_in_england
 
@@ -51,16 +52,6 @@ def clock_line(clock: Clock, today: date | None = None) -> str:
     return f"{clock_name(clock)} due {clock.due:%-d %b %Y} ({how_far})"
 
 
-def show_problems(place: ui.column, problems: dict[str, str], lead: str = "Nothing was saved yet. Please fix:"
-                  ) -> None:
-    """Replaces `place`'s content with what the worker must fix before a form can be saved."""
-    place.clear()
-    with place:
-        ui.label(lead).classes("font-bold")
-        for message in problems.values():
-            ui.label(message)
-
-
 def status_badge(status: str) -> ui.label:
     word, classes = STATUS_STYLE[status]
     return ui.label(word).classes(f"{classes} rounded px-2 py-0.5 text-sm font-bold whitespace-nowrap")
@@ -71,6 +62,23 @@ def refused_drafts(child_id: str = "") -> None:
 
     They live only on the phone (sealed in its browser), so pwa/static/seen-page.js fills this in."""
     ui.element("div").classes("w-full").props(f'id="seen-refused-drafts" data-child-id="{child_id}"')
+
+
+TOGGLE_MENU = """() => {
+  const menu = document.getElementById('seen-menu');
+  const open = menu.classList.toggle('hidden') === false;
+  document.querySelector('[aria-controls=seen-menu]').setAttribute('aria-expanded', String(open));
+}"""
+
+
+def menu_entries(worker: Worker) -> list[tuple[str, str]]:
+    """The menu's entries for this worker, in order: (words, path)."""
+    entries = [("My caseload", "/")]
+    if is_manager(worker):
+        entries += [("Team dashboard", "/team"), ("Sign-off queue", "/signoff"), ("Audit trail", "/audit")]
+    if is_admin(worker):
+        entries.append(("Administration", "/admin"))
+    return entries + [("Settings", "/settings"), ("Sign out", "/logout")]
 
 
 @contextmanager
@@ -89,15 +97,16 @@ def frame(title: str, *, back: str | None = None) -> Iterator[None]:
         # Empty until the page knows whether it is online (pwa/static/seen-page.js fills it in).
         ui.label().props('id="seen-connection" aria-live="polite"').classes(
             "text-sm min-w-0 max-w-[45%] truncate shrink")
-        with ui.button(icon="menu").props('flat round color=white aria-label="Menu"'):
-            with ui.menu():
-                ui.menu_item("My caseload", on_click=lambda: ui.navigate.to("/"))
-                if is_manager(worker):
-                    ui.menu_item("Team dashboard", on_click=lambda: ui.navigate.to("/team"))
-                    ui.menu_item("Sign-off queue", on_click=lambda: ui.navigate.to("/signoff"))
-                if is_admin(worker):
-                    ui.menu_item("Administration", on_click=lambda: ui.navigate.to("/admin"))
-                ui.menu_item("Settings", on_click=lambda: ui.navigate.to("/settings"))
-                ui.menu_item("Sign out", on_click=lambda: ui.navigate.to("/logout"))
-    with ui.column().classes("w-full max-w-3xl mx-auto p-3 gap-3").props('role="main"'):
+        menu_button = ui.button(icon="menu").props(
+            'flat round color=white aria-label="Menu" aria-expanded="false" aria-controls="seen-menu"')
+        # GOV.UK's header menu: a button that shows or hides a list of links, hanging below the header and
+        # inside it (the banner landmark). Opened on the phone itself, so it opens without a connection.
+        with ui.element("nav").props('id="seen-menu" aria-label="Menu"').classes("seen-menu hidden"):
+            with ui.element("ul"):
+                for words, path in menu_entries(worker):
+                    with ui.element("li"):
+                        ui.link(words, path)
+        menu_button.on("click", js_handler=TOGGLE_MENU)
+    # Quasar's page is the <main> landmark already: the column inside it is not another one.
+    with ui.column().classes("w-full max-w-3xl mx-auto p-3 gap-3"):
         yield

@@ -1,10 +1,12 @@
-"""WCAG 2.2 AA (axe-core) at a phone's size on the screens around the worker's own: sign in, the idle-locked
-sign-in, a personal node's unlock screen (first time, and after a wrong passphrase), the offline page and
-its visit form, the manager's sign-off queue and a visit waiting there, a child's audit trail, and the
-administrator's screen with its revoke dialog.
+"""WCAG 2.2 AA (axe-core) at a phone's size on every screen: sign in, the idle-locked sign-in, a personal
+node's unlock screen (first time, and after a wrong passphrase), the offline page and its visit form, the
+caseload with the menu open, a child, settings, each form with its error summary showing (visit, wishes and
+feelings, life story, care plan), the manager's team, sign-off queue and a visit waiting there, a child's
+audit trail, and the administrator's screen with its revoke dialog.
 
 Each is screenshotted under test-output/, must not scroll sideways or put anything outside the screen, and
-axe-core must find no serious or critical violation on it.
+axe-core must find no violation of any impact on it. GOV.UK's patterns are checked here too: buttons in
+sentence case, an error summary whose links move focus to their fields, what is due first on a child's page.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tests.browser_support import (
     PHONE,
     LiveServer,
     axe_problems,
+    ben_and_child,
     check_screen,
     running_server,
     sign_in,
@@ -60,7 +63,8 @@ def test_sign_in_and_the_idle_locked_screen(page) -> None:
     page.get_by_text("Seen locked itself").wait_for()
     check_screen(page, "a11y-idle-locked")
 
-    # While a request is under way Quasar shows its loading bar: a progressbar, which needs a name.
+    # While a request is under way Quasar shows its loading bar: a progressbar outside every landmark, so hidden
+    # from screen readers (the page speaks each outcome itself).
     page.route("**/status", lambda route: None)  # never answered: the request stays under way
     page.evaluate("fetch('/status'); null")
     page.locator(".q-loading-bar[role=progressbar]").wait_for(state="attached")
@@ -160,3 +164,98 @@ def test_the_discard_draft_question_on_a_visit(page, live_server: LiveServer) ->
     check_screen(page, "a11y-visit-discard-dialog", within=".q-dialog")
     page.get_by_role("button", name="Keep it").click()
     assert page.get_by_label("Observations (fact)").input_value() == "The carer was out; I saw the child with her aunt."
+
+
+def open_menu(page, name: str) -> None:  # noqa: ANN001
+    menu = page.get_by_role("navigation", name="Menu")
+    page.get_by_role("button", name="Menu").click()
+    menu.get_by_role("link", name="Settings").wait_for()
+    assert page.get_by_role("button", name="Menu").get_attribute("aria-expanded") == "true"
+    check_screen(page, name)
+    page.get_by_role("button", name="Menu").click()
+    menu.wait_for(state="hidden")
+
+
+def test_a_workers_screens_with_the_menu_open_and_each_forms_error_summary(page, live_server: LiveServer) -> None:
+    _, child_id = ben_and_child(live_server)
+    sign_in(page, "ben")
+    open_menu(page, "a11y-caseload-menu-open")
+    # Sentence case, as written: no button is set in capitals by the style sheet.
+    uppercase = page.evaluate("""[...document.querySelectorAll('button, .q-btn, a.visit')]
+        .filter(b => getComputedStyle(b).textTransform === 'uppercase').map(b => b.textContent)""")
+    assert uppercase == []
+
+    page.goto(f"/child/{child_id}")
+    page.get_by_role("heading", name="Timeline").wait_for()
+    check_screen(page, "a11y-child")
+    open_menu(page, "a11y-child-menu-open")
+
+    page.goto("/settings")
+    page.get_by_role("heading", name="Settings").wait_for()
+    check_screen(page, "a11y-settings")
+
+    for path, submit, name in ((f"/child/{child_id}/wishes", "Save wishes and feelings", "wishes"),
+                               (f"/child/{child_id}/life-story", "Add to the book", "life-story")):
+        page.goto(path)
+        wait_connected(page)
+        page.get_by_role("button", name=submit).click()
+        page.get_by_role("heading", name="There is a problem").wait_for()
+        check_screen(page, f"a11y-{name}-error-summary")
+
+    page.goto(f"/child/{child_id}/care-plan")
+    wait_connected(page)
+    page.get_by_text("Add a plan").click()
+    page.get_by_role("button", name="Add the plan").click()
+    page.get_by_role("heading", name="There is a problem").wait_for()
+    check_screen(page, "a11y-care-plan-error-summary")
+
+
+def test_the_visit_forms_error_summary_links_each_problem_to_its_field(page, live_server: LiveServer) -> None:
+    _, child_id = ben_and_child(live_server)
+    sign_in(page, "ben")
+    page.goto(f"/child/{child_id}/visit")
+    wait_connected(page)
+    page.get_by_label("Observations (fact)").fill("")
+    page.get_by_role("button", name="Submit visit").click()
+    summary = page.locator(".seen-error-summary")
+    summary.get_by_role("heading", name="There is a problem").wait_for()
+    # Focus moves to the summary, and its top is not under the fixed header.
+    page.wait_for_function("document.activeElement?.classList.contains('seen-error-summary')")
+    header_bottom = page.locator(".q-header").bounding_box()["y"] + page.locator(".q-header").bounding_box()["height"]
+    assert summary.bounding_box()["y"] >= header_bottom - 1
+    check_screen(page, "a11y-visit-error-summary")
+    # Hints and field messages at 14 px or more (Quasar's own are 12 px).
+    sizes = page.evaluate("[...document.querySelectorAll('.q-field__bottom')].map(e => getComputedStyle(e).fontSize)")
+    assert sizes and all(float(size.removesuffix("px")) >= 14 for size in sizes), sizes
+    open_menu(page, "a11y-visit-menu-open")
+
+    # Each problem is a link; following it puts focus in its field, in view below the header.
+    summary.get_by_role("link", name="Write what you saw and heard").click()
+    focused = "[document.activeElement.tagName, document.activeElement.closest('[data-field]')?.dataset.field]"
+    assert page.evaluate(focused) == ["TEXTAREA", "observations"]
+    field = page.get_by_label("Observations (fact)").bounding_box()
+    assert header_bottom <= field["y"] <= 740
+    summary.get_by_role("link", name="Say whether you saw the child's bedroom").click()
+    assert page.evaluate(focused)[1] == "bedroom_seen"
+
+
+def test_what_is_due_comes_before_the_childs_details(page, live_server: LiveServer) -> None:
+    _, child_id = ben_and_child(live_server)
+    sign_in(page, "ben")
+    page.goto(f"/child/{child_id}")
+    due = page.get_by_role("heading", name="What is due")
+    details = page.get_by_role("heading", name="Who the child is")
+    details.wait_for()
+    assert due.bounding_box()["y"] < details.bounding_box()["y"]
+    assert due.bounding_box()["y"] < 740  # on the first screen, without scrolling
+
+
+def test_a_manager_lands_on_the_team_with_the_menu_open(page, live_server: LiveServer) -> None:
+    sign_in(page, "amara")
+    page.get_by_role("heading", name="Team dashboard").wait_for()
+    assert page.url.endswith("/team")
+    check_screen(page, "a11y-team")
+    open_menu(page, "a11y-team-menu-open")
+    page.goto("/audit")
+    page.locator("[data-seq]").first.wait_for()
+    check_screen(page, "a11y-team-audit-trail")

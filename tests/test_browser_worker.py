@@ -93,7 +93,7 @@ def test_a_worker_logs_a_full_visit_from_the_caseload(page, live_server: LiveSer
     page.get_by_role("link", name=f"Back to {name}'s page").click()
     page.get_by_role("heading", name="Timeline").wait_for()
     page.get_by_text("Visit: seen, not alone").first.wait_for()
-    page.get_by_text("“I want to stay here.”").first.wait_for()
+    page.locator(".seen-child-words", has_text="I want to stay here.").first.wait_for()  # in the child's own style
 
     store = live_server.store()
     try:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, timedelta
 
 from nicegui import ui
 from nicegui.testing.user import User
 from sqlmodel import col, select
 
+from storage import oversight
+from storage.audit_trail import initials
 from storage.direct_work import LIFE_STORY_DRAFT_KIND
 from storage.models import AuditEvent, Child, Device, Placement, RecordStatus, Visit, Worker
 from storage.store import Store
+from storage.timescales.calendar import LONDON, show_date
 from storage.visits import save_draft
 from tests.conftest import sign_in
 
@@ -46,7 +49,7 @@ def denials(store: Store, username: str) -> list[tuple[str, str, str | None]]:
 
 async def test_a_manager_sees_their_team_by_status_filters_it_and_moves_a_child(user: User, app_store: Store) -> None:
     await sign_in(user, "amara")
-    await user.should_see("My caseload", retries=50)
+    await user.should_see("Team dashboard", retries=50)  # a manager lands on the team
     await user.open("/team")
     await user.should_see("Children in Care Team", retries=50)
     for words in ("Overdue", "Due this week", "Not seen alone", "Written up late", "Overdue actions",
@@ -87,7 +90,7 @@ async def test_before_a_child_moves_the_manager_is_told_of_the_workers_unfinishe
     save_draft(app_store, ben, first.id, {"title": "Sports day"}, kind=LIFE_STORY_DRAFT_KIND)
     first_name, second_name = app_store.opened(first).body.name, app_store.opened(second).body.name
     await sign_in(user, "amara")
-    await user.should_see("My caseload", retries=50)
+    await user.should_see("Team dashboard", retries=50)  # a manager lands on the team
     await user.open("/team")
     await user.should_see("Children in Care Team", retries=50)
     user.find(marker=f"move-{first.id}").click()
@@ -104,7 +107,7 @@ async def test_before_a_child_moves_the_manager_is_told_of_the_workers_unfinishe
 
 async def test_a_manager_narrows_the_team_to_one_category(user: User, app_store: Store) -> None:
     await sign_in(user, "dev")
-    await user.should_see("My caseload", retries=50)
+    await user.should_see("Team dashboard", retries=50)  # a manager lands on the team
     await user.open("/team")
     await user.should_see("Children in Need and Disabled Children Team", retries=50)
     await user.should_see("· Child in need")
@@ -116,7 +119,7 @@ async def test_a_manager_narrows_the_team_to_one_category(user: User, app_store:
 
 async def test_a_manager_narrows_the_team_to_children_placed_out_of_area(user: User, app_store: Store) -> None:
     await sign_in(user, "amara")
-    await user.should_see("My caseload", retries=50)
+    await user.should_see("Team dashboard", retries=50)  # a manager lands on the team
     with app_store.session() as session:
         teams = app_store.managed_team_ids(session, worker(app_store, "amara"))
         near = session.exec(select(Child).join(Placement, col(Placement.child_id) == Child.id).where(
@@ -136,7 +139,7 @@ async def test_a_manager_narrows_the_team_to_children_placed_out_of_area(user: U
 async def test_a_manager_reads_a_visit_writes_oversight_and_signs_it_off(user: User, app_store: Store) -> None:
     visit = waiting_visit(app_store, "amara")
     await sign_in(user, "amara")
-    await user.should_see("My caseload", retries=50)
+    await user.should_see("Team dashboard", retries=50)  # a manager lands on the team
     await user.open("/signoff")
     await user.should_see("waiting for sign-off, oldest first", retries=50)
     await user.open(f"/signoff/{visit.id}")
@@ -161,7 +164,7 @@ async def test_a_manager_reads_a_visit_writes_oversight_and_signs_it_off(user: U
 async def test_a_manager_returns_a_visit_with_a_reason(user: User, app_store: Store) -> None:
     visit = waiting_visit(app_store, "dev")
     await sign_in(user, "dev")
-    await user.should_see("My caseload", retries=50)
+    await user.should_see("Team dashboard", retries=50)  # a manager lands on the team
     await user.open(f"/signoff/{visit.id}")
     await user.should_see("Return to the worker instead", retries=50)
     user.find("Return to worker").click()
@@ -197,7 +200,7 @@ async def test_a_practitioner_is_refused_the_manager_and_admin_screens(user: Use
 async def test_a_manager_cannot_reach_another_teams_child_visit_or_trail(user: User, app_store: Store) -> None:
     theirs = waiting_visit(app_store, "dev")
     await sign_in(user, "amara")
-    await user.should_see("My caseload", retries=50)
+    await user.should_see("Team dashboard", retries=50)  # a manager lands on the team
     await user.open(f"/child/{theirs.child_id}")
     await user.should_see("Child not found", retries=50)
     await user.open(f"/signoff/{theirs.id}")
@@ -241,7 +244,7 @@ async def test_an_admin_revokes_a_device_sees_a_trail_and_reads_no_child(user: U
     await user.should_see("This page is for team managers.", retries=50)
     await user.open(f"/child/{child.id}/audit")
     await user.should_see(f"Child {child.id[:8]}", retries=50)
-    await user.should_see("Sam Admin: Refused access to child's details")
+    await user.should_see("Sam Admin was refused access to the child's details")
     await user.should_not_see(name)
     assert denials(app_store, "admin") == [("child", child.id, child.id), ("page", "/team", None)]
 
@@ -255,7 +258,9 @@ async def test_a_manager_reaches_a_childs_audit_trail_from_the_child_page_and_a_
     await user.should_see(marker="audit-trail", retries=50)
     user.find(marker="audit-trail").click()
     await user.should_see("events, newest first", retries=50)
-    await user.should_see("Amara Okafor: Read child's details", retries=50)  # her opening the child page
+    with app_store.session() as session:
+        name = app_store.opened(session.get(Child, child.id)).body.name
+    await user.should_see(f"Amara Okafor read {initials(name)}'s details", retries=50)  # her opening the child page
 
 
 async def test_a_practitioner_sees_no_audit_trail_button_on_their_own_child(user: User, app_store: Store) -> None:
@@ -285,3 +290,72 @@ async def test_a_read_through_the_web_app_names_the_browser_it_came_from(user: U
     assert len(devices) == 1  # the same browser both times
     (device,) = devices
     assert device is not None and device.startswith("web-") and len(device) == 16
+
+
+async def test_a_manager_lands_on_the_team_and_a_worker_on_their_caseload(user: User, app_store: Store) -> None:
+    await sign_in(user, "amara")
+    await user.should_see("Children in Care Team", retries=50)  # the team dashboard's own content
+    await user.should_not_see(marker="caseload")
+
+
+async def test_a_worker_lands_on_their_caseload(user: User, app_store: Store) -> None:
+    await sign_in(user, "ben")
+    await user.should_see(marker="caseload", retries=50)
+    await user.should_not_see("Children in Care Team")
+
+
+async def test_the_audit_trail_reads_as_sentences_and_filters_by_child_worker_and_day(
+        user: User, app_store: Store) -> None:
+    visit = waiting_visit(app_store, "amara")
+    amara, ben = worker(app_store, "amara"), worker(app_store, "ben")
+    with app_store.session() as session:
+        child = session.get(Child, visit.child_id)
+        name = app_store.opened(child).body.name
+        author = session.get(Worker, visit.worker_id).display_name.split()[0]
+    oversight.sign_off(app_store, amara, visit.id, "Good analysis; agree the plan.")
+    with app_store.session() as session:
+        signed = session.exec(select(AuditEvent).where(AuditEvent.action == "sign_off",
+                                                       AuditEvent.record_id == visit.id)).one()
+    day = signed.at.replace(tzinfo=UTC).astimezone(LONDON).date()  # stored in UTC; the trail speaks England's time
+    sentence = (f"Amara Okafor signed off {author}'s visit of {show_date(visit.visited_at.replace(tzinfo=UTC).astimezone(LONDON).date())} "
+                f"for {initials(name)}, {show_date(day)} ")
+
+    await sign_in(user, "amara")
+    await user.should_see("Team dashboard", retries=50)
+    await user.open("/audit")  # every child in her teams
+    await user.should_see("Every child in your teams", retries=50)
+    await user.should_see(sentence)
+    for noise in (visit.id[:8], "body.", "browser "):  # no ids, field lists or browser numbers
+        await user.should_not_see(noise)
+
+    await user.open(f"/audit?child={child.id}")
+    await user.should_see(name, retries=50)
+    await user.should_see(sentence)
+    await user.open(f"/audit?child={child.id}&worker={ben.id}")  # Ben's actions only: not her sign-off
+    await user.should_see(name, retries=50)
+    await user.should_not_see(sentence)
+    await user.open(f"/audit?child={child.id}&worker={amara.id}&since={day}&until={day}")
+    await user.should_see(sentence, retries=50)
+    before = day - timedelta(days=1)
+    await user.open(f"/audit?child={child.id}&since={before}&until={before}")  # the day before: nothing of hers
+    await user.should_see(name, retries=50)
+    await user.should_not_see(sentence)
+    await user.open(f"/audit?child={child.id}&since=yesterday")  # not a date: said so, and not filtered by day
+    await user.should_see("Enter the days as dates, like 2027-03-04", retries=50)
+    await user.should_see(sentence)
+
+    # The filters on the page lead to the same query.
+    await user.open("/audit")
+    await user.should_see("Every child in your teams", retries=50)
+    user.find(marker="filter-child").elements.pop().value = child.id
+    user.find(marker="filter-worker").elements.pop().value = amara.id
+    user.find(marker="filter-apply").click()
+    await user.should_see(name, retries=50)
+    await user.should_see(sentence)
+
+
+async def test_a_worker_is_refused_the_teams_audit_trail(user: User, app_store: Store) -> None:
+    await sign_in(user, "ben")
+    await user.open("/audit")
+    await user.should_see("This page is for team managers.", retries=50)
+    assert denials(app_store, "ben") == [("page", "/audit", None)]

@@ -150,7 +150,7 @@ async def test_after_a_sign_off_the_manager_is_told_what_and_sees_the_next_in_th
     assert len(waiting) >= 2
     first, second = waiting[0], waiting[1]
     await sign_in(user, "amara")
-    await user.should_see("My caseload", retries=50)
+    await user.should_see("Team dashboard", retries=50)  # a manager lands on the team
     await user.open(f"/signoff/{first.id}")
     await user.should_see("Observations (what was seen and heard)", retries=50)
     user.find("Management oversight note").type("Good analysis.")

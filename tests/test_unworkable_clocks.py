@@ -112,7 +112,7 @@ async def test_the_worker_sees_it_on_the_caseload_and_the_childs_page(user: User
 async def test_the_manager_sees_it_on_the_team_dashboard(user: User, app_store: Store) -> None:
     add_broken_child(app_store)
     await sign_in(user, "amara")
-    await user.should_see("My caseload", retries=50)
+    await user.should_see("Team dashboard", retries=50)  # a manager lands on the team
     await user.open("/team")
     await user.should_see("Children in Care Team", retries=50)
     await user.should_see(marker="problem")

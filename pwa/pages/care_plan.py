@@ -14,8 +14,9 @@ from nicegui import ui
 from pwa import state
 from pwa.auth import current_worker
 from pwa.date_confirm import offer_confirmation
+from pwa.error_summary import error_summary, show_problems
 from pwa.form_key import FormKey
-from pwa.layout import NOT_FOUND, frame, show_problems
+from pwa.layout import NOT_FOUND, frame
 from pwa.threads import io_bound
 from storage.direct_work import (
     ACTION_STATUS_WORDS,
@@ -55,7 +56,7 @@ async def care_plan_page(child_id: str) -> None:
         summary = ui.label().classes("font-bold").props('aria-live="polite"')
         body = ui.column().classes("w-full gap-3")
         with ui.expansion("Add a plan", icon="add").classes("w-full border rounded").mark("add-plan"):
-            plan_problems = ui.column().classes("w-full gap-1 text-red-800").props('role="alert"')
+            plan_problems = error_summary()
             blank = blank_plan_form()
             kind = ui.select(PLAN_KINDS, label="Kind of plan").props("outlined").classes("w-full").mark("plan-kind")
             start = ui.input("Start date", value=blank["start"]).props(
@@ -69,13 +70,14 @@ async def care_plan_page(child_id: str) -> None:
         _, fresh = await io_bound(care_plans_for_child, store, worker, child_id)
         show(fresh)
 
-    async def attempt(work: Callable[[], Any], place: ui.column | None, done: str) -> bool:
+    async def attempt(work: Callable[[], Any], place: ui.column | None, done: str,
+                      fields: dict[str, ui.element] | None = None) -> bool:
         """Runs one write; shows what to fix (or says the record is gone), then redraws the plans."""
         try:
             await io_bound(work)
         except FormInvalid as e:
             if place is not None:
-                show_problems(place, e.problems)
+                show_problems(place, e.problems, fields=fields)
             else:
                 ui.notify(str(e), type="warning")
             return False
@@ -102,13 +104,13 @@ async def care_plan_page(child_id: str) -> None:
             ui.label("Mark the action done").classes("text-lg font-bold").props(
                 'id="complete-title" role="heading" aria-level="2"')
             ui.label(action.description)
-            problems = ui.column().classes("w-full gap-1 text-red-800").props('role="alert"')
+            problems = error_summary()
             outcome = ui.textarea("Outcome: what happened").props("outlined autogrow").classes("w-full").mark(
                 "outcome")
 
             async def finish() -> None:
                 if await attempt(lambda: complete_action(store, worker, child_id, action.id, outcome.value or ""),
-                                 problems, "Action marked done"):
+                                 problems, "Action marked done", {"outcome": outcome}):
                     dialog.close()
 
             with ui.row().classes("w-full gap-2 no-wrap"):
@@ -146,7 +148,7 @@ async def care_plan_page(child_id: str) -> None:
         with ui.expansion("Add an action", icon="add").classes("w-full").mark(f"add-action-{plan.id}"):
             # Made when the form is drawn (again after each action added): the action is stored once a key.
             key = FormKey()
-            problems = ui.column().classes("w-full gap-1 text-red-800").props('role="alert"')
+            problems = error_summary()
             description = ui.input("What needs to be done").props("outlined").classes("w-full").mark(
                 f"action-description-{plan.id}")
             owner = ui.input("Who will do it").props("outlined").classes("w-full").mark(f"action-owner-{plan.id}")
@@ -165,7 +167,8 @@ async def care_plan_page(child_id: str) -> None:
                         raise
 
                 asked: dict[str, str] = {}
-                if not await attempt(add, problems, "Action added"):
+                if not await attempt(add, problems, "Action added",
+                                     {"description": description, "owner": owner, "due": due}):
                     async def confirm(day: str, p: PlanView = p) -> None:
                         await save(p, day)
 
@@ -200,7 +203,8 @@ async def care_plan_page(child_id: str) -> None:
     async def save_plan() -> None:
         plan_problems.clear()
         fields = {"kind": kind.value or "", "start": start.value or "", "summary": plan_summary.value or ""}
-        if await attempt(lambda: add_plan(store, worker, child_id, fields), plan_problems, "Plan added"):
+        if await attempt(lambda: add_plan(store, worker, child_id, fields), plan_problems, "Plan added",
+                         {"kind": kind, "start": start, "summary": plan_summary}):
             kind.value, plan_summary.value = None, ""
 
     plan_button.on_click(save_plan)

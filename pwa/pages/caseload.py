@@ -57,8 +57,7 @@ CARD_CSS = """
 .seen-card, .seen-card .name, .seen-card div { overflow-wrap: break-word; }
 .seen-card .visit { display: flex; align-items: center; justify-content: center; gap: .5rem; width: 100%;
   min-height: 3rem; margin-top: .25rem; padding: .25rem .75rem; border-radius: .25rem;
-  background: var(--q-primary); color: #fff; font-weight: 500; text-transform: uppercase;
-  letter-spacing: .025em; text-decoration: none;
+  background: var(--q-primary); color: #fff; font-weight: 500; text-decoration: none;
   box-shadow: 0 1px 3px 0 rgb(0 0 0 / .1), 0 1px 2px -1px rgb(0 0 0 / .1); }
 .seen-card .visit .q-icon { font-size: 1.5rem; }
 </style>

@@ -7,6 +7,7 @@ from nicegui import ui
 from pwa import state
 from pwa.auth import current_worker
 from pwa.layout import frame, not_found, refused_drafts, status_badge
+from pwa.style import child_words
 from pwa.threads import io_bound
 from storage.child_view import STATUS_WORDS, ChildView, TimelineItem, child_view, clock_name
 from storage.direct_work import LIFE_STORY_DRAFT_KIND, WISHES_DRAFT_KIND
@@ -25,13 +26,6 @@ def fact(label: str, value: str) -> None:
     with ui.row().classes("w-full gap-x-2 gap-y-0 no-wrap items-baseline"):
         ui.label(label).classes("text-sm text-gray-800 w-32 shrink-0")
         ui.label(value).classes("break-words min-w-0")
-
-
-def child_words(text: str) -> None:
-    """The child's words in their own style, set apart from the worker's."""
-    with ui.element("blockquote").classes("border-l-4 border-purple-700 bg-purple-50 px-3 py-2 my-1 "
-                                          "italic text-purple-950 break-words"):
-        ui.label(f"“{text}”").classes("text-base")
 
 
 def show_timeline_item(item: TimelineItem, child_id: str) -> None:
@@ -64,6 +58,23 @@ def show_timeline_item(item: TimelineItem, child_id: str) -> None:
                         "w-full h-12 mt-2")
 
 
+def show_due(view: ChildView) -> None:
+    """What is due, first on the page: it is what the worker opens the child to find out."""
+    heading("What is due")
+    if view.problem:
+        ui.label(f"{UNWORKABLE}: {view.problem}").classes("font-bold").mark("problem")
+    elif not view.clocks:
+        ui.label("Nothing is due for this child.")
+    for clock in view.clocks:
+        with ui.card().classes("w-full p-3 gap-1").props(f'data-clock="{clock.clock}"'):
+            with ui.row().classes("w-full items-center no-wrap gap-2"):
+                ui.label(clock_name(clock)).classes("font-bold grow min-w-0")
+                status_badge(clock.status)
+            ui.label(f"Due {clock.due:%-d %B %Y}")
+            ui.label(clock.rule).classes("text-sm break-words")
+            ui.label(f"Source: {clock.source}").classes("text-sm text-gray-800 break-words")
+
+
 def show_child(view: ChildView) -> None:
     with ui.row().classes("w-full items-center gap-3 no-wrap"):
         if view.photo:
@@ -75,6 +86,7 @@ def show_child(view: ChildView) -> None:
             ui.label(view.name).classes("text-2xl font-bold break-words").props('role="heading" aria-level="2"')
             if view.age is not None:
                 ui.label(f"Age {view.age}")
+    show_due(view)
     with ui.column().classes("w-full gap-2"):
         ui.button("Log a visit" if not view.has_draft else "Continue visit draft", icon="edit_note",
                   on_click=lambda: ui.navigate.to(f"/child/{view.child_id}/visit")).classes(
@@ -118,20 +130,6 @@ def show_child(view: ChildView) -> None:
             elif p.distance_km is not None:
                 fact("Distance", f"{p.distance_km:.0f} km from home")
             fact("Since", f"{p.start:%-d %B %Y}" + (" (intended to last until 18)" if p.long_term else ""))
-
-    heading("What is due")
-    if view.problem:
-        ui.label(f"{UNWORKABLE}: {view.problem}").classes("font-bold").mark("problem")
-    elif not view.clocks:
-        ui.label("Nothing is due for this child.")
-    for clock in view.clocks:
-        with ui.card().classes("w-full p-3 gap-1").props(f'data-clock="{clock.clock}"'):
-            with ui.row().classes("w-full items-center no-wrap gap-2"):
-                ui.label(clock_name(clock)).classes("font-bold grow min-w-0")
-                status_badge(clock.status)
-            ui.label(f"Due {clock.due:%-d %B %Y}")
-            ui.label(clock.rule).classes("text-sm break-words")
-            ui.label(f"Source: {clock.source}").classes("text-sm text-gray-800 break-words")
 
     heading("Timeline")
     if view.unopened:

@@ -31,9 +31,10 @@ from PIL import Image
 from pwa import state
 from pwa.auth import current_worker
 from pwa.confirmation import show_in_place
+from pwa.error_summary import error_summary, show_problems
 from pwa.form_draft import RESTORED, FormDraft, restore
 from pwa.form_key import FormKey
-from pwa.layout import NOT_FOUND, frame, show_problems
+from pwa.layout import NOT_FOUND, frame
 from pwa.threads import io_bound
 from storage.direct_work import (
     LIFE_STORY_DRAFT_KIND,
@@ -88,7 +89,7 @@ def _section_card(section: LifeStorySection, worker_id: str, correct: Callable[[
                         "w-full max-h-80 rounded")
                 if entry.worker_first_name:
                     added = f"Added with {entry.worker_first_name}" + (" (corrected)" if entry.corrects else "")
-                    ui.label(added).classes("text-xs text-gray-800")
+                    ui.label(added).classes("text-sm text-gray-800")
                 if entry.worker_id == worker_id:
                     button = ui.button("Correct this entry", icon="edit", on_click=lambda e=entry: correct(e)).props(
                         "flat no-caps").classes("self-start min-h-[48px]").mark("correct", f"correct-{entry.id}")
@@ -123,7 +124,7 @@ async def life_story_page(child_id: str) -> None:
             'role="heading" aria-level="2" tabindex="-1"').mark("form-heading")
         correcting_note = ui.label().classes("font-bold text-orange-900").mark("correcting")
         done = ui.column().classes("w-full gap-2 hidden").mark("recorded")  # what the last save kept
-        problems = ui.column().classes("w-full gap-1 text-red-800").props('role="alert"')
+        problems = error_summary()
         blank = blank_life_story_form(today)
         on = ui.input("Date", value=blank["on"]).props(
             f'type=date outlined stack-label max={today.isoformat()} data-field="on"'
@@ -285,7 +286,8 @@ async def life_story_page(child_id: str) -> None:
                 form_draft.dirty = False
         except FormInvalid as e:
             show_problems(problems, e.problems,
-                          "Nothing was changed yet. Please fix:" if entry else "Nothing was added yet. Please fix:")
+                          "Nothing was changed yet." if entry else "Nothing was added yet.",
+                          fields={"on": on, "section": section, "title": title, "text": text, "photo": save_button})
             return
         except NotAllowed:
             with problems:

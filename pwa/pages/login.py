@@ -9,6 +9,7 @@ from nicegui import ui
 from pwa import auth, state
 from pwa.threads import io_bound
 from storage import sealing
+from storage.models import Worker
 
 
 def safe_next(target: str | None) -> str:
@@ -16,9 +17,16 @@ def safe_next(target: str | None) -> str:
     return target if target and target.startswith("/") and not target.startswith("//") else "/"
 
 
+def landing(worker: Worker, target: str | None) -> str:
+    """Where a sign-in leads: back where the worker was sent from; otherwise a manager's team, a worker's
+    own caseload (a manager's caseload is one menu tap away)."""
+    place = safe_next(target)
+    return "/team" if place == "/" and auth.is_manager(worker) else place
+
+
 def login_page(next: str = "/", locked: str = "") -> None:  # noqa: A002
     ui.colors(primary="#1d4f91")
-    with ui.column().classes("w-full max-w-sm mx-auto p-4 gap-3").props('role="main"'):
+    with ui.column().classes("w-full max-w-sm mx-auto p-4 gap-3"):
         ui.label("Seen").classes("text-3xl font-bold").props('role="heading" aria-level="1"')
         ui.label("Sign in to see your caseload and record visits.")
         if locked:
@@ -35,14 +43,14 @@ def login_page(next: str = "/", locked: str = "") -> None:  # noqa: A002
                 return
             button.disable()
             try:
-                await auth.sign_in(username.value, password.value)
+                worker = await auth.sign_in(username.value, password.value)
             except auth.SignInRefused as refused:
                 message.text = str(refused)
                 password.value = ""
                 return
             finally:
                 button.enable()
-            ui.navigate.to(safe_next(next))
+            ui.navigate.to(landing(worker, next))
 
         password.on("keydown.enter", submit)
         button = ui.button("Sign in", on_click=submit).classes("w-full h-12 text-lg").mark("sign-in")
@@ -55,7 +63,7 @@ def unlock_page(next: str = "/") -> None:  # noqa: A002
     if not store.locked:  # another tab (or the worker, a moment ago) has unlocked it already
         ui.navigate.to(safe_next(next))
         return
-    with ui.column().classes("w-full max-w-sm mx-auto p-4 gap-3").props('role="main"'):
+    with ui.column().classes("w-full max-w-sm mx-auto p-4 gap-3"):
         ui.label("Unlock Seen").classes("text-2xl font-bold").props('role="heading" aria-level="1"')
         first_time = not store.is_initialised()
         ui.label("Choose a passphrase for this device, at least 8 characters. Without it, nothing stored here "

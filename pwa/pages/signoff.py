@@ -10,8 +10,10 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.error_summary import error_summary, show_problems
 from pwa.form_key import FormKey
 from pwa.layout import frame, when
+from pwa.style import child_words
 from pwa.threads import io_bound
 from storage import oversight
 from storage.models import VISIT_LOCATIONS
@@ -74,7 +76,9 @@ async def visit_page(visit_id: str) -> None:
             section("Present", visit.present)
             section("Observations (what was seen and heard)", visit.observations)
             section("Analysis (the worker's view)", visit.analysis)
-            section("The child's wishes and feelings, in their own words", visit.child_words)
+            if visit.child_words:
+                ui.label("The child's wishes and feelings").classes("font-bold mt-2")
+                child_words(visit.child_words, review.child_name.split()[0] if review.child_name else "")
             section("Why the child's words were not recorded", visit.child_words_not_recorded_reason)
             section("Worries", visit.worries)
             section("What is working well", visit.working_well)
@@ -97,7 +101,7 @@ async def visit_page(visit_id: str) -> None:
             return
 
         key = FormKey()  # made when the form is opened: a second tap of "Sign off" changes nothing
-        message = ui.label().classes("text-red-800").props('role="alert"')
+        message = error_summary()
         note = ui.textarea("Management oversight note",
                            placeholder="Your analysis and direction: what you agree with, what must happen next"
                            ).props("outlined autogrow").classes("w-full")
@@ -111,7 +115,7 @@ async def visit_page(visit_id: str) -> None:
                                        note.value or "")
                     ui.notify("Visit returned to the worker.")
             except (oversight.OversightError, NotAllowed) as e:
-                message.text = str(e)
+                show_problems(message, {action: str(e)}, fields={"sign_off": note, "return": reason})
                 return
             # A sign-off lands on its confirmation: what was signed off, and the next visit in the queue.
             ui.navigate.to(f"/signoff/{visit_id}/signed-off" if action == "sign_off" else "/signoff")

@@ -107,7 +107,7 @@ async def team_page() -> None:
                         ui.label(str(number)).classes(
                             "text-3xl font-bold " + ("text-red-800" if number else "text-green-800"))
                         ui.label(label).classes("font-bold")
-                        ui.label(hint).classes("text-xs text-gray-700")
+                        ui.label(hint).classes("text-sm text-gray-700")
             series = oversight.monthly_series(current.timings, current.on, {r.child_id for r in rows})
             chart.options.update(chart_options(series))
             chart.update()

@@ -21,6 +21,7 @@ from nicegui import background_tasks, ui
 from pwa import state
 from pwa.auth import current_worker
 from pwa.date_confirm import offer_confirmation
+from pwa.error_summary import error_summary, show_problems
 from pwa.form_draft import FormDraft, save_open
 from pwa.form_key import FormKey
 from pwa.layout import frame, not_found
@@ -53,6 +54,7 @@ class VisitForm:
         # asks the page it replaces (still held by the server for a while) to save first.
         self.draft = FormDraft(worker, child_id, DRAFT_KIND, self.snapshot)
         self.errors: dict[str, ui.label] = {}
+        self.inputs: dict[str, ui.element] = {}  # what each problem in the summary links to
         self.summary: ui.column | None = None
 
     # ------------------------------------------------------------ saving
@@ -83,6 +85,7 @@ class VisitForm:
     def error_slot(self, name: str) -> None:
         self.errors[name] = ui.label().classes("text-red-800 font-bold hidden").props(
             f'data-error="{name}"')
+        self.inputs.setdefault(name, self.errors[name])  # a row list's problem: its message, by the rows
 
     def text(self, name: str, label: str, *, hint: str = "", area: bool = False, kind: str = "text") -> ui.input:
         maker = ui.textarea if area else ui.input
@@ -93,6 +96,7 @@ class VisitForm:
             element.props(f'hint="{hint}"')
         element.on_value_change(lambda e: self.changed(name, e.value or ""))
         element.on("blur", self.save)
+        self.inputs[name] = element
         self.error_slot(name)
         return element
 
@@ -110,6 +114,7 @@ class VisitForm:
                 on_change()
 
         element.on_value_change(picked)
+        self.inputs[name] = element
         self.error_slot(name)
         return element
 
@@ -122,14 +127,7 @@ class VisitForm:
         assert self.summary is not None
         self.summary.clear()
         if problems:
-            with self.summary:
-                ui.label("This visit cannot be submitted yet:").classes("font-bold")
-                for message in problems.values():
-                    ui.label(f"• {message}")
-            self.summary.classes(remove="hidden")
-            ui.run_javascript("document.getElementById('visit-problems')?.scrollIntoView({block: 'start'})")
-        else:
-            self.summary.classes(add="hidden")
+            show_problems(self.summary, problems, "This visit cannot be submitted yet.", fields=self.inputs)
 
 
 def scale_rows(form: VisitForm) -> None:
@@ -239,8 +237,7 @@ def build_form(form: VisitForm, start: VisitFormStart) -> None:
     if correcting:
         ui.label("This new record will replace the visit you are correcting; the original is kept.").classes(
             "text-sm")
-    form.summary = ui.column().classes("w-full gap-1 bg-red-50 border-l-4 border-red-800 p-3 text-red-900 hidden")
-    form.summary.props('id="visit-problems" role="alert" tabindex="-1"')
+    form.summary = error_summary()
 
     section("When and where")
     with ui.row().classes("w-full no-wrap gap-2"):
@@ -278,7 +275,7 @@ def build_form(form: VisitForm, start: VisitFormStart) -> None:
 
     section("The child's wishes and feelings")
     form.text("child_words", "In the child's own words", area=True,
-              hint="Write what the child said, as they said it.").classes("child-words")
+              hint="Write what the child said, as they said it.").classes("seen-child-words-input")
     form.text("child_words_not_recorded_reason", "If not recorded, why not")
 
     section("Signs of Safety")
@@ -340,7 +337,6 @@ async def visit_page(child_id: str, supersedes: str = "") -> None:
         not_found()
         return
     form = VisitForm(worker, child_id, start)
-    ui.add_css(".child-words textarea { font-style: italic; color: #3b0764; }")
     with frame("Correct a visit" if start.fields.get("supersedes") else "Log a visit", back=f"/child/{child_id}"):
         build_form(form, start)
 

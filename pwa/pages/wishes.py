@@ -15,13 +15,14 @@ from typing import Any
 
 from nicegui import ui
 
-from pwa import state
+from pwa import state, style
 from pwa.auth import current_worker
 from pwa.confirmation import show_in_place
 from pwa.date_confirm import offer_confirmation
+from pwa.error_summary import error_summary, show_problems
 from pwa.form_draft import RESTORED, FormDraft, restore
 from pwa.form_key import FormKey
-from pwa.layout import NOT_FOUND, frame, show_problems
+from pwa.layout import NOT_FOUND, frame
 from pwa.threads import io_bound
 from storage.direct_work import (
     WISHES_DRAFT_KIND,
@@ -39,27 +40,6 @@ from storage.store import NotAllowed
 from storage.submissions import KEY_FIELD
 from storage.timescales.calendar import today_in_england
 
-# The child's words look like the child's, not like the file: a rounded speech bubble in a handwriting-like
-# face. System fonts only (no download); `cursive` is the last resort everywhere.
-CHILD_WORDS_CSS = """
-.seen-child-words { font-family: "Comic Neue", "Comic Sans MS", "Chalkboard SE", "Segoe Print", "Bradley Hand",
-  "Patrick Hand", cursive; font-size: 1.15rem; line-height: 1.5; color: #1f1f1f; background: #fff6cc;
-  border: 2px solid #b38f00; border-radius: 1.25rem; padding: 0.75rem 1rem; position: relative;
-  white-space: pre-wrap; overflow-wrap: anywhere; margin-bottom: 0.9rem; }
-.seen-child-words::after { content: ""; position: absolute; left: 1.5rem; bottom: -0.8rem; width: 1.2rem;
-  height: 1.2rem; background: #fff6cc; border-right: 2px solid #b38f00; border-bottom: 2px solid #b38f00;
-  transform: skewX(35deg) rotate(45deg) scale(0.7); }
-.seen-child-words-input textarea { font-family: "Comic Neue", "Comic Sans MS", "Chalkboard SE", "Segoe Print",
-  "Bradley Hand", "Patrick Hand", cursive; font-size: 1.15rem; }
-.seen-child-words-input .q-field__control { background: #fff6cc; }
-"""
-
-
-def child_words_bubble(words: str, whose: str) -> None:
-    """The child's words in a speech bubble, labelled so a screen reader says whose words they are."""
-    ui.label(f"In {whose}'s words" if whose else "In the child's words").classes("text-sm font-bold")
-    ui.label(words).classes("seen-child-words w-full").props('role="note"')
-
 
 def _entry_card(entry: WishesView, child_first_name: str, on_correct: Any) -> None:
     with ui.card().classes("w-full p-3 gap-2" + (" opacity-80" if entry.superseded_by else "")).props(
@@ -73,7 +53,7 @@ def _entry_card(entry: WishesView, child_first_name: str, on_correct: Any) -> No
             ui.label("Corrected by a later record (shown above).").classes("text-sm font-bold text-orange-900")
         if entry.supersedes:
             ui.label("This corrects an earlier record.").classes("text-sm text-gray-800")
-        child_words_bubble(entry.child_words, child_first_name)
+        style.child_words(entry.child_words, child_first_name)
         if entry.reflection:
             ui.label("Worker's reflection").classes("text-sm font-bold")
             ui.label(entry.reflection).classes("whitespace-pre-wrap")
@@ -96,7 +76,6 @@ async def wishes_page(child_id: str) -> None:
             ui.label(NOT_FOUND).props('role="alert"')
         return
 
-    ui.add_css(CHILD_WORDS_CSS)
     today = today_in_england()
     form: dict[str, Any] = {**blank_wishes_form(today), **(draft.fields if draft else {})}
 
@@ -106,7 +85,7 @@ async def wishes_page(child_id: str) -> None:
             'role="heading" aria-level="2"')
         done = ui.column().classes("w-full gap-2 hidden").mark("recorded")  # what the last save kept
         correcting = ui.label().classes("font-bold text-orange-900")
-        problems = ui.column().classes("w-full gap-1 text-red-800").props('role="alert"')
+        problems = error_summary()
         on = ui.input("Date of the work").props(
             f'type=date outlined max={today.isoformat()} stack-label data-field="on"'
             + (f" min={heading.born.isoformat()}" if heading.born else "")).classes(
@@ -193,7 +172,7 @@ async def wishes_page(child_id: str) -> None:
                 record = await io_bound(submit_wishes, store, worker, child_id, values)
                 form_draft.dirty = False
         except FormInvalid as e:
-            show_problems(problems, e.problems)
+            show_problems(problems, e.problems, fields=fields)
 
             async def confirm(day: str) -> None:
                 form[CONFIRM_FIELD] = day
