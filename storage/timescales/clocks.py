@@ -22,7 +22,7 @@ from storage.timescales.facts import (
     ReviewFacts,
     VisitFacts,
 )
-from storage.timescales.rules import Period, Rule, RuleSet, load_rules, memo
+from storage.timescales.rules import Period, Rule, RuleError, RuleSet, load_rules, memo, plan_period
 
 _whys: dict[tuple[str, str, date, str, date | None], str] = {}
 
@@ -76,6 +76,14 @@ NEEDS = {
     ),
     "cin_plan_start": "a child in need needs the date their plan started, to time their visits and reviews",
     "case_managed_since": "a case-managed child needs the date the case became case managed, to time reviews",
+    "care_leaver_since": (
+        "a care leaver needs the date they became a relevant or former relevant child, to time their personal "
+        "adviser's visits and pathway plan reviews"
+    ),
+    "date_of_birth": (
+        "a child in care with a health assessment needs their date of birth, to know whether they were under "
+        "five that day"
+    ),
 }
 
 
@@ -87,6 +95,8 @@ def check_needs(case: Case) -> None:
             raise _missing(case, "looked_after_since")
         if not case.placements:
             raise _missing(case, "placements")
+        if case.date_of_birth is None and any(a.under_five is None for a in case.health_assessments or ()):
+            raise _missing(case, "date_of_birth")
     elif c == "cp":
         if case.initial_conference is None and case.strategy_discussion is None:
             raise _missing(case, "strategy_discussion")
@@ -96,6 +106,9 @@ def check_needs(case: Case) -> None:
     elif c == "case_managed":
         if case.case_managed_since is None:
             raise _missing(case, "case_managed_since")
+    elif c == "care_leaver":
+        if case.care_leaver_since is None:
+            raise _missing(case, "care_leaver_since")
     else:
         raise CaseError(case.id, "category", f"unknown category {c!r}: use one of {', '.join(CATEGORIES)}")
 
@@ -162,7 +175,40 @@ _ARRANGEMENT_WORDS = {
 }
 
 
+def _plan(case: Case) -> Period | None:
+    """The visit period the child's plan sets, or None."""
+    text = case.plan_visit_every
+    if not text:
+        return None
+    try:
+        return plan_period(text)
+    except RuleError as e:
+        raise CaseError(case.id, "plan_visit_every", str(e)) from None
+
+
 def _cic_visit(case: Case, day: _Day, rules: RuleSet) -> Clock | None:
+    """The reg 28 visit clock, or the plan's when the plan makes the visit due sooner (it never makes it later)."""
+    clock = _cic_statutory_visit(case, day, rules)
+    plan = _plan(case)
+    if clock is None or plan is None:
+        return clock
+    placement = _current_placement(case.placements, day.on)
+    assert placement is not None  # the statutory clock found one
+    last = _last_seen_visit(case.visits, placement.start, day.on)
+    if last is None:
+        due = plan.after(placement.start)
+        why = _why(plan, "{period} after the placement began on {date}, with no visit since, as the child's "
+                   "plan sets (sooner than reg 28)", placement.start)
+    else:
+        due = plan.after(last)
+        why = _why(plan, "{period} after the last visit on {date}, as the child's plan sets (sooner than reg 28)",
+                   last)
+    if due >= clock.due:
+        return clock
+    return Clock(case.id, "cic_visit", due, day.status(due), why, rules.plan_visit_source)
+
+
+def _cic_statutory_visit(case: Case, day: _Day, rules: RuleSet) -> Clock | None:
     on = day.on
     if not case.placements:
         raise _missing(case, "placements")
@@ -295,7 +341,7 @@ def _cp(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
         out.append(Clock(case.id, "initial_conference", due, day.status(due), why, rule.source))
         return
     _visit_clock(case, day, rules.simple["cp_visit"], "cp_visit", conference,
-                 "{period} after the initial conference on {date}, with no visit since", out)
+                 "{period} after the initial conference on {date}, with no visit since", out, rules.plan_visit_source)
     arms = rules.arms["cp_review"]
     _review_clock(case, day, (arms["first"], arms["subsequent"]), "cp_review", conference,
                   "{period} after the initial conference on {date}",
@@ -307,23 +353,30 @@ def _cin(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
     if start is None:
         raise _missing(case, "cin_plan_start")
     _visit_clock(case, day, rules.simple["cin_visit"], "cin_visit", start,
-                 "{period} after the child in need plan started on {date}, with no visit since", out)
+                 "{period} after the child in need plan started on {date}, with no visit since", out,
+                 rules.plan_visit_source)
     rule = rules.simple["cin_review"]
     _review_clock(case, day, (rule, rule), "cin_review", start,
                   "{period} after the child in need plan started on {date}",
                   "{period} after the last child in need review on {date}", out)
 
 
-def _visit_clock(case: Case, day: _Day, rule: Rule, clock: str, since: date, first: str, out: list[Clock]) -> None:
-    """A CP or CiN visit clock: from the last visit the child was seen, or from `since` (worded `first`)."""
+def _visit_clock(case: Case, day: _Day, rule: Rule, clock: str, since: date, first: str, out: list[Clock],
+                 plan_source: str = "") -> None:
+    """A CP, CiN or case-managed visit clock: from the last visit the child was seen, or from `since` (worded
+    `first`). The child's plan, when it sets a period, replaces the rule's (`plan_source` then cites it)."""
+    period, source, plan_words = rule.period, rule.source, ""
+    plan = _plan(case)
+    if plan is not None and plan_source:
+        period, source, plan_words = plan, plan_source, ", as the child's plan sets"
     last = _last_seen_visit(case.visits, since, day.on)
     if last is None:
-        due = rule.period.after(since)
-        why = _why(rule.period, first, since)
+        due = period.after(since)
+        why = _why(period, first + plan_words, since)
     else:
-        due = rule.period.after(last)
-        why = _why(rule.period, "{period} after the last visit on {date}", last)
-    out.append(Clock(case.id, clock, due, day.status(due), why, rule.source))
+        due = period.after(last)
+        why = _why(period, "{period} after the last visit on {date}" + plan_words, last)
+    out.append(Clock(case.id, clock, due, day.status(due), why, source))
 
 
 def _review_clock(case: Case, day: _Day, first_then: tuple[Rule, Rule], clock: str, since: date, first: str,
@@ -355,6 +408,99 @@ def _case_managed(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> No
         due = rule.period.after(last)
         why = _why(rule.period, "{period} after the last care plan review on {date}", last)
     out.append(Clock(case.id, "case_managed_review", due, day.status(due), why, rule.source))
+    if case.plan_visit_every:  # no visit clock unless the plan sets one
+        _visit_clock(case, day, rule, "case_managed_visit", since,
+                     "{period} after the case became case managed on {date}, with no visit since", out,
+                     rules.plan_visit_source)
+
+
+def _care_leaver(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
+    """The personal adviser's visits and the pathway plan's reviews, from when they became a care leaver."""
+    since = case.care_leaver_since
+    if since is None:
+        raise _missing(case, "care_leaver_since")
+    on = day.on
+    interval, after_move = rules.arms["pa_visit"]["interval"], rules.arms["pa_visit"]["after_move"]
+    last = _last_seen_visit(case.visits, since, on)
+    start = last or since
+    due = interval.period.after(start)
+    if last is None:
+        why = _why(interval.period, "{period} after becoming a care leaver on {date}, with no visit since", since)
+    else:
+        why = _why(interval.period, "{period} after the last visit on {date}", last)
+    source = interval.source
+    for moved in reversed(case.accommodation_moves):  # in date order: the latest move not after `on`
+        if moved <= on:
+            if moved >= since and (last is None or moved > last):
+                by_move = after_move.period.after(moved)
+                if by_move < due:
+                    due, source = by_move, after_move.source
+                    why = _why(after_move.period, "{period} after moving to new accommodation on {date}, "
+                               "with no visit since", moved)
+            break
+    out.append(Clock(case.id, "pa_visit", due, day.status(due), why, source))
+    rule = rules.simple["pathway_plan_review"]
+    _review_clock(case, day, (rule, rule), "pathway_plan_review", since,
+                  "{period} after becoming a care leaver on {date}",
+                  "{period} after the last pathway plan review on {date}", out)
+
+
+def _health(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
+    """A child in care's health assessments: the initial one for this period of care, then the reviews."""
+    since = case.looked_after_since
+    if since is None:
+        raise _missing(case, "looked_after_since")
+    on = day.on
+    initial = latest = None
+    for assessment in case.health_assessments or ():  # in date order
+        if assessment.date > on:
+            break
+        if assessment.date >= since:
+            latest = assessment
+            if assessment.kind == "initial":
+                initial = assessment
+    if initial is None:
+        rule = rules.simple["initial_health_assessment"]
+        due = rule.period.after(since)
+        why = _why(rule.period, "{period} after becoming looked after on {date}, with no initial health "
+                   "assessment since", since)
+        out.append(Clock(case.id, "initial_health_assessment", due, day.status(due), why, rule.source))
+    if latest is None:
+        return
+    under_five = latest.under_five
+    if under_five is None:
+        born = case.date_of_birth
+        if born is None:
+            raise _missing(case, "date_of_birth")
+        under_five = latest.date < add_months(born, 60)
+    arms = rules.arms["review_health_assessment"]
+    rule = arms["under_five"] if under_five else arms["five_and_over"]
+    due = rule.period.after(latest.date)
+    why = _why(rule.period, "{period} after the last health assessment on {date}, the child {words} then",
+               latest.date, "under five" if under_five else "five or over")
+    out.append(Clock(case.id, "review_health_assessment", due, day.status(due), why, rule.source))
+
+
+def _return_interviews(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
+    """One return home interview clock per missing episode that has ended with no interview offered or held."""
+    on = day.on
+    rule = rules.simple["return_home_interview"]
+    for episode in case.missing_episodes:
+        back = episode.end
+        if back is None or back > on:
+            continue  # still missing (as far as `on` knows): no interview clock yet
+        interview = episode.return_interview
+        if interview is not None and interview <= on:
+            continue
+        due = rule.period.after(back)
+        why = _why(rule.period, "{period} after coming back from being missing on {date}, with no "
+                   "return home interview since", back)
+        out.append(Clock(case.id, "return_home_interview", due, day.status(due), why, rule.source))
+
+
+def is_missing(case: Case, on: date) -> bool:
+    """Whether the child is missing on `on`: an episode has begun and not ended by then."""
+    return any(e.start <= on and (e.end is None or e.end > on) for e in case.missing_episodes)
 
 
 def _clocks(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
@@ -364,14 +510,20 @@ def _clocks(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
         if clock is not None:
             out.append(clock)
         out.append(_cic_review(case, day, rules))
+        if case.health_assessments is not None:
+            _health(case, day, rules, out)
     elif category == "cp":
         _cp(case, day, rules, out)
     elif category == "cin":
         _cin(case, day, rules, out)
     elif category == "case_managed":
         _case_managed(case, day, rules, out)
+    elif category == "care_leaver":
+        _care_leaver(case, day, rules, out)
     else:
         check_needs(case)  # raises the unknown-category error
+    if case.missing_episodes:
+        _return_interviews(case, day, rules, out)
     referral = case.referral
     if referral is not None and referral <= day.on:
         done = case.assessment_completed
