@@ -30,14 +30,10 @@ from storage.models import (
 from storage.store import Store, age_on
 from storage.timescales import Clock, clocks_and_problems, worst_first
 from storage.timescales.calendar import LONDON, today_in_england
+from storage.timescales.facts import CLOCK_NAMES as ALL_CLOCK_NAMES
 from storage.visits import DRAFT_KIND, child_session, written_up_late
 
-CLOCK_NAMES = {
-    "cic_visit": "Statutory visit", "cic_review": "Looked-after review", "initial_conference": "Initial conference",
-    "cp_visit": "Child protection visit", "cp_review": "Review conference", "cin_visit": "Child in need visit",
-    "cin_review": "Child in need review", "case_managed_review": "Case-managed review",
-    "assessment": "Assessment",
-}
+CLOCK_NAMES = ALL_CLOCK_NAMES  # defined with the clocks (storage/timescales/facts.py)
 STATUS_WORDS = {"draft": "Draft", "submitted": "Submitted", "returned": "Returned", "signed_off": "Signed off"}
 
 

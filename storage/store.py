@@ -503,6 +503,7 @@ class Store:
 
 SYNCED_KINDS = {
     "child",
+    "missing_episode",
     "placement",
     "visit",
     "wishes_and_feelings",

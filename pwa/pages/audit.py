@@ -24,7 +24,8 @@ ACTION_WORDS = {
 KIND_WORDS = {
     "child": "child's details", "placement": "placement", "visit": "visit", "wishes_and_feelings":
     "wishes and feelings", "life_story": "life-story entry", "photo": "photo", "care_plan": "care plan",
-    "care_plan_action": "care plan action", "review": "review", "audit_trail": "audit trail",
+    "care_plan_action": "care plan action", "review": "review", "missing_episode": "missing episode",
+    "audit_trail": "audit trail",
 }
 
 

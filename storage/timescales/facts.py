@@ -46,6 +46,25 @@ CLOCKS = (
     "review_health_assessment",
 )
 STATUS_ORDER = ("overdue", "due_today", "due_soon", "on_track")
+# Each clock's name on the pages, and its word in a push alert's title ("Visit due today — J.S."): defined
+# here, with the clocks, so a new clock reaches the caseload, child page, dashboard and alerts by itself.
+CLOCK_NAMES = {
+    "cic_visit": "Statutory visit", "cic_review": "Looked-after review", "initial_conference": "Initial conference",
+    "cp_visit": "Child protection visit", "cp_review": "Review conference", "cin_visit": "Child in need visit",
+    "cin_review": "Child in need review", "case_managed_review": "Case-managed review",
+    "case_managed_visit": "Case-managed visit", "assessment": "Assessment",
+    "return_home_interview": "Return home interview", "pa_visit": "Personal adviser visit",
+    "pathway_plan_review": "Pathway plan review", "initial_health_assessment": "Initial health assessment",
+    "review_health_assessment": "Review health assessment",
+}
+ALERT_WORDS = {
+    "cic_visit": "Visit", "cp_visit": "Visit", "cin_visit": "Visit", "case_managed_visit": "Visit",
+    "pa_visit": "Visit", "cic_review": "Review", "cp_review": "Review conference", "cin_review": "Review",
+    "case_managed_review": "Review", "pathway_plan_review": "Review", "initial_conference": "Initial conference",
+    "assessment": "Assessment", "return_home_interview": "Return interview",
+    "initial_health_assessment": "Health assessment", "review_health_assessment": "Health assessment",
+}
+VISIT_CLOCKS = ("cic_visit", "cp_visit", "cin_visit", "case_managed_visit", "pa_visit")
 
 
 @dataclass(frozen=True, slots=True)
