@@ -7,6 +7,7 @@ from nicegui import ui
 from pwa import state
 from pwa.auth import current_worker
 from pwa.layout import frame, status_badge
+from pwa.pages.missing import missing_banner, missing_section
 from pwa.threads import io_bound
 from storage.child_view import STATUS_WORDS, ChildView, TimelineItem, child_view, clock_name
 from storage.direct_work import LIFE_STORY_DRAFT_KIND, WISHES_DRAFT_KIND
@@ -83,6 +84,7 @@ def show_child(view: ChildView) -> None:
             ui.label(view.name).classes("text-2xl font-bold break-words").props('role="heading" aria-level="2"')
             if view.age is not None:
                 ui.label(f"Age {view.age}")
+    missing_banner(view)
     with ui.column().classes("w-full gap-2"):
         ui.button("Log a visit" if not view.has_draft else "Continue visit draft", icon="edit_note",
                   on_click=lambda: ui.navigate.to(f"/child/{view.child_id}/visit")).classes(
@@ -140,6 +142,8 @@ def show_child(view: ChildView) -> None:
             ui.label(f"Due {clock.due:%-d %B %Y}")
             ui.label(clock.rule).classes("text-sm break-words")
             ui.label(f"Source: {clock.source}").classes("text-sm text-gray-800 break-words")
+
+    missing_section(view)
 
     heading("Timeline")
     if view.unopened:
