@@ -166,7 +166,7 @@ def _demo_care_leaver(store, session, rng, today, index, team, owner, count) -> 
     child.ref_hash = store.ref_hash(body.external_ref)
     write(session, child, body, action="create")
     count("children")
-    moved = today - timedelta(days=3) if index % 2 == 0 else since + timedelta(days=20)
+    moved = today - timedelta(days=5) if index % 2 == 0 else since + timedelta(days=20)
     for start, end in ((since, moved), (moved, None)):
         home = Placement(id=_id(rng), child_id=child.id, placement_type="H5" if end is None else "P2", start=start,
                          end=end, local_authority=HOME_AUTHORITY)

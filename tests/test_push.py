@@ -46,7 +46,7 @@ from tests.conftest import DEMO_DAY, sign_in
 from tests.push_service import Device, PushService, check_vapid
 from tests.support import SERVER_KEY
 
-TITLE = re.compile(r"^(Visit|Review|Review conference|Initial conference|Assessment) "
+TITLE = re.compile(r"^(Visit|Review|Review conference|Initial conference|Assessment|Return interview|Health assessment) "
                    r"(due today|overdue|due \w{3} \d{1,2} \w{3}) — ([A-Z]\.){1,2}$")
 
 
