@@ -126,7 +126,7 @@ def synthetic_cases(n: int, on: date = ON, seed: int = 959) -> list[Case]:
                 visits=visits(begin, 28, 45),
                 reviews=reviews("cic_review", begin, (18, 90), 180),
                 plan_visit_every=plan(0.05, "4 weeks"),
-                health_assessments=health(begin),
+                health_assessments=health(begin) if rng.random() > 0.05 else (),  # 5% still awaiting the first
             )
         elif roll < 0.65:
             if rng.random() < 0.1:  # waiting for the initial conference
