@@ -161,8 +161,9 @@ def _demo_care_leaver(store, session, rng, today, index, team, owner, count) -> 
     since = dob + timedelta(days=18 * 365 + 5)
     child = Child(id=_id(rng), category="care_leaver", team_id=team.id, worker_id=owner.id, birth_year=dob.year,
                   legal_status="", care_leaver_since=since)
-    body = ChildBody(first_name=FIRST_NAMES[index % len(FIRST_NAMES)], last_name=SURNAMES[(index * 7) % len(SURNAMES)],
-                     date_of_birth=dob, external_ref=f"DEMO{1000 + index}")
+    first_name = FIRST_NAMES[index % len(FIRST_NAMES)]
+    body = ChildBody(first_name=first_name, last_name=SURNAMES[(index * 7) % len(SURNAMES)], date_of_birth=dob,
+                     gender=NAME_GENDERS.get(first_name, "Female"), external_ref=f"DEMO{1000 + index}")
     child.ref_hash = store.ref_hash(body.external_ref)
     write(session, child, body, action="create")
     count("children")
@@ -175,8 +176,10 @@ def _demo_care_leaver(store, session, rng, today, index, team, owner, count) -> 
         count("placements")
     day = since + timedelta(days=5)
     while day < today - timedelta(days=10):
-        visit = Visit(id=_id(rng), child_id=child.id, worker_id=owner.id, visited_at=_at(day, rng), location="other",
-                      seen=True, seen_alone=True, status=RecordStatus.signed_off.value, written_up_at=_at(day, rng))
+        moment = _at(day, rng)
+        visit = Visit(id=_id(rng), child_id=child.id, worker_id=owner.id, visited_at=moment, location="other",
+                      seen=True, seen_alone=True, status=RecordStatus.signed_off.value, created_at=moment,
+                      written_up_at=moment + timedelta(hours=2), submitted_at=moment + timedelta(hours=2))
         write(session, visit, VisitBody(observations="Met at the flat; talked about college and money."),
               action="create")
         count("visits")

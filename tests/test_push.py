@@ -226,6 +226,9 @@ def hand_worked_caseload(store: Store) -> dict[str, str]:
                                     looked_after_since=date(2026, 6, 1)))
             held_review(store, session, row, "cic_review", date(2026, 6, 29))
             held_review(store, session, row, "cic_review", date(2027, 2, 1))
+            # Their initial health assessment on 15 Jun 2026, over five: the next is 12 months on, 15 Jun 2027.
+            store.write(session, Review(child_id=row.id, kind="initial_health_assessment", held_on=date(2026, 6, 15),
+                                        under_five=False), ReviewBody(), action="create")
             return row
 
         # Orla moved on Mon 8 Mar 2027 (2 days ago); seen on Fri 5 Mar in the placement before, which does not

@@ -45,8 +45,8 @@ def downgrade() -> None:
     with op.batch_alter_table("missing_episode", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_missing_episode_child_id"))
     op.drop_table("missing_episode")
-    with op.batch_alter_table("review", schema=None) as batch_op:
-        batch_op.drop_column("under_five")
-    with op.batch_alter_table("child", schema=None) as batch_op:
-        batch_op.drop_column("plan_visit_every")
-        batch_op.drop_column("care_leaver_since")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+ has it): a batch copy of `child` would drop the table that
+    # every record's foreign key points at, which SQLite refuses.
+    op.drop_column("review", "under_five")
+    op.drop_column("child", "plan_visit_every")
+    op.drop_column("child", "care_leaver_since")
