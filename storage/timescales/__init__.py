@@ -34,8 +34,9 @@ Sundays and England's bank holidays, substitute days included (the `holidays` pa
 "+ N days/weeks/months" is calendar; a month that lacks the day ends on its last day.
 
 The rooms: `facts` (what the engine is told and answers), `calendar` (England's time zone, today's date
-there, working days and months), `rules` (the rule file), `clocks` (the engine) and `due` (the `seen due`
-command). This package re-exports the engine's public names.
+there, working days and months), `rules` (the rule file), `counting` (what every clock counts with),
+`clocks` (the engine), `duties` (a care leaver's, a child in care's health and the return home interview
+clocks) and `due` (the `seen due` command). This package re-exports the engine's public names.
 """
 
 from storage.timescales.calendar import add_months, add_working_days, is_working_day

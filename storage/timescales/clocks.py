@@ -9,149 +9,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from storage.timescales.calendar import add_months, show_date
+from storage.timescales.calendar import add_months
+from storage.timescales.counting import (
+    NEEDS,
+    _Day,
+    _first_review,
+    _last_reviews,
+    _last_seen_visit,
+    _missing,
+    _review_clock,
+    _why,
+    check_needs,
+)
+from storage.timescales.duties import _care_leaver, _health, _return_interviews, is_missing
 from storage.timescales.facts import (
     ARRANGEMENTS,
-    CATEGORIES,
     CLOCKS,
     STATUS_ORDER,
     Case,
     CaseError,
     Clock,
     PlacementFacts,
-    ReviewFacts,
-    VisitFacts,
 )
 from storage.timescales.rules import Period, Rule, RuleError, RuleSet, load_rules, memo, plan_period
 
-_whys: dict[tuple[str, str, date, str, date | None], str] = {}
-
-
-def _why(period: Period, template: str, d: date, words: str = "", first: date | None = None) -> str:
-    """A clock's rule as a sentence. Remembered: a caseload's 200,000 clocks need only a few
-    thousand distinct sentences, and sharing them keeps the answer small as well as quick."""
-    key = (template, period.text, d, words, first)
-    text = _whys.get(key)
-    if text is None:
-        if len(_whys) > 100_000:
-            _whys.clear()
-        text = template.format(
-            period=period.text, date=show_date(d), words=words, first=show_date(first) if first else ""
-        )
-        _whys[key] = text
-    return text
-
-
-class _Day:
-    """The date asked about, with the due-soon horizon worked out once for a whole caseload."""
-
-    __slots__ = ("on", "soon")
-
-    def __init__(self, on: date, rules: RuleSet) -> None:
-        self.on = on
-        self.soon = rules.due_soon.after(on)
-
-    def status(self, due: date) -> str:
-        on = self.on
-        if due < on:
-            return "overdue"
-        if due == on:
-            return "due_today"
-        if due <= self.soon:
-            return "due_soon"
-        return "on_track"
-
-
-def _missing(case: Case, field: str) -> CaseError:
-    what = NEEDS[field]
-    return CaseError(case.id, field, f"{what}; add it to the child's record")
-
-
-NEEDS = {
-    "looked_after_since": "a child in care needs the date they became looked after, to time their reviews",
-    "placements": "a child in care needs at least one placement, to time their visits",
-    "strategy_discussion": (
-        "a child protection case with no initial conference yet needs the date of the strategy "
-        "discussion, to time the conference"
-    ),
-    "cin_plan_start": "a child in need needs the date their plan started, to time their visits and reviews",
-    "case_managed_since": "a case-managed child needs the date the case became case managed, to time reviews",
-    "care_leaver_since": (
-        "a care leaver needs the date they became a relevant or former relevant child, to time their personal "
-        "adviser's visits and pathway plan reviews"
-    ),
-    "date_of_birth": (
-        "a child in care with a health assessment needs their date of birth, to know whether they were under "
-        "five that day"
-    ),
-}
-
-
-def check_needs(case: Case) -> None:
-    """Raise CaseError if the case lacks a date one of its clocks counts from."""
-    c = case.category
-    if c == "cic":
-        if case.looked_after_since is None:
-            raise _missing(case, "looked_after_since")
-        if not case.placements:
-            raise _missing(case, "placements")
-        if case.date_of_birth is None and any(a.under_five is None for a in case.health_assessments or ()):
-            raise _missing(case, "date_of_birth")
-    elif c == "cp":
-        if case.initial_conference is None and case.strategy_discussion is None:
-            raise _missing(case, "strategy_discussion")
-    elif c == "cin":
-        if case.cin_plan_start is None:
-            raise _missing(case, "cin_plan_start")
-    elif c == "case_managed":
-        if case.case_managed_since is None:
-            raise _missing(case, "case_managed_since")
-    elif c == "care_leaver":
-        if case.care_leaver_since is None:
-            raise _missing(case, "care_leaver_since")
-    else:
-        raise CaseError(case.id, "category", f"unknown category {c!r}: use one of {', '.join(CATEGORIES)}")
-
-
-def _last_seen_visit(visits: tuple[VisitFacts, ...], since: date, on: date) -> date | None:
-    """The last visit where the child was seen, on or after `since` and not after `on`."""
-    for v in reversed(visits):  # a Case keeps its visits in date order
-        d = v.date
-        if d <= on:
-            if d < since:
-                return None
-            if v.seen:
-                return d
-    return None
-
-
-def _last_reviews(
-    reviews: tuple[ReviewFacts, ...], kind: str, since: date, on: date
-) -> tuple[date | None, bool]:
-    """The last review of `kind` held from `since` to `on`, and whether there was one before it too."""
-    last = None
-    for r in reversed(reviews):  # a Case keeps its reviews in date order
-        d = r.date
-        if d <= on:
-            if d < since:
-                break
-            if r.kind == kind:
-                if last is not None:
-                    return last, True
-                last = d
-    return last, False
-
-
-def _first_review(reviews: tuple[ReviewFacts, ...], kind: str, since: date, on: date) -> date | None:
-    """The first review of `kind` held from `since` to `on`."""
-    for r in reviews:  # in date order
-        d = r.date
-        if d > on:
-            return None
-        if d >= since and r.kind == kind:
-            return d
-    return None
-
+__all__ = ["NEEDS", "UNWORKABLE", "check_needs", "clocks_and_problems", "clocks_for", "clocks_for_all",
+           "is_late_write_up", "is_missing", "worst_first"]
 
 def _current_placement(placements: tuple[PlacementFacts, ...], on: date) -> PlacementFacts | None:
     """The placement the child is in on `on`: the latest begun that has not ended, else the latest begun."""
@@ -379,22 +262,6 @@ def _visit_clock(case: Case, day: _Day, rule: Rule, clock: str, since: date, fir
     out.append(Clock(case.id, clock, due, day.status(due), why, source))
 
 
-def _review_clock(case: Case, day: _Day, first_then: tuple[Rule, Rule], clock: str, since: date, first: str,
-                  then: str, out: list[Clock]) -> None:
-    """A CP or CiN review clock (the review kind is the clock's name): the first from `since`, then from the
-    last review held."""
-    last_review, _ = _last_reviews(case.reviews, clock, since, day.on)
-    if last_review is None:
-        rule = first_then[0]
-        due = rule.period.after(since)
-        why = _why(rule.period, first, since)
-    else:
-        rule = first_then[1]
-        due = rule.period.after(last_review)
-        why = _why(rule.period, then, last_review)
-    out.append(Clock(case.id, clock, due, day.status(due), why, rule.source))
-
-
 def _case_managed(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
     since = case.case_managed_since
     if since is None:
@@ -412,95 +279,6 @@ def _case_managed(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> No
         _visit_clock(case, day, rule, "case_managed_visit", since,
                      "{period} after the case became case managed on {date}, with no visit since", out,
                      rules.plan_visit_source)
-
-
-def _care_leaver(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
-    """The personal adviser's visits and the pathway plan's reviews, from when they became a care leaver."""
-    since = case.care_leaver_since
-    if since is None:
-        raise _missing(case, "care_leaver_since")
-    on = day.on
-    interval, after_move = rules.arms["pa_visit"]["interval"], rules.arms["pa_visit"]["after_move"]
-    last = _last_seen_visit(case.visits, since, on)
-    start = last or since
-    due = interval.period.after(start)
-    if last is None:
-        why = _why(interval.period, "{period} after becoming a care leaver on {date}, with no visit since", since)
-    else:
-        why = _why(interval.period, "{period} after the last visit on {date}", last)
-    source = interval.source
-    for moved in reversed(case.accommodation_moves):  # in date order: the latest move not after `on`
-        if moved <= on:
-            if moved >= since and (last is None or moved > last):
-                by_move = after_move.period.after(moved)
-                if by_move < due:
-                    due, source = by_move, after_move.source
-                    why = _why(after_move.period, "{period} after moving to new accommodation on {date}, "
-                               "with no visit since", moved)
-            break
-    out.append(Clock(case.id, "pa_visit", due, day.status(due), why, source))
-    rule = rules.simple["pathway_plan_review"]
-    _review_clock(case, day, (rule, rule), "pathway_plan_review", since,
-                  "{period} after becoming a care leaver on {date}",
-                  "{period} after the last pathway plan review on {date}", out)
-
-
-def _health(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
-    """A child in care's health assessments: the initial one for this period of care, then the reviews."""
-    since = case.looked_after_since
-    if since is None:
-        raise _missing(case, "looked_after_since")
-    on = day.on
-    initial = latest = None
-    for assessment in case.health_assessments or ():  # in date order
-        if assessment.date > on:
-            break
-        if assessment.date >= since:
-            latest = assessment
-            if assessment.kind == "initial":
-                initial = assessment
-    if initial is None:
-        rule = rules.simple["initial_health_assessment"]
-        due = rule.period.after(since)
-        why = _why(rule.period, "{period} after becoming looked after on {date}, with no initial health "
-                   "assessment since", since)
-        out.append(Clock(case.id, "initial_health_assessment", due, day.status(due), why, rule.source))
-    if latest is None:
-        return
-    under_five = latest.under_five
-    if under_five is None:
-        born = case.date_of_birth
-        if born is None:
-            raise _missing(case, "date_of_birth")
-        under_five = latest.date < add_months(born, 60)
-    arms = rules.arms["review_health_assessment"]
-    rule = arms["under_five"] if under_five else arms["five_and_over"]
-    due = rule.period.after(latest.date)
-    why = _why(rule.period, "{period} after the last health assessment on {date}, the child {words} then",
-               latest.date, "under five" if under_five else "five or over")
-    out.append(Clock(case.id, "review_health_assessment", due, day.status(due), why, rule.source))
-
-
-def _return_interviews(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
-    """One return home interview clock per missing episode that has ended with no interview offered or held."""
-    on = day.on
-    rule = rules.simple["return_home_interview"]
-    for episode in case.missing_episodes:
-        back = episode.end
-        if back is None or back > on:
-            continue  # still missing (as far as `on` knows): no interview clock yet
-        interview = episode.return_interview
-        if interview is not None and interview <= on:
-            continue
-        due = rule.period.after(back)
-        why = _why(rule.period, "{period} after coming back from being missing on {date}, with no "
-                   "return home interview since", back)
-        out.append(Clock(case.id, "return_home_interview", due, day.status(due), why, rule.source))
-
-
-def is_missing(case: Case, on: date) -> bool:
-    """Whether the child is missing on `on`: an episode has begun and not ended by then."""
-    return any(e.start <= on and (e.end is None or e.end > on) for e in case.missing_episodes)
 
 
 def _clocks(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
