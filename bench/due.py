@@ -11,6 +11,7 @@ not hidden. A store loader building cases from rows pays the sort while the rows
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from statistics import median
 from bench import Figure, benchmark
 from storage.timescales import (
     Case,
+    HealthAssessmentFacts,
+    MissingEpisodeFacts,
     PlacementFacts,
     ReviewFacts,
     VisitFacts,
@@ -35,7 +38,8 @@ REPEATS = {"tiny": 1, "full": 5}
 
 
 def synthetic_cases(n: int, on: date = ON, seed: int = 959) -> list[Case]:
-    """`n` children of every category with two years of visits, reviews and placements before `on`."""
+    """`n` children of every category with two years of visits, reviews and placements before `on`; some with
+    plans that set their visits, missing episodes, health assessments (every child in care) and care leavers."""
     rng = random.Random(seed)
     first = on - timedelta(days=HISTORY_DAYS)
     # One date object per day, shared, as a database driver's would not be but memory here matters.
@@ -66,6 +70,25 @@ def synthetic_cases(n: int, on: date = ON, seed: int = 959) -> list[Case]:
             if i > HISTORY_DAYS:
                 return tuple(out)
             out.append(ReviewFacts(kind, days[i]))
+
+    def health(start: int) -> tuple[HealthAssessmentFacts, ...]:
+        under_five = rng.random() < 0.2
+        out, i, kind = [], start + rng.randint(10, 30), "initial"
+        while i <= HISTORY_DAYS:
+            out.append(HealthAssessmentFacts(kind, days[i], under_five))
+            i, kind = i + (180 if under_five else 365) + rng.randint(-20, 20), "review"
+        return tuple(out)
+
+    def missing() -> tuple[MissingEpisodeFacts, ...]:
+        out = []
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randint(0, HISTORY_DAYS - 3)
+            back = i + rng.randint(0, 2)
+            out.append(MissingEpisodeFacts(days[i], days[back], days[back + 1] if rng.random() < 0.7 else None))
+        return tuple(out)
+
+    def plan(share: float, every: str) -> str | None:
+        return every if rng.random() < share else None
 
     cases = []
     for k in range(n):
@@ -102,6 +125,8 @@ def synthetic_cases(n: int, on: date = ON, seed: int = 959) -> list[Case]:
                 placements=tuple(placements),
                 visits=visits(begin, 28, 45),
                 reviews=reviews("cic_review", begin, (18, 90), 180),
+                plan_visit_every=plan(0.05, "4 weeks"),
+                health_assessments=health(begin) if rng.random() > 0.05 else (),  # 5% still awaiting the first
             )
         elif roll < 0.65:
             if rng.random() < 0.1:  # waiting for the initial conference
@@ -118,6 +143,7 @@ def synthetic_cases(n: int, on: date = ON, seed: int = 959) -> list[Case]:
                     assessment_completed=assessed,
                     visits=visits(conference, 7, 14),
                     reviews=reviews("cp_review", conference, (90,), 180),
+                    plan_visit_every=plan(0.1, "5 working days"),
                 )
         elif roll < 0.9:
             case = Case(
@@ -128,8 +154,9 @@ def synthetic_cases(n: int, on: date = ON, seed: int = 959) -> list[Case]:
                 assessment_completed=assessed,
                 visits=visits(begin, 18, 30),
                 reviews=reviews("cin_review", begin, (), 90),
+                plan_visit_every=plan(0.1, "2 weeks"),
             )
-        else:
+        elif roll < 0.95:
             case = Case(
                 cid,
                 "case_managed",
@@ -138,7 +165,20 @@ def synthetic_cases(n: int, on: date = ON, seed: int = 959) -> list[Case]:
                 assessment_completed=assessed,
                 visits=visits(begin, 60, 120),
                 reviews=reviews("case_managed_review", begin, (), 180),
+                plan_visit_every=plan(0.3, "1 month"),
             )
+        else:
+            case = Case(
+                cid,
+                "care_leaver",
+                care_leaver_since=days[begin],
+                visits=visits(begin, 30, 60),
+                reviews=reviews("pathway_plan_review", begin, (), 180),
+                accommodation_moves=tuple(sorted(days[rng.randint(begin, HISTORY_DAYS)]
+                                                 for _ in range(rng.randint(0, 3)))),
+            )
+        if rng.random() < 0.03:
+            case = dataclasses.replace(case, missing_episodes=missing())
         cases.append(case)
     return cases
 
@@ -176,17 +216,4 @@ def due_100k(size: str) -> list[Figure]:
 
 
 def _rebuilt(c: Case) -> Case:
-    return Case(
-        c.id,
-        c.category,
-        c.looked_after_since,
-        c.strategy_discussion,
-        c.initial_conference,
-        c.cin_plan_start,
-        c.case_managed_since,
-        c.referral,
-        c.assessment_completed,
-        c.placements,
-        c.visits,
-        c.reviews,
-    )
+    return Case(**{f.name: getattr(c, f.name) for f in dataclasses.fields(c)})

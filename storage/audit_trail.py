@@ -34,7 +34,7 @@ VERBS = {
 KIND_WORDS = {
     "child": "details", "placement": "placement", "visit": "visit", "wishes_and_feelings": "wishes and feelings work",
     "life_story": "life-story entry", "photo": "photo", "care_plan": "care plan", "care_plan_action":
-    "care plan action", "review": "review", "audit_trail": "audit trail",
+    "care plan action", "review": "review", "missing_episode": "missing episode", "audit_trail": "audit trail",
 }
 # Records a worker writes and dates: whose they are, and the day they are of ("Ben's visit of 3 Mar 2027").
 AUTHORED: dict[str, tuple[Any, str]] = {

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from storage.cases import cases_for
 from storage.models import Child, Placement, Worker
 from storage.store import Store, age_on
-from storage.timescales import STATUS_ORDER, UNWORKABLE, Clock, clocks_and_problems
+from storage.timescales import STATUS_ORDER, UNWORKABLE, Clock, clocks_and_problems, is_missing
 from storage.timescales.calendar import today_in_england
 
 # A child whose clocks cannot be worked out comes first: nothing tells anyone when they are due.
@@ -33,6 +33,7 @@ class CaseloadRow:
     out_of_area: bool = False
     distance_km: float | None = None
     problem: str = ""  # why the child's clocks cannot be worked out (then there are none), or ""
+    missing: bool = False  # missing now: a missing episode has begun and not ended
 
     @property
     def next_clock(self) -> Clock | None:
@@ -74,6 +75,7 @@ def caseload(store: Store, worker: Worker, on: date | None = None, children: lis
     clocks, problems = clocks_and_problems(cases, on)
     for clock in clocks:
         by_child.setdefault(clock.child, []).append(clock)
+    missing = {case.id for case in cases if case.missing_episodes and is_missing(case, on)}
     rows = []
     for child in children:
         opened = store.opened(child)
@@ -87,5 +89,6 @@ def caseload(store: Store, worker: Worker, on: date | None = None, children: lis
             placement_town=town, placement_la=placement.local_authority if placement else "",
             out_of_area=bool(placement and placement.out_of_area),
             distance_km=placement.distance_km if placement else None, problem=problems.get(child.id, ""),
+            missing=child.id in missing,
         ))
     return sorted(rows, key=_sort_key)

@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from storage import audit
 from storage.cases import cases_for
+from storage.missing import EpisodeView, episodes_for, is_missing_now
 from storage.models import (
     CATEGORY_LABELS,
     LEGAL_STATUSES,
@@ -30,14 +31,10 @@ from storage.models import (
 from storage.store import Store, age_on
 from storage.timescales import Clock, clocks_and_problems, worst_first
 from storage.timescales.calendar import LONDON, today_in_england
+from storage.timescales.facts import CLOCK_NAMES as ALL_CLOCK_NAMES
 from storage.visits import DRAFT_KIND, child_session, written_up_late
 
-CLOCK_NAMES = {
-    "cic_visit": "Statutory visit", "cic_review": "Looked-after review", "initial_conference": "Initial conference",
-    "cp_visit": "Child protection visit", "cp_review": "Review conference", "cin_visit": "Child in need visit",
-    "cin_review": "Child in need review", "case_managed_review": "Case-managed review",
-    "assessment": "Assessment",
-}
+CLOCK_NAMES = ALL_CLOCK_NAMES  # defined with the clocks (storage/timescales/facts.py)
 STATUS_WORDS = {"draft": "Draft", "submitted": "Submitted", "returned": "Returned", "signed_off": "Signed off"}
 
 
@@ -95,6 +92,8 @@ class ChildView:
     drafts: frozenset[str] = frozenset()  # the kinds of form this worker has left unfinished for the child
     problem: str = ""  # why what is due cannot be worked out (then `clocks` is empty), to be put right
     unopened: list[str] = field(default_factory=list)  # records that would not open (changed outside Seen)
+    episodes: list[EpisodeView] = field(default_factory=list)  # missing episodes, latest first
+    missing: bool = False  # missing now: an episode has begun and not ended
 
     @property
     def has_draft(self) -> bool:
@@ -121,6 +120,7 @@ def child_view(store: Store, worker: Worker, child_id: str, on: date | None = No
         drafts = frozenset(session.exec(select(Draft.kind).where(Draft.worker_id == worker.id,
                                                                  Draft.child_id == child.id)))
         manages = child.team_id in store.managed_team_ids(session, worker)
+        episodes = episodes_for(store, session, child.id)
     clocks, problems = clocks_and_problems([case], on)
     body = opened.body
     facts = [(label, value) for label, value in [
@@ -146,6 +146,7 @@ def child_view(store: Store, worker: Worker, child_id: str, on: date | None = No
         legal_status=child.legal_status, legal_status_words=LEGAL_STATUSES.get(child.legal_status, ""),
         placement=placement, clocks=worst_first(clocks), problem=problems.get(child.id, ""),
         timeline=timeline(records, worker), manages=manages, drafts=drafts, unopened=records["unopened"],
+        episodes=episodes, missing=is_missing_now(episodes, on),
     )
 
 

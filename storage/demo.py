@@ -27,6 +27,8 @@ from storage.models import (
     LifeStoryBody,
     LifeStoryEntry,
     ManagedTeam,
+    MissingEpisode,
+    MissingEpisodeBody,
     Photo,
     Placement,
     PlacementBody,
@@ -43,7 +45,7 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store, hash_password
-from storage.timescales.calendar import LONDON, today_in_england
+from storage.timescales.calendar import LONDON, add_months, today_in_england
 
 DEMO_PASSWORD = "seen-demo"
 HOME_AUTHORITY = "Seenshire"
@@ -144,7 +146,73 @@ def create_demo(store: Store, today: date | None = None, seed: int = 2026) -> di
             team = cic_team if category == "cic" else cin_team
             owner = (ben, chloe)[index % 2] if category == "cic" else (erin, femi)[index % 2]
             _demo_child(store, session, rng, today, index, category, team, owner, count)
+        # Care leavers come last, from their own random stream: the children above stay as they were.
+        leavers = random.Random(seed + 1)
+        for n, owner in enumerate((ben, chloe)):
+            _demo_care_leaver(store, session, leavers, today, len(plan) + n, cic_team, owner, count)
     return counts
+
+
+def _demo_care_leaver(store, session, rng, today, index, team, owner, count) -> None:  # noqa: ANN001
+    """A young person who left care: where they live now (one moved last week), the personal adviser's visits
+    every month or so, and pathway plan reviews."""
+    write = partial(store.write, at=datetime(today.year, today.month, today.day, 8, 30, tzinfo=LONDON))
+    dob = today - timedelta(days=(18 + index % 2) * 365 + 40)
+    since = dob + timedelta(days=18 * 365 + 5)
+    child = Child(id=_id(rng), category="care_leaver", team_id=team.id, worker_id=owner.id, birth_year=dob.year,
+                  legal_status="", care_leaver_since=since)
+    first_name = FIRST_NAMES[index % len(FIRST_NAMES)]
+    body = ChildBody(first_name=first_name, last_name=SURNAMES[(index * 7) % len(SURNAMES)], date_of_birth=dob,
+                     gender=NAME_GENDERS.get(first_name, "Female"), external_ref=f"DEMO{1000 + index}")
+    child.ref_hash = store.ref_hash(body.external_ref)
+    write(session, child, body, action="create")
+    count("children")
+    moved = today - timedelta(days=5) if index % 2 == 0 else since + timedelta(days=20)
+    for start, end in ((since, moved), (moved, None)):
+        home = Placement(id=_id(rng), child_id=child.id, placement_type="H5" if end is None else "P2", start=start,
+                         end=end, local_authority=HOME_AUTHORITY)
+        write(session, home, PlacementBody(address=f"{rng.randint(1, 99)} Pretend Lane", town=rng.choice(IN_AREA_TOWNS)),
+              action="create")
+        count("placements")
+    day = since + timedelta(days=5)
+    while day < today - timedelta(days=10):
+        moment = _at(day, rng)
+        visit = Visit(id=_id(rng), child_id=child.id, worker_id=owner.id, visited_at=moment, location="other",
+                      seen=True, seen_alone=True, status=RecordStatus.signed_off.value, created_at=moment,
+                      written_up_at=moment + timedelta(hours=2), submitted_at=moment + timedelta(hours=2))
+        write(session, visit, VisitBody(observations="Met at the flat; talked about college and money."),
+              action="create")
+        count("visits")
+        day += timedelta(days=rng.randint(25, 40))
+    review_day = since + timedelta(days=150)
+    while review_day < today:
+        review = Review(id=_id(rng), child_id=child.id, kind="pathway_plan_review", scheduled_for=review_day,
+                        held_on=review_day)
+        write(session, review, ReviewBody(notes="Pathway plan reviewed with the young person."), action="create")
+        count("reviews")
+        review_day += timedelta(days=170)
+
+
+def _demo_health_and_missing(store, session, write, today, index, child, dob, start) -> None:  # noqa: ANN001
+    """A child in care's health assessments on time, and for three children a missing episode: one missing now,
+    one back two days ago with no interview yet, one long over with the interview held. No random draws."""
+    day, kind = start + timedelta(days=15), "initial_health_assessment"
+    while day < today:
+        under_five = day < add_months(dob, 60)
+        review = Review(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"seen-demo-health:{child.id}:{day}")), child_id=child.id,
+                        kind=kind, scheduled_for=day, held_on=day, under_five=under_five)
+        write(session, review, ReviewBody(notes="Health assessment: immunisations up to date."), action="create")
+        day, kind = day + timedelta(days=170 if under_five else 350), "review_health_assessment"
+    episodes = {4: (today - timedelta(days=1), None, None), 5: (today - timedelta(days=4), today - timedelta(days=2), None),
+                6: (start + timedelta(days=30), start + timedelta(days=31), start + timedelta(days=33))}
+    if index in episodes:
+        begun, back, interview = episodes[index]
+        episode = MissingEpisode(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"seen-demo-missing:{child.id}")),
+                                 child_id=child.id, start=begun, end=back, interview_held_on=interview,
+                                 interview_offered_on=interview)
+        write(session, episode, MissingEpisodeBody(
+            child_said="I went to my friend's; I was angry about contact being cancelled." if interview else ""),
+            action="create")
 
 
 @cache
@@ -199,6 +267,8 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
     if category == "cic":
         child.looked_after_since = start
         child.legal_status = rng.choice(["C2", "C2", "C1", "V2", "E1"])
+        if index == 2:
+            child.plan_visit_every = "4 weeks"  # the care plan asks for visits more often than reg 28
     elif category == "cp":
         child.legal_status = "S47"
         child.strategy_discussion = start
@@ -210,6 +280,8 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
     elif category == "cin":
         child.legal_status = "S17"
         child.cin_plan_start = start
+        if index == 17:
+            child.plan_visit_every = "5 working days"  # the plan asks for a visit every week
         if index % 6 == 0:
             child.referral = today - timedelta(days=rng.randint(20, 70))
     else:
@@ -247,6 +319,9 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
             address=f"{rng.randint(1, 200)} Imaginary Road, {town}", postcode=f"ZZ99 {rng.randint(1, 9)}XY",
             town=town), action="create")
         count("placements")
+
+    if category == "cic":
+        _demo_health_and_missing(store, session, write, today, index, child, dob, start)
 
     # Visits: roughly every 4-6 weeks, stopping early for the overdue children.
     interval = {"cic": 38, "cp": 12, "cin": 24, "case_managed": 60}[category]

@@ -25,6 +25,8 @@ from storage.models import (
     Category,
     Child,
     ChildBody,
+    MissingEpisode,
+    MissingEpisodeBody,
     Placement,
     PlacementBody,
     RecordStatus,
@@ -37,8 +39,9 @@ from storage.models import (
 )
 from storage.record_dates import CaseDates, date_problem
 from storage.store import Store
-from storage.timescales import NEEDS
+from storage.timescales import NEEDS, RuleError, add_months
 from storage.timescales.calendar import today_in_england
+from storage.timescales.rules import plan_period
 
 REQUIRED = ["child_ref", "first_name", "last_name", "category", "team"]
 COLUMNS = REQUIRED + [
@@ -48,14 +51,17 @@ COLUMNS = REQUIRED + [
     "placement_type", "placement_start", "placement_end", "placement_provider", "placement_address",
     "placement_postcode", "placement_town", "placement_la", "out_of_area", "distance_km", "long_term",
     "placement_arrangement", "child_agreed_less_frequent", "last_visit_date", "last_visit_seen", "last_visit_seen_alone",
-    "last_review_kind", "last_review_date",
+    "last_review_kind", "last_review_date", "care_leaver_since", "plan_visit_every",
+    "missing_start", "missing_end", "return_interview", "health_assessment_kind", "health_assessment_date",
 ]
 CLOCK_START = {
     "cic": "looked_after_since",
     "cp": "strategy_discussion",
     "cin": "cin_plan_start",
     "case_managed": "case_managed_since",
+    "care_leaver": "care_leaver_since",
 }
+HEALTH_KINDS = {"initial": "initial_health_assessment", "review": "review_health_assessment"}
 TRUE = {"yes", "y", "true", "1"}
 FALSE = {"no", "n", "false", "0"}
 
@@ -147,7 +153,7 @@ def _check(row: _Row, workers: dict[str, Worker], today: date) -> None:
             row.fail(column, "is required")
     category = row.text("category").lower()
     if category and category not in {c.value for c in Category}:
-        row.fail("category", f"'{row.text('category')}' is not one of cin, cp, cic, case_managed")
+        row.fail("category", f"'{row.text('category')}' is not one of cin, cp, cic, case_managed, care_leaver")
     p["category"] = category
     legal = row.text("legal_status").upper()
     if legal and legal not in LEGAL_STATUSES:
@@ -166,8 +172,8 @@ def _check(row: _Row, workers: dict[str, Worker], today: date) -> None:
     if p["placement_type"]:
         if p["placement_type"] not in PLACEMENT_TYPES:
             row.fail("placement_type", f"'{row.text('placement_type')}' is not an SSDA903 placement type code")
-        if category != "cic":
-            row.fail("placement_type", "only a child in care (category cic) has a placement")
+        if category not in ("cic", "care_leaver"):
+            row.fail("placement_type", "only a child in care (cic) has a placement, or a care leaver their home")
         p["placement_start"] = row.date("placement_start", required=True)
         p["placement_end"] = row.date("placement_end")
         if p["placement_start"] and p["placement_end"] and p["placement_end"] < p["placement_start"]:
@@ -216,6 +222,35 @@ def _check(row: _Row, workers: dict[str, Worker], today: date) -> None:
         row.fail("last_review_kind", f"'{kind}' is not one of {', '.join(REVIEW_KINDS)}")
     if p["last_review_date"] and not kind:
         row.fail("last_review_kind", "is required when last_review_date is given")
+    _check_timescales_two(row, today)
+
+
+def _check_timescales_two(row: _Row, today: date) -> None:
+    """The plan's visit frequency, the last missing episode and the last health assessment."""
+    p = row.parsed
+    p["plan_visit_every"] = row.text("plan_visit_every")
+    if p["plan_visit_every"]:
+        try:
+            p["plan_visit_every"] = plan_period(p["plan_visit_every"]).text
+        except RuleError as e:
+            row.fail("plan_visit_every", str(e))
+    p["missing_start"] = row.date("missing_start", required=bool(row.text("missing_end")))
+    p["missing_end"] = row.date("missing_end", required=bool(row.text("return_interview")))
+    p["return_interview"] = row.date("return_interview")
+    if p["missing_start"] and p["missing_end"] and p["missing_end"] < p["missing_start"]:
+        row.fail("missing_end", "is before missing_start")
+    if p["missing_end"] and p["return_interview"] and p["return_interview"] < p["missing_end"]:
+        row.fail("return_interview", "is before missing_end: the interview follows the child's return")
+    for column in ("missing_start", "missing_end", "return_interview"):
+        if p[column] and p[column] > today:
+            row.fail(column, "is in the future")
+    kind = row.text("health_assessment_kind")
+    p["health_assessment_date"] = row.date("health_assessment_date", required=bool(kind))
+    if kind and kind not in HEALTH_KINDS:
+        row.fail("health_assessment_kind", f"'{kind}' is not one of {', '.join(HEALTH_KINDS)}")
+    if p["health_assessment_date"] and not kind:
+        row.fail("health_assessment_kind", "is required when health_assessment_date is given")
+    p["health_assessment_kind"] = kind
 
 
 def read_rows(text: str, workers: dict[str, Worker], today: date) -> tuple[list[_Row], list[RowError]]:
@@ -290,6 +325,7 @@ def _write_row(store: Store, session: Session, row: _Row, teams: dict[str, Team]
         team_id=team.id, worker_id=worker.id if worker else None, ref_hash=store.ref_hash(ref),
         birth_year=p["date_of_birth"].year if p["date_of_birth"] else None,
         **{k: p[k] for k in (*CLOCK_START.values(), "initial_conference", "referral", "assessment_completed")},
+        plan_visit_every=p["plan_visit_every"],
     )
     body = ChildBody(
         first_name=row.text("first_name"), last_name=row.text("last_name"), date_of_birth=p["date_of_birth"],
@@ -324,4 +360,20 @@ def _write_row(store: Store, session: Session, row: _Row, teams: dict[str, Team]
         kind = row.text("last_review_kind")
         review = Review(id=store.id_for_ref("review", ref, kind, str(p["last_review_date"])), child_id=child.id,
                         kind=kind, scheduled_for=p["last_review_date"], held_on=p["last_review_date"])
+        _insert(store, session, review, ReviewBody(), summary, "reviews")
+    _write_timescales_two(store, session, row, child, summary)
+
+
+def _write_timescales_two(store: Store, session: Session, row: _Row, child: Child, summary: ImportSummary) -> None:
+    p, ref = row.parsed, row.text("child_ref")
+    if p["missing_start"]:
+        episode = MissingEpisode(id=store.id_for_ref("missing_episode", ref, str(p["missing_start"])),
+                                 child_id=child.id, start=p["missing_start"], end=p["missing_end"],
+                                 interview_offered_on=p["return_interview"])
+        _insert(store, session, episode, MissingEpisodeBody(), summary, "missing episodes")
+    if p["health_assessment_date"]:
+        kind, held, born = HEALTH_KINDS[p["health_assessment_kind"]], p["health_assessment_date"], p["date_of_birth"]
+        review = Review(id=store.id_for_ref("review", ref, kind, str(held)), child_id=child.id, kind=kind,
+                        scheduled_for=held, held_on=held,
+                        under_five=None if born is None else held < add_months(born, 60))
         _insert(store, session, review, ReviewBody(), summary, "reviews")

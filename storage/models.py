@@ -66,6 +66,7 @@ class Category(StrEnum):
     cp = "cp"
     cic = "cic"
     case_managed = "case_managed"
+    care_leaver = "care_leaver"
 
 
 CATEGORY_LABELS = {
@@ -73,6 +74,7 @@ CATEGORY_LABELS = {
     "cp": "Child protection",
     "cic": "Child in care",
     "case_managed": "Case managed (disabled children)",
+    "care_leaver": "Care leaver",
 }
 
 
@@ -196,6 +198,9 @@ REVIEW_KINDS = {
     "case_managed_review": "Six-monthly case-managed review",
     "health_assessment": "Health assessment",
     "pep_review": "PEP review",
+    "pathway_plan_review": "Pathway plan review",
+    "initial_health_assessment": "Initial health assessment",
+    "review_health_assessment": "Review health assessment",
 }
 
 # Our column -> the Standard Safeguarding Dataset's field of the same meaning.
@@ -316,6 +321,8 @@ class Child(MutableRecord, table=True):
     case_managed_since: date | None = None
     referral: date | None = None
     assessment_completed: date | None = None
+    care_leaver_since: date | None = None  # became a relevant or former relevant child
+    plan_visit_every: str = ""  # how often the child's plan says they are seen ("5 working days"); "" if unset
     birth_year: int | None = None  # clear for age bands in reports; the full date is sealed
     ref_hash: str = Field(default="", index=True)  # keyed hash of the council's id, for re-imports
     closed_on: date | None = None
@@ -489,6 +496,26 @@ class Review(MutableRecord, table=True):
     kind: str
     scheduled_for: date | None = None
     held_on: date | None = None
+    # A health assessment's clock needs only whether the child was under five that day (the date of birth is
+    # sealed): set when the assessment is recorded.
+    under_five: bool | None = None
+    sealed: bytes = sealed_column()
+
+
+class MissingEpisodeBody(BaseModel):
+    child_said: str = ""  # what the child said at the return home interview
+
+
+class MissingEpisode(MutableRecord, table=True):
+    """A time the child was missing, and the return home interview offered and held after it."""
+
+    __tablename__ = "missing_episode"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    child_id: str = Field(foreign_key="child.id", index=True)
+    start: date
+    end: date | None = None  # None while the child is still missing
+    interview_offered_on: date | None = None
+    interview_held_on: date | None = None
     sealed: bytes = sealed_column()
 
 
@@ -646,6 +673,7 @@ KIND_OF: dict[type[SQLModel], str] = {
     CarePlan: "care_plan",
     CarePlanAction: "care_plan_action",
     Review: "review",
+    MissingEpisode: "missing_episode",
     Outbox: "outbox",
     Draft: "draft",
     PushSubscription: "push_subscription",
@@ -660,6 +688,7 @@ BODY_OF: dict[type[SQLModel], type[BaseModel]] = {
     CarePlan: CarePlanBody,
     CarePlanAction: CarePlanActionBody,
     Review: ReviewBody,
+    MissingEpisode: MissingEpisodeBody,
 }
 
 

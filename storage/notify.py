@@ -44,6 +44,7 @@ from storage.push_delivery import DELIVERY_KIND, subscriptions_by_worker
 from storage.store import Store
 from storage.timescales import Clock, RuleSet, add_working_days, clocks_and_problems
 from storage.timescales.calendar import LONDON
+from storage.timescales.facts import ALERT_WORDS
 
 # The stages of one clock, in the order a worker meets them.
 WORKER_STAGES = ("due_in_3", "due_today", "overdue")
@@ -53,17 +54,7 @@ DIGEST_UNTIL_HOUR = 12  # a morning digest not sent by noon (server down all mor
 WEEK_AHEAD_DAYS = 7
 SETTLED_AFTER_DAYS = 7  # a SentAlert whose clock has moved on is forgotten a week after its due date
 
-CLOCK_WORDS = {
-    "cic_visit": "Visit",
-    "cp_visit": "Visit",
-    "cin_visit": "Visit",
-    "cic_review": "Review",
-    "cp_review": "Review conference",
-    "cin_review": "Review",
-    "case_managed_review": "Review",
-    "initial_conference": "Initial conference",
-    "assessment": "Assessment",
-}
+CLOCK_WORDS = ALERT_WORDS  # each clock's word in an alert's title, defined with the clocks
 
 
 def notify_hours() -> tuple[int, int]:

@@ -40,7 +40,8 @@ from storage.timescales.calendar import today_in_england
 
 T = TypeVar("T")
 
-VISIT_CLOCKS = {"cic": "cic_visit", "cp": "cp_visit", "cin": "cin_visit"}
+VISIT_CLOCKS = {"cic": "cic_visit", "cp": "cp_visit", "cin": "cin_visit", "case_managed": "case_managed_visit",
+                "care_leaver": "pa_visit"}
 OPEN_ACTION_STATUSES = ("open", "in_progress")
 LATE_WRITE_UP_WINDOW = timedelta(days=91)  # the dashboard counts late write-ups of the last 3 months
 CHART_MONTHS = 12

@@ -35,6 +35,7 @@ from storage.models import (
     Worker,
 )
 from storage.timescales.calendar import LONDON
+from storage.timescales.rules import RuleError, plan_period
 
 # Records a manager signs off, after which they are final (by kind, as sync names them).
 FINAL_KINDS = ("visit", "wishes_and_feelings", "life_story")
@@ -179,7 +180,13 @@ def why_not_placement(placement: Any) -> No | None:
 def why_not_child_record(child: Any) -> No | None:
     """A child's clear details as the import checks them: a category Seen knows, an SSDA903 legal status."""
     if child.category not in {c.value for c in Category}:
-        return No("invalid", f"{child.category!r} is not a category Seen knows (cin, cp, cic, case_managed).")
+        return No("invalid", f"{child.category!r} is not a category Seen knows "
+                             "(cin, cp, cic, case_managed, care_leaver).")
+    if child.plan_visit_every:
+        try:
+            plan_period(child.plan_visit_every)
+        except RuleError as e:
+            return No("invalid", f"The plan's visit frequency: {e}.")
     if child.legal_status and child.legal_status not in LEGAL_STATUSES:
         return No("invalid", f"{child.legal_status!r} is not an SSDA903 legal status code.")
     return None
@@ -229,6 +236,19 @@ def why_not_change(who: Actor, kind: str, stored: Any, incoming: Any, changed: s
         return why_not_placement(incoming)
     if kind == "review" and incoming.kind not in REVIEW_KINDS:
         return No("invalid", f"{incoming.kind!r} is not a kind of review Seen knows.")
+    if kind == "missing_episode":
+        return why_not_missing_episode(incoming)
+    return None
+
+
+def why_not_missing_episode(episode: Any) -> No | None:
+    """A missing episode in order: it ends on or after it starts, and an interview follows the return."""
+    if episode.end is not None and episode.end < episode.start:
+        return No("invalid", "A missing episode cannot end before it starts.")
+    for when in (episode.interview_offered_on, episode.interview_held_on):
+        if when is not None and (episode.end is None or when < episode.end):
+            return No("invalid", "A return home interview comes after the child came back: give the episode's "
+                                 "end first, and an interview date on or after it.")
     return None
 
 

@@ -28,9 +28,9 @@ from storage.models import (
 from storage.store import NotAllowed, Store
 from storage.timescales import Clock, clocks_for, worst_first
 from storage.timescales.calendar import LONDON, today_in_england
+from storage.timescales.facts import VISIT_CLOCKS
 from storage.visits import child_session, written_up_late
 
-VISIT_CLOCKS = ("cic_visit", "cp_visit", "cin_visit")
 RECORDED_MODELS = {"visit": Visit, "wishes_and_feelings": WishesAndFeelings, "life_story": LifeStoryEntry}
 
 

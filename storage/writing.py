@@ -50,6 +50,7 @@ class SignedOff(NotAllowed):
 # The kinds of record a write puts in the outbox for sync.
 SYNCED_KINDS = {
     "child",
+    "missing_episode",
     "placement",
     "visit",
     "wishes_and_feelings",

@@ -28,7 +28,7 @@ def seen(tmp_path: Path, *args: str, key: bool = True) -> subprocess.CompletedPr
 def test_demo_then_due_reads_the_store_and_import_refuses_a_bad_file(tmp_path: Path) -> None:
     made = seen(tmp_path, "demo")
     assert made.returncode == 0, made.stderr
-    assert "40 children" in made.stdout
+    assert "42 children" in made.stdout
     assert seen(tmp_path, "demo").returncode == 1  # never added twice
 
     due = seen(tmp_path, "due", "--json")

@@ -46,7 +46,7 @@ from tests.conftest import DEMO_DAY, sign_in
 from tests.push_service import Device, PushService, check_vapid
 from tests.support import SERVER_KEY
 
-TITLE = re.compile(r"^(Visit|Review|Review conference|Initial conference|Assessment) "
+TITLE = re.compile(r"^(Visit|Review|Review conference|Initial conference|Assessment|Return interview|Health assessment) "
                    r"(due today|overdue|due \w{3} \d{1,2} \w{3}) — ([A-Z]\.){1,2}$")
 
 
@@ -226,6 +226,9 @@ def hand_worked_caseload(store: Store) -> dict[str, str]:
                                     looked_after_since=date(2026, 6, 1)))
             held_review(store, session, row, "cic_review", date(2026, 6, 29))
             held_review(store, session, row, "cic_review", date(2027, 2, 1))
+            # Their initial health assessment on 15 Jun 2026, over five: the next is 12 months on, 15 Jun 2027.
+            store.write(session, Review(child_id=row.id, kind="initial_health_assessment", held_on=date(2026, 6, 15),
+                                        under_five=False), ReviewBody(), action="create")
             return row
 
         # Orla moved on Mon 8 Mar 2027 (2 days ago); seen on Fri 5 Mar in the placement before, which does not

@@ -200,7 +200,7 @@ def test_the_demo_caseload_is_deterministic_and_covers_every_category(tmp_path) 
     first = snapshot("a.db")
     assert first == snapshot("b.db")
     assert 35 <= len(first) <= 45
-    assert {c[1] for c in first} == {"cin", "cp", "cic", "case_managed"}
+    assert {c[1] for c in first} == {"cin", "cp", "cic", "case_managed", "care_leaver"}
 
 
 def test_the_demo_caseload_shows_what_a_team_meets(store: Store) -> None:

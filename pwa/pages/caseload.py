@@ -86,6 +86,8 @@ def child_card(row: CaseloadRow, drafts: AbstractSet[str] = frozenset(), today: 
     ]
     if row.problem:
         parts.append(f'<div class="problem">{_text(row.problem_line)}</div>')
+    if row.missing:
+        parts.append('<div class="problem missing">Missing now</div>')
     if row.next_clock:
         parts.append(f"<div>{_text(clock_line(row.next_clock, today))}</div>")
     parts.append(f'<div class="place">{_text(place_line(row))}</div>')

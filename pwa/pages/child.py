@@ -7,6 +7,7 @@ from nicegui import ui
 from pwa import state
 from pwa.auth import current_worker
 from pwa.layout import frame, not_found, refused_drafts, status_badge
+from pwa.missing_section import missing_banner, missing_section
 from pwa.style import child_words
 from pwa.threads import io_bound
 from storage.child_view import STATUS_WORDS, ChildView, TimelineItem, child_view, clock_name
@@ -86,6 +87,7 @@ def show_child(view: ChildView) -> None:
             ui.label(view.name).classes("text-2xl font-bold break-words").props('role="heading" aria-level="2"')
             if view.age is not None:
                 ui.label(f"Age {view.age}")
+    missing_banner(view)
     show_due(view)
     with ui.column().classes("w-full gap-2"):
         ui.button("Log a visit" if not view.has_draft else "Continue visit draft", icon="edit_note",
@@ -130,6 +132,8 @@ def show_child(view: ChildView) -> None:
             elif p.distance_km is not None:
                 fact("Distance", f"{p.distance_km:.0f} km from home")
             fact("Since", f"{p.start:%-d %B %Y}" + (" (intended to last until 18)" if p.long_term else ""))
+
+    missing_section(view)
 
     heading("Timeline")
     if view.unopened:

@@ -141,6 +141,8 @@ def child_card(row: oversight.TeamRow, dialog: Any) -> None:
             status_badge(row.status)
         if row.problem:
             ui.label(row.problem_line).classes("font-bold").mark("problem")
+        if row.missing:
+            ui.label("Missing now").classes("font-bold text-red-800").mark("missing-now")
         if row.next_clock:
             ui.label(clock_line(row.next_clock))
         place = f"{row.worker_name} · {CATEGORY_LABELS[row.category]}"

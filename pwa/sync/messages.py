@@ -35,7 +35,7 @@ TEXT_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$"
 Text = Annotated[str, StringConstraints(pattern=TEXT_PATTERN)]
 Count = Annotated[int, BeforeValidator(_count)]
 SYNCED_KIND = Literal["child", "placement", "visit", "wishes_and_feelings", "life_story", "photo", "care_plan",
-                      "care_plan_action", "review", "conflict"]
+                      "care_plan_action", "review", "missing_episode", "conflict"]
 
 
 class Change(BaseModel):

@@ -22,6 +22,7 @@ from storage.models import (
     Conflict,
     Draft,
     LifeStoryEntry,
+    MissingEpisode,
     MutableRecord,
     Photo,
     Placement,
@@ -39,9 +40,9 @@ CONFLICT_NS = uuid.UUID("0c0f11c7-5ee0-4c0f-a11c-7c0f11c75ee0")
 MODEL_OF: dict[str, type[SQLModel]] = {kind: model for model, kind in KIND_OF.items() if kind in SYNCED_KINDS}
 # Parents before children, so foreign keys hold whatever order changes arrive in.
 KIND_RANK = {"child": 0, "placement": 1, "care_plan": 1, "review": 1, "visit": 1, "wishes_and_feelings": 1,
-             "life_story": 1, "photo": 1, "care_plan_action": 2, "conflict": 3}
+             "life_story": 1, "photo": 1, "missing_episode": 1, "care_plan_action": 2, "conflict": 3}
 CHILD_PARTS: tuple[type[SQLModel], ...] = (CarePlanAction, CarePlan, Placement, Visit, WishesAndFeelings,
-                                           LifeStoryEntry, Photo, Review, Draft)
+                                           LifeStoryEntry, Photo, Review, MissingEpisode, Draft)
 
 
 def child_id_of(kind: str, record_id: str, fields: dict[str, Any]) -> str | None:

@@ -263,7 +263,8 @@ def _may_make(records: Records, who: policy.Actor, change: dict[str, Any]) -> po
 
 # The date of each kind of record a device may send that cannot be before the child's birth.
 DATED_FIELDS = {"visit": ("visited_at", "visit"), "wishes_and_feelings": ("on", "direct work"),
-                "life_story": ("on", "life-story entry"), "care_plan_action": ("due", "action's due")}
+                "life_story": ("on", "life-story entry"), "care_plan_action": ("due", "action's due"),
+                "missing_episode": ("start", "missing episode")}
 
 
 def _date_refusal(store: Store, records: Records, change: dict[str, Any],

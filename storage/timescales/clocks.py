@@ -9,136 +9,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from storage.timescales.calendar import add_months, show_date
+from storage.timescales.calendar import add_months
+from storage.timescales.counting import (
+    NEEDS,
+    _Day,
+    _first_review,
+    _last_reviews,
+    _last_seen_visit,
+    _missing,
+    _review_clock,
+    _why,
+    check_needs,
+)
+from storage.timescales.duties import _care_leaver, _health, _return_interviews, is_missing
 from storage.timescales.facts import (
     ARRANGEMENTS,
-    CATEGORIES,
     CLOCKS,
     STATUS_ORDER,
     Case,
     CaseError,
     Clock,
     PlacementFacts,
-    ReviewFacts,
-    VisitFacts,
 )
-from storage.timescales.rules import Period, Rule, RuleSet, load_rules, memo
+from storage.timescales.rules import Period, Rule, RuleError, RuleSet, load_rules, memo, plan_period
 
-_whys: dict[tuple[str, str, date, str, date | None], str] = {}
-
-
-def _why(period: Period, template: str, d: date, words: str = "", first: date | None = None) -> str:
-    """A clock's rule as a sentence. Remembered: a caseload's 200,000 clocks need only a few
-    thousand distinct sentences, and sharing them keeps the answer small as well as quick."""
-    key = (template, period.text, d, words, first)
-    text = _whys.get(key)
-    if text is None:
-        if len(_whys) > 100_000:
-            _whys.clear()
-        text = template.format(
-            period=period.text, date=show_date(d), words=words, first=show_date(first) if first else ""
-        )
-        _whys[key] = text
-    return text
-
-
-class _Day:
-    """The date asked about, with the due-soon horizon worked out once for a whole caseload."""
-
-    __slots__ = ("on", "soon")
-
-    def __init__(self, on: date, rules: RuleSet) -> None:
-        self.on = on
-        self.soon = rules.due_soon.after(on)
-
-    def status(self, due: date) -> str:
-        on = self.on
-        if due < on:
-            return "overdue"
-        if due == on:
-            return "due_today"
-        if due <= self.soon:
-            return "due_soon"
-        return "on_track"
-
-
-def _missing(case: Case, field: str) -> CaseError:
-    what = NEEDS[field]
-    return CaseError(case.id, field, f"{what}; add it to the child's record")
-
-
-NEEDS = {
-    "looked_after_since": "a child in care needs the date they became looked after, to time their reviews",
-    "placements": "a child in care needs at least one placement, to time their visits",
-    "strategy_discussion": (
-        "a child protection case with no initial conference yet needs the date of the strategy "
-        "discussion, to time the conference"
-    ),
-    "cin_plan_start": "a child in need needs the date their plan started, to time their visits and reviews",
-    "case_managed_since": "a case-managed child needs the date the case became case managed, to time reviews",
-}
-
-
-def check_needs(case: Case) -> None:
-    """Raise CaseError if the case lacks a date one of its clocks counts from."""
-    c = case.category
-    if c == "cic":
-        if case.looked_after_since is None:
-            raise _missing(case, "looked_after_since")
-        if not case.placements:
-            raise _missing(case, "placements")
-    elif c == "cp":
-        if case.initial_conference is None and case.strategy_discussion is None:
-            raise _missing(case, "strategy_discussion")
-    elif c == "cin":
-        if case.cin_plan_start is None:
-            raise _missing(case, "cin_plan_start")
-    elif c == "case_managed":
-        if case.case_managed_since is None:
-            raise _missing(case, "case_managed_since")
-    else:
-        raise CaseError(case.id, "category", f"unknown category {c!r}: use one of {', '.join(CATEGORIES)}")
-
-
-def _last_seen_visit(visits: tuple[VisitFacts, ...], since: date, on: date) -> date | None:
-    """The last visit where the child was seen, on or after `since` and not after `on`."""
-    for v in reversed(visits):  # a Case keeps its visits in date order
-        d = v.date
-        if d <= on:
-            if d < since:
-                return None
-            if v.seen:
-                return d
-    return None
-
-
-def _last_reviews(
-    reviews: tuple[ReviewFacts, ...], kind: str, since: date, on: date
-) -> tuple[date | None, bool]:
-    """The last review of `kind` held from `since` to `on`, and whether there was one before it too."""
-    last = None
-    for r in reversed(reviews):  # a Case keeps its reviews in date order
-        d = r.date
-        if d <= on:
-            if d < since:
-                break
-            if r.kind == kind:
-                if last is not None:
-                    return last, True
-                last = d
-    return last, False
-
-
-def _first_review(reviews: tuple[ReviewFacts, ...], kind: str, since: date, on: date) -> date | None:
-    """The first review of `kind` held from `since` to `on`."""
-    for r in reviews:  # in date order
-        d = r.date
-        if d > on:
-            return None
-        if d >= since and r.kind == kind:
-            return d
-    return None
-
+__all__ = ["NEEDS", "UNWORKABLE", "check_needs", "clocks_and_problems", "clocks_for", "clocks_for_all",
+           "is_late_write_up", "is_missing", "worst_first"]
 
 def _current_placement(placements: tuple[PlacementFacts, ...], on: date) -> PlacementFacts | None:
     """The placement the child is in on `on`: the latest begun that has not ended, else the latest begun."""
@@ -162,7 +58,40 @@ _ARRANGEMENT_WORDS = {
 }
 
 
+def _plan(case: Case) -> Period | None:
+    """The visit period the child's plan sets, or None."""
+    text = case.plan_visit_every
+    if not text:
+        return None
+    try:
+        return plan_period(text)
+    except RuleError as e:
+        raise CaseError(case.id, "plan_visit_every", str(e)) from None
+
+
 def _cic_visit(case: Case, day: _Day, rules: RuleSet) -> Clock | None:
+    """The reg 28 visit clock, or the plan's when the plan makes the visit due sooner (it never makes it later)."""
+    clock = _cic_statutory_visit(case, day, rules)
+    plan = _plan(case)
+    if clock is None or plan is None:
+        return clock
+    placement = _current_placement(case.placements, day.on)
+    assert placement is not None  # the statutory clock found one
+    last = _last_seen_visit(case.visits, placement.start, day.on)
+    if last is None:
+        due = plan.after(placement.start)
+        why = _why(plan, "{period} after the placement began on {date}, with no visit since, as the child's "
+                   "plan sets (sooner than reg 28)", placement.start)
+    else:
+        due = plan.after(last)
+        why = _why(plan, "{period} after the last visit on {date}, as the child's plan sets (sooner than reg 28)",
+                   last)
+    if due >= clock.due:
+        return clock
+    return Clock(case.id, "cic_visit", due, day.status(due), why, rules.plan_visit_source)
+
+
+def _cic_statutory_visit(case: Case, day: _Day, rules: RuleSet) -> Clock | None:
     on = day.on
     if not case.placements:
         raise _missing(case, "placements")
@@ -295,7 +224,7 @@ def _cp(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
         out.append(Clock(case.id, "initial_conference", due, day.status(due), why, rule.source))
         return
     _visit_clock(case, day, rules.simple["cp_visit"], "cp_visit", conference,
-                 "{period} after the initial conference on {date}, with no visit since", out)
+                 "{period} after the initial conference on {date}, with no visit since", out, rules.plan_visit_source)
     arms = rules.arms["cp_review"]
     _review_clock(case, day, (arms["first"], arms["subsequent"]), "cp_review", conference,
                   "{period} after the initial conference on {date}",
@@ -307,39 +236,30 @@ def _cin(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
     if start is None:
         raise _missing(case, "cin_plan_start")
     _visit_clock(case, day, rules.simple["cin_visit"], "cin_visit", start,
-                 "{period} after the child in need plan started on {date}, with no visit since", out)
+                 "{period} after the child in need plan started on {date}, with no visit since", out,
+                 rules.plan_visit_source)
     rule = rules.simple["cin_review"]
     _review_clock(case, day, (rule, rule), "cin_review", start,
                   "{period} after the child in need plan started on {date}",
                   "{period} after the last child in need review on {date}", out)
 
 
-def _visit_clock(case: Case, day: _Day, rule: Rule, clock: str, since: date, first: str, out: list[Clock]) -> None:
-    """A CP or CiN visit clock: from the last visit the child was seen, or from `since` (worded `first`)."""
+def _visit_clock(case: Case, day: _Day, rule: Rule, clock: str, since: date, first: str, out: list[Clock],
+                 plan_source: str = "") -> None:
+    """A CP, CiN or case-managed visit clock: from the last visit the child was seen, or from `since` (worded
+    `first`). The child's plan, when it sets a period, replaces the rule's (`plan_source` then cites it)."""
+    period, source, plan_words = rule.period, rule.source, ""
+    plan = _plan(case)
+    if plan is not None and plan_source:
+        period, source, plan_words = plan, plan_source, ", as the child's plan sets"
     last = _last_seen_visit(case.visits, since, day.on)
     if last is None:
-        due = rule.period.after(since)
-        why = _why(rule.period, first, since)
+        due = period.after(since)
+        why = _why(period, first + plan_words, since)
     else:
-        due = rule.period.after(last)
-        why = _why(rule.period, "{period} after the last visit on {date}", last)
-    out.append(Clock(case.id, clock, due, day.status(due), why, rule.source))
-
-
-def _review_clock(case: Case, day: _Day, first_then: tuple[Rule, Rule], clock: str, since: date, first: str,
-                  then: str, out: list[Clock]) -> None:
-    """A CP or CiN review clock (the review kind is the clock's name): the first from `since`, then from the
-    last review held."""
-    last_review, _ = _last_reviews(case.reviews, clock, since, day.on)
-    if last_review is None:
-        rule = first_then[0]
-        due = rule.period.after(since)
-        why = _why(rule.period, first, since)
-    else:
-        rule = first_then[1]
-        due = rule.period.after(last_review)
-        why = _why(rule.period, then, last_review)
-    out.append(Clock(case.id, clock, due, day.status(due), why, rule.source))
+        due = period.after(last)
+        why = _why(period, "{period} after the last visit on {date}" + plan_words, last)
+    out.append(Clock(case.id, clock, due, day.status(due), why, source))
 
 
 def _case_managed(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
@@ -355,6 +275,10 @@ def _case_managed(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> No
         due = rule.period.after(last)
         why = _why(rule.period, "{period} after the last care plan review on {date}", last)
     out.append(Clock(case.id, "case_managed_review", due, day.status(due), why, rule.source))
+    if case.plan_visit_every:  # no visit clock unless the plan sets one
+        _visit_clock(case, day, rule, "case_managed_visit", since,
+                     "{period} after the case became case managed on {date}, with no visit since", out,
+                     rules.plan_visit_source)
 
 
 def _clocks(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
@@ -364,14 +288,20 @@ def _clocks(case: Case, day: _Day, rules: RuleSet, out: list[Clock]) -> None:
         if clock is not None:
             out.append(clock)
         out.append(_cic_review(case, day, rules))
+        if case.health_assessments is not None:
+            _health(case, day, rules, out)
     elif category == "cp":
         _cp(case, day, rules, out)
     elif category == "cin":
         _cin(case, day, rules, out)
     elif category == "case_managed":
         _case_managed(case, day, rules, out)
+    elif category == "care_leaver":
+        _care_leaver(case, day, rules, out)
     else:
         check_needs(case)  # raises the unknown-category error
+    if case.missing_episodes:
+        _return_interviews(case, day, rules, out)
     referral = case.referral
     if referral is not None and referral <= day.on:
         done = case.assessment_completed

@@ -15,15 +15,18 @@ from storage.timescales.clocks import UNWORKABLE, check_needs, clocks_and_proble
 from storage.timescales.facts import (
     ARRANGEMENTS,
     CATEGORIES,
+    HEALTH_ASSESSMENT_KINDS,
     REVIEW_KINDS,
     Case,
     CaseError,
     Clock,
+    HealthAssessmentFacts,
+    MissingEpisodeFacts,
     PlacementFacts,
     ReviewFacts,
     VisitFacts,
 )
-from storage.timescales.rules import RuleError, load_rules
+from storage.timescales.rules import RuleError, load_rules, plan_period
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CASE_DATES = (
@@ -34,6 +37,8 @@ _CASE_DATES = (
     "case_managed_since",
     "referral",
     "assessment_completed",
+    "care_leaver_since",
+    "date_of_birth",
 )
 
 
@@ -130,10 +135,66 @@ def case_from_json(obj: dict[str, Any]) -> Case:
         placements=tuple(placements),
         visits=tuple(visits),
         reviews=tuple(reviews),
+        plan_visit_every=_plan_visit_every(cid, obj.get("plan_visit_every")),
+        missing_episodes=_missing_episodes(cid, obj.get("missing_episodes")),
+        accommodation_moves=_moves(cid, obj.get("accommodation_moves")),
+        health_assessments=_health_assessments(cid, obj.get("health_assessments")),
         **dates,
     )
     check_needs(case)
     return case
+
+
+def _plan_visit_every(cid: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CaseError(cid, "plan_visit_every", f"{value!r} should be a period written as text, e.g. '2 weeks'")
+    try:
+        return plan_period(value).text
+    except RuleError as e:
+        raise CaseError(cid, "plan_visit_every", str(e)) from None
+
+
+def _missing_episodes(cid: str, value: object) -> tuple[MissingEpisodeFacts, ...]:
+    episodes = []
+    for i, e in enumerate(_items(cid, "missing_episodes", value)):
+        at = f"missing_episodes[{i}]"
+        start = _date(cid, f"{at}.start", e.get("start"), required=True)
+        end = _date(cid, f"{at}.end", e.get("end"))
+        interview = _date(cid, f"{at}.return_interview", e.get("return_interview"))
+        assert start is not None
+        if end is not None and end < start:
+            raise CaseError(cid, f"{at}.end", f"the episode ends ({end}) before it starts ({start})")
+        if interview is not None and end is None:
+            raise CaseError(cid, f"{at}.return_interview", "an interview needs the episode's end: when they came back")
+        episodes.append(MissingEpisodeFacts(start, end, interview))
+    return tuple(episodes)
+
+
+def _moves(cid: str, value: object) -> tuple[date, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise CaseError(cid, "accommodation_moves", "should be a list of dates (YYYY-MM-DD)")
+    moves = [_date(cid, f"accommodation_moves[{i}]", d, required=True) for i, d in enumerate(value)]
+    return tuple(d for d in moves if d is not None)
+
+
+def _health_assessments(cid: str, value: object) -> tuple[HealthAssessmentFacts, ...] | None:
+    if value is None:
+        return None  # not known: no health clocks (an empty list means known, and none yet)
+    assessments = []
+    for i, a in enumerate(_items(cid, "health_assessments", value)):
+        at = f"health_assessments[{i}]"
+        kind = a.get("kind")
+        if kind not in HEALTH_ASSESSMENT_KINDS:
+            raise CaseError(cid, f"{at}.kind", f"unknown health assessment kind {kind!r}: use one of "
+                            f"{', '.join(HEALTH_ASSESSMENT_KINDS)}")
+        when = _date(cid, f"{at}.date", a.get("date"), required=True)
+        assert when is not None
+        assessments.append(HealthAssessmentFacts(kind, when))
+    return tuple(assessments)
 
 
 _STATUS_WORDS = {

@@ -9,7 +9,7 @@ from operator import attrgetter
 from types import MemberDescriptorType
 from typing import Any
 
-CATEGORIES = ("cin", "cp", "cic", "case_managed")
+CATEGORIES = ("cin", "cp", "cic", "case_managed", "care_leaver")
 REVIEW_KINDS = (
     "cic_review",
     "initial_conference",
@@ -18,7 +18,9 @@ REVIEW_KINDS = (
     "case_managed_review",
     "health_assessment",
     "pep_review",
+    "pathway_plan_review",
 )
+HEALTH_ASSESSMENT_KINDS = ("initial", "review")
 ARRANGEMENTS = (
     "standard",
     "parent_pending_assessment",
@@ -35,9 +37,34 @@ CLOCKS = (
     "cin_visit",
     "cin_review",
     "case_managed_review",
+    "case_managed_visit",
     "assessment",
+    "return_home_interview",
+    "pa_visit",
+    "pathway_plan_review",
+    "initial_health_assessment",
+    "review_health_assessment",
 )
 STATUS_ORDER = ("overdue", "due_today", "due_soon", "on_track")
+# Each clock's name on the pages, and its word in a push alert's title ("Visit due today — J.S."): defined
+# here, with the clocks, so a new clock reaches the caseload, child page, dashboard and alerts by itself.
+CLOCK_NAMES = {
+    "cic_visit": "Statutory visit", "cic_review": "Looked-after review", "initial_conference": "Initial conference",
+    "cp_visit": "Child protection visit", "cp_review": "Review conference", "cin_visit": "Child in need visit",
+    "cin_review": "Child in need review", "case_managed_review": "Case-managed review",
+    "case_managed_visit": "Case-managed visit", "assessment": "Assessment",
+    "return_home_interview": "Return home interview", "pa_visit": "Personal adviser visit",
+    "pathway_plan_review": "Pathway plan review", "initial_health_assessment": "Initial health assessment",
+    "review_health_assessment": "Review health assessment",
+}
+ALERT_WORDS = {
+    "cic_visit": "Visit", "cp_visit": "Visit", "cin_visit": "Visit", "case_managed_visit": "Visit",
+    "pa_visit": "Visit", "cic_review": "Review", "cp_review": "Review conference", "cin_review": "Review",
+    "case_managed_review": "Review", "pathway_plan_review": "Review", "initial_conference": "Initial conference",
+    "assessment": "Assessment", "return_home_interview": "Return interview",
+    "initial_health_assessment": "Health assessment", "review_health_assessment": "Health assessment",
+}
+VISIT_CLOCKS = ("cic_visit", "cp_visit", "cin_visit", "case_managed_visit", "pa_visit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +98,26 @@ class ReviewFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class MissingEpisodeFacts:
+    """A time the child was missing: from `start` to `end` (None while still missing), and the return home
+    interview, if one has been offered or held (None while not)."""
+
+    start: date
+    end: date | None = None
+    return_interview: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthAssessmentFacts:
+    """A statutory health assessment of a child in care: `initial` or `review`, on `date`. `under_five` says
+    whether the child was under five that day; None to work it out from the case's `date_of_birth`."""
+
+    kind: str  # one of HEALTH_ASSESSMENT_KINDS
+    date: date
+    under_five: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     """What the timescales engine knows about one child: the dates that start clocks, and history."""
 
@@ -86,6 +133,16 @@ class Case:
     placements: tuple[PlacementFacts, ...] = ()
     visits: tuple[VisitFacts, ...] = ()  # given in any order, kept in date order
     reviews: tuple[ReviewFacts, ...] = ()  # given in any order, kept in date order
+    # How often the child's own plan says they are seen ("5 working days", "2 weeks"), as rules.toml writes a
+    # period; None when the plan sets nothing and the rule file's period applies.
+    plan_visit_every: str | None = None
+    missing_episodes: tuple[MissingEpisodeFacts, ...] = ()
+    care_leaver_since: date | None = None  # became a relevant or former relevant child
+    accommodation_moves: tuple[date, ...] = ()  # days a care leaver moved into new accommodation
+    date_of_birth: date | None = None
+    # Given in any order, kept in date order. None: the child's health assessments are not known here, and a
+    # child in care gets no health clocks; () or more: they are, and the health clocks run.
+    health_assessments: tuple[HealthAssessmentFacts, ...] | None = None
 
     def __post_init__(self) -> None:
         # History in date order lets the engine read the latest visit or review from the end
@@ -94,6 +151,10 @@ class Case:
         _set_case_visits(self, tuple(sorted(self.visits, key=_by_date)))
         _set_case_reviews(self, tuple(sorted(self.reviews, key=_by_date)))
         _set_case_placements(self, tuple(self.placements))
+        if self.health_assessments:
+            _set_case_health(self, tuple(sorted(self.health_assessments, key=_by_date)))
+        if self.accommodation_moves:
+            _set_case_moves(self, tuple(sorted(self.accommodation_moves)))
 
 
 def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
@@ -106,6 +167,8 @@ _by_date = attrgetter("date")
 _set_case_visits = _slot_setter(Case, "visits")
 _set_case_reviews = _slot_setter(Case, "reviews")
 _set_case_placements = _slot_setter(Case, "placements")
+_set_case_health = _slot_setter(Case, "health_assessments")
+_set_case_moves = _slot_setter(Case, "accommodation_moves")
 
 
 class CaseError(ValueError):

@@ -98,6 +98,9 @@ _SIMPLE_CLOCKS = (
     "cin_review",
     "case_managed_review",
     "assessment",
+    "pathway_plan_review",
+    "initial_health_assessment",
+    "return_home_interview",
 )
 _ARMED_CLOCKS = {
     "cic_visit": (
@@ -109,6 +112,8 @@ _ARMED_CLOCKS = {
     ),
     "cic_review": ("first", "second", "subsequent"),
     "cp_review": ("first", "subsequent"),
+    "pa_visit": ("interval", "after_move"),
+    "review_health_assessment": ("under_five", "five_and_over"),
 }
 
 
@@ -137,6 +142,7 @@ class RuleSet:
                 for name in ARRANGEMENTS
                 if name not in ("standard", "care_order_with_parent")
             }
+            self.plan_visit_source = str(data["plan_visit"]["source"])
             order = data["cic_visit"]["care_order_with_parent"]
             self.care_order_with_parent = (Rule(Period(order["first"]), str(order["source"])),
                                            Rule(Period(order["then"]), str(order["source"])))
@@ -151,6 +157,17 @@ class RuleSet:
 
     def __repr__(self) -> str:
         return f"RuleSet({self.origin!r})"
+
+
+_plan_periods: dict[str, Period] = {}
+
+
+def plan_period(text: str) -> Period:
+    """A plan's visit period ("5 working days"), parsed once per wording: many children share a few."""
+    period = _plan_periods.get(text)
+    if period is None:
+        period = _plan_periods[text] = Period(text)
+    return period
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any], where: str, origin: str) -> dict[str, Any]:

@@ -1,0 +1,57 @@
+"""A missing episode recorded on a device syncs to the server sealed, like every record; one out of order (the
+interview before the child came back) is refused by the same policy as the screen, with the reason audited."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pwa.sync.client import Phase
+from storage.models import MissingEpisode, MissingEpisodeBody
+from storage.store import Store
+from tests.sync_support import Caseload, SyncServer, seed, server_store
+from tests.test_sync_policy import assert_refused, device, forged, push
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def server_url(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    running = SyncServer(pg_url, tmp_path_factory.mktemp("missing-server"))
+    running.start()
+    yield running.url
+    running.kill()
+
+
+@pytest.fixture
+def seeded(pg_url: str, server_url: str) -> Iterator[tuple[Store, Caseload]]:
+    server = server_store(pg_url)
+    caseload = seed(server, suffix="-" + uuid.uuid4().hex[:6])
+    yield server, caseload
+    server.engine.dispose()
+
+
+def test_a_missing_episode_syncs_sealed_and_an_out_of_order_one_is_refused(seeded, server_url: str,
+                                                                          tmp_path: Path) -> None:
+    server, caseload = seeded
+    ben = device(server, caseload, server_url, tmp_path, "ben")
+    with ben.store.session() as session:
+        episode = MissingEpisode(child_id=caseload.children["Alfie"], start=date(2026, 11, 18),
+                                 end=date(2026, 11, 19), interview_held_on=date(2026, 11, 20))
+        ben.store.write(session, episode, MissingEpisodeBody(child_said="I went to the park"), action="create")
+    report = ben.sync_once()
+    assert report.phase == Phase.idle and report.refused == 0
+    with server.session() as session:
+        held = session.get(MissingEpisode, episode.id)
+        assert held is not None and held.end == date(2026, 11, 19)
+        assert b"park" not in held.sealed
+        assert server.opened(held).body.child_said == "I went to the park"
+
+    backwards = forged(ben.store, MissingEpisode, episode.id, clock=ben.store.clock.now(),
+                       fields={"interview_held_on": "2026-11-17"}, new_id=True)
+    assert_refused(server, push(server_url, ben, [backwards]), backwards, "comes after the child came back",
+                   "invalid")
