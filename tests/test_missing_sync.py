@@ -51,7 +51,7 @@ def test_a_missing_episode_syncs_sealed_and_an_out_of_order_one_is_refused(seede
         assert b"park" not in held.sealed
         assert server.opened(held).body.child_said == "I went to the park"
 
-    backwards = forged(ben.store, MissingEpisode, episode.id, clock=ben.store.clock.now(),
+    backwards = forged(ben.store, MissingEpisode, episode.id, clock=ben.store.hlc.stamp(),
                        fields={"interview_held_on": "2026-11-17"}, new_id=True)
     assert_refused(server, push(server_url, ben, [backwards]), backwards, "comes after the child came back",
                    "invalid")
