@@ -263,7 +263,7 @@ def test_a_pushed_record_with_a_key_the_server_holds_is_refused_with_the_reason(
 
 
 def test_a_reloaded_form_keeps_its_key(module_demo_store) -> None:
-    ben = worker(module_demo_store, "ben")
+    ben = worker(module_demo_store, "chloe")
     child = fresh_child(module_demo_store, ben)
     opened = start_visit_form(module_demo_store, ben, child.id, now=NOW)
     assert uuid.UUID(opened.fields[KEY_FIELD])
@@ -283,7 +283,7 @@ def test_imported_visits_carry_a_key_made_from_the_councils_reference(demo_store
 
 
 def test_a_receipt_an_earlier_seen_left_for_an_offline_draft_still_answers(module_demo_store) -> None:
-    ben = worker(module_demo_store, "ben")
+    ben = worker(module_demo_store, "chloe")  # Ben's children in care are used up
     child = fresh_child(module_demo_store, ben)
     visit = submit_visit(module_demo_store, ben, child.id, visit_form(actions=[]), now=NOW)
     key = str(uuid.uuid4())
