@@ -186,7 +186,7 @@ def test_a_refused_draft_is_shown_with_its_reason_and_fixed(page, context, live_
     assert header_height(page) < 60, "the child page's header wrapped at 360 px"
     banner.get_by_role("link", name="Fix this visit").click()
 
-    page.get_by_text("Choose why the child was not seen alone").first.wait_for()
+    page.locator("#editor").get_by_text("Choose why the child was not seen alone").first.wait_for()
     page.get_by_label("If not alone, why not").select_option("refused")
     page.get_by_role("button", name="Submit visit").click()
     page.get_by_text("1 record sent to Seen and stored.").wait_for(timeout=30000)
