@@ -60,7 +60,7 @@ def status_badge(status: str) -> ui.label:
 def refused_drafts(child_id: str = "") -> None:
     """Where the phone shows the drafts Seen refused (all, or this child's), each with why and a link to fix it.
 
-    They live only on the phone (sealed in its browser), so pwa/static/seen-page.js fills this in."""
+    They live only on the phone (sealed in its browser), so pwa/static/seen-refused.js fills this in."""
     ui.element("div").classes("w-full").props(f'id="seen-refused-drafts" data-child-id="{child_id}"')
 
 

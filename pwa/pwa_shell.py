@@ -227,7 +227,7 @@ def manifest() -> dict[str, Any]:
 
 # NiceGUI's "Connection lost" box would cover the form the worker is filling in: the header's status says
 # it instead (and a form is handed to the offline page). The banner for drafts Seen refused is GOV.UK's
-# notification banner, filled in by seen-page.js where a page has its slot (pwa/layout.refused_drafts).
+# notification banner, filled in by seen-refused.js where a page has its slot (pwa/layout.refused_drafts).
 PAGE_CSS = """<style>
 #popup { display: none !important; }
 #seen-refused-drafts:empty { display: none; }
@@ -252,6 +252,7 @@ def head_html() -> str:
         f'<script id="seen-offline-schema" type="application/json">{schema_json()}</script>',
         f'<script src="/pwa/seen-drafts.js?v={version}" defer></script>',
         f'<script src="/pwa/seen-page.js?v={version}" defer></script>',
+        f'<script src="/pwa/seen-refused.js?v={version}" defer></script>',
     ])
 
 

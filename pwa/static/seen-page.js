@@ -471,44 +471,6 @@
     }
   }
 
-  // ---------------------------------------------------------------- drafts Seen refused
-
-  function element(tag, attrs, ...children) {
-    const node = Object.assign(document.createElement(tag), attrs);
-    node.append(...children);
-    return node;
-  }
-
-  async function showRefused() {
-    // On the caseload (every refused draft) and a child's page (theirs): why, and one tap to the fields to fix.
-    const slot = document.getElementById("seen-refused-drafts");
-    if (!slot) return;
-    const childId = slot.dataset.childId || "";
-    const refused = (await Drafts.listDrafts()).filter((d) => d.state === "refused" && (!childId || d.childId === childId));
-    const key = refused.map((d) => d.id + "@" + d.updated).join();
-    if (slot.dataset.key === key && slot.childElementCount === (refused.length ? 1 : 0)) return;
-    slot.dataset.key = key;
-    if (!refused.length) return slot.replaceChildren();
-    const schema = offlineSchema();
-    const banner = element("div", { className: "seen-refused", role: "region" },
-      element("h2", { id: "seen-refused-title", textContent: "Important" }));
-    banner.setAttribute("aria-labelledby", "seen-refused-title");
-    banner.dataset.refused = String(refused.length);
-    const body = element("div", { className: "body" });
-    for (const draft of refused) {
-      const what = (schema[draft.kind] || {}).noun || "record";
-      const who = draft.childLabel ? " for " + draft.childLabel : "";
-      const link = element("a", { href: "/offline?draft=" + encodeURIComponent(draft.id), textContent: "Fix this " + what });
-      link.setAttribute("aria-label", "Fix this " + what + who);
-      body.append(element("p", { className: "refused-draft" },
-        element("strong", { textContent: "Seen could not take the " + what + who + " kept on this phone. " }),
-        draft.message || "It needs changes."), link);
-      body.lastChild.dataset.draft = draft.id;
-    }
-    banner.append(body);
-    slot.replaceChildren(banner);
-  }
-
   // ---------------------------------------------------------------- status in the header
 
   function connectionKnown() {
@@ -524,7 +486,6 @@
       el.dataset.state = "unknown";
       return;
     }
-    showRefused();
     const text = await Drafts.statusText(isLive());
     if (el.textContent !== text) el.textContent = text;
     el.dataset.state = isLive() ? "online" : "offline";
@@ -629,7 +590,8 @@
     }, 50);
   }
 
-  window.SeenPage = { flush: captureNow, formInfo, snapshot: () => formInfo() && snapshot(formInfo()), tick, submissionKey };
+  window.SeenPage = { flush: captureNow, formInfo, snapshot: () => formInfo() && snapshot(formInfo()), tick, submissionKey,
+                     schema: offlineSchema };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();
