@@ -8,8 +8,8 @@ from pwa import state
 from pwa.auth import current_worker
 from pwa.error_summary import error_summary, show_problems
 from pwa.threads import io_bound
+from storage.child_forms import FormInvalid
 from storage.child_view import ChildView
-from storage.direct_work import FormInvalid
 from storage.missing import EpisodeView, save_episode
 from storage.store import NotAllowed
 from storage.timescales.calendar import today_in_england

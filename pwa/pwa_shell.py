@@ -33,14 +33,9 @@ from pwa import state
 from pwa.auth import signed_in_worker
 from pwa.icons import ICONS, icon_name, icon_png
 from pwa.security import same_origin
-from storage.direct_work import (
-    DRAFT_PHOTO_MAX_BYTES,
-    DRAFT_PHOTOS_MAX_BYTES,
-    PHOTO_MAX_SIDE,
-    PHOTOS_PER_ENTRY,
-)
 from storage.models import LIFE_STORY_SECTIONS, NOT_ALONE_REASONS, VISIT_LOCATIONS, WISHES_METHODS
 from storage.offline import held_keys, offline_children, receive_draft
+from storage.photos import DRAFT_PHOTO_MAX_BYTES, DRAFT_PHOTOS_MAX_BYTES, PHOTO_MAX_SIDE, PHOTOS_PER_ENTRY
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
 

@@ -2,7 +2,7 @@
 
 Written for the child, not the file: large friendly type, one chapter to a section of the book, and
 nothing from the case record: no surname, no legal status, no category, no reference numbers, and
-workers by first name only. `LifeStoryBook` (storage/direct_work.py) holds only what may be printed.
+workers by first name only. `LifeStoryBook` (storage/life_story.py) holds only what may be printed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from storage.direct_work import LifeStoryBook, LifeStoryItem, LifeStorySection
+from storage.life_story import LifeStoryBook, LifeStoryItem, LifeStorySection
 
 # Unicode fonts where the machine has them (Debian's fonts-dejavu); the PDF's core font otherwise.
 FONT_DIRS = [Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/local/share/fonts"), Path.home() / ".fonts"]

@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from storage import audit, policy
-from storage.direct_work import FormInvalid
+from storage.child_forms import FormInvalid
 from storage.models import Child, MissingEpisode, MissingEpisodeBody, Worker
 from storage.record_dates import CaseDates, date_problem
 from storage.store import Store

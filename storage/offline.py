@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from storage.direct_work import submit_life_story_from_draft, submit_wishes_from_draft
+from storage.life_story import submit_life_story_from_draft
 from storage.models import Worker
 from storage.store import Store, age_on
 from storage.submissions import held
 from storage.timescales.calendar import today_in_england
 from storage.visits import submit_visit_from_draft
+from storage.wishes import submit_wishes_from_draft
 
 # The kinds of form the phone may send, each with the storage function that submits it exactly once per key.
 SUBMITTERS: dict[str, Callable[..., Any]] = {

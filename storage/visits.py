@@ -219,7 +219,7 @@ def _draft_row(session: Session, worker: Worker, child_id: str, kind: str = DRAF
 
 def save_draft(store: Store, worker: Worker, child_id: str, fields: dict[str, Any], kind: str = DRAFT_KIND) -> datetime:
     """Saves (sealed) the form the worker is typing; returns when. One draft per worker, child and kind of
-    form (a visit, or wishes and feelings and life story: storage/direct_work.py).
+    form (a visit, or wishes and feelings and life story: storage/wishes.py, storage/life_story.py).
 
     Not audited: a draft is work in progress seen only by its author, saved every few seconds; the audit
     trail records the work when it is submitted.

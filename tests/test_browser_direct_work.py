@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
-from storage.direct_work import add_action, add_plan
+from storage.care_plans import add_action, add_plan
 from storage.models import CarePlanAction, Child, Worker
 from tests.browser_support import LiveServer, check_screen, sign_in, wait_connected
 

@@ -13,9 +13,9 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
-from storage.direct_work import WISHES_DRAFT_KIND
 from storage.models import CarePlanAction, LifeStoryEntry, Visit, WishesAndFeelings
 from storage.visits import load_draft
+from storage.wishes import WISHES_DRAFT_KIND
 from tests.browser_support import (
     LiveServer,
     assert_sealed_on_the_phone,

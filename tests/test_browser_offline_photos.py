@@ -21,8 +21,8 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
-from storage.direct_work import open_photo
 from storage.models import LifeStoryEntry, Photo
+from storage.photos import open_photo
 from tests.browser_support import (
     LiveServer,
     assert_sealed_on_the_phone,

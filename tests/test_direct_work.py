@@ -10,20 +10,17 @@ from PIL import Image
 from sqlalchemy import text
 from sqlmodel import select
 
-from storage.direct_work import (
-    FormInvalid,
+from storage.child_forms import FormInvalid
+from storage.life_story import (
     add_life_story_entry,
     correct_life_story_entry,
     life_story_book,
     life_story_for_child,
-    photo_for_worker,
-    prepare_photo,
-    submit_wishes,
-    wishes_correction_form,
-    wishes_for_child,
 )
 from storage.models import AuditEvent, Child, ChildBody, LifeStoryEntry, Photo, Team, Worker
+from storage.photos import photo_for_worker, prepare_photo
 from storage.store import NotAllowed, Store
+from storage.wishes import submit_wishes, wishes_correction_form, wishes_for_child
 from tests.conftest import DEMO_DAY
 
 

@@ -17,17 +17,13 @@ from PIL import Image, ImageDraw, PngImagePlugin
 from pypdf import PdfReader
 from sqlmodel import select
 
-from storage.direct_work import (
+from storage.care_plans import add_action, care_plans_for_child
+from storage.life_story import (
     LIFE_STORY_DRAFT_KIND,
     LifeStoryBook,
     LifeStorySection,
-    add_action,
     add_life_story_entry,
-    care_plans_for_child,
     life_story_for_child,
-    open_photo,
-    prepare_photo,
-    wishes_for_child,
 )
 from storage.life_story_book import life_story_pdf
 from storage.models import (
@@ -41,7 +37,9 @@ from storage.models import (
     WishesAndFeelings,
     Worker,
 )
+from storage.photos import open_photo, prepare_photo
 from storage.store import NotAllowed, Store
+from storage.wishes import wishes_for_child
 from tests.conftest import sign_in
 
 

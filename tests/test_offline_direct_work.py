@@ -15,9 +15,10 @@ import pytest
 from PIL import Image
 from sqlmodel import func, select
 
-from storage.direct_work import DRAFT_PHOTO_MAX_BYTES, PHOTOS_PER_ENTRY, FormInvalid, open_photo
+from storage.child_forms import FormInvalid
 from storage.models import Child, Draft, LifeStoryEntry, Photo, WishesAndFeelings, Worker
 from storage.offline import receive_draft
+from storage.photos import DRAFT_PHOTO_MAX_BYTES, PHOTOS_PER_ENTRY, open_photo
 from storage.store import Store
 from tests.conftest import DEMO_DAY
 

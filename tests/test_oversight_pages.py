@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from storage import oversight
 from storage.audit_trail import initials
-from storage.direct_work import LIFE_STORY_DRAFT_KIND
+from storage.life_story import LIFE_STORY_DRAFT_KIND
 from storage.models import AuditEvent, Child, Device, Placement, RecordStatus, Visit, Worker
 from storage.store import Store
 from storage.timescales.calendar import LONDON, show_date

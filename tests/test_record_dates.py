@@ -11,14 +11,10 @@ import pytest
 from sqlmodel import select
 
 from pwa.sync.server import status_of
-from storage.direct_work import (
-    FormInvalid,
-    add_action,
-    add_life_story_entry,
-    add_plan,
-    submit_wishes,
-)
+from storage.care_plans import add_action, add_plan
+from storage.child_forms import FormInvalid
 from storage.importer import ImportRejected, import_text
+from storage.life_story import add_life_story_entry
 from storage.models import (
     AuditEvent,
     CarePlanAction,
@@ -37,6 +33,7 @@ from storage.sync.devices import enrol_device, issue_enrolment_code, token_hash
 from storage.sync.push import push
 from storage.sync.refusal import SyncRefused
 from storage.visits import VisitInvalid, blank_form, submit_visit
+from storage.wishes import submit_wishes
 from tests.conftest import DEMO_DAY
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)

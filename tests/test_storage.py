@@ -14,7 +14,6 @@ from storage import audit, sealing
 from storage.cases import cases_for
 from storage.db import alembic_config, make_engine, migrate
 from storage.demo import CHILD_WORDS, NAME_GENDERS, create_demo
-from storage.direct_work import open_photo
 from storage.models import (
     CarePlanAction,
     Child,
@@ -27,6 +26,7 @@ from storage.models import (
     Visit,
     Worker,
 )
+from storage.photos import open_photo
 from storage.store import Locked, Store
 from storage.timescales import clocks_for_all
 from tests.conftest import DEMO_DAY

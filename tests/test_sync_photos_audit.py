@@ -21,11 +21,14 @@ from pwa import state
 from pwa.sync import messages
 from pwa.sync.client import Phase
 from pwa.sync.server import build_app
-from storage import audit, direct_work
+from storage import audit
+from storage.life_story import add_life_story_entry, correct_life_story_entry, life_story_book
 from storage.models import AuditEvent, Outbox, Photo, RecordStamp, SyncState, Worker
+from storage.photos import open_photo, prepare_photo
 from storage.store import NotAllowed, Store
 from storage.sync import changes as sync_changes
 from storage.sync import node as sync_node
+from storage.wishes import wishes_for_child
 from tests.sync_support import (
     add_visit,
     enrol,
@@ -55,7 +58,7 @@ def photo(colour: tuple[int, int, int], size: tuple[int, int] = (320, 240), *, n
         image = Image.new("RGB", size, colour)
     out = io.BytesIO()
     image.save(out, "PNG")
-    return direct_work.prepare_photo(out.getvalue())
+    return prepare_photo(out.getvalue())
 
 
 def worker_on(store: Store, worker_id: str) -> Worker:
@@ -69,7 +72,7 @@ def images_of(store: Store, entry_id: str) -> list[bytes]:
     """The images of a life-story entry's photos on a store, opened (sorted: photos added together have no order)."""
     with store.session() as session:
         photos = session.exec(select(Photo).where(Photo.record_id == entry_id))
-        return sorted(direct_work.open_photo(store, p) for p in photos)
+        return sorted(open_photo(store, p) for p in photos)
 
 
 def signed(enrolment: sync_node.Enrolment, changes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -91,8 +94,8 @@ def test_a_photo_added_offline_reaches_the_server_and_another_node_with_the_same
     beach, pier = photo((200, 160, 40)), photo((20, 90, 200))
 
     # Offline on ben's laptop: an entry with two photos.
-    entry = direct_work.add_life_story_entry(ben.store, worker_on(ben.store, caseload.workers["ben"]), alfie, ENTRY,
-                                             [beach, pier], today=TODAY)
+    entry = add_life_story_entry(ben.store, worker_on(ben.store, caseload.workers["ben"]), alfie, ENTRY,
+                                 [beach, pier], today=TODAY)
     report = ben.sync_once()
     assert report.phase == Phase.idle and report.pushed == 3 and report.refused == 0, report.message
 
@@ -100,7 +103,7 @@ def test_a_photo_added_offline_reaches_the_server_and_another_node_with_the_same
     assert images_of(server, entry.id) == both
     assert amara.sync_once().phase == Phase.idle
     assert images_of(amara.store, entry.id) == both
-    book = direct_work.life_story_book(amara.store, worker_on(amara.store, caseload.workers["amara"]), alfie)
+    book = life_story_book(amara.store, worker_on(amara.store, caseload.workers["amara"]), alfie)
     assert sorted(book.photos.values()) == both
 
     # A node enrolled afterwards receives the child whole, photos and all.
@@ -110,8 +113,8 @@ def test_a_photo_added_offline_reaches_the_server_and_another_node_with_the_same
 
     # Ben corrects the entry, keeping the pier photo and adding one: the new entry's photos sync too.
     sunset = photo((240, 90, 60))
-    keep = [p.id for p in _photos(ben.store, entry.id) if direct_work.open_photo(ben.store, p) == pier]
-    corrected = direct_work.correct_life_story_entry(
+    keep = [p.id for p in _photos(ben.store, entry.id) if open_photo(ben.store, p) == pier]
+    corrected = correct_life_story_entry(
         ben.store, worker_on(ben.store, caseload.workers["ben"]), alfie, entry.id, {**ENTRY, "title": "The pier"},
         keep, [sunset], today=TODAY)
     assert ben.sync_once().phase == Phase.idle
@@ -147,8 +150,8 @@ def test_a_damaged_or_missing_image_is_refused_and_nothing_in_its_batch_applied(
     alfie = caseload.children["Alfie"]
     image = photo((10, 200, 10))
     add_visit(ben.store, alfie, caseload.workers["ben"], "Fine")
-    entry = direct_work.add_life_story_entry(ben.store, worker_on(ben.store, caseload.workers["ben"]), alfie, ENTRY,
-                                             [image], today=TODAY)
+    entry = add_life_story_entry(ben.store, worker_on(ben.store, caseload.workers["ben"]), alfie, ENTRY,
+                                 [image], today=TODAY)
     changes = sync_node.pending_changes(ben.store)
     assert [c["kind"] for c in changes] == ["visit", "life_story", "photo"]
     assert base64.b64decode(changes[2]["body"]["image"]) == image  # the outbox holds the image itself
@@ -184,8 +187,8 @@ def test_batches_and_pages_stop_at_their_byte_budget_and_the_server_takes_a_full
     worker = worker_on(ben.store, caseload.workers["ben"])
     # Eight photos as big as Seen makes them (~1.8 MB each), in two entries: ~15 MB to sync.
     images = [photo((0, 0, 0), (1600, 1600), noise=True) for _ in range(8)]
-    entries = [direct_work.add_life_story_entry(ben.store, worker, caseload.children["Alfie"], ENTRY, images[i:i + 4],
-                                                today=TODAY) for i in (0, 4)]
+    entries = [add_life_story_entry(ben.store, worker, caseload.children["Alfie"], ENTRY, images[i:i + 4],
+                                    today=TODAY) for i in (0, 4)]
     biggest = max(len(base64.b64encode(i)) for i in images) + 2000
     first = sync_node.pending_changes(ben.store, 100)
     assert 1 < len(first) < 10
@@ -210,7 +213,7 @@ def test_photos_pushed_without_images_by_an_older_seen_are_sent_again_whole(seed
     assert ben.sync_once().phase == Phase.idle
     worker = worker_on(ben.store, caseload.workers["ben"])
     pushed, waiting = photo((90, 30, 30)), photo((30, 90, 30))
-    entry = direct_work.add_life_story_entry(ben.store, worker, caseload.children["Alfie"], ENTRY, today=TODAY)
+    entry = add_life_story_entry(ben.store, worker, caseload.children["Alfie"], ENTRY, today=TODAY)
     assert ben.sync_once().phase == Phase.idle
     # As an older Seen left things: one photo on the server without its image, one waiting in the outbox
     # with a change that carries none.
@@ -248,10 +251,10 @@ def test_photos_reach_the_all_in_one_servers_own_store_and_its_own_photos_reach_
     assert ben.sync_once().phase == amara.sync_once().phase == Phase.idle
     from_node, from_app = photo((120, 40, 160)), photo((40, 160, 120))
     alfie = caseload.children["Alfie"]
-    on_node = direct_work.add_life_story_entry(ben.store, worker_on(ben.store, caseload.workers["ben"]), alfie,
-                                               ENTRY, [from_node], today=TODAY)
-    on_app = direct_work.add_life_story_entry(server, worker_on(server, caseload.workers["ben"]), alfie,
-                                              {**ENTRY, "title": "On the phone"}, [from_app], today=TODAY)
+    on_node = add_life_story_entry(ben.store, worker_on(ben.store, caseload.workers["ben"]), alfie,
+                                   ENTRY, [from_node], today=TODAY)
+    on_app = add_life_story_entry(server, worker_on(server, caseload.workers["ben"]), alfie,
+                                  {**ENTRY, "title": "On the phone"}, [from_app], today=TODAY)
 
     assert ben.sync_once().phase == Phase.idle
     assert amara.sync_once().phase == Phase.idle
@@ -298,9 +301,9 @@ def test_what_a_worker_read_offline_reaches_the_servers_audit_trail_once_with_th
     alfie = caseload.children["Alfie"]
 
     # Offline: ben reads Alfie's wishes and feelings, and tries a child who is not his.
-    direct_work.wishes_for_child(ben.store, worker, alfie)
+    wishes_for_child(ben.store, worker, alfie)
     with pytest.raises(NotAllowed):
-        direct_work.wishes_for_child(ben.store, worker, caseload.children["Daisy"])
+        wishes_for_child(ben.store, worker, caseload.children["Daisy"])
     written = node_events(ben.store)
     assert [(e.action, e.kind, e.record_id) for e in written[-2:]] == [
         ("read", "wishes_and_feelings", alfie), ("denied", "child", caseload.children["Daisy"])]
@@ -322,7 +325,7 @@ def test_what_a_worker_read_offline_reaches_the_servers_audit_trail_once_with_th
     again = audit_upload(enrolment, [e.model_dump() for e in written[-2:]], extra={"device_id": "someone-else"})
     assert again.status_code == 200, again.text
     assert again.json() == {"recorded": [], "duplicates": [e.id for e in written[-2:]]}
-    direct_work.wishes_for_child(ben.store, worker, alfie)
+    wishes_for_child(ben.store, worker, alfie)
     [later] = node_events(ben.store)[-1:]
     assert audit_upload(enrolment, [later.model_dump()], extra={"device_id": "someone-else"}).status_code == 200
     assert events_from(server, device)[-1].device_id == device

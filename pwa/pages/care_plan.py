@@ -18,10 +18,9 @@ from pwa.error_summary import error_summary, show_problems
 from pwa.form_key import FormKey
 from pwa.layout import NOT_FOUND, frame
 from pwa.threads import io_bound
-from storage.direct_work import (
+from storage.care_plans import (
     ACTION_STATUS_WORDS,
     ActionView,
-    FormInvalid,
     PlanView,
     add_action,
     add_plan,
@@ -30,6 +29,7 @@ from storage.direct_work import (
     complete_action,
     set_action_status,
 )
+from storage.child_forms import FormInvalid
 from storage.models import PLAN_KINDS
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed

@@ -11,9 +11,10 @@ from pwa.missing_section import missing_banner, missing_section
 from pwa.style import child_words
 from pwa.threads import io_bound
 from storage.child_view import STATUS_WORDS, ChildView, TimelineItem, child_view, clock_name
-from storage.direct_work import LIFE_STORY_DRAFT_KIND, WISHES_DRAFT_KIND
+from storage.life_story import LIFE_STORY_DRAFT_KIND
 from storage.store import NotAllowed
 from storage.timescales import UNWORKABLE
+from storage.wishes import WISHES_DRAFT_KIND
 
 KIND_ICONS = {"visit": "home", "wishes_and_feelings": "record_voice_over", "life_story": "auto_stories",
               "review": "groups", "care_plan": "assignment", "care_plan_action": "task_alt"}

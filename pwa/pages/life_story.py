@@ -4,11 +4,11 @@ The words of the entry being written (and a correction in progress: which entry,
 are kept as a sealed draft as the worker types (pwa/form_draft.py), restored when they come back. Photos
 waiting to be added are not in that draft: the page holds them until the entry is added.
 
-Photos are downscaled and sealed like every other record (storage/direct_work.py) and reach the screen
+Photos are downscaled and sealed like every other record (storage/photos.py) and reach the screen
 only through `/photo/{id}`, which opens them for a worker who may see the child. `Export life-story book`
 makes the PDF the child keeps (storage/life_story_book.py).
 
-The text inputs carry `data-field="<name>"` (storage.direct_work's life-story form), so the page's offline
+The text inputs carry `data-field="<name>"` (storage.life_story's form), so the page's offline
 script (pwa/static/seen-page.js) can keep the words if the connection drops. It keeps the photos too: the
 uploaders carry `data-offline-photos`, and each photo waiting to be added shows the SHA-256 of the file as
 it arrived (`data-photo-sha`), so the script knows which of the photos it copied the page holds. A photo
@@ -36,10 +36,9 @@ from pwa.form_draft import RESTORED, FormDraft, restore
 from pwa.form_key import FormKey
 from pwa.layout import NOT_FOUND, frame
 from pwa.threads import io_bound
-from storage.direct_work import (
+from storage.child_forms import FormInvalid
+from storage.life_story import (
     LIFE_STORY_DRAFT_KIND,
-    PHOTOS_PER_ENTRY,
-    FormInvalid,
     LifeStoryItem,
     LifeStorySection,
     add_life_story_entry,
@@ -47,11 +46,10 @@ from storage.direct_work import (
     correct_life_story_entry,
     life_story_book,
     life_story_for_child,
-    photo_for_worker,
-    prepare_photo,
 )
 from storage.life_story_book import life_story_pdf
 from storage.models import LIFE_STORY_SECTIONS
+from storage.photos import PHOTOS_PER_ENTRY, photo_for_worker, prepare_photo
 from storage.store import NotAllowed
 from storage.submissions import KEY_FIELD
 from storage.timescales.calendar import today_in_england

@@ -5,7 +5,7 @@ a field loses focus, so a closed tab loses nothing. Saving it for good seals the
 immutable; a correction is a new record that supersedes the old. Past work is listed below the form,
 the child's words in their own style, set apart from the worker's reflection.
 
-Each input carries `data-field="<name>"`, the names of storage.direct_work's wishes form, so the page's
+Each input carries `data-field="<name>"`, the names of storage.wishes's form, so the page's
 offline script (pwa/static/seen-page.js) can keep the form if the connection drops while it is typed.
 """
 
@@ -24,21 +24,21 @@ from pwa.form_draft import RESTORED, FormDraft, restore
 from pwa.form_key import FormKey
 from pwa.layout import NOT_FOUND, frame
 from pwa.threads import io_bound
-from storage.direct_work import (
+from storage.child_forms import FormInvalid
+from storage.models import WISHES_METHODS
+from storage.record_dates import CONFIRM_FIELD
+from storage.store import NotAllowed
+from storage.submissions import KEY_FIELD
+from storage.timescales.calendar import today_in_england
+from storage.wishes import (
     WISHES_DRAFT_KIND,
     WISHES_TEXT_FIELDS,
-    FormInvalid,
     WishesView,
     blank_wishes_form,
     submit_wishes,
     wishes_correction_form,
     wishes_for_child,
 )
-from storage.models import WISHES_METHODS
-from storage.record_dates import CONFIRM_FIELD
-from storage.store import NotAllowed
-from storage.submissions import KEY_FIELD
-from storage.timescales.calendar import today_in_england
 
 
 def _entry_card(entry: WishesView, child_first_name: str, on_correct: Any) -> None:

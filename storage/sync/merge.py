@@ -19,7 +19,6 @@ from pydantic import BaseModel, ValidationError, create_model
 from sqlmodel import Session, SQLModel, col, select
 
 from storage import policy
-from storage.direct_work import image_from_sync
 from storage.models import (
     BODY_OF,
     KIND_OF,
@@ -32,6 +31,7 @@ from storage.models import (
     record,
     table_of,
 )
+from storage.photos import image_from_sync
 from storage.store import Store, same_value
 from storage.sync.bulk import insert_rows
 from storage.sync.changes import CONFLICT_NS, KIND_RANK, MODEL_OF, aware, child_id_of, clear_fields

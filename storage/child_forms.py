@@ -1,0 +1,96 @@
+"""What the direct-work forms (storage/wishes.py, storage/life_story.py, storage/care_plans.py) share.
+
+Forms travel as plain dicts of strings, like the visit form (see storage/visits.py):
+
+    wishes and feelings: on "YYYY-MM-DD", method (a WISHES_METHODS code), child_words, reflection,
+        shared_with, supersedes (the id of the record it corrects, or "").
+    life story: on, section (a LIFE_STORY_SECTIONS code), title, text.
+    care plan: kind (a PLAN_KINDS code), start, summary.
+    care plan action: plan_id, description, owner, due ("" for none).
+
+Every function takes the signed-in worker and goes through `Store.child_for`, so a child the worker may
+not see is refused (and the refusal audited) the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from storage import audit
+from storage.models import Child, Worker
+from storage.record_dates import check_dates
+from storage.store import Store
+
+
+class FormInvalid(ValueError):
+    """The form cannot be saved as it is: `problems` maps each field to what to do about it."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__(" ".join(problems.values()))
+        self.problems = problems
+
+
+def _text(fields: dict[str, Any], name: str) -> str:
+    value = fields.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _past_date(fields: dict[str, Any], name: str, today: date, what: str, problems: dict[str, str]) -> date | None:
+    """A date that has happened: today or before. Adds a plain-English problem otherwise."""
+    text = _text(fields, name)
+    if not text:
+        problems[name] = f"Enter the date of the {what}."
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        problems[name] = f"Enter the date of the {what} as a date, like {today:%Y-%m-%d}."
+        return None
+    if day > today:
+        problems[name] = f"The date is in the future. Enter the day the {what} happened."
+        return None
+    return day
+
+
+def _check_child_dates(store: Store, session: Session, worker: Worker, child: Child, kind: str, name: str,
+                       day: date | None, what: str, fields: dict[str, Any], device_id: str | None = None, *,
+                       confirmable: bool = True) -> None:
+    """Raises FormInvalid for a date before the child's birth, or one before the case opened that the worker
+    has not confirmed (storage/record_dates.py)."""
+    problems = check_dates(store, session, worker, child, kind, {name: (day, what, confirmable)}, fields,
+                           device_id=device_id)
+    if problems:
+        raise FormInvalid(problems)
+
+
+def first_name(display_name: str) -> str:
+    return display_name.split()[0] if display_name.strip() else ""
+
+
+def _workers(session: Session, ids: set[str]) -> dict[str, Worker]:
+    if not ids:
+        return {}
+    return {w.id: w for w in session.exec(select(Worker).where(col(Worker.id).in_(ids)))}
+
+
+@dataclass
+class ChildHeading:
+    """Just enough of the child for a screen's heading: the name the child goes by."""
+
+    child_id: str
+    name: str
+    first_name: str
+    born: date | None = None  # date pickers offer nothing before it
+
+
+def _heading(store: Store, child: Child) -> ChildHeading:
+    body = store.opened(child).body
+    return ChildHeading(child.id, body.name, body.preferred_name or body.first_name, body.date_of_birth)
+
+
+def _read(session: Session, worker: Worker, child: Child, kind: str) -> None:
+    audit.append(session, "read", kind, child.id, worker_id=worker.id, child_id=child.id)
