@@ -1,6 +1,6 @@
 """A form's sealed draft on the server, kept as the worker types, so nothing typed is lost.
 
-The draft (storage/visits.save_draft) is saved a couple of seconds after the worker stops typing, when a
+The draft (storage/drafts.save_draft) is saved a couple of seconds after the worker stops typing, when a
 field loses focus, and when the page's connection closes (a closed tab, a phone that killed the browser).
 The page restores it when the worker comes back, in this browser or another. Used by the wishes-and-
 feelings, life-story and visit pages.
@@ -23,9 +23,9 @@ from nicegui.elements.mixins.value_element import ValueElement
 
 from pwa import state
 from pwa.threads import io_bound
+from storage.drafts import SavedDraft, discard_draft, load_draft, save_draft
 from storage.models import Worker
 from storage.timescales.calendar import LONDON
-from storage.visits import SavedDraft, discard_draft, load_draft, save_draft
 
 AUTOSAVE_SECONDS = 2.0
 RESTORED = "Draft restored: carry on where you left off."

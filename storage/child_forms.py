@@ -14,6 +14,8 @@ not see is refused (and the refusal audited) the same way everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -94,3 +96,11 @@ def _heading(store: Store, child: Child) -> ChildHeading:
 
 def _read(session: Session, worker: Worker, child: Child, kind: str) -> None:
     audit.append(session, "read", kind, child.id, worker_id=worker.id, child_id=child.id)
+
+
+@contextmanager
+def child_session(store: Store, worker: Worker, child_id: str, *, device_id: str | None = None
+                  ) -> Iterator[tuple[Session, Child]]:
+    """A transaction on a child the worker may see; NotAllowed (audited, "not found") otherwise."""
+    with store.session() as session:
+        yield session, store.child_for(session, worker, child_id, device_id=device_id)

@@ -14,6 +14,8 @@ from sqlmodel import select
 
 from storage import audit
 from storage.cases import cases_for
+from storage.child_forms import child_session
+from storage.drafts import DRAFT_KIND
 from storage.missing import EpisodeView, episodes_for, is_missing_now
 from storage.models import (
     CATEGORY_LABELS,
@@ -32,7 +34,7 @@ from storage.store import Store, age_on
 from storage.timescales import Clock, clocks_and_problems, worst_first
 from storage.timescales.calendar import LONDON, today_in_england
 from storage.timescales.facts import CLOCK_NAMES as ALL_CLOCK_NAMES
-from storage.visits import DRAFT_KIND, child_session, written_up_late
+from storage.visits import written_up_late
 
 CLOCK_NAMES = ALL_CLOCK_NAMES  # defined with the clocks (storage/timescales/facts.py)
 STATUS_WORDS = {"draft": "Draft", "submitted": "Submitted", "returned": "Returned", "signed_off": "Signed off"}

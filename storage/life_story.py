@@ -1,6 +1,6 @@
 """Life-story entries and their photos, and the book they make (printed by storage/life_story_book.py).
 
-A form being typed is kept as a sealed draft (storage/visits.save_draft, kind LIFE_STORY_DRAFT_KIND), deleted
+A form being typed is kept as a sealed draft (storage/drafts.save_draft, kind LIFE_STORY_DRAFT_KIND), deleted
 when the entry it becomes is stored. An entry is immutable once saved: a correction is a new entry whose
 `supersedes` names the old one, keeping such of the old one's photos as the worker chooses.
 """
@@ -26,6 +26,7 @@ from storage.child_forms import (
     _workers,
     first_name,
 )
+from storage.drafts import discard_in
 from storage.models import (
     LIFE_STORY_SECTIONS,
     Child,
@@ -40,9 +41,8 @@ from storage.photos import PHOTOS_PER_ENTRY, open_photo, prepare_draft_photos
 from storage.store import Store
 from storage.submissions import KEY_FIELD, already_made, key_of, make_once, new_key
 from storage.timescales.calendar import today_in_england
-from storage.visits import discard_in
 
-# The kinds of their drafts (storage/visits.save_draft): one draft per worker, child and kind.
+# The kinds of their drafts (storage/drafts.save_draft): one draft per worker, child and kind.
 LIFE_STORY_DRAFT_KIND = "life_story"
 
 

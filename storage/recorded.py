@@ -14,6 +14,7 @@ from typing import Any
 
 from storage import audit, oversight
 from storage.cases import cases_for
+from storage.child_forms import child_session
 from storage.child_view import clock_name
 from storage.models import (
     LIFE_STORY_SECTIONS,
@@ -29,7 +30,7 @@ from storage.store import NotAllowed, Store
 from storage.timescales import Clock, clocks_for, worst_first
 from storage.timescales.calendar import LONDON, today_in_england
 from storage.timescales.facts import VISIT_CLOCKS
-from storage.visits import child_session, written_up_late
+from storage.visits import written_up_late
 
 RECORDED_MODELS = {"visit": Visit, "wishes_and_feelings": WishesAndFeelings, "life_story": LifeStoryEntry}
 

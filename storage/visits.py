@@ -1,4 +1,4 @@
-"""Statutory visits: the draft saved as the worker types, submitting (sealed, immutable), corrections.
+"""Statutory visits: submitting (sealed, immutable), corrections.
 
 A visit form travels as a plain dict of strings and lists (`fields`), the same shape whether it comes
 from the visit screen, a restored draft or the offline page's IndexedDB copy:
@@ -10,16 +10,14 @@ from the visit screen, a restored draft or the offline page's IndexedDB copy:
     safety_scale [{"who", "score"}], actions [{"description", "owner", "due"}], supersedes (a visit id),
     submission_key (made when the form is opened: the visit is stored once per key, storage/submissions.py).
 
-A draft is one sealed row per worker and child in `Draft`. Submitting checks the form, seals the visit
-with its outbox entry and audit event, turns its actions arising into care plan actions and discards the
-draft, all in one transaction. A submitted visit is never changed: a correction is a new visit whose
+The draft saved as the worker types is kept by storage/drafts.py (kind DRAFT_KIND). Submitting checks the
+form, seals the visit with its outbox entry and audit event, turns its actions arising into care plan
+actions and discards the draft, all in one transaction. A submitted visit is never changed: a correction is a new visit whose
 `supersedes` names the old one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -27,6 +25,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from storage import policy
+from storage.child_forms import child_session
+from storage.drafts import discard_in, load_draft
 from storage.models import (
     NOT_ALONE_REASONS,
     VISIT_LOCATIONS,
@@ -35,7 +35,6 @@ from storage.models import (
     CarePlanActionBody,
     CarePlanBody,
     Child,
-    Draft,
     RecordStatus,
     SafetyScore,
     Visit,
@@ -49,7 +48,6 @@ from storage.submissions import KEY_FIELD, key_of, make_once, new_key
 from storage.timescales import is_late_write_up
 from storage.timescales.calendar import LONDON
 
-DRAFT_KIND = "visit"
 # A phone's clock can run a little ahead of the server's: a visit "now" must not read as the future.
 CLOCK_SLACK = timedelta(minutes=5)
 
@@ -75,17 +73,6 @@ def blank_form(now: datetime | None = None) -> dict[str, Any]:
         **{name: "" for name in TEXT_FIELDS},
         "safety_scale": [], "actions": [], "supersedes": "", KEY_FIELD: new_key(),
     }
-
-
-# ------------------------------------------------------------ the child, checked
-
-
-@contextmanager
-def child_session(store: Store, worker: Worker, child_id: str, *, device_id: str | None = None
-                  ) -> Iterator[tuple[Session, Child]]:
-    """A transaction on a child the worker may see; NotAllowed (audited, "not found") otherwise."""
-    with store.session() as session:
-        yield session, store.child_for(session, worker, child_id, device_id=device_id)
 
 
 # ------------------------------------------------------------ checking a form
@@ -207,66 +194,6 @@ def check_visit(fields: dict[str, Any], category: str, now: datetime | None = No
     return CheckedVisit(visited_at=visited_at, location=location, seen=seen, seen_alone=seen_alone,
                         not_alone_reason=reason or None, bedroom_seen=bedroom, body=body, actions=actions,
                         supersedes=_text(fields, "supersedes") or None)
-
-
-# ------------------------------------------------------------ drafts
-
-
-def _draft_row(session: Session, worker: Worker, child_id: str, kind: str = DRAFT_KIND) -> Draft | None:
-    return session.exec(select(Draft).where(Draft.worker_id == worker.id, Draft.child_id == child_id,
-                                            Draft.kind == kind)).first()
-
-
-def save_draft(store: Store, worker: Worker, child_id: str, fields: dict[str, Any], kind: str = DRAFT_KIND) -> datetime:
-    """Saves (sealed) the form the worker is typing; returns when. One draft per worker, child and kind of
-    form (a visit, or wishes and feelings and life story: storage/wishes.py, storage/life_story.py).
-
-    Not audited: a draft is work in progress seen only by its author, saved every few seconds; the audit
-    trail records the work when it is submitted.
-    """
-    with child_session(store, worker, child_id) as (session, _child):
-        draft = _draft_row(session, worker, child_id, kind) or Draft(worker_id=worker.id, child_id=child_id,
-                                                                     kind=kind)
-        draft.updated_at = utcnow()
-        draft.sealed = store.seal_payload("draft", draft.id, dict(fields))
-        session.add(draft)
-        return draft.updated_at
-
-
-@dataclass
-class SavedDraft:
-    fields: dict[str, Any]
-    updated_at: datetime
-
-
-def load_draft(store: Store, worker: Worker, child_id: str, kind: str = DRAFT_KIND) -> SavedDraft | None:
-    """The worker's unfinished form of this kind (a visit unless said) for this child, if there is one."""
-    with store.session() as session:
-        draft = _draft_row(session, worker, child_id, kind)
-        if draft is None:
-            return None
-        return SavedDraft(store.open_payload("draft", draft.id, draft.sealed), draft.updated_at)
-
-
-def discard_draft(store: Store, worker: Worker, child_id: str, kind: str = DRAFT_KIND) -> None:
-    with store.session() as session:
-        discard_in(session, worker, child_id, kind)
-
-
-def discard_in(session: Session, worker: Worker, child_id: str, kind: str = DRAFT_KIND) -> None:
-    """Deletes the draft in the caller's transaction: the record it became is stored in the same one."""
-    draft = _draft_row(session, worker, child_id, kind)
-    if draft is not None:
-        session.delete(draft)
-
-
-def drafts_by_child(store: Store, worker: Worker) -> dict[str, set[str]]:
-    """The kinds of form (visit, wishes and feelings, life story) this worker left unfinished, by child."""
-    found: dict[str, set[str]] = {}
-    with store.session() as session:
-        for child_id, kind in session.exec(select(Draft.child_id, Draft.kind).where(Draft.worker_id == worker.id)):
-            found.setdefault(child_id, set()).add(kind)
-    return found
 
 
 # ------------------------------------------------------------ submitting

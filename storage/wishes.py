@@ -1,6 +1,6 @@
 """Wishes and feelings: the child's own words, and the worker's reflection on them.
 
-A form being typed is kept as a sealed draft (storage/visits.save_draft, kind WISHES_DRAFT_KIND), deleted
+A form being typed is kept as a sealed draft (storage/drafts.save_draft, kind WISHES_DRAFT_KIND), deleted
 when the record it becomes is stored. A record is immutable once saved: a correction is a new record whose
 `supersedes` names the old one. The form and the checks every direct-work form shares: storage/child_forms.py.
 """
@@ -25,14 +25,14 @@ from storage.child_forms import (
     _workers,
     first_name,
 )
+from storage.drafts import discard_in
 from storage.models import WISHES_METHODS, Child, RecordStatus, WishesAndFeelings, WishesBody, Worker, utcnow
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import Store
 from storage.submissions import KEY_FIELD, already_made, key_of, make_once, new_key
 from storage.timescales.calendar import today_in_england
-from storage.visits import discard_in
 
-# The kinds of their drafts (storage/visits.save_draft): one draft per worker, child and kind.
+# The kinds of their drafts (storage/drafts.save_draft): one draft per worker, child and kind.
 WISHES_DRAFT_KIND = "wishes_and_feelings"
 WISHES_TEXT_FIELDS = ("child_words", "reflection", "shared_with")
 

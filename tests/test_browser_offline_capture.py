@@ -13,8 +13,8 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
+from storage.drafts import load_draft
 from storage.models import CarePlanAction, LifeStoryEntry, Visit, WishesAndFeelings
-from storage.visits import load_draft
 from storage.wishes import WISHES_DRAFT_KIND
 from tests.browser_support import (
     LiveServer,

@@ -10,11 +10,11 @@ from sqlmodel import col, select
 
 from storage import oversight
 from storage.audit_trail import initials
+from storage.drafts import save_draft
 from storage.life_story import LIFE_STORY_DRAFT_KIND
 from storage.models import AuditEvent, Child, Device, Placement, RecordStatus, Visit, Worker
 from storage.store import Store
 from storage.timescales.calendar import LONDON, show_date
-from storage.visits import save_draft
 from tests.conftest import sign_in
 
 

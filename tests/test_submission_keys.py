@@ -16,6 +16,7 @@ from sqlmodel import SQLModel, col, select
 from pwa.sync.server import status_of
 from storage import oversight
 from storage.care_plans import add_action, blank_action_form, care_plans_for_child
+from storage.drafts import discard_draft, save_draft
 from storage.importer import import_csv
 from storage.life_story import add_life_story_entry, blank_life_story_form
 from storage.models import (
@@ -36,7 +37,7 @@ from storage.submissions import KEY_FIELD
 from storage.sync.devices import enrol_device, issue_enrolment_code, token_hash
 from storage.sync.push import push
 from storage.sync.refusal import SyncRefused
-from storage.visits import blank_form, discard_draft, save_draft, start_visit_form, submit_visit
+from storage.visits import blank_form, start_visit_form, submit_visit
 from storage.wishes import blank_wishes_form, submit_wishes
 from tests.conftest import DEMO_DAY
 

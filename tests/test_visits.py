@@ -11,14 +11,12 @@ from sqlmodel import select
 
 from storage import audit as audit_chain
 from storage.child_view import child_view
+from storage.drafts import discard_draft, load_draft, save_draft
 from storage.models import AuditEvent, CarePlanAction, Child, Draft, Outbox, Visit, Worker
 from storage.store import NotAllowed, Store
 from storage.visits import (
     VisitInvalid,
     blank_form,
-    discard_draft,
-    load_draft,
-    save_draft,
     start_visit_form,
     submit_visit,
     submit_visit_from_draft,

@@ -15,10 +15,10 @@ from pwa.auth import current_worker
 from pwa.layout import STATUS_STYLE, clock_line, frame, refused_drafts
 from pwa.threads import io_bound
 from storage.caseload import CaseloadRow, caseload
+from storage.drafts import DRAFT_KIND, drafts_by_child
 from storage.models import CATEGORY_LABELS, Worker
 from storage.store import Store
 from storage.timescales.calendar import today_in_england
-from storage.visits import DRAFT_KIND, drafts_by_child
 
 
 def place_line(row: CaseloadRow) -> str:

@@ -26,18 +26,13 @@ from pwa.form_draft import FormDraft, save_open
 from pwa.form_key import FormKey
 from pwa.layout import frame, not_found
 from pwa.threads import io_bound
+from storage.drafts import DRAFT_KIND
 from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS, Worker
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
 from storage.submissions import KEY_FIELD
 from storage.timescales.calendar import LONDON, today_in_england
-from storage.visits import (
-    DRAFT_KIND,
-    VisitFormStart,
-    VisitInvalid,
-    start_visit_form,
-    submit_visit,
-)
+from storage.visits import VisitFormStart, VisitInvalid, start_visit_form, submit_visit
 
 YES_NO = {"yes": "Yes", "no": "No"}
 
