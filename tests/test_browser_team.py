@@ -40,7 +40,8 @@ def test_the_team_dashboard_on_a_phone_and_a_desktop(page, browser, live_server:
     # The worker filter narrows the list and the chart to one worker's children.
     page.get_by_label("Worker").click()
     page.get_by_role("option", name="Ben Castle").click()
-    page.wait_for_function("document.querySelectorAll('[data-child]').length === 8")
+    # Ben's children in the team: eight in care and a care leaver.
+    page.wait_for_function("document.querySelectorAll('[data-child]').length === 9")
     assert "Chloe Dunmore ·" not in page.locator("main").inner_text()
 
     # Moving a child to another worker asks first, in a dialog named by its question.
