@@ -161,6 +161,9 @@ def page(context: object) -> object:
 
 def sign_in(page: object, username: str = "ben", password: str = "seen-demo") -> None:
     page.goto("/login")  # type: ignore[attr-defined]
+    # "Sign in" is answered over NiceGUI's socket: a tap before it connects (seconds, on a loaded machine)
+    # would go nowhere, so wait for the page to be ready as a person waits for it to appear.
+    wait_connected(page)
     page.get_by_label("Username").fill(username)  # type: ignore[attr-defined]
     page.get_by_label("Password").fill(password)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
