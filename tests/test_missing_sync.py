@@ -3,8 +3,6 @@ interview before the child came back) is refused by the same policy as the scree
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -12,27 +10,9 @@ import pytest
 
 from pwa.sync.client import Phase
 from storage.models import MissingEpisode, MissingEpisodeBody
-from storage.store import Store
-from tests.sync_support import Caseload, SyncServer, seed, server_store
 from tests.test_sync_policy import assert_refused, device, forged, push
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="module")
-def server_url(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    running = SyncServer(pg_url, tmp_path_factory.mktemp("missing-server"))
-    running.start()
-    yield running.url
-    running.kill()
-
-
-@pytest.fixture
-def seeded(pg_url: str, server_url: str) -> Iterator[tuple[Store, Caseload]]:
-    server = server_store(pg_url)
-    caseload = seed(server, suffix="-" + uuid.uuid4().hex[:6])
-    yield server, caseload
-    server.engine.dispose()
 
 
 def test_a_missing_episode_syncs_sealed_and_an_out_of_order_one_is_refused(seeded, server_url: str,
