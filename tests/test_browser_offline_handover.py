@@ -202,9 +202,10 @@ def test_a_copy_seen_already_holds_is_let_go(page, context, live_server: LiveSer
     _ben, child_id = ben_and_child(live_server)
     sign_in(page, "ben")
     wait_for_caseload_copy(page)
+    # Yesterday at 09:30: a visit "today at 09:30" would be in the future for a run before half past nine.
     page.evaluate("""async (childId) => {
       const draft = SeenDrafts.newDraft({ kind: 'visit', childId, fields: {
-        visit_date: new Date().toISOString().slice(0, 10), visit_time: '09:30', location: 'placement', seen: 'yes',
+        visit_date: new Date(Date.now() - 86400000).toISOString().slice(0, 10), visit_time: '09:30', location: 'placement', seen: 'yes',
         seen_alone: 'yes', bedroom_seen: 'yes', observations: 'Held already', child_words: 'Fine.' } });
       const sent = await fetch('/api/offline/drafts', { method: 'POST', headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ idempotency_key: draft.id, kind: 'visit', child_id: childId, fields: draft.fields }) });

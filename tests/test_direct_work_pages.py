@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from nicegui import core, ui
+from nicegui import Client, core, ui
 from nicegui.elements.upload_files import SmallFileUpload
 from nicegui.testing.user import User
 from PIL import Image, ImageDraw, PngImagePlugin
@@ -332,7 +332,15 @@ async def test_something_that_is_not_a_photo_is_refused(user: User, app_store: S
 
 
 def another_browser() -> User:
-    """A second browser on the same app: its own cookies, so its own sign-in and session."""
+    """A second browser on the same app: its own cookies, so its own sign-in and session.
+
+    The first browser's pages are closed first. NiceGUI's simulated users share one `ui.navigate`, taken by
+    whichever user was last touched, and a page still open in the first browser touches its user whenever it
+    runs JavaScript: the second browser's sign-in could then send the first browser on, and leave the second
+    on the sign-in page.
+    """
+    for page in list(Client.instances.values()):
+        page.delete()
     return User(httpx.AsyncClient(transport=httpx.ASGITransport(core.app), base_url="http://test"))
 
 
