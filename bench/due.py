@@ -145,27 +145,19 @@ def synthetic_cases(n: int, on: date = ON, seed: int = 959) -> list[Case]:
                     reviews=reviews("cp_review", conference, (90,), 180),
                     plan_visit_every=plan(0.1, "5 working days"),
                 )
-        elif roll < 0.9:
+        elif roll < 0.95:  # a CIN plan, or a case managed without a plan: one shape, their own figures
+            kind, (soonest, latest), review_every, share, every = (
+                ("cin", (18, 30), 90, 0.1, "2 weeks") if roll < 0.9 else ("case_managed", (60, 120), 180, 0.3, "1 month"))
             case = Case(
                 cid,
-                "cin",
-                cin_plan_start=days[begin],
+                kind,
                 referral=referral,
                 assessment_completed=assessed,
-                visits=visits(begin, 18, 30),
-                reviews=reviews("cin_review", begin, (), 90),
-                plan_visit_every=plan(0.1, "2 weeks"),
-            )
-        elif roll < 0.95:
-            case = Case(
-                cid,
-                "case_managed",
-                case_managed_since=days[begin],
-                referral=referral,
-                assessment_completed=assessed,
-                visits=visits(begin, 60, 120),
-                reviews=reviews("case_managed_review", begin, (), 180),
-                plan_visit_every=plan(0.3, "1 month"),
+                visits=visits(begin, soonest, latest),
+                reviews=reviews(f"{kind}_review", begin, (), review_every),
+                plan_visit_every=plan(share, every),
+                cin_plan_start=days[begin] if kind == "cin" else None,
+                case_managed_since=days[begin] if kind == "case_managed" else None,
             )
         else:
             case = Case(
