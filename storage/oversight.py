@@ -20,7 +20,6 @@ from storage import audit, policy
 from storage.caseload import CaseloadRow, caseload
 from storage.cases import COUNTED_VISIT_STATUSES, cases_for, local_date
 from storage.models import (
-    AuditEvent,
     CarePlanAction,
     Child,
     Device,
@@ -521,57 +520,3 @@ def revoke_device(store: Store, admin: Worker, device_id: str) -> None:
         store.write(session, device, None, actor=admin, action="revoke", changed=["revoked_at"])
 
     _checked(store, work)
-
-
-# ---------------------------------------------------------------- a child's audit trail
-
-
-@dataclass
-class TrailEvent:
-    seq: int
-    at: datetime
-    who: str
-    device_id: str | None
-    action: str
-    kind: str
-    record_id: str
-    detail: str
-    received_at: datetime | None = None  # set when the server received it well after its time (backdated)
-
-
-@dataclass
-class Trail:
-    child_id: str
-    child_name: str | None  # None for an administrator who does not manage the child's team
-    events: list[TrailEvent]
-
-
-def audit_trail(store: Store, worker: Worker, child_id: str) -> Trail:
-    """Who read or changed a child's records, newest first: for the child's manager or an administrator.
-
-    An administrator sees the trail (ids and field names, never content) but not the child's name,
-    because an admin reads no case records unless they also manage the child's team.
-    """
-
-    def work(session: Session) -> tuple[Child, bool, list[AuditEvent], dict[str, str]]:
-        child = session.get(Child, child_id) if child_id else None
-        manages = child is not None and child.team_id in store.managed_team_ids(session, worker)
-        if not manages:
-            if worker.role == Role.admin.value and worker.active and child is not None:
-                pass  # an administrator may see the trail, not the record
-            else:
-                store.require_manager_of(session, worker, child_id, kind="audit_trail")
-        assert child is not None
-        events = audit.trail(session, child.id)
-        names = _names(session, [e.worker_id for e in events])
-        audit.append(session, "read", "audit_trail", child.id, worker_id=worker.id, child_id=child.id)
-        return child, manages, events, names
-
-    child, manages, events, names = _checked(store, work)
-    return Trail(
-        child_id=child.id,
-        child_name=store.opened(child).body.name if manages else None,
-        events=[TrailEvent(e.seq or 0, e.at, names.get(e.worker_id or "", e.worker_id or "the system"), e.device_id,
-                           e.action, e.kind, e.record_id, e.detail, e.received_at if e.backdated else None)
-                for e in events],
-    )

@@ -12,7 +12,8 @@ import httpx
 from sqlmodel import col, select
 
 from pwa.sync import messages
-from storage import audit, oversight
+from storage import audit
+from storage.audit_trail import TrailFilter, read_trail
 from storage.models import AuditEvent, Worker
 from storage.store import Store
 from storage.sync import devices
@@ -131,6 +132,6 @@ def test_a_device_speaks_only_of_its_worker_and_their_children_and_backdated_eve
     # The child's trail, as their manager reads it, says which event the device backdated.
     with server.session() as session:
         amara = session.get(Worker, caseload.workers["amara"])
-    trail = {e.seq: e for e in oversight.audit_trail(server, amara, alfie).events}
-    assert trail[held[late["id"]].seq].received_at is not None
-    assert trail[held[unnamed["id"]].seq].received_at is None
+    trail = {line.seq: line for line in read_trail(server, amara, TrailFilter(child_id=alfie)).lines}
+    assert any(note.startswith("The device sent it later") for note in trail[held[late["id"]].seq].notes)
+    assert not any(note.startswith("The device sent it later") for note in trail[held[unnamed["id"]].seq].notes)

@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import col, select
 
 from storage import audit, oversight
+from storage.audit_trail import TrailFilter, read_trail
 from storage.models import (
     AuditEvent,
     CarePlan,
@@ -262,13 +263,14 @@ def test_an_admin_manages_devices_and_sees_a_trail_but_reads_no_case_record(demo
     with pytest.raises(NotAllowed):
         oversight.team_dashboard(demo_store, w["admin"])
 
-    as_admin = oversight.audit_trail(demo_store, w["admin"], child_id)
-    assert as_admin.child_name is None  # the trail, not the record
-    assert as_admin.events[0].action == "denied" and as_admin.events[0].who == "Sam Admin"
-    as_manager = oversight.audit_trail(demo_store, w["amara"], child_id)
-    assert as_manager.child_name and as_manager.events[0].action == "read"
-    assert as_manager.events[0].kind == "audit_trail"
+    one_child = TrailFilter(child_id=child_id)
+    as_admin = read_trail(demo_store, w["admin"], one_child)
+    assert as_admin.child_name is None and as_admin.children == {}  # the trail, not the record
+    assert as_admin.lines[0].sentence.startswith("Sam Admin was refused access to")
+    as_manager = read_trail(demo_store, w["amara"], one_child)
+    assert as_manager.child_name  # the manager sees whose trail it is, and that the admin read it
+    assert as_manager.lines[0].sentence.startswith("Sam Admin read ") and "audit trail" in as_manager.lines[0].sentence
     for who in ("ben", "dev"):
         with pytest.raises(NotAllowed):
-            oversight.audit_trail(demo_store, w[who], child_id)
+            read_trail(demo_store, w[who], one_child)
     assert [e.kind for e in denials(demo_store)][-2:] == ["audit_trail", "audit_trail"]
