@@ -1,6 +1,6 @@
 """What a team manager sees and does: the team dashboard's figures, sign-off, returns and allocation.
 
-Also the administrator's lists (workers, teams, devices; revoking a device) and a child's audit trail.
+Also the administrator's lists (workers, teams, devices; revoking a device). A child's audit trail is read by `storage.audit_trail`.
 Every function checks the worker's role through the store, the one place that decides who may see what;
 a refusal is audited, and that audit event is committed before the refusal is raised to the page.
 """
