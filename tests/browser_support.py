@@ -23,7 +23,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from storage.models import Child, Worker
+from storage.models import Child, Visit, Worker
 from storage.store import Store
 from tests.support import SERVER_KEY, unavailable
 
@@ -319,3 +319,14 @@ def ben_and_child(server: LiveServer) -> tuple[Worker, str]:
             return ben, child.id
     finally:
         store.engine.dispose()
+
+
+def visits_holding(server: LiveServer, child_id: str, marker: str) -> list[Visit]:
+    """The child's visits, opened, whose observations hold `marker`: a test's own visits, by their words."""
+    store = server.store()
+    try:
+        with store.session() as session:
+            rows = [store.opened(v) for v in session.exec(select(Visit).where(Visit.child_id == child_id))]
+    finally:
+        store.engine.dispose()
+    return [v for v in rows if marker in (v.observations or "")]

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS, Child, Visit, Worker
+from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS, Child, Worker
 from tests.browser_support import (
     LiveServer,
     sign_in,
+    visits_holding,
     wait_connected,
     wait_for_caseload_copy,
     wait_for_worker,
@@ -110,16 +111,6 @@ def cic_children(server: LiveServer) -> list[str]:
                                      .order_by(Child.id)).all())
     finally:
         store.engine.dispose()
-
-
-def stored_visits(server: LiveServer, child_id: str, tag: str) -> list[Visit]:
-    store = server.store()
-    try:
-        with store.session() as session:
-            rows = [store.opened(v) for v in session.exec(select(Visit).where(Visit.child_id == child_id))]
-    finally:
-        store.engine.dispose()
-    return [v for v in rows if tag in (v.observations or "")]
 
 
 # ---------------------------------------------------------------- what the worker does
@@ -275,7 +266,7 @@ def run_sequence(page: Any, context: Any, server: LiveServer, seq: Sequence) -> 
     for _ in range(seq.rng.randint(3, 10)):
         step(page, context, seq)
     finish(page, context, seq)
-    ours = stored_visits(server, seq.child_id, seq.tag)
+    ours = visits_holding(server, seq.child_id, seq.tag)
     assert len(ours) == 1, f"{len(ours)} visits stored, not one"
     visit = ours[0]
     got = {"location": visit.location, "seen_alone": "yes" if visit.seen_alone else "no",

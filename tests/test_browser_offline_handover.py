@@ -10,14 +10,13 @@ the fields to fix; a copy whose key Seen already holds is let go; the header sta
 from __future__ import annotations
 
 import pytest
-from sqlmodel import select
 
-from storage.models import Visit
 from tests.browser_support import (
     LiveServer,
     ben_and_child,
     check_screen,
     sign_in,
+    visits_holding,
     wait_connected,
     wait_for_caseload_copy,
     wait_for_worker,
@@ -31,17 +30,6 @@ OBSERVATIONS = "Jay showed me the den he built under the stairs with his foster 
 MORE = " He talked about his sister the whole time."
 CHILD_WORDS = "I like it here but I miss Kayla."
 HANDED = "No signal. This visit is kept on this phone"
-
-
-def visits(server: LiveServer, child_id: str, marker: str) -> list[Visit]:
-    """The child's visits whose observations hold `marker`, opened."""
-    store = server.store()
-    try:
-        with store.session() as session:
-            rows = [store.opened(v) for v in session.exec(select(Visit).where(Visit.child_id == child_id))]
-    finally:
-        store.engine.dispose()
-    return [v for v in rows if marker in (v.observations or "")]
 
 
 def open_visit_form(page, child_id: str) -> None:
@@ -103,11 +91,11 @@ def test_a_visit_form_handed_over_when_the_signal_goes_is_stored_once_with_every
     page.reload()  # still no signal: the service worker's offline page, the visit on its way
     page.get_by_role("heading", name="Seen · offline").wait_for()
     page.get_by_text("Submitted: waiting to send").wait_for()
-    assert visits(live_server, child_id, OBSERVATIONS) == []
+    assert visits_holding(live_server, child_id, OBSERVATIONS) == []
 
     context.set_offline(False)
     page.get_by_text("1 record sent to Seen and stored.").wait_for(timeout=30000)
-    ours = visits(live_server, child_id, OBSERVATIONS)
+    ours = visits_holding(live_server, child_id, OBSERVATIONS)
     assert len(ours) == 1
     visit = ours[0]
     assert visit.observations == OBSERVATIONS and visit.child_words == CHILD_WORDS
@@ -172,7 +160,7 @@ def test_a_refused_draft_is_shown_with_its_reason_and_fixed(page, context, live_
     page.get_by_text("Needs changes before Seen can take it").wait_for(timeout=30000)
     assert page.get_by_text("Submitted. It will be sent to Seen").count() == 0
     assert header_height(page) < 60, "the offline page's header wrapped at 360 px"
-    assert visits(live_server, child_id, OBSERVATIONS) == []
+    assert visits_holding(live_server, child_id, OBSERVATIONS) == []
 
     # On the caseload and the child's page: the reason, and one tap to fix it.
     page.goto("/")
@@ -190,7 +178,7 @@ def test_a_refused_draft_is_shown_with_its_reason_and_fixed(page, context, live_
     page.get_by_label("If not alone, why not").select_option("refused")
     page.get_by_role("button", name="Submit visit").click()
     page.get_by_text("1 record sent to Seen and stored.").wait_for(timeout=30000)
-    ours = visits(live_server, child_id, OBSERVATIONS)
+    ours = visits_holding(live_server, child_id, OBSERVATIONS)
     assert len(ours) == 1 and ours[0].seen_alone is False and ours[0].not_alone_reason == "refused"
     page.goto("/")
     wait_status(page, "Online")
@@ -215,7 +203,7 @@ def test_a_copy_seen_already_holds_is_let_go(page, context, live_server: LiveSer
     assert page.evaluate("SeenDrafts.counts()")["total"] == 1
     page.reload()
     wait_until_phone_holds_no_drafts(page)
-    assert len(visits(live_server, child_id, "Held already")) == 1
+    assert len(visits_holding(live_server, child_id, "Held already")) == 1
 
 
 def test_a_form_that_stays_on_its_page_is_never_covered(page, context, live_server: LiveServer) -> None:
