@@ -18,6 +18,11 @@ def _server_store():  # noqa: ANN202
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # NiceGUI keeps each browser's session in files under .nicegui in the working directory unless told
+    # otherwise (or given NICEGUI_REDIS_URL): set before NiceGUI is imported, they live with Seen's data.
+    from storage.config import settings
+
+    os.environ.setdefault("NICEGUI_STORAGE_PATH", str(Path(settings().data_dir).resolve() / "sessions"))
     from pwa.app import run
 
     run(host=args.host, port=args.port, demo=args.demo)

@@ -58,3 +58,22 @@ setup_postgres() {
         psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE test" 2>/dev/null || true
     fi
 }
+
+setup_redis() {
+    # Redis at 127.0.0.1:6379 for the test of two app processes sharing sessions (NiceGUI's Redis storage).
+    if redis_answers; then return; fi
+    if ! command -v redis-server >/dev/null; then
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
+    fi
+    redis_answers || redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save "" >/dev/null \
+        || echo "Redis did not start; the tests that need it will say so" >&2
+    for _ in $(seq 1 20); do redis_answers && break; sleep 0.5; done
+}
+
+redis_answers() {
+    # A PING in Redis's protocol over bash's /dev/tcp, in a subshell (a refused connection ends only that).
+    ( reply=""
+      exec 3<>/dev/tcp/127.0.0.1/6379 && printf 'PING\r\n' >&3 && read -r -t 2 reply <&3
+      [[ "$reply" == +PONG* ]] ) 2>/dev/null
+}
