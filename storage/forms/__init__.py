@@ -40,6 +40,8 @@ class Column:
     name: str
     label: str
     kind: Kind = "text"
+    low: int | None = None  # a number's bounds
+    high: int | None = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,7 @@ def offline_field(f: Field) -> dict[str, Any]:
     if f.kind == "choice":
         described["options"] = [[code, words] for code, words in f.choices.items()]
     if f.columns:
-        described["columns"] = [[c.name, c.label, c.kind] for c in f.columns]
+        described["columns"] = [[c.name, c.label, c.kind, c.low, c.high] for c in f.columns]
     return described
 
 

@@ -38,7 +38,7 @@ VISIT = Form("visit", "Visit", "visit", [
     Field("working_well", "What is working well?", "longtext"),
     Field("needs_to_happen", "What needs to happen?", "longtext"),
     Field("safety_scale", "Safety scale", "rows", hint="0 means the child is not safe, 10 means safe enough to close.",
-          columns=(Column("who", "Who was asked"), Column("score", "Score 0–10", "number")),
+          columns=(Column("who", "Who was asked"), Column("score", "Score 0–10", "number", 0, 10)),
           row_word="a person's score", row_field="safety_scale_row"),
     Field("actions", "Actions arising", "rows", section="Actions arising",
           hint="Each action is added to the child's care plan when you submit.",
