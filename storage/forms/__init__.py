@@ -65,6 +65,7 @@ class Field:
     format_message: str = ""  # an answer that is not a date or time; `message` if not given
     section: str = ""  # the heading of the part of the form this field begins
     kept: Kept = "body"
+    voice: bool = False  # the child's own words: shown in their own style on every screen
     default: Any = ""
     widget: str = ""  # how the screen shows a choice: "" inline radios, "column" radios, "select"
     only_when_asked: bool = False  # offered only once the server asks for it (confirming a date)

@@ -8,7 +8,7 @@ from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS
 
 VISIT = Form("visit", "Visit", "visit", [
     Field("visit_date", "Date of the visit", "date", section="When and where", kept="row", required=True,
-          message="Enter the date of the visit."),
+          past="visit", message="Enter the date of the visit."),
     Field("visit_time", "Time of the visit", "time", kept="row",
           message="Enter the time of the visit as hours and minutes, like 14:30."),
     Field("location", "Where the visit took place", "choice", choices=VISIT_LOCATIONS, widget="column", kept="row",
@@ -29,7 +29,7 @@ VISIT = Form("visit", "Visit", "visit", [
           section="What you saw and think", required=True,
           message="Write what you saw and heard (your observations) before submitting: the visit is empty without them."),
     Field("analysis", "Analysis (your professional opinion)", "longtext", hint="What you think it means, and why."),
-    Field("child_words", "In the child's own words", "longtext", hint="Write what the child said, as they said it.",
+    Field("child_words", "In the child's own words", "longtext", voice=True, hint="Write what the child said, as they said it.",
           section="The child's wishes and feelings", required=True, required_when={"seen": "yes"},
           unless="child_words_not_recorded_reason",
           message="Write the child's wishes and feelings in their own words, or say why not."),

@@ -10,7 +10,7 @@ WISHES = Form("wishes_and_feelings", "Wishes and feelings", "wishes and feelings
     Field("on", "Date of the work", "date", kept="row", required=True, past="direct work"),
     Field("method", "How you worked together", "choice", choices=WISHES_METHODS, kept="row", default="conversation",
           required=True, message="Choose how you worked with the child (conversation, three houses, drawing...)."),
-    Field("child_words", "The child's words, as they said them", "longtext", required=True,
+    Field("child_words", "The child's words, as they said them", "longtext", voice=True, required=True,
           message="Write the child's words, as they said them: this record is for their voice."),
     Field("reflection", "Your reflection (your view)", "longtext"),
     Field("shared_with", "Shared with (who has seen this work)"),
