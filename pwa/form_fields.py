@@ -14,13 +14,19 @@ from typing import Any
 from nicegui import ui
 from nicegui.elements.mixins.value_element import ValueElement
 
-from storage.forms import YES_NO, Field
+from storage.forms import YES_NO, Field, Form
 from storage.timescales.calendar import today_in_england
 
 
 def date_limits(born: date | None) -> str:
     """A date picker's bounds: today in England at the latest, the child's date of birth at the earliest."""
     return f'max={today_in_england().isoformat()}' + (f' min={born.isoformat()}' if born else "")
+
+
+def screen_fields(form: Form) -> list[Field]:
+    """The fields a screen draws as they are: not notes, hidden values or lists of rows (the page says
+    those its own way), nor a date to confirm (offered only when storage asks)."""
+    return [f for f in form.fields if f.kind not in ("note", "hidden", "rows") and not f.only_when_asked]
 
 
 def field_input(f: Field, value: Any = None, *, dom_prefix: str = "", born: date | None = None,
