@@ -12,6 +12,7 @@ from nicegui.testing.user_interaction import UserInteraction
 from sqlmodel import select
 
 from pwa.pwa_shell import OFFLINE_FORMS, offline_forms
+from storage.child_view import child_view
 from storage.forms import Field
 from storage.forms.care_plan_action import CARE_PLAN_ACTION
 from storage.forms.life_story import LIFE_STORY
@@ -108,6 +109,8 @@ def test_a_question_added_to_the_visit_definition_is_kept_sealed_and_synced_with
         sealed = session.get(Visit, visit.id)
         assert sealed is not None and b"Rain all day" not in sealed.sealed
     assert form_from_visit(app_store, ben, child.id, visit.id)["weather"] == "Rain all day."  # a correction keeps it
+    item = next(i for i in child_view(app_store, ben, child.id).timeline if i.record_id == visit.id)
+    assert (weather.label, "Rain all day.") in item.lines  # the child's page shows it under its question
     # A visit written offline and sent from the phone carries it too.
     received = receive_draft(app_store, ben, "visit", child.id, answered(weather="Sunny.", submission_key=""),
                              "weather-offline-key-1")
