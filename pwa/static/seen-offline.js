@@ -292,7 +292,7 @@
     const message = $("editor-message");
     // Seen's words for a refused draft, unless the summary lists them field by field.
     message.hidden = !editing.message || Boolean(summary);
-    message.textContent = editing.message || "";
+    message.textContent = summary ? "" : editing.message || "";
     showNotice();
     showSaved();
     $("editor-heading").textContent = kindTitle(editing.kind) + (editing.childLabel ? " · " + editing.childLabel : "");
