@@ -16,19 +16,23 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from nicegui import ui
 from nicegui.elements.mixins.value_element import ValueElement
 
 from pwa import state
+from pwa.auth import current_worker
+from pwa.layout import NOT_FOUND, frame
 from pwa.threads import io_bound
 from storage.drafts import SavedDraft, discard_draft, load_draft, save_draft
 from storage.models import Worker
+from storage.store import NotAllowed, Store
 from storage.timescales.calendar import LONDON
 
 AUTOSAVE_SECONDS = 2.0
 RESTORED = "Draft restored: carry on where you left off."
+T = TypeVar("T")
 
 
 
@@ -60,6 +64,21 @@ async def restore(worker: Worker, child_id: str, kind: str) -> SavedDraft | None
     """The draft to open the form with, once the pages already open on it have saved what they hold."""
     await save_open(worker, child_id, kind)
     return await io_bound(load_draft, state.store(), worker, child_id, kind)
+
+
+async def open_child_form(title: str, child_id: str, load: Callable[[Store, Worker, str], T], kind: str
+                          ) -> tuple[Worker, T, SavedDraft | None] | None:
+    """Opens a page with a form about a child: the worker, what `load` reads for the page and the draft to
+    restore. For a child the worker may not see, the page says "not found" and None comes back."""
+    worker = current_worker()
+    try:
+        loaded = await io_bound(load, state.store(), worker, child_id)
+        draft = await restore(worker, child_id, kind)
+    except NotAllowed:
+        with frame(title, back=f"/child/{child_id}"):
+            ui.label(NOT_FOUND).props('role="alert"')
+        return None
+    return worker, loaded, draft
 
 
 class FormDraft:

@@ -33,10 +33,11 @@ from pwa import state
 from pwa.auth import signed_in_worker
 from pwa.icons import ICONS, icon_name, icon_png
 from pwa.security import same_origin
-from storage.models import LIFE_STORY_SECTIONS, NOT_ALONE_REASONS, VISIT_LOCATIONS, WISHES_METHODS
+from storage.forms.life_story import LIFE_STORY
+from storage.forms.visit import VISIT
+from storage.forms.wishes import WISHES
 from storage.offline import held_keys, offline_children, receive_draft
-from storage.photos import DRAFT_PHOTO_MAX_BYTES, DRAFT_PHOTOS_MAX_BYTES, PHOTO_MAX_SIDE, PHOTOS_PER_ENTRY
-from storage.record_dates import CONFIRM_FIELD
+from storage.photos import DRAFT_PHOTOS_MAX_BYTES, PHOTOS_PER_ENTRY
 from storage.store import NotAllowed
 
 HERE = Path(__file__).parent
@@ -57,89 +58,14 @@ NICEGUI_CORE_FILES = (
 )
 
 
-def _yes_no(name: str, label: str) -> dict[str, Any]:
-    return {"name": name, "label": label, "type": "yesno"}
+def offline_forms() -> dict[str, dict[str, Any]]:
+    """The forms the offline page can finish, from their one definition each (storage/forms/): the same
+    field names, labels, codes and rules as the screens, so the two cannot disagree."""
+    return {form.kind: form.offline() for form in (VISIT, WISHES, LIFE_STORY)}
 
 
-def _text(name: str, label: str, kind: str = "textarea") -> dict[str, Any]:
-    return {"name": name, "label": label, "type": kind}
-
-
-def _options(name: str, label: str, codes: dict[str, str]) -> dict[str, Any]:
-    return {"name": name, "label": label, "type": "select", "options": [[k, v] for k, v in codes.items()]}
-
-
-# Shown only when the server asks (storage/record_dates.py): a date before the case opened is sent again with
-# the same date entered here, which confirms it.
-CONFIRM_DATE = {"name": CONFIRM_FIELD, "type": "date", "only_when_asked": True,
-                "label": "If the date is right though it is before the case opened, enter it again here"}
-
-# The forms the offline page can finish, in the field names and codes storage expects
-# (storage/visits.py documents the visit's). One definition, put into the offline page and every page.
-OFFLINE_FORMS: dict[str, dict[str, Any]] = {
-    "visit": {
-        "title": "Visit",
-        "noun": "visit",
-        "defaults": {"location": "placement", "seen": "yes"},
-        "fields": [
-            _text("visit_date", "Date of the visit", "date"),
-            _text("visit_time", "Time of the visit", "time"),
-            _options("location", "Where the visit took place", VISIT_LOCATIONS),
-            _text("location_detail", "Where exactly (optional)", "text"),
-            _yes_no("seen", "Did you see the child?"),
-            _yes_no("seen_alone", "Did you see the child alone?"),
-            _options("not_alone_reason", "If not alone, why not", NOT_ALONE_REASONS),
-            _yes_no("bedroom_seen", "Did you see the child's bedroom?"),
-            _text("present", "Who else was there", "text"),
-            _text("observations", "What you saw and heard (fact)"),
-            _text("analysis", "What you think it means (your analysis)"),
-            _text("child_words", "The child's wishes and feelings, in their own words"),
-            _text("child_words_not_recorded_reason", "If the child's words are not recorded, why not"),
-            _text("worries", "What are we worried about?"),
-            _text("working_well", "What is working well?"),
-            _text("needs_to_happen", "What needs to happen?"),
-            {"name": "safety_scale", "label": "Safety scale: each person's number from 0 to 10", "type": "rows",
-             "row_word": "a person's score", "row_field": "safety_scale_row", "columns": [["who", "Who"], ["score", "Score 0 to 10"]]},
-            {"name": "actions", "label": "Actions arising", "type": "rows", "row_word": "an action", "row_field": "action_row",
-             "columns": [["description", "Action"], ["owner", "Who will do it"], ["due", "Due by"]]},
-            CONFIRM_DATE,
-        ],
-    },
-    "wishes_and_feelings": {
-        "title": "Wishes and feelings",
-        "noun": "wishes and feelings record",
-        "fields": [
-            _text("on", "Date", "date"),
-            _options("method", "How", WISHES_METHODS),
-            _text("child_words", "The child's words, as they said them"),
-            _text("reflection", "Your reflection"),
-            _text("shared_with", "Shared with", "text"),
-            # A correction begun on the screen: which record it replaces travels with the draft.
-            {"name": "supersedes", "type": "note",
-             "label": "This corrects an earlier record: sending it adds a new record that replaces that one."},
-            CONFIRM_DATE,
-        ],
-    },
-    "life_story": {
-        "title": "Life story entry",
-        "noun": "life-story entry",
-        "fields": [
-            _text("on", "Date", "date"),
-            _options("section", "Section of the book", LIFE_STORY_SECTIONS),
-            _text("title", "Title", "text"),
-            _text("text", "The entry"),
-            # A correction begun on the screen: the entry it replaces, and which of that entry's photos stay.
-            {"name": "corrects", "type": "note",
-             "label": "This corrects an earlier entry: sending it puts the corrected entry in the book in place of "
-                      "that one, with the photos kept from it."},
-            {"name": "keep", "type": "hidden", "label": "Photos kept from the entry it corrects"},
-        ],
-        # Photos kept with the draft: the phone makes each no bigger than the server would, and keeps to
-        # the server's limits, so a draft it accepts is one the server takes.
-        "photos": {"max": PHOTOS_PER_ENTRY, "max_side": PHOTO_MAX_SIDE, "max_bytes": DRAFT_PHOTO_MAX_BYTES,
-                   "max_total_bytes": DRAFT_PHOTOS_MAX_BYTES},
-    },
-}
+# Put into the offline page and every page (#seen-offline-schema).
+OFFLINE_FORMS: dict[str, dict[str, Any]] = offline_forms()
 
 
 # ---------------------------------------------------------------- version and files

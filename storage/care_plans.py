@@ -1,6 +1,6 @@
 """Care plans and their actions.
 
-Plans and actions are mutable: each change names the fields it touched so their per-field clocks (and so
+An action's form is defined once, in storage/forms/care_plan_action.py. Plans and actions are mutable: each change names the fields it touched so their per-field clocks (and so
 sync's field-by-field merge) are right.
 """
 
@@ -22,6 +22,7 @@ from storage.child_forms import (
     _read,
     _text,
 )
+from storage.forms.care_plan_action import CARE_PLAN_ACTION
 from storage.models import (
     ACTION_STATUSES,
     PLAN_KINDS,
@@ -33,7 +34,7 @@ from storage.models import (
     Worker,
 )
 from storage.store import NotAllowed, Store
-from storage.submissions import KEY_FIELD, already_made, key_of, make_once, new_key
+from storage.submissions import already_made, key_of, make_once
 from storage.timescales.calendar import today_in_england
 
 ACTION_STATUS_WORDS = {"open": "Open", "in_progress": "In progress", "done": "Done", "cancelled": "Cancelled"}
@@ -45,7 +46,7 @@ def blank_plan_form(today: date | None = None) -> dict[str, str]:
 
 
 def blank_action_form() -> dict[str, str]:
-    return {"plan_id": "", "description": "", "owner": "", "due": "", KEY_FIELD: new_key()}
+    return CARE_PLAN_ACTION.blank()
 
 
 @dataclass
@@ -129,21 +130,10 @@ def add_action(store: Store, worker: Worker, child_id: str, fields: dict[str, An
     existing = already_made(store, worker, key, "care_plan_action") if key else None
     if existing is not None:
         return existing
-    problems: dict[str, str] = {}
-    if not _text(fields, "plan_id"):
-        problems["plan_id"] = "Choose the plan this action belongs to."
-    if not _text(fields, "description"):
-        problems["description"] = "Say what needs to be done."
-    if not _text(fields, "owner"):
-        problems["owner"] = "Say who will do it (a person or a role, like \"Carer\")."
-    due: date | None = None
-    if _text(fields, "due"):
-        try:
-            due = date.fromisoformat(_text(fields, "due"))
-        except ValueError:
-            problems["due"] = "Give the due date as a date, or leave it blank."
+    problems = CARE_PLAN_ACTION.problems(fields)
     if problems:
         raise FormInvalid(problems)
+    due = date.fromisoformat(_text(fields, "due")) if _text(fields, "due") else None
 
     def make(session: Session, child: Child) -> CarePlanAction:
         plan = session.get(CarePlan, _text(fields, "plan_id"))
@@ -153,8 +143,7 @@ def add_action(store: Store, worker: Worker, child_id: str, fields: dict[str, An
         _check_child_dates(store, session, worker, child, "care_plan_action", "due", due, "action's due", fields)
         action = CarePlanAction(plan_id=plan.id, child_id=child.id, due=due, status="open",
                                 submission_key=key or None)
-        store.write(session, action, CarePlanActionBody(description=_text(fields, "description"),
-                                                        owner=_text(fields, "owner")),
+        store.write(session, action, CarePlanActionBody(**CARE_PLAN_ACTION.body_values(fields, CarePlanActionBody)),
                     actor=worker, action="create")
         return action
 

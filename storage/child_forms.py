@@ -1,12 +1,8 @@
 """What the direct-work forms (storage/wishes.py, storage/life_story.py, storage/care_plans.py) share.
 
-Forms travel as plain dicts of strings, like the visit form (see storage/visits.py):
-
-    wishes and feelings: on "YYYY-MM-DD", method (a WISHES_METHODS code), child_words, reflection,
-        shared_with, supersedes (the id of the record it corrects, or "").
-    life story: on, section (a LIFE_STORY_SECTIONS code), title, text.
-    care plan: kind (a PLAN_KINDS code), start, summary.
-    care plan action: plan_id, description, owner, due ("" for none).
+Forms travel as plain dicts of strings, like the visit form (see storage/visits.py). Each is defined once
+in storage/forms/ (wishes.py, life_story.py, care_plan_action.py: the fields, their codes and their checks);
+the care plan's own form is: kind (a PLAN_KINDS code), start, summary.
 
 Every function takes the signed-in worker and goes through `Store.child_for`, so a child the worker may
 not see is refused (and the refusal audited) the same way everywhere.

@@ -16,6 +16,7 @@ from storage import audit
 from storage.cases import cases_for
 from storage.child_forms import child_session
 from storage.drafts import DRAFT_KIND
+from storage.forms.visit import VISIT
 from storage.missing import EpisodeView, episodes_for, is_missing_now
 from storage.models import (
     CATEGORY_LABELS,
@@ -177,6 +178,9 @@ def _visit_item(v: Any, worker: Worker, superseded_by: dict[str, str]) -> Timeli
                         ("Needs to happen", body.needs_to_happen)]:
         if text:
             lines.append((label, text))
+    # Answers to questions added to the visit's form since: under the question the worker was asked.
+    labels = {f.name: f.label for f in VISIT.fields}
+    lines += [(labels.get(name, name.replace("_", " ")), text) for name, text in body.answers.items() if text]
     if body.safety_scale:
         lines.append(("Safety scale (0-10)", "; ".join(f"{s.who}: {s.score}" for s in body.safety_scale)))
     if body.actions:

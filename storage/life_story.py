@@ -1,6 +1,6 @@
 """Life-story entries and their photos, and the book they make (printed by storage/life_story_book.py).
 
-A form being typed is kept as a sealed draft (storage/drafts.save_draft, kind LIFE_STORY_DRAFT_KIND), deleted
+The entry's form is defined once, in storage/forms/life_story.py. A form being typed is kept as a sealed draft (storage/drafts.save_draft, kind LIFE_STORY_DRAFT_KIND), deleted
 when the entry it becomes is stored. An entry is immutable once saved: a correction is a new entry whose
 `supersedes` names the old one, keeping such of the old one's photos as the worker chooses.
 """
@@ -20,13 +20,13 @@ from storage.child_forms import (
     FormInvalid,
     _check_child_dates,
     _heading,
-    _past_date,
     _read,
     _text,
     _workers,
     first_name,
 )
 from storage.drafts import discard_in
+from storage.forms.life_story import LIFE_STORY
 from storage.models import (
     LIFE_STORY_SECTIONS,
     Child,
@@ -39,7 +39,7 @@ from storage.models import (
 )
 from storage.photos import PHOTOS_PER_ENTRY, open_photo, prepare_draft_photos
 from storage.store import Store
-from storage.submissions import KEY_FIELD, already_made, key_of, make_once, new_key
+from storage.submissions import already_made, key_of, make_once
 from storage.timescales.calendar import today_in_england
 
 # The kinds of their drafts (storage/drafts.save_draft): one draft per worker, child and kind.
@@ -47,28 +47,21 @@ LIFE_STORY_DRAFT_KIND = "life_story"
 
 
 def blank_life_story_form(today: date | None = None) -> dict[str, str]:
-    return {"on": (today or today_in_england()).isoformat(), "section": "", "title": "", "text": "",
-            KEY_FIELD: new_key()}
+    return LIFE_STORY.blank({"on": (today or today_in_england()).isoformat()})
 
 
 def check_life_story(fields: dict[str, Any], photos: int, today: date | None = None) -> tuple[date, str, LifeStoryBody]:
     """Checks a life-story entry (with `photos` photos attached); raises FormInvalid saying what to fix."""
     today = today or today_in_england()
-    problems: dict[str, str] = {}
-    on = _past_date(fields, "on", today, "entry", problems)
-    section = _text(fields, "section")
-    if section not in LIFE_STORY_SECTIONS:
-        problems["section"] = "Choose the chapter of the life-story book this belongs in."
-    if not _text(fields, "title"):
-        problems["title"] = "Give the entry a title, like \"My first day at school\"."
+    problems = LIFE_STORY.problems(fields, today=today)
     if not _text(fields, "text") and photos == 0:
-        problems["text"] = "Write the story for this entry, or add a photo."
+        problems["text"] = LIFE_STORY.field("text").message
     if photos > PHOTOS_PER_ENTRY:
         problems["photo"] = f"An entry can hold up to {PHOTOS_PER_ENTRY} photos. Remove some, or add another entry."
     if problems:
         raise FormInvalid(problems)
-    assert on is not None
-    return on, section, LifeStoryBody(title=_text(fields, "title"), text=_text(fields, "text"))
+    return (date.fromisoformat(_text(fields, "on")), _text(fields, "section"),
+            LifeStoryBody(**LIFE_STORY.body_values(fields, LifeStoryBody)))
 
 
 def add_life_story_entry(store: Store, worker: Worker, child_id: str, fields: dict[str, Any],

@@ -374,6 +374,9 @@ class VisitBody(BaseModel):
     actions: list[str] = []
     manager_note: str = ""
     return_reason: str = ""
+    # Answers to fields added to the visit's form (storage/forms/visit.py) that have no field here: sealed
+    # with the rest, so a new question needs no new column.
+    answers: dict[str, str] = {}
 
 
 class Visit(SQLModel, table=True):

@@ -1,14 +1,17 @@
 """Statutory visits: submitting (sealed, immutable), corrections.
 
-A visit form travels as a plain dict of strings and lists (`fields`), the same shape whether it comes
-from the visit screen, a restored draft or the offline page's IndexedDB copy:
+The form is defined once, in storage/forms/visit.py (labels, codes, when each field is asked and required,
+what to say when it is missing): the checks below, the screen and the offline page all come from it. It
+travels as a plain dict of strings and lists (`fields`), the same shape whether it comes from the visit
+screen, a restored draft or the offline page's IndexedDB copy:
 
     visit_date "YYYY-MM-DD", visit_time "HH:MM" (England's local time), location (a VISIT_LOCATIONS
     code), location_detail, seen / seen_alone / bedroom_seen ("yes", "no" or ""), not_alone_reason (a
     NOT_ALONE_REASONS code), present, observations (fact), analysis (opinion), child_words,
     child_words_not_recorded_reason, worries, working_well, needs_to_happen,
     safety_scale [{"who", "score"}], actions [{"description", "owner", "due"}], supersedes (a visit id),
-    submission_key (made when the form is opened: the visit is stored once per key, storage/submissions.py).
+    submission_key (made when the form is opened: the visit is stored once per key, storage/submissions.py),
+    and any field added to the definition since (kept in the sealed body's `answers`).
 
 The draft saved as the worker types is kept by storage/drafts.py (kind DRAFT_KIND). Submitting checks the
 form, seals the visit with its outbox entry and audit event, turns its actions arising into care plan
@@ -27,9 +30,8 @@ from sqlmodel import Session, col, select
 from storage import policy
 from storage.child_forms import child_session
 from storage.drafts import discard_in, load_draft
+from storage.forms.visit import VISIT
 from storage.models import (
-    NOT_ALONE_REASONS,
-    VISIT_LOCATIONS,
     CarePlan,
     CarePlanAction,
     CarePlanActionBody,
@@ -51,8 +53,8 @@ from storage.timescales.calendar import LONDON
 # A phone's clock can run a little ahead of the server's: a visit "now" must not read as the future.
 CLOCK_SLACK = timedelta(minutes=5)
 
-TEXT_FIELDS = ("location_detail", "present", "observations", "analysis", "child_words",
-               "child_words_not_recorded_reason", "worries", "working_well", "needs_to_happen")
+# The answers kept in the visit's sealed body as they were typed (storage/forms/visit.py says which).
+TEXT_FIELDS = tuple(name for name in VISIT.names("text", "longtext") if VISIT.field(name).kept == "body")
 PLAN_KIND_FOR = {"cic": "care_plan", "cp": "cp_plan", "cin": "cin_plan", "case_managed": "care_plan"}
 
 
@@ -67,12 +69,7 @@ class VisitInvalid(ValueError):
 def blank_form(now: datetime | None = None) -> dict[str, Any]:
     """A new visit form: dated now, at the placement, child seen; everything else to be answered."""
     local = (now or utcnow()).astimezone(LONDON)
-    return {
-        "visit_date": local.strftime("%Y-%m-%d"), "visit_time": local.strftime("%H:%M"),
-        "location": "placement", "seen": "yes", "seen_alone": "", "not_alone_reason": "", "bedroom_seen": "",
-        **{name: "" for name in TEXT_FIELDS},
-        "safety_scale": [], "actions": [], "supersedes": "", KEY_FIELD: new_key(),
-    }
+    return VISIT.blank({"visit_date": local.strftime("%Y-%m-%d"), "visit_time": local.strftime("%H:%M")})
 
 
 # ------------------------------------------------------------ checking a form
@@ -113,45 +110,22 @@ def _date(text: str) -> date | None:
 
 
 def check_visit(fields: dict[str, Any], category: str, now: datetime | None = None) -> CheckedVisit:
-    """Checks a visit form against the recording standards; raises VisitInvalid saying what to fix."""
+    """Checks a visit form against the recording standards (its definition, storage/forms/visit.py, and
+    the date and time together, the scores and the actions); raises VisitInvalid saying what to fix."""
     now = now or utcnow()
-    problems: dict[str, str] = {}
+    problems = VISIT.problems(fields, category=category)
     visited_at: datetime | None = None
     day = _date(_text(fields, "visit_date"))
-    clock_text = _text(fields, "visit_time") or "12:00"
-    try:
-        at = time.fromisoformat(clock_text)
-    except ValueError:
-        at = None
-        problems["visit_time"] = "Enter the time of the visit as hours and minutes, like 14:30."
-    if day is None:
-        problems["visit_date"] = "Enter the date of the visit."
-    elif at is not None:
+    at = None if "visit_time" in problems else time.fromisoformat(_text(fields, "visit_time") or "12:00")
+    if day is not None and at is not None:
         visited_at = datetime.combine(day, at, tzinfo=LONDON).astimezone(UTC)
         if visited_at > now + CLOCK_SLACK:
             problems["visit_date"] = ("The visit date and time are in the future. "
                                       "Enter when the visit happened.")
-    location = _text(fields, "location")
-    if location not in VISIT_LOCATIONS:
-        problems["location"] = "Choose where the visit took place."
     seen = _yes_no(fields.get("seen"))
     seen_alone = _yes_no(fields.get("seen_alone")) if seen else None
     reason = _text(fields, "not_alone_reason") if seen and seen_alone is False else ""
-    if seen is None:
-        problems["seen"] = "Say whether you saw the child."
-    elif seen and seen_alone is None:
-        problems["seen_alone"] = "Say whether you saw the child alone."
-    elif seen and seen_alone is False and reason not in NOT_ALONE_REASONS:
-        problems["not_alone_reason"] = ("Choose why the child was not seen alone: the Care Planning "
-                                        "Regulations (reg 29) ask for the reason.")
     bedroom = _yes_no(fields.get("bedroom_seen"))
-    if category == "cic" and bedroom is None:
-        problems["bedroom_seen"] = "Say whether you saw the child's bedroom."
-    if not _text(fields, "observations"):
-        problems["observations"] = ("Write what you saw and heard (your observations) before submitting: "
-                                    "the visit is empty without them.")
-    if seen and not _text(fields, "child_words") and not _text(fields, "child_words_not_recorded_reason"):
-        problems["child_words"] = "Write the child's wishes and feelings in their own words, or say why not."
 
     scale: list[SafetyScore] = []
     for row in fields.get("safety_scale") or []:
@@ -189,9 +163,9 @@ def check_visit(fields: dict[str, Any], category: str, now: datetime | None = No
     if problems:
         raise VisitInvalid(problems)
     assert visited_at is not None and seen is not None
-    body = VisitBody(**{name: _text(fields, name) for name in TEXT_FIELDS}, safety_scale=scale,
+    body = VisitBody(**VISIT.body_values(fields, VisitBody, category), safety_scale=scale,
                      actions=[a[0] for a in actions])
-    return CheckedVisit(visited_at=visited_at, location=location, seen=seen, seen_alone=seen_alone,
+    return CheckedVisit(visited_at=visited_at, location=_text(fields, "location"), seen=seen, seen_alone=seen_alone,
                         not_alone_reason=reason or None, bedroom_seen=bedroom, body=body, actions=actions,
                         supersedes=_text(fields, "supersedes") or None)
 
@@ -318,7 +292,7 @@ def form_from_visit(store: Store, worker: Worker, child_id: str, visit_id: str) 
         "visit_date": local.strftime("%Y-%m-%d"), "visit_time": local.strftime("%H:%M"),
         "location": visit.location, "seen": yes_no(visit.seen), "seen_alone": yes_no(visit.seen_alone),
         "not_alone_reason": visit.not_alone_reason or "", "bedroom_seen": yes_no(visit.bedroom_seen),
-        **{name: getattr(body, name) for name in TEXT_FIELDS},
+        **VISIT.form_values(body),
         "safety_scale": [{"who": s.who, "score": s.score} for s in body.safety_scale],
         # The old visit's actions are already care plan actions: a correction adds only new ones.
         "actions": [], "supersedes": visit.id, KEY_FIELD: new_key(),

@@ -1,6 +1,7 @@
 """Wishes and feelings: the child's own words, and the worker's reflection on them.
 
-A form being typed is kept as a sealed draft (storage/drafts.save_draft, kind WISHES_DRAFT_KIND), deleted
+The form is defined once, in storage/forms/wishes.py: the checks, the screen and the offline page come
+from it. A form being typed is kept as a sealed draft (storage/drafts.save_draft, kind WISHES_DRAFT_KIND), deleted
 when the record it becomes is stored. A record is immutable once saved: a correction is a new record whose
 `supersedes` names the old one. The form and the checks every direct-work form shares: storage/child_forms.py.
 """
@@ -19,27 +20,28 @@ from storage.child_forms import (
     FormInvalid,
     _check_child_dates,
     _heading,
-    _past_date,
     _read,
     _text,
     _workers,
     first_name,
 )
 from storage.drafts import discard_in
+from storage.forms.wishes import WISHES
 from storage.models import WISHES_METHODS, Child, RecordStatus, WishesAndFeelings, WishesBody, Worker, utcnow
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import Store
-from storage.submissions import KEY_FIELD, already_made, key_of, make_once, new_key
+from storage.submissions import already_made, key_of, make_once
 from storage.timescales.calendar import today_in_england
 
 # The kinds of their drafts (storage/drafts.save_draft): one draft per worker, child and kind.
 WISHES_DRAFT_KIND = "wishes_and_feelings"
-WISHES_TEXT_FIELDS = ("child_words", "reflection", "shared_with")
+# The words kept in the record's sealed body (storage/forms/wishes.py says which).
+WISHES_TEXT_FIELDS = tuple(f.name for f in WISHES.fields if f.kept == "body")
+
 
 def blank_wishes_form(today: date | None = None) -> dict[str, str]:
     """A new piece of direct work: dated today, a conversation; the words still to be written."""
-    return {"on": (today or today_in_england()).isoformat(), "method": "conversation",
-            **{name: "" for name in WISHES_TEXT_FIELDS}, "supersedes": "", KEY_FIELD: new_key()}
+    return WISHES.blank({"on": (today or today_in_england()).isoformat()})
 
 
 @dataclass
@@ -54,18 +56,11 @@ class CheckedWishes:
 def check_wishes(fields: dict[str, Any], today: date | None = None) -> CheckedWishes:
     """Checks a wishes-and-feelings form; raises FormInvalid saying what to fix."""
     today = today or today_in_england()
-    problems: dict[str, str] = {}
-    on = _past_date(fields, "on", today, "direct work", problems)
-    method = _text(fields, "method")
-    if method not in WISHES_METHODS:
-        problems["method"] = "Choose how you worked with the child (conversation, three houses, drawing...)."
-    if not _text(fields, "child_words"):
-        problems["child_words"] = "Write the child's words, as they said them: this record is for their voice."
+    problems = WISHES.problems(fields, today=today)
     if problems:
         raise FormInvalid(problems)
-    assert on is not None
-    body = WishesBody(**{name: _text(fields, name) for name in WISHES_TEXT_FIELDS})
-    return CheckedWishes(on=on, method=method, body=body, supersedes=_text(fields, "supersedes") or None,
+    body = WishesBody(**WISHES.body_values(fields, WishesBody))
+    return CheckedWishes(on=date.fromisoformat(_text(fields, "on")), method=_text(fields, "method"), body=body, supersedes=_text(fields, "supersedes") or None,
                          date_confirmed=_text(fields, CONFIRM_FIELD))
 
 
@@ -177,5 +172,4 @@ def wishes_correction_form(store: Store, worker: Worker, child_id: str, record_i
         store.child_for(session, worker, child_id)
         old = _check_wishes_correction(session, worker, child_id, record_id)
         body: WishesBody = store.opened(old).body
-    return {"on": old.on.isoformat(), "method": old.method, "child_words": body.child_words,
-            "reflection": body.reflection, "shared_with": body.shared_with, "supersedes": old.id}
+    return {"on": old.on.isoformat(), "method": old.method, **WISHES.form_values(body), "supersedes": old.id}

@@ -47,12 +47,12 @@ CHOICES = {
     "location": (VISIT_LOCATIONS, "Where the visit took place"),
     "not_alone_reason": (NOT_ALONE_REASONS, "If not alone, why not"),
 }
-# Each text: the live form's label, the offline page's.
+# Each text: the live form's label, the offline page's (one definition: the same words).
 TEXTS = {
-    "observations": ("Observations (fact)", "What you saw and heard (fact)"),
-    "child_words": ("In the child's own words", "The child's wishes and feelings, in their own words"),
+    "observations": ("Observations (fact)", "Observations (fact)"),
+    "child_words": ("In the child's own words", "In the child's own words"),
     "present": ("Who else was there", "Who else was there"),
-    "analysis": ("Analysis (your professional opinion)", "What you think it means (your analysis)"),
+    "analysis": ("Analysis (your professional opinion)", "Analysis (your professional opinion)"),
 }
 
 # The offline form as it stands, in the field names and codes the server takes.
@@ -143,8 +143,8 @@ def type_text(page: Any, seq: Sequence, name: str) -> None:
 
 def random_tap(page: Any, seq: Sequence) -> None:
     names = ["seen_alone", "bedroom_seen", "location"]
-    # On the live form the reason shows only when the child was not seen alone.
-    if seq.where != "live" or seq.intended["seen_alone"] == "no":
+    # On either form the reason shows only when the child was not seen alone.
+    if seq.intended["seen_alone"] == "no":
         names.append("not_alone_reason")
     name = seq.rng.choice(names)
     tap(page, seq, name, seq.rng.choice(sorted(CHOICES[name][0])))

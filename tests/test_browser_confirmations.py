@@ -221,8 +221,8 @@ def test_the_offline_pages_visit_is_refused_before_birth_and_confirmed_before_th
     phone.get_by_label("Date of the visit").fill("1995-01-01")
     phone.get_by_role("group", name="Did you see the child alone?").get_by_label("Yes").check()
     phone.get_by_role("group", name="Did you see the child's bedroom?").get_by_label("Yes").check()
-    phone.get_by_label("What you saw and heard (fact)").fill("Met at school.")
-    phone.get_by_label("The child's wishes and feelings, in their own words").fill("Fine thanks.")
+    phone.get_by_label("Observations (fact)").fill("Met at school.")
+    phone.get_by_label("In the child's own words").fill("Fine thanks.")
     phone.get_by_role("button", name="Submit visit").click()
     phone.get_by_text(f"before the child's date of birth ({shown(born)})").first.wait_for()
     assert [v for v in visits(server, child.id) if v.visited_at.year == 1995] == []

@@ -93,7 +93,7 @@ def test_wishes_typed_with_no_signal_are_kept_sealed_and_stored_once(page, conte
     reload_offline_and_open(page, "Wishes and feelings")
     assert page.get_by_label("The child's words, as they said them").input_value() == WORDS
     assert page.get_by_label("Your reflection").input_value() == REFLECTION
-    assert page.get_by_label("How").input_value() == "three_houses"
+    assert page.get_by_label("How you worked together").input_value() == "three_houses"
     screenshot(page, "offline-wishes-phone")
     page.get_by_role("button", name="Submit wishes and feelings").click()
     page.get_by_text("Submitted. It will be sent to Seen").wait_for()
@@ -160,9 +160,9 @@ def test_a_life_story_entry_typed_with_no_signal_is_kept_sealed_and_stored_once(
     assert_sealed_on_the_phone(page, STORY_TITLE, "Orchard", "goldfish", child_id)
 
     reload_offline_and_open(page, "Life story entry")
-    assert page.get_by_label("Section of the book").input_value() == "lived"
+    assert page.get_by_label("Chapter of the book").input_value() == "lived"
     assert page.get_by_label("Title").input_value() == STORY_TITLE
-    assert page.get_by_label("The entry").input_value() == STORY
+    assert page.get_by_label("The story, written for the child").input_value() == STORY
     page.get_by_role("button", name="Submit life story entry").click()
     page.get_by_text("Submitted. It will be sent to Seen").wait_for()
 
@@ -193,12 +193,12 @@ def test_a_new_visit_started_on_the_offline_page_is_stored_once_with_every_word(
     page.get_by_role("group", name="Did you see the child's bedroom?").get_by_label("No").check()
     page.get_by_label("Where the visit took place").select_option("contact_centre")
     page.get_by_label("Who else was there").fill("Contact supervisor")
-    page.get_by_label("What you saw and heard (fact)").fill(OBSERVATIONS)
-    page.get_by_label("What you think it means (your analysis)").fill(ANALYSIS)
-    page.get_by_label("The child's wishes and feelings, in their own words").fill(VISIT_WORDS)
+    page.get_by_label("Observations (fact)").fill(OBSERVATIONS)
+    page.get_by_label("Analysis (your professional opinion)").fill(ANALYSIS)
+    page.get_by_label("In the child's own words").fill(VISIT_WORDS)
     page.get_by_role("button", name="Add a person's score").click()
-    page.get_by_label("Who (1)", exact=True).fill("Jay")
-    page.get_by_label("Score 0 to 10 (1)").fill("7")
+    page.get_by_label("Who was asked (1)", exact=True).fill("Jay")
+    page.get_by_label("Score 0–10 (1)").fill("7")
     page.get_by_role("button", name="Add an action").click()
     page.get_by_label("Action (1)").fill(ACTION)
     page.get_by_label("Who will do it (1)").fill("Social worker")

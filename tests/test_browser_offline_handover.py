@@ -77,14 +77,14 @@ def test_a_visit_form_handed_over_when_the_signal_goes_is_stored_once_with_every
     assert page.locator("#popup").count() == 0 or page.locator("#popup").is_hidden()
     assert group(page, "Did you see the child alone?").get_by_label("No").is_checked()
     assert page.get_by_label("If not alone, why not").input_value() == "unable"
-    assert page.get_by_label("What you saw and heard (fact)").input_value() == OBSERVATIONS
+    assert page.get_by_label("Observations (fact)").input_value() == OBSERVATIONS
     check_screen(page, "handover-visit-phone")
 
     # Every choice tapped with no signal, then Submit twice.
     group(page, "Did you see the child alone?").get_by_label("Yes").check()
     group(page, "Did you see the child's bedroom?").get_by_label("Yes").check()
     page.get_by_label("Where the visit took place").select_option("school")
-    page.get_by_label("The child's wishes and feelings, in their own words").fill(CHILD_WORDS)
+    page.get_by_label("In the child's own words").fill(CHILD_WORDS)
     page.get_by_role("button", name="Submit visit").dblclick()
     page.get_by_text("Submitted. It will be sent to Seen").wait_for()
 
@@ -111,7 +111,7 @@ def test_the_signal_going_mid_typing_loses_nothing(page, context, live_server: L
     page.keyboard.type(OBSERVATIONS)
 
     drop_signal(context, page)
-    box = page.get_by_label("What you saw and heard (fact)")
+    box = page.get_by_label("Observations (fact)")
     assert box.input_value() == OBSERVATIONS
     box.click()
     box.press("End")
@@ -120,7 +120,7 @@ def test_the_signal_going_mid_typing_loses_nothing(page, context, live_server: L
     wait_kept(page)
 
     page.reload()  # the draft reopens from the address, every word and answer in it
-    assert page.get_by_label("What you saw and heard (fact)").input_value() == OBSERVATIONS + MORE
+    assert page.get_by_label("Observations (fact)").input_value() == OBSERVATIONS + MORE
     assert group(page, "Did you see the child's bedroom?").get_by_label("No").is_checked()
 
 
@@ -152,7 +152,7 @@ def test_a_refused_draft_is_shown_with_its_reason_and_fixed(page, context, live_
     # Not alone, and no reason given: Seen will refuse it.
     group(page, "Did you see the child alone?").get_by_label("No").check()
     group(page, "Did you see the child's bedroom?").get_by_label("Yes").check()
-    page.get_by_label("The child's wishes and feelings, in their own words").fill(CHILD_WORDS)
+    page.get_by_label("In the child's own words").fill(CHILD_WORDS)
     page.get_by_role("button", name="Submit visit").click()
     page.get_by_text("Submitted. It will be sent to Seen").wait_for()
 

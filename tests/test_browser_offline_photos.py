@@ -147,7 +147,7 @@ def test_a_photo_taken_with_no_signal_is_kept_sealed_and_stored_once_with_its_en
     page.get_by_role("button", name="Open draft: Life story entry").click()
     thumbnail = page.get_by_role("img", name="Photo 1 of 1")
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle())
-    assert page.get_by_label("The entry").input_value() == STORY
+    assert page.get_by_label("The story, written for the child").input_value() == STORY
 
     # Another photo, then the worker thinks better of it.
     page.locator("#photos input[data-pick=library]").set_input_files(str(camera_photo(tmp_path / "other.jpg", (800, 600))))
@@ -247,7 +247,7 @@ def test_a_life_story_entry_started_on_the_offline_page_is_stored_with_its_photo
     page.get_by_role("button", name="Start a life-story entry").click()
     page.get_by_label("Child", exact=True).select_option(child_id)
     assert page.get_by_label("Date").input_value() == date.today().isoformat()
-    page.get_by_label("Section of the book").select_option("family")
+    page.get_by_label("Chapter of the book").select_option("family")
     page.get_by_label("Title").fill("Grandad's allotment")
     # No words: the photo tells this one.
     page.locator("#photos input[data-pick=camera]").set_input_files(str(camera_photo(tmp_path / "plot.jpg", (1000, 750))))
@@ -325,7 +325,7 @@ def test_a_draft_kept_by_the_seen_before_photos_survives_the_upgrade(page, live_
         "problems": {}, "message": ""})
     page.goto("/offline")
     page.get_by_role("button", name="Open draft: Life story entry").click()
-    assert page.get_by_label("The entry").input_value() == STORY
+    assert page.get_by_label("The story, written for the child").input_value() == STORY
     # The upgraded store takes photos for it.
     assert "photos" in read_indexeddb(page)["stores"]
     page.get_by_role("button", name="Take a photo").wait_for()

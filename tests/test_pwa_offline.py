@@ -81,9 +81,9 @@ def start_visit_and_go_offline(page, context, child_id: str) -> None:
     context.set_offline(True)  # the form is handed to the offline page, with every answer
     page.get_by_text("No signal. This visit is kept on this phone").wait_for()
     wait_status(page, "Offline · 1 draft waiting")
-    page.get_by_label("What you saw and heard (fact)").fill(BEFORE + " " + AFTER)
-    page.get_by_label("The child's wishes and feelings, in their own words").fill(WORDS)
-    page.get_by_label("What you think it means (your analysis)").fill(ANALYSIS)
+    page.get_by_label("Observations (fact)").fill(BEFORE + " " + AFTER)
+    page.get_by_label("In the child's own words").fill(WORDS)
+    page.get_by_label("Analysis (your professional opinion)").fill(ANALYSIS)
     page.evaluate("SeenOffline.keepNow()")
 
 
@@ -92,8 +92,8 @@ def finish_on_the_offline_page(page) -> None:
     page.reload()
     page.get_by_role("heading", name="Seen · offline").wait_for()
     page.get_by_role("button", name="Submit visit").wait_for()
-    assert page.get_by_label("What you saw and heard (fact)").input_value() == BEFORE + " " + AFTER
-    assert page.get_by_label("The child's wishes and feelings, in their own words").input_value() == WORDS
+    assert page.get_by_label("Observations (fact)").input_value() == BEFORE + " " + AFTER
+    assert page.get_by_label("In the child's own words").input_value() == WORDS
     screenshot(page, "offline-draft-phone")
     page.get_by_role("button", name="Submit visit").click()
     wait_status(page, "Offline · 1 draft waiting")

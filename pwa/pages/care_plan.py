@@ -6,7 +6,7 @@ Each change names the fields it touched, so sync merges a plan's actions field b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from nicegui import ui
@@ -15,6 +15,7 @@ from pwa import state
 from pwa.auth import current_worker
 from pwa.date_confirm import offer_confirmation
 from pwa.error_summary import error_summary, show_problems
+from pwa.form_fields import field_input, screen_fields
 from pwa.form_key import FormKey
 from pwa.layout import NOT_FOUND, frame
 from pwa.threads import io_bound
@@ -30,6 +31,7 @@ from storage.care_plans import (
     set_action_status,
 )
 from storage.child_forms import FormInvalid
+from storage.forms.care_plan_action import CARE_PLAN_ACTION
 from storage.models import PLAN_KINDS
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
@@ -71,7 +73,7 @@ async def care_plan_page(child_id: str) -> None:
         show(fresh)
 
     async def attempt(work: Callable[[], Any], place: ui.column | None, done: str,
-                      fields: dict[str, ui.element] | None = None) -> bool:
+                      fields: Mapping[str, ui.element] | None = None) -> bool:
         """Runs one write; shows what to fix (or says the record is gone), then redraws the plans."""
         try:
             await io_bound(work)
@@ -149,11 +151,10 @@ async def care_plan_page(child_id: str) -> None:
             # Made when the form is drawn (again after each action added): the action is stored once a key.
             key = FormKey()
             problems = error_summary()
-            description = ui.input("What needs to be done").props("outlined").classes("w-full").mark(
-                f"action-description-{plan.id}")
-            owner = ui.input("Who will do it").props("outlined").classes("w-full").mark(f"action-owner-{plan.id}")
-            due = ui.input("Due date").props("type=date outlined stack-label").classes("w-full").mark(
-                f"action-due-{plan.id}")
+            # Its fields as the action's definition says (storage/forms/care_plan_action.py).
+            inputs = {f.name: field_input(f, mark=f"action-{f.name}-{plan.id}")
+                      for f in screen_fields(CARE_PLAN_ACTION)}
+            description, owner, due = inputs["description"], inputs["owner"], inputs["due"]
 
             async def save(p: PlanView = plan, confirmed: str = "") -> None:
                 fields = {"plan_id": p.id, "description": description.value or "", "owner": owner.value or "",
@@ -167,8 +168,7 @@ async def care_plan_page(child_id: str) -> None:
                         raise
 
                 asked: dict[str, str] = {}
-                if not await attempt(add, problems, "Action added",
-                                     {"description": description, "owner": owner, "due": due}):
+                if not await attempt(add, problems, "Action added", inputs):
                     async def confirm(day: str, p: PlanView = p) -> None:
                         await save(p, day)
 

@@ -32,11 +32,13 @@ from pwa import state
 from pwa.auth import current_worker
 from pwa.confirmation import show_in_place
 from pwa.error_summary import error_summary, show_problems
-from pwa.form_draft import RESTORED, FormDraft, restore
+from pwa.form_draft import RESTORED, FormDraft, open_child_form
+from pwa.form_fields import field_input, screen_fields
 from pwa.form_key import FormKey
 from pwa.layout import NOT_FOUND, frame
 from pwa.threads import io_bound
 from storage.child_forms import FormInvalid
+from storage.forms.life_story import LIFE_STORY
 from storage.life_story import (
     LIFE_STORY_DRAFT_KIND,
     LifeStoryItem,
@@ -48,7 +50,6 @@ from storage.life_story import (
     life_story_for_child,
 )
 from storage.life_story_book import life_story_pdf
-from storage.models import LIFE_STORY_SECTIONS
 from storage.photos import PHOTOS_PER_ENTRY, photo_for_worker, prepare_photo
 from storage.store import NotAllowed
 from storage.submissions import KEY_FIELD
@@ -96,17 +97,12 @@ def _section_card(section: LifeStorySection, worker_id: str, correct: Callable[[
 
 
 async def life_story_page(child_id: str) -> None:
-    worker = current_worker()
+    opened = await open_child_form("Life story", child_id, life_story_for_child, LIFE_STORY_DRAFT_KIND)
+    if opened is None:
+        return
+    worker, (heading, sections), draft = opened
     store = state.store()
     back = f"/child/{child_id}"
-    try:
-        heading, sections = await io_bound(life_story_for_child, store, worker, child_id)
-        draft = await restore(worker, child_id, LIFE_STORY_DRAFT_KIND)
-    except NotAllowed:
-        with frame("Life story", back=back):
-            ui.label(NOT_FOUND).props('role="alert"')
-        return
-
     today = today_in_england()
     pending: list[tuple[str, bytes]] = []  # photos to add: the SHA-256 of the file as it arrived, and the photo
 
@@ -124,14 +120,9 @@ async def life_story_page(child_id: str) -> None:
         done = ui.column().classes("w-full gap-2 hidden").mark("recorded")  # what the last save kept
         problems = error_summary()
         blank = blank_life_story_form(today)
-        on = ui.input("Date", value=blank["on"]).props(
-            f'type=date outlined stack-label max={today.isoformat()} data-field="on"'
-            + (f" min={heading.born.isoformat()}" if heading.born else "")).classes("w-full").mark("on")
-        section = ui.select(LIFE_STORY_SECTIONS, label="Chapter of the book").props('outlined data-field="section"').classes(
-            "w-full").mark("section")
-        title = ui.input("Title").props('outlined data-field="title"').classes("w-full").mark("title")
-        text = ui.textarea("The story, written for the child").props(
-            'outlined autogrow data-field="text"').classes("w-full").mark("text")
+        # The words as the definition says (storage/forms/life_story.py), as the checks and the offline page.
+        fields = {f.name: field_input(f, blank.get(f.name), born=heading.born) for f in screen_fields(LIFE_STORY)}
+        on, section, title, text = (fields[name] for name in ("on", "section", "title", "text"))
         # The correction in progress, for the phone's copy of the form if the connection drops.
         corrects_field = ui.element("input").props('type=hidden data-field="corrects"')
         keep_field = ui.element("input").props('type=hidden data-field="keep"')
@@ -285,7 +276,7 @@ async def life_story_page(child_id: str) -> None:
         except FormInvalid as e:
             show_problems(problems, e.problems,
                           "Nothing was changed yet." if entry else "Nothing was added yet.",
-                          fields={"on": on, "section": section, "title": title, "text": text, "photo": save_button})
+                          fields={**fields, "photo": save_button})
             return
         except NotAllowed:
             with problems:

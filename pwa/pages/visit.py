@@ -6,8 +6,9 @@ for a child in care), write observations, analysis and the child's words, submit
 The draft is saved into the database (sealed) on every choice, when a text field loses focus, and
 every few seconds while typing; a reload, a closed tab or a restarted server restores it.
 
-Each input carries `data-field="<name>"` (and its native control the id `visit-<name>`), the names of
-storage.visits' form fields, so the offline page's script can read the form as it stands.
+The fields are drawn from the visit's one definition (storage/forms/visit.py, by pwa/form_fields.py), the
+same the checks and the offline page use. Each input carries `data-field="<name>"` (and its native control
+the id `visit-<name>`), so the offline page's script can read the form as it stands.
 """
 
 from __future__ import annotations
@@ -17,24 +18,26 @@ from datetime import date
 from typing import Any
 
 from nicegui import background_tasks, ui
+from nicegui.elements.mixins.value_element import ValueElement
 
 from pwa import state
 from pwa.auth import current_worker
 from pwa.date_confirm import offer_confirmation
 from pwa.error_summary import error_summary, show_problems
 from pwa.form_draft import FormDraft, save_open
+from pwa.form_fields import field_input, section
 from pwa.form_key import FormKey
 from pwa.layout import frame, not_found
 from pwa.threads import io_bound
 from storage.drafts import DRAFT_KIND
-from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS, Worker
+from storage.forms import Field
+from storage.forms.visit import VISIT
+from storage.models import Worker
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
 from storage.submissions import KEY_FIELD
-from storage.timescales.calendar import LONDON, today_in_england
+from storage.timescales.calendar import LONDON
 from storage.visits import VisitFormStart, VisitInvalid, start_visit_form, submit_visit
-
-YES_NO = {"yes": "Yes", "no": "No"}
 
 
 class VisitForm:
@@ -51,6 +54,7 @@ class VisitForm:
         self.errors: dict[str, ui.label] = {}
         self.inputs: dict[str, ui.element] = {}  # what each problem in the summary links to
         self.summary: ui.column | None = None
+        self.asked_boxes: list[tuple[Field, ui.column]] = []
 
     # ------------------------------------------------------------ saving
 
@@ -82,36 +86,27 @@ class VisitForm:
             f'data-error="{name}"')
         self.inputs.setdefault(name, self.errors[name])  # a row list's problem: its message, by the rows
 
-    def text(self, name: str, label: str, *, hint: str = "", area: bool = False, kind: str = "text") -> ui.input:
-        maker = ui.textarea if area else ui.input
-        element = maker(label, value=self.fields.get(name) or "").props(
-            f'outlined stack-label for="visit-{name}" data-field="{name}"'
-            + (f' type="{kind}"' if kind != "text" else "") + (" autogrow" if area else "")).classes("w-full")
-        if hint:
-            element.props(f'hint="{hint}"')
-        element.on_value_change(lambda e: self.changed(name, e.value or ""))
-        element.on("blur", self.save)
-        self.inputs[name] = element
-        self.error_slot(name)
+    def field(self, f: Field, born: date | None) -> ValueElement:
+        """The field's input (pwa/form_fields.py), kept in the form as it changes: a choice saves at once and
+        shows or hides the fields that hang on it, words save when the field loses focus."""
+        element = field_input(f, self.fields.get(f.name), dom_prefix="visit", born=born)
+        if f.kind in ("choice", "yesno"):
+            def picked(e: Any) -> None:
+                self.changed(f.name, e.value or "", now=True)
+                self.show_asked()
+
+            element.on_value_change(picked)
+        else:
+            element.on_value_change(lambda e: self.changed(f.name, e.value or ""))
+            element.on("blur", self.save)
+        self.inputs[f.name] = element
+        self.error_slot(f.name)
         return element
 
-    def choice(self, name: str, label: str, options: dict[str, str], *, on_change: Callable[[], None] | None = None,
-               column: bool = False) -> ui.radio:
-        ui.label(label).classes("font-bold").props(f'id="label-{name}"')
-        value = self.fields.get(name) or None
-        element = ui.radio(options, value=value if value in options else None).props(
-            f'aria-labelledby="label-{name}" data-field="{name}" size="lg"' + ("" if column else " inline")
-        ).classes("text-base").mark(name)
-
-        def picked(e: Any) -> None:
-            self.changed(name, e.value or "", now=True)
-            if on_change:
-                on_change()
-
-        element.on_value_change(picked)
-        self.inputs[name] = element
-        self.error_slot(name)
-        return element
+    def show_asked(self) -> None:
+        """Shows each field asked only after another answer ("If not alone, why not") when it is asked."""
+        for f, box in self.asked_boxes:
+            box.set_visibility(VISIT.asked(f, self.fields, self.category))
 
     # ------------------------------------------------------------ problems
 
@@ -131,11 +126,12 @@ def scale_rows(form: VisitForm) -> None:
     @ui.refreshable
     def rows() -> None:
         scale: list[dict[str, Any]] = form.fields.setdefault("safety_scale", [])
+        who_label, score_label = (c.label for c in VISIT.field("safety_scale").columns)
         for index, row in enumerate(scale):
             with ui.row().classes("w-full items-start no-wrap gap-2").props('data-field="safety_scale_row"'):
-                who = ui.input("Who was asked", value=row.get("who") or "").props(
+                who = ui.input(who_label, value=row.get("who") or "").props(
                     f'outlined dense for="visit-scale-who-{index}"').classes("grow min-w-0")
-                score = ui.number("Score 0–10", value=row.get("score"), min=0, max=10, step=1, precision=0).props(
+                score = ui.number(score_label, value=row.get("score"), min=0, max=10, step=1, precision=0).props(
                     f'outlined dense inputmode=numeric for="visit-scale-score-{index}"').classes("w-28 shrink-0")
 
                 def set_who(e: Any, r: dict[str, Any] = row) -> None:
@@ -173,14 +169,15 @@ def action_rows(form: VisitForm) -> None:
     @ui.refreshable
     def rows() -> None:
         actions: list[dict[str, Any]] = form.fields.setdefault("actions", [])
+        action_label, owner_label, due_label = (c.label for c in VISIT.field("actions").columns)
         for index, row in enumerate(actions):
             with ui.card().classes("w-full p-2 gap-1").props('data-field="action_row"'):
-                description = ui.textarea(f"Action {index + 1}", value=row.get("description") or "").props(
+                description = ui.textarea(f"{action_label} {index + 1}", value=row.get("description") or "").props(
                     f'outlined dense autogrow for="visit-action-{index}"').classes("w-full")
                 with ui.row().classes("w-full no-wrap gap-2"):
-                    owner = ui.input("Who will do it", value=row.get("owner") or "").props(
+                    owner = ui.input(owner_label, value=row.get("owner") or "").props(
                         f'outlined dense for="visit-action-owner-{index}"').classes("grow min-w-0")
-                    due = ui.input("By", value=row.get("due") or "").props(
+                    due = ui.input(due_label, value=row.get("due") or "").props(
                         f'outlined dense stack-label type=date for="visit-action-due-{index}"').classes(
                         "w-40 shrink-0")
                 for element, key in ((description, "description"), (owner, "owner"), (due, "due")):
@@ -208,13 +205,41 @@ def action_rows(form: VisitForm) -> None:
     form.error_slot("actions")
 
 
-def date_limits(born: date | None) -> str:
-    """A date picker's bounds: today in England at the latest, the child's date of birth at the earliest."""
-    return f'max={today_in_england().isoformat()}' + (f' min={born.isoformat()}' if born else "")
+# The lists of rows, each drawn by its own function: the rest of the form is drawn from its definition.
+ROWS: dict[str, Callable[[VisitForm], None]] = {"safety_scale": scale_rows, "actions": action_rows}
 
 
-def section(title: str) -> None:
-    ui.label(title).classes("text-lg font-bold mt-3").props('role="heading" aria-level="2"')
+def build_fields(form: VisitForm, born: date | None) -> None:
+    """Every field of the visit's definition (storage/forms/visit.py) in order, under its section's heading:
+    a date and the time after it side by side, a field asked only after another answer in a box shown
+    when it is asked, a field for other categories of child left out."""
+    fields = VISIT.fields
+    for index, f in enumerate(fields):
+        if f.kind in ("note", "hidden") or f.only_when_asked or (f.categories and form.category not in f.categories):
+            continue  # a correction and a date to confirm are said elsewhere on the page
+        if f.section:
+            section(f.section)
+        if f.kind == "time" and index and fields[index - 1].kind == "date":
+            continue  # drawn beside its date
+        box = ui.column().classes("w-full gap-1")
+        if f.asked_when:
+            form.asked_boxes.append((f, box))
+        with box:
+            if f.kind == "rows":
+                if f.label != f.section:
+                    ui.label(f.label).classes("font-bold")
+                if f.hint:
+                    ui.label(f.hint).classes("text-sm")
+                ROWS[f.name](form)
+            elif index + 1 < len(fields) and f.kind == "date" and fields[index + 1].kind == "time":
+                with ui.row().classes("w-full no-wrap gap-2"):
+                    with ui.column().classes("grow min-w-0 gap-0"):
+                        form.field(f, born)
+                    with ui.column().classes("w-32 shrink-0 gap-0"):
+                        form.field(fields[index + 1], born)
+            else:
+                form.field(f, born)
+    form.show_asked()
 
 
 def build_form(form: VisitForm, start: VisitFormStart) -> None:
@@ -234,55 +259,7 @@ def build_form(form: VisitForm, start: VisitFormStart) -> None:
             "text-sm")
     form.summary = error_summary()
 
-    section("When and where")
-    with ui.row().classes("w-full no-wrap gap-2"):
-        with ui.column().classes("grow min-w-0 gap-0"):
-            # The picker offers no future date, and none before the child was born.
-            form.text("visit_date", "Date", kind="date").props(date_limits(start.born))
-        with ui.column().classes("w-32 shrink-0 gap-0"):
-            form.text("visit_time", "Time", kind="time")
-    form.choice("location", "Where", VISIT_LOCATIONS, column=True)
-    form.text("location_detail", "Where exactly (optional)")
-
-    section("Seeing the child")
-
-    def show_alone() -> None:
-        alone_box.set_visibility(form.fields.get("seen") == "yes")
-        reason_box.set_visibility(form.fields.get("seen") == "yes" and form.fields.get("seen_alone") == "no")
-
-    form.choice("seen", "Did you see the child?", YES_NO, on_change=show_alone)
-    alone_box = ui.column().classes("w-full gap-1")
-    reason_box = ui.column().classes("w-full gap-1")
-    with alone_box:
-        form.choice("seen_alone", "Did you see the child alone?", YES_NO, on_change=show_alone)
-    with reason_box:
-        form.choice("not_alone_reason", "Why not alone? (reg 29)", NOT_ALONE_REASONS, column=True)
-    show_alone()
-    if form.category == "cic":
-        form.choice("bedroom_seen", "Did you see the child's bedroom?", YES_NO)
-    form.text("present", "Who else was there")
-
-    section("What you saw and think")
-    form.text("observations", "Observations (fact)", area=True,
-              hint="What you saw and heard: facts only.")
-    form.text("analysis", "Analysis (your professional opinion)", area=True,
-              hint="What you think it means, and why.")
-
-    section("The child's wishes and feelings")
-    form.text("child_words", "In the child's own words", area=True,
-              hint="Write what the child said, as they said it.").classes("seen-child-words-input")
-    form.text("child_words_not_recorded_reason", "If not recorded, why not")
-
-    section("Signs of Safety")
-    form.text("worries", "What are we worried about?", area=True)
-    form.text("working_well", "What is working well?", area=True)
-    form.text("needs_to_happen", "What needs to happen?", area=True)
-    ui.label("Safety scale: 0 means the child is not safe, 10 means safe enough to close.").classes("text-sm")
-    scale_rows(form)
-
-    section("Actions arising")
-    ui.label("Each action is added to the child's care plan when you submit.").classes("text-sm")
-    action_rows(form)
+    build_fields(form, start.born)
 
     async def submit() -> None:
         fields = form.snapshot()  # as it is at the tap: a second tap sends the same form, with the same key

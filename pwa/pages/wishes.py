@@ -5,7 +5,8 @@ a field loses focus, so a closed tab loses nothing. Saving it for good seals the
 immutable; a correction is a new record that supersedes the old. Past work is listed below the form,
 the child's words in their own style, set apart from the worker's reflection.
 
-Each input carries `data-field="<name>"`, the names of storage.wishes's form, so the page's
+The fields are drawn from the form's one definition (storage/forms/wishes.py). Each input carries
+`data-field="<name>"`, so the page's
 offline script (pwa/static/seen-page.js) can keep the form if the connection drops while it is typed.
 """
 
@@ -16,16 +17,16 @@ from typing import Any
 from nicegui import ui
 
 from pwa import state, style
-from pwa.auth import current_worker
 from pwa.confirmation import show_in_place
 from pwa.date_confirm import offer_confirmation
 from pwa.error_summary import error_summary, show_problems
-from pwa.form_draft import RESTORED, FormDraft, restore
+from pwa.form_draft import RESTORED, FormDraft, open_child_form
+from pwa.form_fields import field_input, screen_fields
 from pwa.form_key import FormKey
 from pwa.layout import NOT_FOUND, frame
 from pwa.threads import io_bound
 from storage.child_forms import FormInvalid
-from storage.models import WISHES_METHODS
+from storage.forms.wishes import WISHES
 from storage.record_dates import CONFIRM_FIELD
 from storage.store import NotAllowed
 from storage.submissions import KEY_FIELD
@@ -65,17 +66,12 @@ def _entry_card(entry: WishesView, child_first_name: str, on_correct: Any) -> No
 
 
 async def wishes_page(child_id: str) -> None:
-    worker = current_worker()
+    opened = await open_child_form("Wishes and feelings", child_id, wishes_for_child, WISHES_DRAFT_KIND)
+    if opened is None:
+        return
+    worker, (heading, entries), draft = opened
     store = state.store()
     back = f"/child/{child_id}"
-    try:
-        heading, entries = await io_bound(wishes_for_child, store, worker, child_id)
-        draft = await restore(worker, child_id, WISHES_DRAFT_KIND)
-    except NotAllowed:
-        with frame("Wishes and feelings", back=back):
-            ui.label(NOT_FOUND).props('role="alert"')
-        return
-
     today = today_in_england()
     form: dict[str, Any] = {**blank_wishes_form(today), **(draft.fields if draft else {})}
 
@@ -86,19 +82,8 @@ async def wishes_page(child_id: str) -> None:
         done = ui.column().classes("w-full gap-2 hidden").mark("recorded")  # what the last save kept
         correcting = ui.label().classes("font-bold text-orange-900")
         problems = error_summary()
-        on = ui.input("Date of the work").props(
-            f'type=date outlined max={today.isoformat()} stack-label data-field="on"'
-            + (f" min={heading.born.isoformat()}" if heading.born else "")).classes(
-            "w-full").mark("on")
-        ui.label("How you worked together").classes("text-sm font-bold -mb-2").props('id="wishes-method"')
-        method = ui.radio(WISHES_METHODS).props('inline aria-labelledby="wishes-method" data-field="method"').classes(
-            "w-full").mark("method")
-        child_words = ui.textarea("The child's words, as they said them").props(
-            'outlined autogrow data-field="child_words"').classes("w-full seen-child-words-input").mark("child_words")
-        reflection = ui.textarea("Your reflection (your view)").props('outlined autogrow data-field="reflection"').classes(
-            "w-full").mark("reflection")
-        shared_with = ui.input("Shared with (who has seen this work)").props('outlined data-field="shared_with"').classes("w-full").mark(
-            "shared_with")
+        # Every field as the definition says (storage/forms/wishes.py), the same the checks and the offline page use.
+        fields = {f.name: field_input(f, born=heading.born) for f in screen_fields(WISHES)}
         # The record a correction replaces, for the phone's copy of the form if the connection drops.
         supersedes_field = ui.element("input").props('type=hidden data-field="supersedes"')
         submit_button = ui.button("Save wishes and feelings", icon="check").props("no-caps").classes(
@@ -110,9 +95,6 @@ async def wishes_page(child_id: str) -> None:
         ui.separator()
         ui.label("Earlier work").classes("text-xl font-bold").props('role="heading" aria-level="2"')
         history = ui.column().classes("w-full gap-3")
-
-    fields = {"on": on, "method": method, "child_words": child_words, "reflection": reflection,
-              "shared_with": shared_with}
 
     def current() -> dict[str, str]:
         values = {name: str(element.value or "") for name, element in fields.items()}
@@ -128,7 +110,7 @@ async def wishes_page(child_id: str) -> None:
         form.clear()
         form.update(merged)
         for name, element in fields.items():
-            element.set_value(form.get(name) or ("conversation" if name == "method" else ""))
+            element.set_value(form.get(name) or WISHES.field(name).default)
         correcting.text = ("You are correcting an earlier record: saving adds a new record that replaces it."
                            if form.get("supersedes") else "")
         supersedes_field.props(f'value="{form.get("supersedes") or ""}"')
@@ -160,7 +142,7 @@ async def wishes_page(child_id: str) -> None:
         key.renew()  # a correction is a new record
         form_draft.changed()
         await form_draft.save()
-        child_words.run_method("focus")
+        fields["child_words"].run_method("focus")
 
     async def submit() -> None:
         values = current()  # as it is at the tap: a second tap sends the same form, with the same key
@@ -199,7 +181,9 @@ async def wishes_page(child_id: str) -> None:
     for element in fields.values():
         element.on_value_change(key.changed)
     form_draft.keep(fields.values())
-    method.on_value_change(form_draft.save)
+    for name, element in fields.items():
+        if WISHES.field(name).kind in ("choice", "yesno"):
+            element.on_value_change(form_draft.save)  # a choice is kept at once
     submit_button.on_click(submit)
     clear_button.on_click(clear)
     show_history(entries)

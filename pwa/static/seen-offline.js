@@ -134,15 +134,16 @@
   function fieldInput(field, value, problems) {
     const id = "f-" + field.name;
     const problem = problems[field.name] ? el("p", { class: "problem", id: id + "-problem", text: problems[field.name] }) : null;
-    const described = problem ? id + "-problem" : null;
+    const hint = field.hint ? el("p", { class: "muted", id: id + "-hint", text: field.hint }) : null;
+    const described = [hint && id + "-hint", problem && id + "-problem"].filter(Boolean).join(" ") || null;
     if (field.only_when_asked && !problem && !value) return el("span", { hidden: true }); // e.g. confirming a date
     if (field.type === "note" || field.type === "hidden") {
       // Not typed here: what a correction begun on the screen replaces travels with the draft as it was.
       const note = field.type === "note" && value ? el("p", { class: "note", "data-note": field.name, text: field.label }) : null;
-      return note || problem ? el("div", {}, note || "", problem || "") : el("span", { hidden: true });
+      return note || problem ? el("div", { id }, note || "", problem || "") : el("span", { hidden: true });
     }
     if (field.type === "yesno") {
-      const set = el("fieldset", { "data-name": field.name, "aria-describedby": described }, el("legend", { text: field.label }));
+      const set = el("fieldset", { id, "data-name": field.name, "aria-describedby": described }, el("legend", { text: field.label }), hint);
       for (const [code, word] of [["yes", "Yes"], ["no", "No"]]) {
         set.append(el("label", {}, el("input", { type: "radio", name: field.name, value: code, checked: value === code || value === true && code === "yes" || value === false && code === "no" }), word));
       }
@@ -150,15 +151,16 @@
     }
     if (field.type === "rows") {
       const rows = Array.isArray(value) && value.length ? value : [];
-      const box = el("fieldset", { "data-name": field.name, "data-rows": "1" }, el("legend", { text: field.label }));
+      const box = el("fieldset", { id, "data-name": field.name, "data-rows": "1", "aria-describedby": described },
+        el("legend", { text: field.label }), hint);
       const body = el("div", {});
       const addRow = (row = {}) => {
         const n = body.children.length + 1;
         const line = el("div", { class: "row card", "data-row": "1" });
-        for (const [col, word] of field.columns) {
+        for (const [col, word, kind, low, high] of field.columns) {
           line.append(el("label", {}, word + " (" + n + ")",
-            el("input", { type: col === "due" ? "date" : col === "score" ? "number" : "text", "data-col": col,
-                          min: col === "score" ? "0" : null, max: col === "score" ? "10" : null,
+            el("input", { type: kind === "date" || kind === "number" ? kind : "text", "data-col": col,
+                          min: low == null ? null : String(low), max: high == null ? null : String(high),
                           value: row[col] === undefined || row[col] === null ? "" : String(row[col]) })));
         }
         line.append(el("button", { type: "button", text: "Remove", onclick: () => { line.remove(); saveNow(); } }));
@@ -183,7 +185,59 @@
                             max: field.type === "date" ? localToday() : null,
                             value: value === undefined || value === null ? "" : String(value) });
     }
-    return el("div", {}, label, input, problem);
+    return el("div", {}, label, hint, input, problem);
+  }
+
+  function fieldBlock(field, value, problems) {
+    // A field the form asks only after another answer ("If not alone, why not") shows and hides with it.
+    const block = el("div", { "data-block": field.name, "data-when": field.when ? JSON.stringify(field.when) : null },
+      field.section ? el("h3", { text: field.section }) : null, fieldInput(field, value, problems));
+    return block;
+  }
+
+  function answerOf(form, name) {
+    const picked = form.querySelector(`input[name="${name}"]:checked`);
+    if (picked) return picked.value;
+    const input = form.querySelector(`[name="${name}"]:not([type=radio])`);
+    return input ? input.value : "";
+  }
+
+  function showAsked() {
+    // Asked only when each named answer is given, and the field it hangs on is itself asked.
+    const form = $("draft-form");
+    const shown = (block) => {
+      if (!block || !block.dataset.when) return true;
+      return Object.entries(JSON.parse(block.dataset.when)).every(([name, wanted]) =>
+        answerOf(form, name) === wanted && shown(form.querySelector(`[data-block="${name}"]`)));
+    };
+    for (const block of form.querySelectorAll("[data-when]")) block.hidden = !shown(block);
+  }
+
+  function errorSummary(problems) {
+    // GOV.UK's error summary, as the screens show it (pwa/error_summary.py): each problem a link to its field.
+    const entries = Object.entries(problems || {}).filter(([, message]) => message);
+    if (!entries.length) return null;
+    const list = el("ul", {});
+    for (const [name, message] of entries) {
+      const target = name === "photo" ? "photos" : "f-" + name;
+      list.append(el("li", {}, el("a", { href: "#" + target, "data-problem": name, text: message })));
+    }
+    return el("div", { class: "seen-error-summary", id: "error-summary", role: "alert", tabindex: "-1" },
+      el("h2", { text: "There is a problem" }), list);
+  }
+
+  function followProblem(event) {
+    // A link in the summary puts focus in its field (the first control in it), in view.
+    const link = event.target.closest(".seen-error-summary a[href^='#']");
+    if (!link) return;
+    const target = document.getElementById(link.hash.slice(1));
+    if (!target) return;
+    event.preventDefault();
+    const controls = "input:not([type=hidden]):not([hidden]), textarea, select, button";
+    const field = target.matches(controls) ? target : target.querySelector(controls) || target;
+    if (field === target && !target.matches(controls)) target.setAttribute("tabindex", "-1");
+    field.focus({ preventScroll: true });
+    target.scrollIntoView({ block: "start" });
   }
 
   function schemaFields(draft) {
@@ -224,7 +278,10 @@
     if (!children.length && !editing.childId) {
       form.append(el("p", { class: "problem", text: "Your caseload is not saved on this phone yet. Open Seen's caseload once while you have a signal, then you can start visits and life-story entries offline." }));
     }
-    for (const field of schemaFields(editing)) form.append(fieldInput(field, editing.fields[field.name], editing.problems || {}));
+    const summary = errorSummary(editing.problems);
+    if (summary) form.prepend(summary);
+    for (const field of schemaFields(editing)) form.append(fieldBlock(field, editing.fields[field.name], editing.problems || {}));
+    showAsked();
     photoMessage = "";
     letGoOfThumbnails("editor");
     if (SCHEMA[editing.kind] && SCHEMA[editing.kind].photos) form.append(await photoSection(editing));
@@ -233,8 +290,9 @@
       el("button", { type: "button", text: "Keep as draft", onclick: closeEditor }),
       el("button", { type: "button", text: "Delete draft", onclick: deleteEditing })));
     const message = $("editor-message");
-    message.hidden = !editing.message;
-    message.textContent = editing.message || "";
+    // Seen's words for a refused draft, unless the summary lists them field by field.
+    message.hidden = !editing.message || Boolean(summary);
+    message.textContent = summary ? "" : editing.message || "";
     showNotice();
     showSaved();
     $("editor-heading").textContent = kindTitle(editing.kind) + (editing.childLabel ? " · " + editing.childLabel : "");
@@ -242,7 +300,7 @@
     $("drafts-section").hidden = true;
     $("intro").hidden = true;
     $("back-online").hidden = true;
-    $("editor-heading").focus();
+    (summary || $("editor-heading")).focus();
     if (!id) {
       await Drafts.saveDraft(editing);
       await renderDrafts(); // the list above shows the new draft too
@@ -547,6 +605,8 @@
     $("new-life-story").addEventListener("click", () => openEditor(null, "life_story"));
     $("draft-form").addEventListener("input", saveNow);
     $("draft-form").addEventListener("change", saveNow);
+    $("draft-form").addEventListener("change", showAsked);
+    $("draft-form").addEventListener("click", followProblem);
     $("draft-form").addEventListener("submit", submitEditing);
     window.addEventListener("online", () => { nextTry = 0; loop(); });
     window.addEventListener("offline", loop);
