@@ -542,6 +542,7 @@ class CarePeriod(MutableRecord, table=True):
     start: date
     end: date | None = None
     legal_status: str = ""  # SSDA903 LS
+    primary_need: str = ""  # SSDA903 CIN: the category of need, N1-N8
     start_reason: str = "S"  # SSDA903 RNE: S started to be looked after
     end_reason: str = ""  # SSDA903 REC, when it ended
 

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("start", sa.Date(), nullable=False),
         sa.Column("end", sa.Date(), nullable=True),
         sa.Column("legal_status", TEXT(), nullable=False),
+        sa.Column("primary_need", TEXT(), nullable=False),
         sa.Column("start_reason", TEXT(), nullable=False),
         sa.Column("end_reason", TEXT(), nullable=False),
         sa.ForeignKeyConstraint(["child_id"], ["child.id"]),
