@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from storage import access, audit
 from storage.models import (
@@ -89,7 +89,8 @@ class Caseload:
         plans = sorted((p for p in self.plans[child_id] if p.kind == "cp_plan"), key=lambda p: p.start)
         open_then = [p for p in plans if p.start <= day and (p.ended is None or p.ended >= day)]
         before = [p for p in plans if p.start <= day]
-        return (open_then or before or plans or [None])[-1]
+        chosen = open_then or before or plans
+        return chosen[-1] if chosen else None
 
     def period_on(self, child_id: str, day: date) -> CarePeriod | None:
         for period in self.periods[child_id]:
@@ -106,9 +107,9 @@ def load_caseload(store: Store, session: Session, children: Sequence[Child], *, 
     wanted = {child.id for child in children}
     if bodies:
         for child in caseload.children:
-            caseload.bodies[child.id] = store.opened(child).body  # type: ignore[assignment]
+            caseload.bodies[child.id] = cast(ChildBody, store.opened(child).body)
     superseded = set(session.exec(select(Visit.supersedes).where(Visit.supersedes.is_not(None))))  # type: ignore[union-attr]
-    for visit in session.exec(select(Visit).order_by(Visit.visited_at)):
+    for visit in session.exec(select(Visit).order_by(col(Visit.visited_at))):
         if visit.child_id in wanted and visit.status != RecordStatus.draft.value and visit.id not in superseded:
             caseload.visits[visit.child_id].append(visit)
     groups: Iterable[tuple[Any, dict[str, list[Any]], Any]] = (
@@ -124,7 +125,7 @@ def load_caseload(store: Store, session: Session, children: Sequence[Child], *, 
     if placement_bodies:
         for rows in caseload.placements.values():
             for placement in rows:
-                caseload.placement_bodies[placement.id] = store.opened(placement).body  # type: ignore[assignment]
+                caseload.placement_bodies[placement.id] = cast(PlacementBody, store.opened(placement).body)
     return caseload
 
 
@@ -180,7 +181,7 @@ class Table:
 
     name: str
     columns: Sequence[str]
-    rows: list[Sequence[Any]]
+    rows: Sequence[Sequence[Any]]
 
 
 def refuse_existing(paths: Iterable[Path]) -> None:

@@ -56,11 +56,11 @@ def tables(caseload: Caseload) -> list[Table]:
                 episode.period.primary_need, iso(episode.end), episode.reason_ended, episode.period.id,
                 place.id if place else "", iso(episode.period.start)])
         for place in caseload.placements[child.id]:
-            period = caseload.period_on(child.id, place.start)
+            placed_in = caseload.period_on(child.id, place.start)
             placement_body = caseload.placement_bodies.get(place.id)
             rows["cla_placement"].append([
                 place.id, iso(place.start), place.placement_type, place.urn,
-                "" if place.distance_km is None else f"{place.distance_km:.1f}", period.id if period else "",
+                "" if place.distance_km is None else f"{place.distance_km:.1f}", placed_in.id if placed_in else "",
                 place.provider_code, placement_body.postcode if placement_body else "", iso(place.end),
                 place.change_reason, person])
         for plan in caseload.plans[child.id]:
@@ -71,37 +71,37 @@ def tables(caseload: Caseload) -> list[Table]:
                                           child.worker_id or ""])
         for review in caseload.reviews[child.id]:
             if review.kind == "cic_review":
-                period = caseload.period_on(child.id, review.scheduled_for or review.held_on or child.looked_after_since
-                                            or review.updated_at.date())
-                rows["cla_reviews"].append([review.id, period.id if period else "", iso(review.scheduled_for),
+                reviewed_in = caseload.period_on(child.id, review.scheduled_for or review.held_on
+                                                 or review.updated_at.date())
+                rows["cla_reviews"].append([review.id, reviewed_in.id if reviewed_in else "", iso(review.scheduled_for),
                                             iso(review_day(review)), yes_no(review.cancelled),
                                             review.participation or ""])
             elif review.kind in ("cp_review", "initial_conference"):
                 day = review_day(review) or review.scheduled_for
                 plan_on = caseload.cp_plan_on(child.id, day) if day else None
-                plan = review.plan_id or (plan_on.id if plan_on else "")
+                plan_id = review.plan_id or (plan_on.id if plan_on else "")
                 rows["cp_reviews"].append([
-                    review.id, person, plan or "", iso(review.scheduled_for), iso(review_day(review)),
+                    review.id, person, plan_id, iso(review.scheduled_for), iso(review_day(review)),
                     yes_no(review.plan_continues) if review_day(review) else "",
                     yes_no(review.quorate) if review_day(review) else "", review.participation or ""])
         for visit in caseload.visits[child.id]:
             day = visit.visited_at.date()
             seen, alone, bedroom = yes_no(visit.seen), yes_no(visit.seen and visit.seen_alone), yes_no(visit.bedroom_seen)
             if child.category == "cic":
-                period = caseload.period_on(child.id, day)
-                rows["cla_visits"].append([visit.id, period.id if period else "", person, iso(day), seen, alone])
+                visited_in = caseload.period_on(child.id, day)
+                rows["cla_visits"].append([visit.id, visited_in.id if visited_in else "", person, iso(day), seen, alone])
             elif child.category == "cp":
                 plan_on = caseload.cp_plan_on(child.id, day)
                 rows["cp_visits"].append([visit.id, person, plan_on.id if plan_on else "", iso(day), seen, alone,
                                           bedroom])
             elif child.category in ("cin", "case_managed"):
                 rows["cin_visits"].append([visit.id, person, iso(day), seen, alone, bedroom])
-        for episode in caseload.missing[child.id]:
+        for gone in caseload.missing[child.id]:
             rows["missing"].append([
-                episode.id, person, iso(episode.start), "Away" if episode.absent else "Missing", iso(episode.end),
-                yes_no(episode.interview_offered_on is not None or episode.interview_held_on is not None),
-                yes_no(episode.interview_accepted if episode.interview_accepted is not None
-                       else episode.interview_held_on is not None)])
+                gone.id, person, iso(gone.start), "Away" if gone.absent else "Missing", iso(gone.end),
+                yes_no(gone.interview_offered_on is not None or gone.interview_held_on is not None),
+                yes_no(gone.interview_accepted if gone.interview_accepted is not None
+                       else gone.interview_held_on is not None)])
     columns = {"person": PERSON, "legal_status": LEGAL_STATUS, "cla_episodes": CLA_EPISODES,
                "cla_placement": CLA_PLACEMENT, "cla_reviews": CLA_REVIEWS, "cla_visits": CLA_VISITS,
                "cin_plans": CIN_PLANS, "cin_visits": CIN_VISITS, "cp_plans": CP_PLANS, "cp_visits": CP_VISITS,
