@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
+import inspect
 import io
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -57,6 +59,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def run_cin(directory: Path, year: int) -> dict[str, list]:
     import pandas as pd
     from cin_validator import cin_validator
+    from cin_validator.ingress import XMLtoCSV
+    from cin_validator.rule_engine import CINTable
     from cin_validator.rules.ruleset_utils import get_year_ruleset
 
     plans = _rows(directory / "ssd_cp_plans.csv")
@@ -76,14 +80,17 @@ def run_cin(directory: Path, year: int) -> dict[str, list]:
                             "SourceLevel": "L", "LEA": "201", "SoftwareCode": "Seen", "Release": "1",
                             "SerialNo": "1", "DateTime": pd.Timestamp(year, 3, 31)}])
     registry = get_year_ruleset(str(year))
-    # Only the rules that read nothing but CP plans and reviews: the others need tables Seen does not hold.
-    codes = [code for code, rule in registry.items()
-             if str(getattr(rule, "module", "")).split(".")[-1] in ("ChildProtectionPlans", "Reviews")]
-    data = {"Header": header, "ChildProtectionPlans": cpp, "Reviews": rev}
+    # Only the error rules that read nothing but CP plans, reviews and the header: the others need tables (CIN
+    # details, section 47 enquiries, child identifiers) that this check does not build.
+    codes = [str(code) for code, rule in registry.items() if rule.rule_type.name == "ERROR"
+             and set(re.findall(r"data_container\[(\w+)\]", inspect.getsource(rule.func)))
+             <= {"ChildProtectionPlans", "Reviews", "Header"}]
+    given = {"Header": header, "ChildProtectionPlans": cpp, "Reviews": rev}
+    data = {table.name: given.get(table.name, getattr(XMLtoCSV, table.name).copy()) for table in CINTable}
     validator = cin_validator.CinValidator(data, registry, selected_rules=codes)
     issues = validator.full_issue_df
     return {"errors": [{"code": str(row["rule_code"]), "table": str(row.get("tables_affected", "")),
-                        "child": str(row.get("LAchildID", ""))} for _, row in issues.iterrows()],
+                        "child": str(row.get("child_id", ""))} for _, row in issues.iterrows()],
             "failed_to_run": []}
 
 
