@@ -6,9 +6,21 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
-from storage.models import CarePlan, Child, MissingEpisode, MissingEpisodeBody, Review, ReviewBody
+from storage.child_forms import FormInvalid
+from storage.missing import save_episode
+from storage.models import (
+    AuditEvent,
+    CarePlan,
+    Child,
+    MissingEpisode,
+    MissingEpisodeBody,
+    Review,
+    ReviewBody,
+    Worker,
+)
 from storage.returns import export, rules
 from storage.returns.common import age_on, load_caseload
 from storage.returns.ssda903 import child_code
@@ -90,3 +102,21 @@ def test_the_rules_speak_of_one_record_at_the_moment_of_recording() -> None:
     open_now = MissingEpisode(id="a", child_id="c", start=DEMO_DAY - timedelta(days=3))
     later = MissingEpisode(id="b", child_id="c", start=DEMO_DAY - timedelta(days=1), end=DEMO_DAY)
     assert [(p.record_id, p.code) for p in rules.missing_problems([later, open_now])] == [("b", "574")]
+
+
+def test_recording_an_overlapping_missing_episode_is_refused_in_the_returns_words(module_demo_store: Store) -> None:
+    store = module_demo_store
+    with store.session() as session:
+        ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
+        taken = set(session.exec(select(MissingEpisode.child_id)))
+        child = [c for c in session.exec(select(Child).where(Child.worker_id == ben.id, Child.category == "cic"))
+                 if c.id not in taken][-1]
+    save_episode(store, ben, child.id, {"start": "2026-10-01", "end": "2026-10-05"}, today=DEMO_DAY)
+    with pytest.raises(FormInvalid) as refused:
+        save_episode(store, ben, child.id, {"start": "2026-10-03", "end": "2026-10-04"}, today=DEMO_DAY)
+    assert "the SSDA903 return will reject overlapping episodes" in refused.value.problems["start"]
+    save_episode(store, ben, child.id, {"start": "2026-10-06", "end": "2026-10-07"}, today=DEMO_DAY)  # after: fine
+    with store.session() as session:
+        assert len(session.exec(select(MissingEpisode).where(MissingEpisode.child_id == child.id)).all()) == 2
+        assert session.exec(select(AuditEvent).where(AuditEvent.action == "denied", AuditEvent.child_id == child.id,
+                                                     AuditEvent.kind == "missing_episode")).first() is not None
