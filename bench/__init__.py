@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 # Modules holding benchmarks, imported in this order by `python -m bench`. Add yours here.
-MODULES = ("bench.due", "bench.push", "bench.visit_save", "bench.sync_bench", "bench.browser_bench")
+MODULES = ("bench.due", "bench.push", "bench.visit_save", "bench.sync_bench", "bench.browser_bench",
+           "bench.returns_bench")
 
 SIZES = ("tiny", "full")
 

@@ -204,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The subcommands that live beside their subsystem register themselves, on importing, on the module
     # `pwa.cli` (which is not this one when run as `python -m pwa.cli`).
     import pwa.push_commands  # noqa: F401
+    import pwa.returns_commands  # noqa: F401
     import pwa.sync.commands  # noqa: F401
     from pwa.cli import COMMANDS as registry
 

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 from sqlmodel import select
 
 from storage.models import (
+    CarePeriod,
     CarePlan,
     CarePlanAction,
     CarePlanActionBody,
@@ -209,7 +210,7 @@ def _demo_health_and_missing(store, session, write, today, index, child, dob, st
         begun, back, interview = episodes[index]
         episode = MissingEpisode(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"seen-demo-missing:{child.id}")),
                                  child_id=child.id, start=begun, end=back, interview_held_on=interview,
-                                 interview_offered_on=interview)
+                                 interview_offered_on=interview, interview_accepted=True if interview else None)
         write(session, episode, MissingEpisodeBody(
             child_said="I went to my friend's; I was angry about contact being cancelled." if interview else ""),
             action="create")
@@ -290,6 +291,10 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
     child.ref_hash = store.ref_hash(body.external_ref)
     write(session, child, body, action="create")
     count("children")
+    if category == "cic":  # the period of care the statutory returns report (no random draws)
+        write(session, CarePeriod(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"seen-demo-period:{child.id}")),
+                                  child_id=child.id, start=start, legal_status=child.legal_status, primary_need="N1"),
+              action="create")
 
     # Placements for children in care: some in Seenshire, some far away; some moved once.
     current_start = start
@@ -297,7 +302,8 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
         if index % 4 == 1:
             first = Placement(id=_id(rng), child_id=child.id, placement_type="U6", start=start,
                               end=start + timedelta(days=rng.randint(60, 150)), local_authority=HOME_AUTHORITY,
-                              distance_km=round(rng.uniform(2, 15), 1))
+                              distance_km=round(rng.uniform(2, 15), 1), provider_code="PR1", urn="SC123456",
+                              change_reason="CARPL")
             write(session, first, PlacementBody(provider="Seenshire Fostering", carer="Mr and Mrs Toffeeapple",
                                                       address="4 Make-Believe Close, Seenbury", postcode="ZZ99 1AB",
                                                       town="Seenbury"), action="create")
@@ -311,6 +317,8 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
             id=_id(rng), child_id=child.id, placement_type=kind, start=current_start, local_authority=la,
             out_of_area=far, distance_km=distance, long_term=kind in ("U4", "U1"),
             arrangement="parent_pending_assessment" if kind == "P1" and index % 2 else "standard",
+            provider_code={"P1": "PR0", "K2": "PR4", "H5": "PR4"}.get(kind, "PR1" if la == HOME_AUTHORITY else "PR4"),
+            urn="" if kind == "P1" else "SC" + str(100000 + index),
         )
         provider = {"K2": "Hilltop House (fictional) Ltd", "H5": "Stepping Stones Supported Living (fictional)",
                     "P1": "Birth parent"}.get(kind, "Independent Fostering Agency (fictional)")
@@ -380,7 +388,10 @@ def _demo_child(store, session, rng, today, index, category, team, owner, count)
             day = day + timedelta(days=gap - rng.randint(0, 5))
             if day > today - timedelta(days=3):
                 break
-            review = Review(id=_id(rng), child_id=child.id, kind=review_kind, scheduled_for=day, held_on=day)
+            review = Review(id=_id(rng), child_id=child.id, kind=review_kind, scheduled_for=day, held_on=day,
+                            participation="PN0" if add_months(dob, 48) > day else "PN1",
+                            quorate=True if review_kind == "cp_review" else None,
+                            plan_continues=True if review_kind == "cp_review" else None)
             write(session, review, ReviewBody(notes="Review held; plan updated."), action="create")
             count("reviews")
         upcoming = Review(id=_id(rng), child_id=child.id, kind=review_kind,

@@ -38,6 +38,7 @@ from storage.models import (
     Worker,
 )
 from storage.record_dates import CaseDates, date_problem
+from storage.returns.rules import PARTICIPATION
 from storage.store import Store
 from storage.timescales import NEEDS, RuleError, add_months
 from storage.timescales.calendar import today_in_england
@@ -53,6 +54,8 @@ COLUMNS = REQUIRED + [
     "placement_arrangement", "child_agreed_less_frequent", "last_visit_date", "last_visit_seen", "last_visit_seen_alone",
     "last_review_kind", "last_review_date", "care_leaver_since", "plan_visit_every",
     "missing_start", "missing_end", "return_interview", "health_assessment_kind", "health_assessment_date",
+    # For the statutory returns (storage/returns/): SSDA903's participation code, provider code and Ofsted URN.
+    "last_review_participation", "placement_provider_code", "placement_urn",
 ]
 CLOCK_START = {
     "cic": "looked_after_since",
@@ -222,6 +225,9 @@ def _check(row: _Row, workers: dict[str, Worker], today: date) -> None:
         row.fail("last_review_kind", f"'{kind}' is not one of {', '.join(REVIEW_KINDS)}")
     if p["last_review_date"] and not kind:
         row.fail("last_review_kind", "is required when last_review_date is given")
+    participation = row.text("last_review_participation").upper()
+    if participation and participation not in PARTICIPATION:
+        row.fail("last_review_participation", f"'{participation}' is not an SSDA903 participation code (PN0 to PN7)")
     _check_timescales_two(row, today)
 
 
@@ -340,6 +346,7 @@ def _write_row(store: Store, session: Session, row: _Row, teams: dict[str, Team]
             long_term=p["long_term"], arrangement=p["arrangement"],
             child_agreed_less_frequent=p["child_agreed_less_frequent"], local_authority=row.text("placement_la"),
             out_of_area=p["out_of_area"], distance_km=p["distance_km"],
+            provider_code=row.text("placement_provider_code").upper(), urn=row.text("placement_urn"),
         )
         _insert(store, session, placement, PlacementBody(
             provider=row.text("placement_provider"), address=row.text("placement_address"),
@@ -359,7 +366,8 @@ def _write_row(store: Store, session: Session, row: _Row, teams: dict[str, Team]
     if p["last_review_date"]:
         kind = row.text("last_review_kind")
         review = Review(id=store.id_for_ref("review", ref, kind, str(p["last_review_date"])), child_id=child.id,
-                        kind=kind, scheduled_for=p["last_review_date"], held_on=p["last_review_date"])
+                        kind=kind, scheduled_for=p["last_review_date"], held_on=p["last_review_date"],
+                        participation=row.text("last_review_participation").upper() or None)
         _insert(store, session, review, ReviewBody(), summary, "reviews")
     _write_timescales_two(store, session, row, child, summary)
 

@@ -17,6 +17,7 @@ from storage import audit, policy
 from storage.child_forms import FormInvalid
 from storage.models import Child, MissingEpisode, MissingEpisodeBody, Worker
 from storage.record_dates import CaseDates, date_problem
+from storage.returns.rules import missing_problems
 from storage.store import Store
 from storage.timescales.calendar import today_in_england
 
@@ -102,12 +103,24 @@ def save_episode(store: Store, worker: Worker, child_id: str, fields: dict[str, 
         if refusal is not None:
             problems["end" if days["end"] is not None and days["end"] < days["start"] else "offered_on"] = \
                 refusal.message
+        overlap = _overlap(session, episode)
+        if overlap and not problems:
+            problems["start"] = overlap
         if problems:
             _refuse(session, worker, child, " ".join(problems.values()))
             raise FormInvalid(problems)
         store.write(session, episode, MissingEpisodeBody(child_said=said), actor=worker,
                     action="update" if episode_id else "create")
         return episode
+
+
+def _overlap(session: Session, episode: MissingEpisode) -> str | None:
+    """The SSDA903 return's words if this episode would overlap another of the child's (its rule 574)."""
+    others = [e for e in session.exec(select(MissingEpisode).where(MissingEpisode.child_id == episode.child_id))
+              if e.id != episode.id]
+    before = [p for p in missing_problems(others) if p.code == "574"]
+    after = [p for p in missing_problems([*others, episode]) if p.code == "574"]
+    return after[0].words if len(after) > len(before) else None
 
 
 def _refuse(session: Session, worker: Worker, child: Child, why: str) -> None:

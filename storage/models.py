@@ -349,6 +349,10 @@ class Placement(MutableRecord, table=True):
     local_authority: str = ""
     out_of_area: bool = False
     distance_km: float | None = None
+    # SSDA903 (storage/returns/): PLACE_PROVIDER (PR0-PR5), the provider's Ofsted URN, REASON_PLACE_CHANGE.
+    provider_code: str = ""
+    urn: str = ""
+    change_reason: str = ""
     sealed: bytes = sealed_column()
 
 
@@ -502,6 +506,13 @@ class Review(MutableRecord, table=True):
     # A health assessment's clock needs only whether the child was under five that day (the date of birth is
     # sealed): set when the assessment is recorded.
     under_five: bool | None = None
+    # For the statutory returns (storage/returns/): SSDA903's participation code (PN0-PN7), whether it was
+    # cancelled; a CP review's plan, whether it was quorate and whether the plan continues.
+    participation: str | None = None
+    cancelled: bool = False
+    plan_id: str | None = None
+    quorate: bool | None = None
+    plan_continues: bool | None = None
     sealed: bytes = sealed_column()
 
 
@@ -519,7 +530,24 @@ class MissingEpisode(MutableRecord, table=True):
     end: date | None = None  # None while the child is still missing
     interview_offered_on: date | None = None
     interview_held_on: date | None = None
+    absent: bool = False  # SSDA903 MISSING "A": away from placement without authorisation, not missing ("M")
+    interview_accepted: bool | None = None
     sealed: bytes = sealed_column()
+
+
+class CarePeriod(MutableRecord, table=True):
+    """A period of care (an SSDA903 / SSD CLA episode): when the child became looked after, on what legal
+    status, and when and why it ended. Codes and dates only, nothing sealed. CP and CIN plans are `CarePlan`s."""
+
+    __tablename__ = "care_period"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    child_id: str = Field(foreign_key="child.id", index=True)
+    start: date
+    end: date | None = None
+    legal_status: str = ""  # SSDA903 LS
+    primary_need: str = ""  # SSDA903 CIN: the category of need, N1-N8
+    start_reason: str = "S"  # SSDA903 RNE: S started to be looked after
+    end_reason: str = ""  # SSDA903 REC, when it ended
 
 
 # ---------------------------------------------------------------- audit, keys, sync

@@ -1,0 +1,214 @@
+"""What every statutory return shares: who may make one, the caseload read in one pass, and safe CSV files.
+
+An export holds identifying data in the clear, so only a manager (their teams' children) or an administrator
+(every child) makes one; each export is audited (who, which return, how many children); each file is new,
+readable by its owner only, and never written over an existing one.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import select as core_select
+from sqlmodel import Session, select
+
+from storage import access, audit
+from storage.models import (
+    CarePeriod,
+    CarePlan,
+    Child,
+    ChildBody,
+    MissingEpisode,
+    Placement,
+    PlacementBody,
+    RecordStatus,
+    Review,
+    Role,
+    Visit,
+    Worker,
+    table_of,
+)
+from storage.store import Store
+
+EXPORT_REFUSAL = "Only a team manager or an administrator may export a statutory return: it holds children's details."
+
+
+class ExportRefused(audit.Refusal):
+    """An export that was not made, with the reason in words (audited when it is about who asked)."""
+
+
+def exporter(session: Session, username: str) -> Worker:
+    """The worker making an export: a manager or an administrator; anyone else is refused, and audited."""
+    worker = session.exec(select(Worker).where(Worker.username == username.strip().lower())).first()
+    if worker is None:
+        raise ExportRefused(f"There is no worker called {username}: give the exporting manager with --by.")
+    if not worker.active or not (worker.role == Role.admin.value or access.is_manager(session, worker)):
+        raise audit.refuse(session, ExportRefused(EXPORT_REFUSAL, kind="export", record_id="return",
+                                                  worker_id=worker.id))
+    return worker
+
+
+def children_in_scope(session: Session, worker: Worker) -> list[Child]:
+    """The children an export covers: an administrator's is the authority's, a manager's their teams'."""
+    children = list(session.exec(select(Child)))
+    if worker.role == Role.admin.value:
+        return children
+    teams = access.managed_team_ids(session, worker)
+    return [child for child in children if child.team_id in teams]
+
+
+def audit_export(session: Session, worker: Worker, which: str, children: int) -> None:
+    audit.append(session, "export", "return", which, worker_id=worker.id, detail=f"{which}: {children} children")
+
+
+# ---------------------------------------------------------------- the caseload, read once
+
+
+@dataclass
+class Caseload:
+    """Everything a return reads, grouped by child. Bodies are opened only where a return needs them."""
+
+    children: list[Child]
+    bodies: dict[str, ChildBody] = field(default_factory=dict)
+    visits: dict[str, list[Visit]] = field(default_factory=lambda: defaultdict(list))
+    reviews: dict[str, list[Review]] = field(default_factory=lambda: defaultdict(list))
+    placements: dict[str, list[Placement]] = field(default_factory=lambda: defaultdict(list))
+    placement_bodies: dict[str, PlacementBody] = field(default_factory=dict)
+    missing: dict[str, list[MissingEpisode]] = field(default_factory=lambda: defaultdict(list))
+    plans: dict[str, list[CarePlan]] = field(default_factory=lambda: defaultdict(list))
+    periods: dict[str, list[CarePeriod]] = field(default_factory=lambda: defaultdict(list))
+
+    def cp_plan_on(self, child_id: str, day: date) -> CarePlan | None:
+        """The child protection plan open on a day (else the latest begun before it)."""
+        plans = sorted((p for p in self.plans[child_id] if p.kind == "cp_plan"), key=lambda p: p.start)
+        open_then = [p for p in plans if p.start <= day and (p.ended is None or p.ended >= day)]
+        before = [p for p in plans if p.start <= day]
+        chosen = open_then or before or plans
+        return chosen[-1] if chosen else None
+
+    def period_on(self, child_id: str, day: date) -> CarePeriod | None:
+        for period in self.periods[child_id]:
+            if period.start <= day and (period.end is None or period.end >= day):
+                return period
+        return None
+
+
+def load_caseload(store: Store, session: Session, children: Sequence[Child], *, bodies: bool = True,
+                  placement_bodies: bool = True) -> Caseload:
+    """The records of these children that a return reads: submitted visits (the latest version of each),
+    reviews, placements, missing episodes, plans and periods of care."""
+    caseload = Caseload(children=sorted(children, key=lambda c: c.id))
+    wanted = {child.id for child in children}
+    if bodies:
+        for child in caseload.children:
+            caseload.bodies[child.id] = cast(ChildBody, store.opened(child).body)
+    # Visits and reviews are most of an authority's rows: read as plain rows (their columns by name, as the
+    # models have them), not ORM objects, which would cost most of an export's time.
+    visits = table_of(Visit)
+    superseded = set(session.scalars(core_select(visits.c.supersedes).where(visits.c.supersedes.is_not(None))))
+    for visit in session.execute(core_select(visits).order_by(visits.c.visited_at)):
+        if visit.child_id in wanted and visit.status != RecordStatus.draft.value and visit.id not in superseded:
+            caseload.visits[visit.child_id].append(cast(Visit, visit))
+    reviews = table_of(Review)
+    for review in session.execute(core_select(reviews).order_by(reviews.c.scheduled_for)):
+        if review.child_id in wanted:
+            caseload.reviews[review.child_id].append(cast(Review, review))
+    groups: Iterable[tuple[Any, dict[str, list[Any]], Any]] = (
+        (Placement, caseload.placements, Placement.start), (MissingEpisode, caseload.missing, MissingEpisode.start),
+        (CarePlan, caseload.plans, CarePlan.start), (CarePeriod, caseload.periods, CarePeriod.start))
+    for model, into, order in groups:
+        for row in session.exec(select(model).order_by(order)):
+            if row.child_id in wanted:
+                into[row.child_id].append(row)
+    for child in caseload.children:
+        _fill_from_child(caseload, child)
+    if placement_bodies:
+        for rows in caseload.placements.values():
+            for placement in rows:
+                caseload.placement_bodies[placement.id] = cast(PlacementBody, store.opened(placement).body)
+    return caseload
+
+
+def _fill_from_child(caseload: Caseload, child: Child) -> None:
+    """A child imported with only the dates on their record (looked after since, initial conference, CIN plan
+    start) still has the period of care or plan those dates begin; its id is stable, derived from the child's."""
+    def derived(what: str) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"seen-{what}:{child.id}"))
+
+    if child.looked_after_since and not caseload.periods[child.id]:
+        caseload.periods[child.id].append(CarePeriod(id=derived("period"), child_id=child.id,
+                                                     start=child.looked_after_since, legal_status=child.legal_status))
+    starts = {"cp_plan": child.initial_conference, "cin_plan": child.cin_plan_start}
+    for kind, start in starts.items():
+        if start and not any(plan.kind == kind for plan in caseload.plans[child.id]):
+            caseload.plans[child.id].append(CarePlan(id=derived(kind), child_id=child.id, kind=kind, start=start))
+
+
+def review_day(review: Review) -> date | None:
+    """The day a review happened (None if it has not, or was cancelled)."""
+    return None if review.cancelled else review.held_on
+
+
+# ---------------------------------------------------------------- values
+
+
+def yes_no(value: bool | None) -> str:
+    """A strict Y or N: not known is not yes."""
+    return "Y" if value else "N"
+
+
+def iso(day: date | None) -> str:
+    return day.isoformat() if day else ""
+
+
+def dmy(day: date | None) -> str:
+    """SSDA903's date format."""
+    return day.strftime("%d/%m/%Y") if day else ""
+
+
+def age_on(dob: date | None, day: date) -> int | None:
+    if dob is None:
+        return None
+    return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+
+
+# ---------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class Table:
+    """One file of a return: its name, its columns and its rows."""
+
+    name: str
+    columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+
+
+def refuse_existing(paths: Iterable[Path]) -> None:
+    """Refuses before anything is written if any file is already there: an export never overwrites."""
+    there = [str(path) for path in paths if path.exists()]
+    if there:
+        raise ExportRefused(f"{', '.join(there)} already exist{'s' if len(there) == 1 else ''}; an export never "
+                            "writes over a file. Choose a new folder or file name.")
+
+
+def write_tables(directory: Path, tables: Sequence[Table], *, prefix: str = "") -> list[Path]:
+    """Writes each table as DIR/<prefix><name>.csv, owner-only (0600), none over an existing file."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths = [directory / f"{prefix}{table.name}.csv" for table in tables]
+    refuse_existing(paths)
+    for path, table in zip(paths, tables, strict=True):
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(table.columns)
+            writer.writerows(table.rows)
+    return paths
