@@ -75,7 +75,8 @@ def menu_entries(worker: Worker) -> list[tuple[str, str]]:
     """The menu's entries for this worker, in order: (words, path)."""
     entries = [("My caseload", "/")]
     if is_manager(worker):
-        entries += [("Team dashboard", "/team"), ("Sign-off queue", "/signoff"), ("Audit trail", "/audit")]
+        entries += [("Team dashboard", "/team"), ("Sign-off queue", "/signoff"), ("Audit trail", "/audit"),
+                    ("Devices", "/devices")]
     if is_admin(worker):
         entries.append(("Administration", "/admin"))
     return entries + [("Settings", "/settings"), ("Sign out", "/logout")]

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
+from datetime import time as dt_time
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
+from pwa.layout import menu_entries
 from pwa.sync.client import Phase, SyncClient
-from storage import oversight
+from storage import notify, oversight
 from storage.models import AuditEvent, CarePlanAction, Child, Device, LateChange, Visit, Worker
 from storage.store import Store
 from storage.sync import behind, moved
 from storage.sync import node as sync_node
+from storage.timescales.calendar import LONDON
 from tests.sync_support import Caseload, add_visit, edit_action, enrol, new_store
 
 pytestmark = pytest.mark.postgres
@@ -217,6 +221,11 @@ def test_each_sync_reports_what_the_device_holds_and_a_device_behind_is_named(se
         workers = {w.id: w for w in session.exec(select(Worker))}
         alerts = behind.waiting_alerts(session, workers, later_day)
     assert (caseload.workers["ben"], since) in [(w.id, s) for w, s in alerts]
+    # The alert machinery sends it to ben (once: it is keyed by the day the changes began waiting).
+    planned = notify.plan(server, datetime.combine(later_day, dt_time(10), tzinfo=LONDON))
+    mine = [a for a in planned.alerts if a.worker_id == caseload.workers["ben"] and a.clock == "changes_waiting"]
+    assert [(a.due, a.title) for a in mine] == [(since, "Changes waiting to sync")]
+    assert "/devices" in [path for _words, path in menu_entries(amara)]
 
 
 def test_an_unknown_late_decision_is_refused_and_audited(seeded, server_url):

@@ -29,6 +29,13 @@ def _count(value: Any) -> Any:
     return int(value)
 
 
+def _moment(value: Any) -> Any:
+    # A date and time as the document says, a string, never a number of seconds (which pydantic would take).
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be a date and time, written as text")
+    return value
+
+
 # Text with no control characters but tab and new lines: PostgreSQL text holds no NUL, and nothing Seen keeps
 # from a device (ids, names, audit details) has any.
 TEXT_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$"
@@ -89,7 +96,8 @@ class DeviceHolds(BaseModel):
     waiting: Count = Field(default=0, ge=0, le=2**31 - 1, description="changes not yet on the server")
     set_aside: Count = Field(default=0, ge=0, le=2**31 - 1, description="changes the server refused, kept aside")
     conflicts: Count = Field(default=0, ge=0, le=2**31 - 1, description="conflicts not yet decided")
-    waiting_since: AwareDatetime | None = Field(default=None, description="when the oldest of those was written")
+    waiting_since: Annotated[AwareDatetime | None, BeforeValidator(_moment)] = Field(
+        default=None, description="when the oldest of those was written (an ISO 8601 date and time with its offset)")
 
 
 class PullPage(BaseModel):

@@ -90,3 +90,19 @@ def late_changes_waiting(session: Session, team_ids: set[str]) -> list[LateChang
     return list(session.exec(select(LateChange).join(Child, col(Child.id) == LateChange.child_id)
                              .where(col(Child.team_id).in_(sorted(team_ids)), LateChange.decision == "")
                              .order_by(col(LateChange.arrived_at))))
+
+
+@dataclass
+class FieldNotice:
+    """What the team dashboard says about sync in the field: workers whose devices are behind, edits waiting."""
+
+    behind: list[str]  # "Ben's laptop (since 3 Dec 2026)"
+    late_changes: int  # edits for children who moved, not yet dealt with
+
+
+def field_notice(store: Store, manager: Worker, today: date) -> FieldNotice:
+    rows = team_devices(store, manager, today)
+    with store.session() as session:
+        late = late_changes_waiting(session, store.managed_team_ids(session, manager))
+    return FieldNotice([f"{r.worker.display_name}'s {r.device.name} (since {r.behind_since:%-d %b %Y})"
+                        for r in rows if r.behind_since is not None], len(late))
