@@ -21,6 +21,7 @@ from storage import notify, oversight
 from storage.models import AuditEvent, CarePlanAction, Child, Device, LateChange, Visit, Worker
 from storage.store import Store
 from storage.sync import behind, moved
+from storage.sync import conflicts as sync_conflicts
 from storage.sync import node as sync_node
 from storage.timescales.calendar import LONDON
 from tests.sync_support import Caseload, add_visit, edit_action, enrol, new_store
@@ -237,3 +238,40 @@ def test_an_unknown_late_decision_is_refused_and_audited(seeded, server_url):
     with server.session() as session:
         assert session.exec(select(AuditEvent).where(AuditEvent.action == "denied",
                                                      AuditEvent.record_id == missing)).first() is not None
+
+
+def test_a_conflict_is_shown_with_both_values_decided_by_the_manager_audited_and_reaches_the_devices(
+        seeded, server_url, tmp_path):
+    server, caseload = seeded
+    ben = device(server, caseload, server_url, tmp_path, "ben")
+    amara_node = device(server, caseload, server_url, tmp_path, "amara")
+    action, alfie = caseload.actions["Alfie"], caseload.children["Alfie"]
+    edit_action(ben.store, action, outcome="Contact arranged for Saturdays")
+    later()
+    edit_action(amara_node.store, action, outcome="Contact paused pending review")
+    for client in (ben, amara_node, ben):
+        assert client.sync_once().phase == Phase.idle
+    amara = worker(server, caseload.workers["amara"])
+    with server.session() as session:
+        assert sync_conflicts.undecided(server, session, alfie) == ["care plan action: outcome"]
+
+    (choice,) = sync_conflicts.conflicts_to_decide(server, amara)
+    assert (choice.kept.value, choice.kept.who) == ("Contact paused pending review", "Amara (laptop)")
+    assert (choice.other.value, choice.other.who) == ("Contact arranged for Saturdays", "Ben (laptop)")
+    assert choice.kept.when is not None and choice.other.when is not None and choice.other.when <= choice.kept.when
+    assert sync_conflicts.conflicts_to_decide(server, worker(server, caseload.workers["ben"])) == []
+    with pytest.raises(moved.NotAllowed):  # not ben's to decide: refused and audited
+        sync_conflicts.decide_conflict(server, worker(server, caseload.workers["ben"]), choice.id, "loser")
+
+    server.outbox_enabled = True  # as on the hosted app: its writes reach the devices
+    sync_conflicts.decide_conflict(server, amara, choice.id, "loser")
+    with server.session() as session:
+        assert server.opened(session.get(CarePlanAction, action)).outcome == "Contact arranged for Saturdays"
+        assert sync_conflicts.undecided(server, session, alfie) == []
+        events = {e.action for e in session.exec(select(AuditEvent).where(AuditEvent.record_id == choice.id))}
+    assert {"decide", "denied"} <= events
+    assert sync_conflicts.conflicts_to_decide(server, amara) == []
+    ben.sync_once()
+    with ben.store.session() as session:
+        assert ben.store.opened(session.get(CarePlanAction, action)).outcome == "Contact arranged for Saturdays"
+    assert sync_node.sync_status(ben.store).conflicts == 0
