@@ -8,7 +8,7 @@ from datetime import timedelta
 from nicegui.testing.user import User
 from sqlmodel import select
 
-from storage.models import AuditEvent, Child, Device, LateChange, Worker, utcnow
+from storage.models import AuditEvent, CarePlanAction, Child, Conflict, Device, LateChange, Worker, utcnow
 from storage.store import Store
 from storage.sync import devices
 from tests.conftest import sign_in
@@ -63,3 +63,32 @@ async def test_a_worker_cannot_open_the_devices_page(user: User, app_store: Stor
     await sign_in(user, "ben")
     await user.open("/devices")
     await user.should_see("This page is for team managers.", retries=50)
+
+
+async def test_a_manager_decides_a_conflict_shown_side_by_side_and_the_childs_page_says_so_until_then(
+        user: User, app_store: Store):
+    ben = worker(app_store, "ben")
+    with app_store.session() as session:
+        child = session.exec(select(Child).where(Child.worker_id == ben.id)).first()
+        action = session.exec(select(CarePlanAction).where(CarePlanAction.child_id == child.id)).first()
+        conflict = Conflict(id=str(uuid.uuid4()), kind="care_plan_action", record_id=action.id, child_id=child.id,
+                            field="body.outcome", winner_clock="001796517275924-000000-a",
+                            loser_clock="001796517275000-000000-b")
+        conflict.sealed = app_store.seal_payload("conflict", conflict.id, {"winner": "Contact paused",
+                                                                            "loser": "Contact on Saturdays"})
+        session.add(conflict)
+    await sign_in(user, "amara")
+    await user.open(f"/child/{child.id}")
+    await user.should_see("wait for a manager's decision: care plan action: outcome", retries=50)
+    await user.open("/conflicts")
+    await user.should_see("Contact paused", retries=50)
+    await user.should_see("Contact on Saturdays")
+    user.find(marker="keep-winner").click()
+    await user.should_see("Decided.", retries=50)
+    with app_store.session() as session:
+        decided = session.get(Conflict, conflict.id)
+        assert decided.resolved_at is not None and decided.kept == "winner"
+        assert session.exec(select(AuditEvent).where(AuditEvent.action == "decide",
+                                                     AuditEvent.record_id == conflict.id)).first() is not None
+    await user.open(f"/child/{child.id}")
+    await user.should_not_see("wait for a manager's decision", retries=50)
