@@ -8,6 +8,7 @@ from datetime import timedelta
 from nicegui.testing.user import User
 from sqlmodel import select
 
+from pwa.layout import menu_entries
 from storage.models import AuditEvent, CarePlanAction, Child, Conflict, Device, LateChange, Worker, utcnow
 from storage.store import Store
 from storage.sync import devices
@@ -41,6 +42,7 @@ def behind_device_and_a_held_change(store: Store) -> tuple[str, str]:
 async def test_a_manager_sees_each_devices_report_and_deals_with_a_held_change(user: User, app_store: Store):
     _device_id, change_id = behind_device_and_a_held_change(app_store)
     await sign_in(user, "amara")
+    assert {("Devices", "/devices"), ("Conflicts", "/conflicts")} <= set(menu_entries(worker(app_store, "amara")))
     await user.open("/team")
     await user.should_see("Changes waiting on a device for more than a working day", retries=50)
     await user.should_see("1 edit(s) arrived for children who had moved")
