@@ -51,6 +51,18 @@ def held_on(node: Store, model: type, record_id: str) -> bool:
         return session.get(model, record_id) is not None
 
 
+def signed_off_then_edited(server: Store, caseload: Caseload, ben: SyncClient, child_id: str) -> str:
+    """A visit ben sent and amara signed off since, which ben's device then changes: a change the server refuses."""
+    visit_id = add_visit(ben.store, child_id, caseload.workers["ben"], "I like it here.")
+    assert ben.sync_once().pushed == 1
+    oversight.sign_off(server, worker(server, caseload.workers["amara"]), visit_id, "Good visit.")
+    with ben.store.session() as session:
+        row = session.get(Visit, visit_id)
+        row.status = "returned"
+        ben.store.write(session, row, ben.store.opened(row).body, action="update")
+    return visit_id
+
+
 def test_edits_written_before_a_child_moved_are_taken_as_the_old_workers_and_the_manager_is_told(
         seeded, server_url, tmp_path):
     server, caseload = seeded
@@ -137,14 +149,8 @@ def test_a_child_stays_on_the_device_while_a_change_for_them_is_set_aside(seeded
     server, caseload = seeded
     ben = device(server, caseload, server_url, tmp_path, "ben")
     alfie = caseload.children["Alfie"]
-    visit_id = add_visit(ben.store, alfie, caseload.workers["ben"], "I like it here.")
-    assert ben.sync_once().pushed == 1
+    visit_id = signed_off_then_edited(server, caseload, ben, alfie)  # ben changes it before hearing of the sign-off
     amara = worker(server, caseload.workers["amara"])
-    oversight.sign_off(server, amara, visit_id, "Good visit.")
-    with ben.store.session() as session:  # ben changes it before hearing of the sign-off
-        row = session.get(Visit, visit_id)
-        row.status = "returned"
-        ben.store.write(session, row, ben.store.opened(row).body, action="update")
     later()
     oversight.allocate(server, amara, alfie, caseload.workers["chloe"])
 
@@ -167,13 +173,7 @@ def test_a_batch_with_one_poisoned_change_applies_the_other_fifty_and_sets_one_a
     ben = device(server, caseload, server_url, tmp_path, "ben")
     ben.batch_size = 100
     alfie = caseload.children["Alfie"]
-    visit_id = add_visit(ben.store, alfie, caseload.workers["ben"], "First")
-    assert ben.sync_once().pushed == 1
-    oversight.sign_off(server, worker(server, caseload.workers["amara"]), visit_id, "Good visit.")
-    with ben.store.session() as session:  # the poisoned change: an edit to a visit signed off since
-        row = session.get(Visit, visit_id)
-        row.status = "returned"
-        ben.store.write(session, row, ben.store.opened(row).body, action="update")
+    visit_id = signed_off_then_edited(server, caseload, ben, alfie)  # the poisoned change
     good = [add_visit(ben.store, alfie, caseload.workers["ben"], f"Visit {i}") for i in range(50)]
     assert len(sync_node.pending_changes(ben.store, 100)) == 51  # one batch
 
@@ -194,15 +194,8 @@ def test_a_batch_with_one_poisoned_change_applies_the_other_fifty_and_sets_one_a
 def test_each_sync_reports_what_the_device_holds_and_a_device_behind_is_named(seeded, server_url, tmp_path):
     server, caseload = seeded
     ben = device(server, caseload, server_url, tmp_path, "ben")
-    alfie = caseload.children["Alfie"]
-    visit_id = add_visit(ben.store, alfie, caseload.workers["ben"], "I like it here.")
-    assert ben.sync_once().pushed == 1
+    signed_off_then_edited(server, caseload, ben, caseload.children["Alfie"])
     amara = worker(server, caseload.workers["amara"])
-    oversight.sign_off(server, amara, visit_id, "Good visit.")
-    with ben.store.session() as session:
-        row = session.get(Visit, visit_id)
-        row.status = "returned"
-        ben.store.write(session, row, ben.store.opened(row).body, action="update")
     ben.sync_once()
     enrolment = sync_node.load_enrolment(ben.store)
     with server.session() as session:

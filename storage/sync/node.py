@@ -179,7 +179,7 @@ def apply_pulled(store: Store, page: PullPage) -> int:
             _apply_directory(store, session, page.directory)
         # A child leaves the device only once every change written for them has reached the server (or been
         # discarded by the worker): what is still waiting or set aside keeps them here.
-        keep = _children_with_changes(store, session) & set(page.removals)
+        keep = _children_with_changes(store, session) & set(page.removals) if page.removals else set()
         removed = set(page.removals) - keep
         for child_id in sorted(removed):
             _remove_child(session, child_id)
