@@ -58,15 +58,3 @@ setup_postgres() {
         psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE test" 2>/dev/null || true
     fi
 }
-
-setup_redis() {
-    # Two app processes share their sessions through Redis (tests/test_two_app_processes.py), at 127.0.0.1:6379.
-    if ! command -v redis-server >/dev/null; then
-        as_root apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
-    fi
-    if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
-        redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' >/dev/null \
-            || echo "Redis did not start; the test that needs it will say so" >&2
-    fi
-}
