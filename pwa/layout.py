@@ -76,7 +76,7 @@ def menu_entries(worker: Worker) -> list[tuple[str, str]]:
     entries = [("My caseload", "/")]
     if is_manager(worker):
         entries += [("Team dashboard", "/team"), ("Sign-off queue", "/signoff"), ("Audit trail", "/audit"),
-                    ("Returns", "/returns")]
+                    ("Returns", "/returns"), ("Devices", "/devices"), ("Conflicts", "/conflicts")]
     if is_admin(worker):
         entries.append(("Administration", "/admin"))
     return entries + [("Settings", "/settings"), ("Sign out", "/logout")]

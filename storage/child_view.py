@@ -32,6 +32,7 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store, age_on
+from storage.sync.conflicts import undecided as conflicts_undecided
 from storage.timescales import Clock, clocks_and_problems, worst_first
 from storage.timescales.calendar import LONDON, today_in_england
 from storage.timescales.facts import CLOCK_NAMES as ALL_CLOCK_NAMES
@@ -97,6 +98,7 @@ class ChildView:
     unopened: list[str] = field(default_factory=list)  # records that would not open (changed outside Seen)
     episodes: list[EpisodeView] = field(default_factory=list)  # missing episodes, latest first
     missing: bool = False  # missing now: an episode has begun and not ended
+    undecided: list[str] = field(default_factory=list)  # conflicts waiting for a decision, each field in words
 
     @property
     def has_draft(self) -> bool:
@@ -124,6 +126,7 @@ def child_view(store: Store, worker: Worker, child_id: str, on: date | None = No
                                                                  Draft.child_id == child.id)))
         manages = child.team_id in store.managed_team_ids(session, worker)
         episodes = episodes_for(store, session, child.id)
+        undecided = conflicts_undecided(store, session, child.id)
     clocks, problems = clocks_and_problems([case], on)
     body = opened.body
     facts = [(label, value) for label, value in [
@@ -149,7 +152,7 @@ def child_view(store: Store, worker: Worker, child_id: str, on: date | None = No
         legal_status=child.legal_status, legal_status_words=LEGAL_STATUSES.get(child.legal_status, ""),
         placement=placement, clocks=worst_first(clocks), problem=problems.get(child.id, ""),
         timeline=timeline(records, worker), manages=manages, drafts=drafts, unopened=records["unopened"],
-        episodes=episodes, missing=is_missing_now(episodes, on),
+        episodes=episodes, missing=is_missing_now(episodes, on), undecided=undecided,
     )
 
 

@@ -260,6 +260,12 @@ class Device(SQLModel, table=True):
     enrolled_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime | None = None
     revoked_at: datetime | None = None
+    # What the device said it still holds at its last sync (storage/sync/behind.py).
+    last_sync_at: datetime | None = None
+    waiting: int = 0
+    set_aside: int = 0
+    conflicts: int = 0
+    waiting_since: datetime | None = None  # the write time of its oldest change not yet on the server
 
 
 class EnrolmentCode(SQLModel, table=True):
@@ -768,4 +774,38 @@ class Conflict(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
     resolved_at: datetime | None = None
     sealed: bytes = sealed_column()  # {"winner": value, "loser": value}
+    decided_by: str | None = None  # who decided which value stands (storage/sync/conflicts.py)
+    kept: str = ""  # "winner" or "loser": the value the decision kept
+
+
+class AllocationEnd(SQLModel, table=True):
+    """A worker's allocation to a child ending (reallocated, or the case closed): edits their device wrote
+    before it are still theirs (storage/sync/moved.py)."""
+
+    __tablename__ = "allocation_end"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    child_id: str = Field(index=True)
+    worker_id: str = Field(index=True)
+    reason: str  # "reallocated" or "closed"
+    stamp: str = ""  # the change stamp (storage/hlc.py) of the write that ended it
+    ended_at: datetime = Field(default_factory=utcnow)
+
+
+class LateChange(SQLModel, table=True):
+    """A device's change for a child who had left its worker: accepted as theirs, or held for a manager."""
+
+    __tablename__ = "late_change"
+    change_id: str = Field(primary_key=True)
+    child_id: str = Field(index=True)
+    worker_id: str
+    device_id: str
+    kind: str
+    record_id: str
+    outcome: str  # "accepted" (written while allocated) or "held" (written after)
+    reason: str
+    arrived_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    decision: str = ""  # for a held change: "accepted" or "discarded"; for an accepted one: "seen"
+    sealed: bytes = sealed_column()  # a held change itself, sealed
 

@@ -42,6 +42,7 @@ from storage.models import (
 )
 from storage.push_delivery import DELIVERY_KIND, subscriptions_by_worker
 from storage.store import Store
+from storage.sync.behind import waiting_alerts
 from storage.timescales import Clock, RuleSet, add_working_days, clocks_and_problems
 from storage.timescales.calendar import LONDON
 from storage.timescales.facts import ALERT_WORDS
@@ -181,6 +182,7 @@ def plan(store: Store, now: datetime, rules: RuleSet | None = None) -> Plan:
         children = {c.id: c for c in session.exec(select(Child).where(col(Child.closed_on).is_(None)))}
         # A child whose clocks cannot be worked out stops no one's alerts; their managers are told in the digest.
         clocks, unworkable = clocks_and_problems(cases_for(session, children.values()), today, rules)
+        result.alerts += [_changes_waiting(w, since) for w, since in waiting_alerts(session, workers, today)]
     initials: dict[str, str] = {}
 
     def initials_of(child: Child) -> str:
@@ -240,6 +242,13 @@ def plan(store: Store, now: datetime, rules: RuleSet | None = None) -> Plan:
                 ". ".join(parts) + ".", "/team",
                 "the morning digest of the week ahead for the teams you manage"))
     return result
+
+
+def _changes_waiting(worker: Worker, since: date) -> Alert:
+    """A worker's device has held changes the server lacks for longer than allowed (storage/sync/behind.py)."""
+    return Alert(worker.id, "sync", "changes_waiting", since, "waiting", "worker", "Changes waiting to sync",
+                 f"Your device has held changes since {show_day(since)}. Open Seen where there is a signal, or "
+                 "fix what was set aside.", "/settings", "a device's changes waiting more than the allowed working days")
 
 
 # ---------------------------------------------------------------- never twice

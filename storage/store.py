@@ -25,7 +25,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
-from storage import access, audit, sealing, writing
+from storage import access, allocations, audit, sealing, writing  # noqa: F401 - allocations: its flush hook
 from storage.access import NotAllowed as NotAllowed  # callers import these from the store
 from storage.db import make_engine, migrate, session_scope
 from storage.hlc import ChangeStamper

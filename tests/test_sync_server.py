@@ -146,17 +146,25 @@ def test_another_teams_child_is_refused_on_push_and_pull(seeded, servers, tmp_pa
     signature = messages.batch_signature(messages.token_key(enrolment.token), batch_id, wire)
     pushed = httpx.post(f"{servers[1].url}/api/sync/push", headers=headers,
                         json={"batch_id": batch_id, "changes": wire, "signature": signature}, timeout=60)
-    assert pushed.status_code == 403
-    assert pushed.json()["change_ids"] == [changes[0]["change_id"]]
-    assert log_counts(server, caseload) == {}
+    # The refused change is answered with its reason; the rest of the batch is applied (issue 19).
+    assert pushed.status_code == 200
+    answer = pushed.json()
+    assert list(answer["refused"]) == [changes[0]["change_id"]] and answer["applied"] == [changes[1]["change_id"]]
+    assert "not on this worker's caseload" in answer["refused"][changes[0]["change_id"]]
+    assert len(log_counts(server, caseload)) == 1
 
-    # The client sets the refused change aside (kept, shown) and pushes the rest.
+    # The client sets the refused change aside (kept, shown); nothing else waits.
     report = ben.sync_once()
-    assert report.refused == 1 and report.pushed == 1
+    assert report.refused == 1 and report.pushed == 0
     assert sync_node.sync_status(ben.store).refused == 1
     assert len(log_counts(server, caseload)) == 1
     with ben.store.session() as session:
-        assert session.get(Child, daisy) is None  # pull removed the child ben may not see
+        assert session.get(Child, daisy) is not None  # kept while a change for her is on the device
+    (aside,) = sync_node.set_aside(ben.store)
+    sync_node.discard_set_aside(ben.store, caseload.workers["ben"], aside.change_id)
+    ben.sync_once()
+    with ben.store.session() as session:
+        assert session.get(Child, daisy) is None  # then pull removed the child ben may not see
 
 
 def test_replayed_batch_applies_once_and_tampered_batch_is_refused(seeded, servers, tmp_path):

@@ -89,6 +89,9 @@ def show_child(view: ChildView) -> None:
             if view.age is not None:
                 ui.label(f"Age {view.age}")
     missing_banner(view)
+    if view.undecided:  # until a manager decides, the record says two edits crossed
+        ui.label("Two edits crossed and wait for a manager's decision: " + "; ".join(view.undecided)
+                 + ".").classes("w-full rounded p-2 bg-orange-100 text-orange-950").mark("undecided")
     show_due(view)
     with ui.column().classes("w-full gap-2"):
         ui.button("Log a visit" if not view.has_draft else "Continue visit draft", icon="edit_note",

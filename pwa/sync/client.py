@@ -75,6 +75,7 @@ class SyncReport:
     outdated: int = 0  # pushed, but later writes held by the server won: they changed nothing there
     audit_sent: int = 0
     audit_refused: int = 0
+    held: int = 0  # changes for a child who has left this worker, held on the server for a manager
     message: str = ""
 
 
@@ -190,7 +191,12 @@ class SyncClient:
                 return None
             raise SyncFailed(refused.body.message) from None
         result = messages.PushResult.model_validate(answer)
-        sync_node.mark_pushed(self.store, [*result.applied, *result.duplicates, *result.outdated])
+        # A change held for a manager (its child has left this worker) is the server's to keep now.
+        sync_node.mark_pushed(self.store, [*result.applied, *result.duplicates, *result.outdated, *result.held])
+        for change_id, reason in result.refused.items():
+            sync_node.mark_refused(self.store, [change_id], reason)
+        report.refused += len(result.refused)
+        report.held += len(result.held)
         report.pushed += len(result.applied)
         report.outdated += len(result.outdated)
         report.duplicates += len(result.duplicates)
@@ -231,9 +237,11 @@ class SyncClient:
             report.audit_sent += len(result.recorded)
 
     def _pull_all(self, enrolment: Enrolment, report: SyncReport) -> None:
-        for _ in range(10_000):
+        for page_no in range(10_000):
             request = {"cursor": sync_node.cursor(self.store), "held": sync_node.held_children(self.store),
                        "limit": self.page_size, "directory_version": sync_node.directory_version(self.store)}
+            if page_no == 0:  # what this node still holds, after pushing: its manager sees it
+                request["holds"] = sync_node.holds(self.store)
             try:
                 answer = self._post(enrolment, "/pull", request)
             except _Refused as refused:

@@ -29,6 +29,13 @@ def _count(value: Any) -> Any:
     return int(value)
 
 
+def _moment(value: Any) -> Any:
+    # A date and time as the document says, a string, never a number of seconds (which pydantic would take).
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be a date and time, written as text")
+    return value
+
+
 # Text with no control characters but tab and new lines: PostgreSQL text holds no NUL, and nothing Seen keeps
 # from a device (ids, names, audit details) has any.
 TEXT_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$"
@@ -65,6 +72,10 @@ class PushResult(BaseModel):
     cursor: int
     outdated: list[str] = Field(default_factory=list, description="changes held but not applied: the server "
                                 "holds a later write of everything they carry, so they changed nothing")
+    refused: dict[str, str] = Field(default_factory=dict, description="changes refused, by id, with why: the rest "
+                                    "of the batch was applied; the device sets these aside and shows them")
+    held: dict[str, str] = Field(default_factory=dict, description="changes for a child who has left the worker, "
+                                 "written after the child left: the server holds them for a manager to decide")
 
 
 class PullRequest(BaseModel):
@@ -76,6 +87,17 @@ class PullRequest(BaseModel):
     limit: Count = Field(default=200, ge=1, le=MAX_PAGE)
     directory_version: Text = Field(default="", max_length=64,
                                     description="the directory version the node holds: not sent again if unchanged")
+    holds: DeviceHolds | None = Field(default=None, description="what the device still holds (its first page)")
+
+
+class DeviceHolds(BaseModel):
+    """What a device still holds as it syncs, for its manager's "Devices" page and the changes-waiting alert."""
+
+    waiting: Count = Field(default=0, ge=0, le=2**31 - 1, description="changes not yet on the server")
+    set_aside: Count = Field(default=0, ge=0, le=2**31 - 1, description="changes the server refused, kept aside")
+    conflicts: Count = Field(default=0, ge=0, le=2**31 - 1, description="conflicts not yet decided")
+    waiting_since: Annotated[AwareDatetime | None, BeforeValidator(_moment)] = Field(
+        default=None, description="when the oldest of those was written (an ISO 8601 date and time with its offset)")
 
 
 class PullPage(BaseModel):

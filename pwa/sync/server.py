@@ -126,14 +126,16 @@ async def push(batch: messages.PushBatch, token: Token) -> messages.PushResult:
         raise SyncRefused("This batch names the same change twice, so none of it was applied.", code=Reason.tampered)
     outcome = await run_in_threadpool(sync_push.push, state.store(), key, batch.batch_id, wire, encoded)
     return messages.PushResult(applied=outcome.applied, duplicates=outcome.duplicates,
-                               conflicts=outcome.conflicts, cursor=outcome.cursor, outdated=outcome.outdated)
+                               conflicts=outcome.conflicts, cursor=outcome.cursor, outdated=outcome.outdated,
+                               refused=outcome.refused, held=outcome.held)
 
 
 @router.post("/pull", response_model=messages.PullPage, summary="Pull the next page of changes")
 async def pull(request: messages.PullRequest, token: Token) -> messages.PullPage:
     page = await run_in_threadpool(
         sync_pull.pull, state.store(), messages.token_key(token), cursor=request.cursor, held=request.held,
-        child_ids=request.child_ids, limit=request.limit, directory_version=request.directory_version)
+        child_ids=request.child_ids, limit=request.limit, directory_version=request.directory_version,
+        holds=request.holds.model_dump() if request.holds is not None else None)
     return messages.PullPage(changes=[messages.Change.model_validate(c) for c in page.changes],
                              removals=page.removals, directory=page.directory, cursor=page.cursor, more=page.more,
                              directory_version=page.directory_version)

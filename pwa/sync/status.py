@@ -6,6 +6,8 @@ settings screen.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from nicegui import ui
 
 from pwa import state
@@ -30,6 +32,29 @@ def sync_status_card() -> None:
         sync_status_section(current_worker())
 
 
+def set_aside_row(item: sync_node.SetAside, after: Callable[[], Awaitable[None]]) -> None:
+    """One set-aside change: why, a link to its child's page to fix it, "Send again" and "Discard" (audited)."""
+    store = state.store()
+    with ui.card().classes("w-full p-2 gap-1").props(f'data-set-aside="{item.change_id}"'):
+        ui.label(f"{item.kind.replace('_', ' ').capitalize()} written {item.written_at:%d %b %Y %H:%M}: {item.reason}"
+                 ).classes("text-sm")
+
+        async def again() -> None:
+            await io_bound(sync_node.send_again, store, item.change_id)
+            await after()
+
+        async def discard() -> None:
+            await io_bound(sync_node.discard_set_aside, store, current_worker().id, item.change_id)
+            ui.notify("Discarded; the audit trail keeps that you did.")
+            await after()
+
+        with ui.row().classes("gap-2 items-center"):
+            if item.child_id:
+                ui.link("Fix it", f"/child/{item.child_id}")
+            ui.button("Send again", on_click=again).props("flat dense")
+            ui.button("Discard", on_click=discard).props("flat dense color=negative")
+
+
 def sync_status_section(worker: Worker) -> None:
     """Last synced, changes waiting, refusals and conflicts (both values), and a "Sync now" button."""
     store = state.store()
@@ -45,8 +70,10 @@ def sync_status_section(worker: Worker) -> None:
             ui.label(_when(status)).props('data-testid="sync-last"')
             ui.label(f"{status.waiting} change{'s' if status.waiting != 1 else ''} waiting to sync")
             if status.refused:
-                ui.label(f"{status.refused} change(s) the server would not take are kept on this device. "
-                         "Ask your manager.").classes("text-negative")
+                ui.label(f"{status.refused} change(s) the server would not take are kept on this device: fix or "
+                         "discard each.").classes("text-negative")
+                for aside in await io_bound(sync_node.set_aside, store):
+                    set_aside_row(aside, refresh)
             if status.audit_refused:
                 ui.label(f"{status.audit_refused} audit event(s) the server would not take are kept on this "
                          "device. Ask your manager.").classes("text-negative")

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from storage import audit, policy
+from storage.allocations import once_allocated
 from storage.models import AuditEvent, Device, Worker, utcnow
 from storage.store import Store
 from storage.sync.bulk import insert_rows
@@ -35,6 +36,7 @@ def record_device_audit(store: Store, device: Device, worker: Worker, batch_id: 
     """
     with store.session() as session:
         visible = visible_child_ids(session, worker, store.managed_team_ids(session, worker))
+        visible |= once_allocated(session, worker.id)  # what they did while the child was theirs still counts
     foreign = [e["id"] for e in events if e.get("worker_id") not in (None, worker.id)]
     latest = utcnow() + policy.DEVICE_TIME_SLACK
     future = [e["id"] for e in events if (at := in_utc(e["at"])) is None or at > latest]

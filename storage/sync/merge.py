@@ -374,7 +374,14 @@ def _log_conflict(store: Store, session: Session, records: Records, kind: str, r
 
 def _merge_conflict(store: Store, session: Session, records: Records, record_id: str, fields: dict[str, Any],
                     body: dict[str, Any] | None) -> Merged:
-    if records.get(Conflict, record_id) is not None:
+    held = records.get(Conflict, record_id)
+    if held is not None:
+        # A decision reaches a node that held the conflict undecided: taken once, never undone.
+        if held.resolved_at is None and fields.get("resolved_at"):
+            decided = Conflict.model_validate({**fields, "id": record_id, "sealed": b""})
+            held.resolved_at, held.decided_by, held.kept = decided.resolved_at, decided.decided_by, decided.kept
+            session.add(held)
+            return Merged(changed=True)
         return Merged()
     fields = {**fields, "id": record_id}
     fields.pop("sealed", None)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func
 from sqlmodel import Session, SQLModel, col, select
 
+from storage import audit
 from storage.models import (
     AuditEvent,
     Child,
@@ -28,7 +29,7 @@ from storage.models import (
 )
 from storage.store import Store
 from storage.sync.bulk import within_bytes
-from storage.sync.changes import CHILD_PARTS, KIND_RANK, MESSAGE_BYTES, child_id_of
+from storage.sync.changes import CHILD_PARTS, KIND_RANK, MESSAGE_BYTES, aware, child_id_of
 from storage.sync.merge import Records, merge_change
 from storage.sync.pull import PullPage
 
@@ -176,9 +177,12 @@ def apply_pulled(store: Store, page: PullPage) -> int:
     with store.session() as session:
         if page.directory:
             _apply_directory(store, session, page.directory)
-        for child_id in page.removals:
+        # A child leaves the device only once every change written for them has reached the server (or been
+        # discarded by the worker): what is still waiting or set aside keeps them here.
+        keep = _children_with_changes(store, session) & set(page.removals) if page.removals else set()
+        removed = set(page.removals) - keep
+        for child_id in sorted(removed):
             _remove_child(session, child_id)
-        removed = set(page.removals)
         changes = [c for c in sorted(page.changes, key=lambda c: KIND_RANK.get(c["kind"], 9))
                    if (c["kind"] == "conflict"
                        or child_id_of(c["kind"], c["record_id"], c.get("fields") or {}) not in removed)
@@ -194,6 +198,83 @@ def apply_pulled(store: Store, page: PullPage) -> int:
         if page.directory and page.directory_version:
             session.merge(SyncState(key=DIRECTORY_VERSION, value=page.directory_version))
     return applied
+
+
+def _children_with_changes(store: Store, session: Session) -> set[str]:
+    """The children this node's outbox (waiting or set aside) holds changes for."""
+    out: set[str] = set()
+    for entry in session.exec(select(Outbox)):
+        change = store.open_payload("outbox", entry.change_id, entry.sealed)
+        child_id = child_id_of(entry.kind, entry.record_id, change.get("fields") or {})
+        if isinstance(child_id, str):
+            out.add(child_id)
+    return out
+
+
+@dataclass
+class SetAside:
+    """A change the server refused, kept on this node with the reason, until its worker sends it again or
+    discards it."""
+
+    change_id: str
+    kind: str
+    record_id: str
+    child_id: str | None
+    reason: str
+    written_at: datetime
+
+
+def set_aside(store: Store) -> list[SetAside]:
+    """The changes set aside on this node, oldest first."""
+    with store.session() as session:
+        reasons = {k.removeprefix(REFUSED_PREFIX): v for k, v in session.exec(
+            select(SyncState.key, SyncState.value).where(col(SyncState.key).startswith(REFUSED_PREFIX)))}
+        entries = session.exec(select(Outbox).where(col(Outbox.change_id).in_(sorted(reasons)))
+                               .order_by(col(Outbox.seq))) if reasons else []
+        out = []
+        for entry in entries:
+            fields = store.open_payload("outbox", entry.change_id, entry.sealed).get("fields") or {}
+            child_id = child_id_of(entry.kind, entry.record_id, fields)
+            out.append(SetAside(entry.change_id, entry.kind, entry.record_id,
+                                child_id if isinstance(child_id, str) else None, reasons[entry.change_id],
+                                entry.created_at))
+        return out
+
+
+def send_again(store: Store, change_id: str) -> None:
+    """A set-aside change goes back in the queue (its record fixed, or the reason gone): sent at the next sync."""
+    with store.session() as session:
+        entry = session.exec(select(Outbox).where(Outbox.change_id == change_id)).first()
+        if entry is not None:
+            entry.sent_at = None
+            session.add(entry)
+        session.exec(delete(SyncState).where(col(SyncState.key) == REFUSED_PREFIX + change_id))
+
+
+def discard_set_aside(store: Store, worker_id: str, change_id: str) -> None:
+    """The worker discards a set-aside change: it leaves the node, and the node's audit trail (which reaches the
+    server) says who discarded what, and why it had been refused."""
+    aside = {a.change_id: a for a in set_aside(store)}.get(change_id)
+    if aside is None:
+        return
+    with store.session() as session:
+        session.exec(delete(Outbox).where(col(Outbox.change_id) == change_id))
+        session.exec(delete(SyncState).where(col(SyncState.key) == REFUSED_PREFIX + change_id))
+        audit.append(session, "discard", aside.kind, aside.record_id, worker_id=worker_id, child_id=aside.child_id,
+                     detail=f"set-aside change {change_id} discarded; it had been refused: {aside.reason[:300]}")
+
+
+def holds(store: Store) -> dict[str, Any]:
+    """What this node still holds, reported to the server as it syncs (storage/sync/behind.py)."""
+    with store.session() as session:
+        waiting = session.exec(select(func.count()).select_from(Outbox).where(col(Outbox.sent_at).is_(None))).one()
+        aside = session.exec(select(func.count()).select_from(SyncState)
+                             .where(col(SyncState.key).startswith(REFUSED_PREFIX))).one()
+        conflicts = session.exec(select(func.count()).select_from(Conflict)
+                                 .where(col(Conflict.resolved_at).is_(None))).one()
+        oldest = session.exec(select(func.min(Outbox.created_at))).one()
+    return {"waiting": int(waiting), "set_aside": int(aside), "conflicts": int(conflicts),
+            "waiting_since": aware(oldest).isoformat() if oldest is not None else None}
 
 
 def _imageless_photo(change: dict[str, Any]) -> bool:

@@ -30,6 +30,7 @@ from storage.models import (
     table_of,
 )
 from storage.store import Store
+from storage.sync.behind import record_holds
 from storage.sync.changes import CHILD_PARTS, MESSAGE_BYTES, conflict_as_change, record_as_change
 from storage.sync.devices import FINGERPRINT_SQL, Caller, caller_for, given_caller
 from storage.sync.refusal import Reason, SyncRefused
@@ -65,16 +66,17 @@ def pull_page(store: Store, worker: Worker, *, cursor: int, held: Iterable[str],
 
 
 def pull(store: Store, key: str, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
-         limit: int = 200, directory_version: str = "") -> PullPage:
-    """`pull_page` for the device whose token hashes to `key`, found in the page's own transaction."""
+         limit: int = 200, directory_version: str = "", holds: dict[str, Any] | None = None) -> PullPage:
+    """`pull_page` for the device whose token hashes to `key`, found in the page's own transaction; `holds`,
+    when given, is what the device still holds (storage/sync/behind.py)."""
     return _pull(store, lambda session: caller_for(session, key, pulling=True), cursor=cursor, held=held,
                  child_ids=child_ids,
-                 limit=limit, directory_version=directory_version)
+                 limit=limit, directory_version=directory_version, holds=holds)
 
 
 def _pull(store: Store, resolve: Any, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
           limit: int = 200, children_per_page: int = 10, directory_version: str = "",
-          max_bytes: int = MESSAGE_BYTES) -> PullPage:
+          max_bytes: int = MESSAGE_BYTES, holds: dict[str, Any] | None = None) -> PullPage:
     # A device with nothing new costs four plain queries: who it is (with the log's latest number), which
     # children it may see, the log after its cursor for them, and the directory's fingerprint.
     if store.engine.dialect.name != "postgresql":
@@ -86,6 +88,8 @@ def _pull(store: Store, resolve: Any, *, cursor: int, held: Iterable[str], child
             absorb_local_changes(store)
             caller.latest = latest_in(session)
         worker = caller.worker
+        if holds is not None and caller.device is not None:
+            record_holds(session, caller.device.id, holds)
         visible = visible_child_ids(session, worker, caller.teams)
         if child_ids is not None:
             refused = [c for c in child_ids if c not in visible]

@@ -3,8 +3,13 @@
 Each change a device pushes is first put to the policy (storage/policy.py), the same rules the screens
 follow, on what the change would actually alter: who may create, change, sign off, allocate and close what,
 and which records are final. Its change stamps must be stamps no more than a few minutes ahead of the
-server's time (storage/hlc.py). A batch with any change refused applies none of it, and each refusal is audited with
-its reason.
+server's time (storage/hlc.py). A refused change never blocks the rest: the batch is applied again without it, and
+the device is told why for each change refused (when every change is refused, the whole batch is, as before). Each
+refusal is audited with its reason.
+
+A change for a child who has left the device's worker (reallocated, or the case closed) is never dropped: written
+while they were allocated, it is taken as theirs; written after, it is held for a manager (storage/allocations.py,
+storage/sync/moved.py). Either way a manager of the child's team sees it.
 """
 
 from __future__ import annotations
@@ -18,14 +23,15 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError, Statemen
 from sqlmodel import Session, col, select
 
 from storage import audit, hlc, policy
+from storage.allocations import late_outcome
 from storage.cases import cases_for, local_date
-from storage.models import ChangeLog, Child, Device, Role, Worker, table_of, utcnow
+from storage.models import ChangeLog, Child, Device, LateChange, Role, Worker, table_of, utcnow
 from storage.record_dates import CaseDates, date_problem
 from storage.store import Store
 from storage.submissions import KEYED, key_refusal
 from storage.sync.bulk import insert_rows
 from storage.sync.changes import MODEL_OF, child_id_of, conflict_as_change
-from storage.sync.devices import Caller, caller_for
+from storage.sync.devices import Caller, caller_for, given_caller
 from storage.sync.merge import Judge, NotPermitted, Records, merge_change
 from storage.sync.refusal import Reason, SyncRefused
 from storage.sync.server_log import (
@@ -48,6 +54,8 @@ class PushOutcome:
     outdated: list[str] = field(default_factory=list)  # held, but changing nothing: later writes won
     conflicts: int = 0
     cursor: int = 0
+    refused: dict[str, str] = field(default_factory=dict)  # change id -> why: set aside on the device
+    held: dict[str, str] = field(default_factory=dict)  # change id -> why: held for a manager (the server keeps it)
 
 
 def push(store: Store, key: str, batch_id: str, changes: list[dict[str, Any]],
@@ -67,8 +75,37 @@ def push(store: Store, key: str, batch_id: str, changes: list[dict[str, Any]],
     return _apply(store, lambda session: caller_for(session, key), batch_id, changes, encoded)
 
 
+def push_as(store: Store, device: Device, worker: Worker, batch_id: str, changes: list[dict[str, Any]]) -> PushOutcome:
+    """`push` for a device and worker already known (a held change a manager accepted, storage/sync/moved.py)."""
+    return _apply(store, given_caller(store, device, worker), batch_id, changes)
+
+
 def _apply(store: Store, resolve: Any, batch_id: str, changes: list[dict[str, Any]],
            encoded: list[bytes] | None = None) -> PushOutcome:
+    """Applies the batch; a change the policy refuses is left out and the rest applied again, each refusal
+    answered with its reason. Only when every change is refused is the batch refused."""
+    refused: dict[str, str] = {}
+    while True:
+        try:
+            outcome = _apply_whole(store, resolve, batch_id, changes, encoded)
+        except SyncRefused as refusal:
+            named = set(refusal.change_ids)
+            rest = [i for i, c in enumerate(changes) if c["change_id"] not in named]
+            if refusal.code != Reason.not_allowed or not named or not rest:
+                if refused and refusal.code == Reason.not_allowed:
+                    refusal.reasons = {**refused, **refusal.reasons}
+                    refusal.change_ids = [*refused, *refusal.change_ids]
+                raise
+            refused.update(refusal.reasons or {i: refusal.message for i in named})
+            changes = [changes[i] for i in rest]
+            encoded = [encoded[i] for i in rest] if encoded is not None else None
+            continue
+        outcome.refused = refused
+        return outcome
+
+
+def _apply_whole(store: Store, resolve: Any, batch_id: str, changes: list[dict[str, Any]],
+                 encoded: list[bytes] | None = None) -> PushOutcome:
     if store.engine.dialect.name != "postgresql":
         absorb_local_changes(store)
     callers: list[Caller] = []  # who pushed, once known: a refusal is audited in their name
@@ -149,10 +186,26 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
         keys: dict[str, str] = {}  # submission key -> the record of this batch that carries it
         server_ms = int(now.timestamp() * 1000)
         judge = _judge(who, records, session, now)
+        late: list[LateChange] = []
         for change in todo:
             child_id = child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
-            no = (_may_make(records, who, change) or _stamp_refusal(change, server_ms)
-                  or _date_refusal(store, records, change, births) or _key_refusal(records, change, keys))
+            no = _may_make(records, who, change)
+            moved = late_outcome(session, change, child_id, worker.id) if isinstance(child_id, str) and (
+                no is _NOT_SEEN or no is None and _closed(records, child_id)) else None
+            if moved is not None and isinstance(child_id, str):
+                row = _late_row(store, change, child_id, worker, device, moved)
+                if moved[0] == "held":
+                    if session.get(LateChange, row.change_id) is None:
+                        session.add(row)
+                    outcome.held[change["change_id"]] = moved[1]
+                    events.append({"action": "held", "kind": change["kind"], "record_id": change["record_id"],
+                                   "worker_id": worker.id, "device_id": device.id, "child_id": child_id,
+                                   "detail": "the child had left this worker: held for a manager"})
+                    continue
+                no = None
+                late.append(row)
+            no = no or (_stamp_refusal(change, server_ms)
+                        or _date_refusal(store, records, change, births) or _key_refusal(records, change, keys))
             if no is None:
                 try:
                     merged = merge_change(store, session, change, judge_conflicts=True, records=records, judge=judge)
@@ -178,6 +231,9 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
             outcome.applied.append(change["change_id"])
         if refused:
             raise _refusal(refused)
+        for row in late:
+            if session.get(LateChange, row.change_id) is None:
+                session.add(row)
         records.write_new()
         if timed:
             _refuse_unworkable(session, todo, timed, unworkable_before)
@@ -192,6 +248,20 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
         # Under the lock, the batch's last number is the log's latest.
         outcome.cursor = max(seqs) if seqs else latest_in(session)
     return outcome
+
+
+def _closed(records: Records, child_id: str) -> bool:
+    child = records.get(Child, child_id)
+    return child is not None and child.closed_on is not None
+
+
+def _late_row(store: Store, change: dict[str, Any], child_id: str, worker: Worker, device: Device,
+              moved: tuple[str, str]) -> LateChange:
+    row = LateChange(change_id=change["change_id"], child_id=child_id, worker_id=worker.id, device_id=device.id,
+                     kind=change["kind"], record_id=change["record_id"], outcome=moved[0], reason=moved[1])
+    if moved[0] == "held":  # the server keeps the change itself until a manager decides
+        row.sealed = store.seal_payload("late_change", row.change_id, change)
+    return row
 
 
 @dataclass(frozen=True)
