@@ -39,7 +39,8 @@ from storage.models import (
     utcnow,
 )
 from storage.push_delivery import DELIVERY_KIND, subscriptions_by_worker
-from storage.store import NotAllowed, Store
+from storage.sign_in import SignInRefused, sign_in
+from storage.store import NotAllowed, Store, check_password, hash_password
 from storage.submissions import KEY_FIELD, key_of, make_once, new_key
 
 FEELING_TOPICS = ("home", "school", "contact")
@@ -281,3 +282,76 @@ def clear_flag(store: Store, manager: Worker, flag_id: str, action_taken: str) -
         store.write(session, flag, SafeguardingFlagBody(action_taken=action_taken.strip()), actor=manager,
                     action="clear")
         return flag
+
+
+# ---------------------------------------------------------------- handing the phone to the child and back
+
+PIN_TRIES = 5  # wrong PINs before only the worker's password will do
+PIN_PATTERN = re.compile(r"^\d{4,8}$")
+
+
+def hand_over(store: Store, worker: Worker, child_id: str, language: str, pin: str = "") -> str:
+    """The worker hands the phone to the child (audited); keeps the child's language. Returns the PIN's hash
+    ("" for none: then only the worker's password takes the phone back)."""
+    check_language(language)
+    if pin and not PIN_PATTERN.match(pin):
+        raise FormInvalid({"pin": "A PIN is 4 to 8 digits. Leave it empty to use your password instead."})
+    with child_session(store, worker, child_id) as (session, child):
+        _keep_language(store, session, worker, child, language)
+        audit.append(session, "hand_over", "child_mode", child.id, worker_id=worker.id, child_id=child.id,
+                     detail=f"language {language}" + (", with a PIN" if pin else ""))
+    return hash_password(pin) if pin else ""
+
+
+@dataclass
+class Leaving:
+    """Whether the worker took the phone back, and if not, why (in words the worker reads)."""
+
+    ok: bool
+    why: str = ""
+    pin_tries: int = 0
+
+
+def take_back(store: Store, worker: Worker, child_id: str, secret: str, pin_hash: str, pin_tries: int,
+              address: str | None = None) -> Leaving:
+    """The worker takes the phone back with their PIN (all digits, while tries remain) or their password (the
+    sign-in's throttle and audit apply). Blocks for the hash: call it off the event loop. Every try audited."""
+    secret = secret.strip()
+    ok, why = False, "That is not your worker's PIN or password, so the phone stays on this screen."
+    if pin_hash and secret.isdigit() and pin_tries < PIN_TRIES:
+        ok = check_password(secret, pin_hash)
+        pin_tries += 0 if ok else 1
+        if not ok and pin_tries >= PIN_TRIES:
+            why = "Too many wrong PINs: the worker's password is needed now."
+    elif secret:
+        try:
+            ok = sign_in(store, worker.username, secret, address).id == worker.id
+        except SignInRefused as refused:
+            why = str(refused) if "Wait" in str(refused) else why
+    with store.session() as session:
+        audit.append(session, "leave" if ok else "denied", "child_mode", child_id, worker_id=worker.id,
+                     child_id=child_id, detail="the worker took the phone back" if ok else
+                     "leaving child mode without the worker's PIN or password")
+    return Leaving(ok, "" if ok else why, pin_tries)
+
+
+@dataclass
+class ChildVoice:
+    """What the child page shows of the child's own voice: their statements, the flags open, and their language."""
+
+    language: str
+    statements: list[StatementView]
+    flags: list[FlagView]
+    manages: bool  # the worker manages the child's team: they may clear a flag
+
+
+def voice_for_child(store: Store, worker: Worker, child_id: str) -> ChildVoice:
+    """The child's statements (the read audited) and open flags, for the child page."""
+    with child_session(store, worker, child_id) as (session, child):
+        _read(session, worker, child, "child_statement")
+        name = store.opened(child).body.name
+        flags = [FlagView(row.id, child.id, name, row.raised_at) for row in session.exec(
+            select(SafeguardingFlag).where(SafeguardingFlag.child_id == child.id,
+                                           col(SafeguardingFlag.cleared_at).is_(None)))]
+        manages = child.team_id in store.managed_team_ids(session, worker)
+        return ChildVoice(child.voice_language or "en", statements_in(store, session, child.id), flags, manages)

@@ -6,11 +6,13 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.child_voice_section import child_voice_section, flag_banner, hand_to_child_button
 from pwa.layout import frame, not_found, refused_drafts, status_badge
 from pwa.missing_section import missing_banner, missing_section
 from pwa.style import child_words
 from pwa.threads import io_bound
 from storage.child_view import STATUS_WORDS, ChildView, TimelineItem, child_view, clock_name
+from storage.child_voice import ChildVoice, voice_for_child
 from storage.life_story import LIFE_STORY_DRAFT_KIND
 from storage.store import NotAllowed
 from storage.timescales import UNWORKABLE
@@ -77,7 +79,7 @@ def show_due(view: ChildView) -> None:
             ui.label(f"Source: {clock.source}").classes("text-sm text-gray-800 break-words")
 
 
-def show_child(view: ChildView) -> None:
+def show_child(view: ChildView, voice: ChildVoice | None = None) -> None:
     with ui.row().classes("w-full items-center gap-3 no-wrap"):
         if view.photo:
             ui.image(view.photo).classes("w-16 h-16 rounded-full shrink-0").props(f'alt="Photo of {view.name}"')
@@ -89,6 +91,8 @@ def show_child(view: ChildView) -> None:
             if view.age is not None:
                 ui.label(f"Age {view.age}")
     missing_banner(view)
+    for flag in voice.flags if voice else []:
+        flag_banner(flag, voice.manages if voice else False)
     show_due(view)
     with ui.column().classes("w-full gap-2"):
         ui.button("Log a visit" if not view.has_draft else "Continue visit draft", icon="edit_note",
@@ -103,6 +107,8 @@ def show_child(view: ChildView) -> None:
                 ui.button(f"{label} · draft" if waiting else label, icon=icon, on_click=lambda p=path: ui.navigate.to(
                     f"/child/{view.child_id}/{p}")).props("outline stack no-caps").classes(
                     "h-20 text-sm leading-tight").mark(f"open-{path}")
+        if voice is not None:
+            hand_to_child_button(view.child_id, voice)
         if view.manages:
             ui.button("Audit trail", icon="history", on_click=lambda: ui.navigate.to(
                 f"/child/{view.child_id}/audit")).props("outline no-caps").classes("w-full h-12").mark("audit-trail")
@@ -135,6 +141,8 @@ def show_child(view: ChildView) -> None:
             fact("Since", f"{p.start:%-d %B %Y}" + (" (intended to last until 18)" if p.long_term else ""))
 
     missing_section(view)
+    if voice is not None:
+        child_voice_section(voice)
 
     heading("Timeline")
     if view.unopened:
@@ -151,12 +159,13 @@ async def child_page(child_id: str) -> None:
     worker = current_worker()
     try:
         view = await io_bound(child_view, state.store(), worker, child_id)
+        voice = await io_bound(voice_for_child, state.store(), worker, child_id)
     except NotAllowed:
         not_found()
         return
     with frame(view.name, back="/"):
         refused_drafts(view.child_id)
-        show_child(view)
+        show_child(view, voice)
 
 
 def register() -> None:
