@@ -136,8 +136,8 @@ class ChildScreen:
             for value, (icon, words) in enumerate(FACES, start=1):
                 chosen = self.form[field] == str(value)
 
-                def pick(v: int = value) -> None:
-                    self.form[field] = "" if self.form[field] == str(v) else str(v)
+                def pick(_: Any = None, v: int = value) -> None:  # NiceGUI passes the click first
+                    self.form[field] = str(v)
                     self.show.refresh()
 
                 ui.button(self.t(words), icon=icon, on_click=pick).props(

@@ -1,0 +1,130 @@
+"""Child mode as a worker and a child meet it (NiceGUI's User): handing over, the child's screen in Welsh, no way
+out without the worker, the statement on the child page with the worker's response, and "I don't feel safe" on
+the caseload and the dashboard until a manager records what was done."""
+
+from __future__ import annotations
+
+from nicegui.testing.user import User
+from sqlmodel import select
+
+from pwa.child_texts import languages, translate
+from storage.models import AuditEvent, Child, ChildStatement, SafeguardingFlag
+from storage.store import Store
+from tests.conftest import sign_in
+from tests.test_direct_work_pages import child_of, set_value
+
+
+async def hand_over(user: User, child_id: str, language: str = "en", pin: str = "") -> None:
+    await user.open(f"/child/{child_id}")
+    user.find(marker="hand-to-child").click()
+    set_value(user, "child-language", language)
+    if pin:
+        user.find(marker="child-pin").type(pin)
+    user.find(marker="hand-over").click()
+    await user.should_see(marker="not-safe")
+
+
+def test_welsh_is_offered_and_every_child_mode_text_has_its_welsh() -> None:
+    assert languages() == {"en": "English", "cy": "Cymraeg"}
+    assert translate("cy", "I don't feel safe") == "Dydw i ddim yn teimlo'n ddiogel"
+    assert translate("cy", "Something not translated") == "Something not translated"
+    assert translate("fr", "Read aloud") == "Read aloud"  # no file for French: English
+
+
+async def test_the_child_screen_shows_welsh_and_keeps_the_language_on_the_child(user: User, app_store: Store) -> None:
+    child_id, _ = child_of(app_store, "ben")
+    await sign_in(user, "ben")
+    await hand_over(user, child_id, "cy")
+    await user.should_see("Dy le di")
+    await user.should_see("Sut wyt ti'n teimlo gartref?")
+    await user.should_see("Dydw i ddim yn teimlo'n ddiogel")
+    await user.should_see("Darllen yn uchel")
+    await user.should_not_see("Your space")
+    with app_store.session() as session:
+        assert session.get(Child, child_id).voice_language == "cy"
+
+
+async def test_leaving_child_mode_needs_the_worker_and_the_statement_is_kept_apart(user: User, app_store: Store) -> None:
+    child_id, _ = child_of(app_store, "ben")
+    await sign_in(user, "ben")
+    await hand_over(user, child_id, "en", pin="2468")
+    await user.should_see("Your space")
+    await user.should_not_see("Menu")
+    for path in ("/", f"/child/{child_id}", "/settings", "/logout"):  # no way to the record, others or the menu
+        await user.open(path)
+        await user.should_see(marker="not-safe")
+        await user.should_not_see("My caseload")
+
+    user.find(marker="leave-child-mode").click()
+    user.find(marker="leave-secret").type("1111")
+    user.find(marker="leave-confirm").click()
+    await user.should_see("That is not your worker's PIN or password")
+    user.find(marker="leave-secret").type("not-the-password")
+    user.find(marker="leave-confirm").click()
+    await user.should_see("That is not your worker's PIN or password")
+    await user.open("/")
+    await user.should_see(marker="not-safe")
+
+    user.find(marker="face-home-5").click()
+    user.find(marker="face-school-2").click()
+    user.find(marker="child-next").click()
+    await user.should_see(marker="words-worries")
+    user.find(marker="words-worries").type("Moving school")
+    user.find(marker="child-next").click()
+    await user.should_see(marker="words-tell_judge")
+    user.find(marker="words-tell_judge").type("I want to stay with my carer")
+    user.find(marker="child-next").click()
+    await user.should_see(marker="child-thanks")
+    with app_store.session() as session:
+        [statement] = list(session.exec(select(ChildStatement).where(ChildStatement.child_id == child_id)))
+        assert not statement.unsafe
+        assert app_store.opened(statement).body.feelings == {"home": 5, "school": 2}
+        denied = list(session.exec(select(AuditEvent).where(AuditEvent.kind == "child_mode",
+                                                            AuditEvent.action == "denied")))
+        assert len(denied) == 2
+
+    user.find(marker="leave-child-mode").click()
+    user.find(marker="leave-secret").type("2468")
+    user.find(marker="leave-confirm").click()
+    await user.should_see(marker="hand-to-child")
+    await user.should_see(marker="child-statement")
+    await user.should_see("I want to stay with my carer")
+    await user.should_see("How do you feel at home? Very happy (5 of 5)")
+    user.find(marker="statement-response-input").type("I will tell the judge at the hearing on Friday.")
+    user.find(marker="acknowledge").click()
+    await user.should_see(marker="statement-response")
+    await user.open("/")
+    await user.should_see("My caseload")  # the worker has the phone back
+
+
+async def test_i_dont_feel_safe_shows_until_a_manager_records_what_was_done(user: User, app_store: Store) -> None:
+    child_id, first = child_of(app_store, "ben")
+    await sign_in(user, "ben")
+    await hand_over(user, child_id)
+    user.find(marker="not-safe").click()
+    await user.should_see(marker="unsafe-heard")
+    user.find(marker="leave-child-mode").click()
+    user.find(marker="leave-secret").type("seen-demo")  # no PIN set: the worker's password
+    user.find(marker="leave-confirm").click()
+    await user.should_see(marker="hand-to-child", retries=300)
+    await user.should_see("The child said they do not feel safe")
+    await user.should_not_see(marker="clear-flag")  # a worker cannot clear it
+    await user.open("/")
+    await user.should_see(marker="safeguarding-flag")
+
+    await user.open("/logout")
+    await sign_in(user, "amara")
+    await user.open("/team")
+    await user.should_see(marker="safeguarding-flag")
+    await user.open(f"/child/{child_id}")
+    user.find(marker="clear-flag").click()
+    await user.should_see("Write what was done")
+    user.find(marker="flag-action").type("Strategy discussion; the child stays with the carer tonight.")
+    user.find(marker="clear-flag").click()
+    await user.should_not_see(marker="clear-flag")
+    await user.open("/team")
+    await user.should_not_see(marker="safeguarding-flag")
+    with app_store.session() as session:
+        [flag] = list(session.exec(select(SafeguardingFlag)))
+        assert flag.cleared_at is not None
+        assert first  # the child's name never needed on the phone's alerts (see tests/test_child_voice.py)
