@@ -71,7 +71,8 @@ def start_child_mode(child_id: str, language: str, pin: str = "") -> None:
 def hand_over_dialog(child_id: str, language: str) -> ui.dialog:
     """The worker's dialog on the child page: the child's language and, if they like, a PIN to take it back."""
     with ui.dialog() as dialog, ui.card().classes("w-full max-w-md gap-3").mark("hand-over-dialog"):
-        ui.label("Hand to the child").classes("text-lg font-bold").props('role="heading" aria-level="2"')
+        title = ui.label("Hand to the child").classes("text-lg font-bold").props('role="heading" aria-level="2"')
+        dialog.props(f'aria-labelledby="c{title.id}"')  # a screen reader names the dialog by its heading
         ui.label("The phone shows only the child's screen until you take it back with your password, or a PIN "
                  "you set now. Nothing else on the phone can be opened.").classes("break-words")
         chosen = ui.select(languages(), value=language if language in languages() else "en",
@@ -208,7 +209,8 @@ class ChildScreen:
 def leave_button(words: str) -> None:
     """"For your worker": the phone comes back with the worker's PIN or password, never without."""
     with ui.dialog() as dialog, ui.card().classes("w-full max-w-md gap-3").mark("leave-dialog"):
-        ui.label("Take the phone back").classes("text-lg font-bold").props('role="heading" aria-level="2"')
+        title = ui.label("Take the phone back").classes("text-lg font-bold").props('role="heading" aria-level="2"')
+        dialog.props(f'aria-labelledby="c{title.id}"')
         secret = ui.input("Your PIN or password", password=True).props('autocomplete="off"').classes(
             "w-full").mark("leave-secret")
         problem = ui.label().classes("text-red-800 break-words").props('role="alert"').mark("leave-problem")
