@@ -4,13 +4,18 @@ the caseload and the dashboard until a manager records what was done."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 from nicegui.testing.user import User
-from sqlmodel import select
+from sqlmodel import col, select
 
 from pwa.child_texts import languages, translate
-from storage.models import AuditEvent, Child, ChildStatement, SafeguardingFlag
+from storage import push_delivery
+from storage.models import AuditEvent, Child, ChildStatement, SafeguardingFlag, Worker
 from storage.store import Store
 from tests.conftest import sign_in
+from tests.push_service import Device, PushService
 from tests.test_direct_work_pages import child_of, set_value
 
 
@@ -58,10 +63,10 @@ async def test_leaving_child_mode_needs_the_worker_and_the_statement_is_kept_apa
     user.find(marker="leave-child-mode").click()
     user.find(marker="leave-secret").type("1111")
     user.find(marker="leave-confirm").click()
-    await user.should_see("That is not your worker's PIN or password")
+    await user.should_see("That is not your worker's PIN or password", retries=300)
     user.find(marker="leave-secret").type("not-the-password")
     user.find(marker="leave-confirm").click()
-    await user.should_see("That is not your worker's PIN or password")
+    await user.should_see("That is not your worker's PIN or password", retries=300)
     await user.open("/")
     await user.should_see(marker="not-safe")
 
@@ -74,7 +79,7 @@ async def test_leaving_child_mode_needs_the_worker_and_the_statement_is_kept_apa
     await user.should_see(marker="words-tell_judge")
     user.find(marker="words-tell_judge").type("I want to stay with my carer")
     user.find(marker="child-next").click()
-    await user.should_see(marker="child-thanks")
+    await user.should_see(marker="child-thanks", retries=300)
     with app_store.session() as session:
         [statement] = list(session.exec(select(ChildStatement).where(ChildStatement.child_id == child_id)))
         assert not statement.unsafe
@@ -86,23 +91,41 @@ async def test_leaving_child_mode_needs_the_worker_and_the_statement_is_kept_apa
     user.find(marker="leave-child-mode").click()
     user.find(marker="leave-secret").type("2468")
     user.find(marker="leave-confirm").click()
-    await user.should_see(marker="hand-to-child")
+    await user.should_see(marker="hand-to-child", retries=300)  # the PIN is checked off the event loop
     await user.should_see(marker="child-statement")
     await user.should_see("I want to stay with my carer")
     await user.should_see("How do you feel at home? Very happy (5 of 5)")
     user.find(marker="statement-response-input").type("I will tell the judge at the hearing on Friday.")
     user.find(marker="acknowledge").click()
-    await user.should_see(marker="statement-response")
+    await user.should_see(marker="statement-response", retries=300)
     await user.open("/")
     await user.should_see("My caseload")  # the worker has the phone back
 
 
 async def test_i_dont_feel_safe_shows_until_a_manager_records_what_was_done(user: User, app_store: Store) -> None:
     child_id, first = child_of(app_store, "ben")
+    service = PushService()
+    devices = {name: Device(service, name) for name in ("ben", "amara", "erin")}
+    with app_store.session() as session:
+        ids = {w.username: w.id for w in session.exec(select(Worker).where(col(Worker.username).in_(devices)))}
+    for name, device in devices.items():
+        push_delivery.subscribe(app_store, ids[name], device.subscription())
     await sign_in(user, "ben")
     await hand_over(user, child_id)
     user.find(marker="not-safe").click()
-    await user.should_see(marker="unsafe-heard")
+    await user.should_see(marker="unsafe-heard", retries=300)
+    try:  # the worker's and the manager's phones hear at once, through the push service; the name never
+        for _ in range(300):
+            if service.to(devices["ben"].path) and service.to(devices["amara"].path):
+                break
+            await asyncio.sleep(0.05)
+        for name in ("ben", "amara"):
+            [received] = service.to(devices[name].path)
+            payload = devices[name].decrypt(received)
+            assert payload["url"] == f"/child/{child_id}" and first not in json.dumps(payload)
+        assert not service.to(devices["erin"].path)  # another team's worker hears nothing
+    finally:
+        service.close()
     user.find(marker="leave-child-mode").click()
     user.find(marker="leave-secret").type("seen-demo")  # no PIN set: the worker's password
     user.find(marker="leave-confirm").click()
@@ -118,10 +141,10 @@ async def test_i_dont_feel_safe_shows_until_a_manager_records_what_was_done(user
     await user.should_see(marker="safeguarding-flag")
     await user.open(f"/child/{child_id}")
     user.find(marker="clear-flag").click()
-    await user.should_see("Write what was done")
+    await user.should_see("Write what was done", retries=300)
     user.find(marker="flag-action").type("Strategy discussion; the child stays with the carer tonight.")
     user.find(marker="clear-flag").click()
-    await user.should_not_see(marker="clear-flag")
+    await user.should_not_see(marker="clear-flag", retries=300)
     await user.open("/team")
     await user.should_not_see(marker="safeguarding-flag")
     with app_store.session() as session:
