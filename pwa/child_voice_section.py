@@ -3,12 +3,12 @@ and the child's statements, set apart from the worker's words, each with the wor
 
 from __future__ import annotations
 
-from nicegui import ui
+from nicegui import app, ui
 
 from pwa import state
-from pwa.auth import current_worker
+from pwa.auth import CHILD_MODE, CHILD_MODE_PATH, current_worker
+from pwa.child_texts import languages
 from pwa.layout import when
-from pwa.pages.child_mode import FACES, FEELING_QUESTIONS, hand_over_dialog
 from pwa.style import child_words
 from pwa.threads import io_bound
 from storage.child_forms import FormInvalid
@@ -18,13 +18,52 @@ from storage.child_voice import (
     StatementView,
     acknowledge_statement,
     clear_flag,
+    hand_over,
     open_flags,
 )
 from storage.store import NotAllowed
+from storage.submissions import new_key
 
+# The child mode's picture scale and questions, in English (pwa/child_texts.py gives them in the child's language).
+FACES = [("sentiment_very_dissatisfied", "Very sad"), ("sentiment_dissatisfied", "Sad"),
+         ("sentiment_neutral", "OK"), ("sentiment_satisfied", "Happy"), ("sentiment_very_satisfied", "Very happy")]
+FEELING_QUESTIONS = {"home": "How do you feel at home?", "school": "How do you feel at school?",
+                     "contact": "How do you feel about seeing your family?"}
 WORD_LABELS = {"good_things": "House of good things", "worries": "House of worries",
                "hopes": "House of hopes and dreams", "tell_worker": "For their social worker",
                "tell_iro": "For their IRO", "tell_judge": "For the judge"}
+
+
+async def start_child_mode(child_id: str, language: str, pin: str = "") -> None:
+    """Hands the phone to the child (from the child page's dialog): audited, then the child's screen."""
+    pin_hash = await io_bound(hand_over, state.store(), current_worker(), child_id, language, pin)
+    app.storage.user[CHILD_MODE] = {"child_id": child_id, "language": language, "pin_hash": pin_hash,
+                                    "pin_tries": 0, "unsafe_key": new_key()}
+    ui.navigate.to(CHILD_MODE_PATH)
+
+
+def hand_over_dialog(child_id: str, language: str) -> ui.dialog:
+    """The worker's dialog on the child page: the child's language and, if they like, a PIN to take it back."""
+    with ui.dialog() as dialog, ui.card().classes("w-full max-w-md gap-3").mark("hand-over-dialog"):
+        title = ui.label("Hand to the child").classes("text-lg font-bold").props('role="heading" aria-level="2"')
+        dialog.props(f'aria-labelledby="c{title.id}"')  # a screen reader names the dialog by its heading
+        ui.label("The phone shows only the child's screen until you take it back with your password, or a PIN "
+                 "you set now. Nothing else on the phone can be opened.").classes("break-words")
+        chosen = ui.select(languages(), value=language if language in languages() else "en",
+                           label="The child's language").classes("w-full").mark("child-language")
+        pin = ui.input("A PIN to take it back (optional, 4 to 8 digits)", password=True).props(
+            'inputmode="numeric" autocomplete="off"').classes("w-full").mark("child-pin")
+        problem = ui.label().classes("text-red-800 break-words").props('role="alert"')
+
+        async def start() -> None:
+            try:
+                await start_child_mode(child_id, str(chosen.value), (pin.value or "").strip())
+            except FormInvalid as invalid:
+                problem.text = " ".join(invalid.problems.values())
+
+        ui.button("Hand over", icon="child_care", on_click=start).classes("w-full h-14").mark("hand-over")
+        ui.button("Cancel", on_click=dialog.close).props("flat").classes("w-full h-12")
+    return dialog
 
 
 def hand_to_child_button(child_id: str, voice: ChildVoice) -> None:

@@ -26,7 +26,7 @@ async def hand_over(user: User, child_id: str, language: str = "en", pin: str = 
     if pin:
         user.find(marker="child-pin").type(pin)
     user.find(marker="hand-over").click()
-    await user.should_see(marker="not-safe")
+    await user.should_see(marker="not-safe", retries=300)
 
 
 def test_welsh_is_offered_and_every_child_mode_text_has_its_welsh() -> None:

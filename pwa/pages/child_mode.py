@@ -17,8 +17,9 @@ from typing import Any
 from nicegui import app, background_tasks, ui
 
 from pwa import push, state
-from pwa.auth import CHILD_MODE, client_address, current_worker
-from pwa.child_texts import languages, speech_lang, translate
+from pwa.auth import CHILD_MODE, CHILD_MODE_PATH, client_address, current_worker
+from pwa.child_texts import speech_lang, translate
+from pwa.child_voice_section import FACES, FEELING_QUESTIONS
 from pwa.idle_lock import install_idle_lock
 from pwa.layout import THEME
 from pwa.threads import io_bound
@@ -27,18 +28,12 @@ from storage.child_voice import (
     FEELING_TOPICS,
     UNSAFE_FIELD,
     blank_statement_form,
-    hand_over,
     raise_unsafe,
     submit_statement,
     take_back,
 )
 from storage.store import NotAllowed
-from storage.submissions import new_key
 
-FACES = [("sentiment_very_dissatisfied", "Very sad"), ("sentiment_dissatisfied", "Sad"),
-         ("sentiment_neutral", "OK"), ("sentiment_satisfied", "Happy"), ("sentiment_very_satisfied", "Very happy")]
-FEELING_QUESTIONS = {"home": "How do you feel at home?", "school": "How do you feel at school?",
-                     "contact": "How do you feel about seeing your family?"}
 HOUSES = [("good_things", "home", "House of good things"), ("worries", "cloud", "House of worries"),
           ("hopes", "star", "House of hopes and dreams")]
 TELL = [("tell_worker", "What do you want your social worker to know?"),
@@ -57,39 +52,6 @@ READ_ALOUD = """(lang) => {
   said.lang = lang;
   synth.speak(said);
 }"""
-
-
-def start_child_mode(child_id: str, language: str, pin: str = "") -> None:
-    """Hands the phone to the child (called from the child page's dialog): audited, then this screen."""
-    worker = current_worker()
-    pin_hash = hand_over(state.store(), worker, child_id, language, pin)
-    app.storage.user[CHILD_MODE] = {"child_id": child_id, "language": language, "pin_hash": pin_hash,
-                                    "pin_tries": 0, "unsafe_key": new_key()}
-    ui.navigate.to("/child-mode")
-
-
-def hand_over_dialog(child_id: str, language: str) -> ui.dialog:
-    """The worker's dialog on the child page: the child's language and, if they like, a PIN to take it back."""
-    with ui.dialog() as dialog, ui.card().classes("w-full max-w-md gap-3").mark("hand-over-dialog"):
-        title = ui.label("Hand to the child").classes("text-lg font-bold").props('role="heading" aria-level="2"')
-        dialog.props(f'aria-labelledby="c{title.id}"')  # a screen reader names the dialog by its heading
-        ui.label("The phone shows only the child's screen until you take it back with your password, or a PIN "
-                 "you set now. Nothing else on the phone can be opened.").classes("break-words")
-        chosen = ui.select(languages(), value=language if language in languages() else "en",
-                           label="The child's language").classes("w-full").mark("child-language")
-        pin = ui.input("A PIN to take it back (optional, 4 to 8 digits)", password=True).props(
-            'inputmode="numeric" autocomplete="off"').classes("w-full").mark("child-pin")
-        problem = ui.label().classes("text-red-800 break-words").props('role="alert"')
-
-        def start() -> None:
-            try:
-                start_child_mode(child_id, str(chosen.value), (pin.value or "").strip())
-            except FormInvalid as invalid:
-                problem.text = " ".join(invalid.problems.values())
-
-        ui.button("Hand over", icon="child_care", on_click=start).classes("w-full h-14").mark("hand-over")
-        ui.button("Cancel", on_click=dialog.close).props("flat").classes("w-full h-12")
-    return dialog
 
 
 class ChildScreen:
@@ -249,4 +211,4 @@ def child_mode_page() -> None:
 
 
 def register() -> None:
-    ui.page("/child-mode", title="Seen")(child_mode_page)
+    ui.page(CHILD_MODE_PATH, title="Seen")(child_mode_page)
