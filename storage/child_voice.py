@@ -18,13 +18,14 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from storage import audit
 from storage.child_forms import FormInvalid, _read, _text, _workers, child_session, first_name
+from storage.child_view import TimelineItem
 from storage.models import (
     Child,
     ChildBody,
@@ -42,6 +43,7 @@ from storage.push_delivery import DELIVERY_KIND, subscriptions_by_worker
 from storage.sign_in import SignInRefused, sign_in
 from storage.store import NotAllowed, Store, check_password, hash_password
 from storage.submissions import KEY_FIELD, key_of, make_once, new_key
+from storage.timescales.calendar import LONDON
 
 FEELING_TOPICS = ("home", "school", "contact")
 FEELING_SCALE = range(1, 6)  # 1 very sad .. 5 very happy
@@ -355,3 +357,38 @@ def voice_for_child(store: Store, worker: Worker, child_id: str) -> ChildVoice:
                                            col(SafeguardingFlag.cleared_at).is_(None)))]
         manages = child.team_id in store.managed_team_ids(session, worker)
         return ChildVoice(child.voice_language or "en", statements_in(store, session, child.id), flags, manages)
+
+
+FEELING_WORDS = {1: "very sad", 2: "sad", 3: "OK", 4: "happy", 5: "very happy"}
+WORD_TITLES = {"good_things": "House of good things", "worries": "House of worries",
+               "hopes": "House of hopes and dreams", "tell_worker": "For their social worker",
+               "tell_iro": "For their IRO", "tell_judge": "For the judge"}
+
+
+def statement_words(statement: StatementView) -> str:
+    """The child's statement as one passage in their own words, each answer under its question."""
+    parts = [f"At {topic}: {FEELING_WORDS[value]} ({value} of 5)" for topic, value in statement.feelings.items()]
+    parts += [f"{WORD_TITLES[name]}: {words}" for name, words in statement.words.items()]
+    if statement.unsafe:
+        parts.insert(0, "I don't feel safe.")
+    return "\n".join(parts)
+
+
+def timeline_items(statements: list[StatementView]) -> list[TimelineItem]:
+    """The child's statements as timeline entries: their words shown in the child's style, the worker's
+    response apart from them."""
+    return [TimelineItem(kind="child_statement", record_id=s.id, on=s.made_at.astimezone(LONDON).date(),
+                         title="The child's own statement (child mode)", at=s.made_at,
+                         child_words=statement_words(s) or "They chose not to answer.",
+                         lines=[(f"{s.acknowledged_by}'s response", s.response)] if s.response else [])
+            for s in statements]
+
+
+def with_statements(timeline: list[TimelineItem], statements: list[StatementView]) -> list[TimelineItem]:
+    """The timeline (newest first) with the child's statements in it, by day."""
+    return sorted(timeline + timeline_items(statements), key=lambda item: item.on, reverse=True)
+
+
+def statements_on(store: Store, worker: Worker, child_id: str, day: date) -> list[StatementView]:
+    """The child's statements made on `day` (England's date): shown beside that day's visit at sign-off."""
+    return [s for s in statements_for_child(store, worker, child_id) if s.made_at.astimezone(LONDON).date() == day]

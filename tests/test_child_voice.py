@@ -19,7 +19,9 @@ from storage.child_voice import (
     open_flags,
     raise_unsafe,
     statements_for_child,
+    statements_on,
     submit_statement,
+    timeline_items,
 )
 from storage.models import AuditEvent, Child, ChildStatement, SafeguardingFlag, Worker
 from storage.store import NotAllowed, Store
@@ -65,6 +67,10 @@ def test_a_statement_is_stored_once_sealed_in_the_childs_words_with_their_langua
     assert view.feelings == {"home": 4, "school": 2}
     assert view.words == {"worries": "Maths tests", "tell_judge": "I want to see my nan"}
     assert view.language == "cy" and not view.response
+    [item] = timeline_items([view])  # on the timeline, the child's words in their own style
+    assert item.kind == "child_statement" and "For the judge: I want to see my nan" in item.child_words
+    assert "At home: happy (4 of 5)" in item.child_words and item.lines == []
+    assert [s.id for s in statements_on(small_store, ben, child.id, item.on)] == [first.id]  # beside that day's visit
 
     with pytest.raises(FormInvalid):
         acknowledge_statement(small_store, ben, first.id, "  ")

@@ -12,14 +12,15 @@ from pwa.missing_section import missing_banner, missing_section
 from pwa.style import child_words
 from pwa.threads import io_bound
 from storage.child_view import STATUS_WORDS, ChildView, TimelineItem, child_view, clock_name
-from storage.child_voice import ChildVoice, voice_for_child
+from storage.child_voice import ChildVoice, voice_for_child, with_statements
 from storage.life_story import LIFE_STORY_DRAFT_KIND
 from storage.store import NotAllowed
 from storage.timescales import UNWORKABLE
 from storage.wishes import WISHES_DRAFT_KIND
 
 KIND_ICONS = {"visit": "home", "wishes_and_feelings": "record_voice_over", "life_story": "auto_stories",
-              "review": "groups", "care_plan": "assignment", "care_plan_action": "task_alt"}
+              "review": "groups", "care_plan": "assignment", "care_plan_action": "task_alt",
+              "child_statement": "child_care"}
 
 
 def heading(text: str) -> ui.label:
@@ -160,6 +161,7 @@ async def child_page(child_id: str) -> None:
     try:
         view = await io_bound(child_view, state.store(), worker, child_id)
         voice = await io_bound(voice_for_child, state.store(), worker, child_id)
+        view.timeline = with_statements(view.timeline, voice.statements)
     except NotAllowed:
         not_found()
         return
