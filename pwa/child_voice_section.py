@@ -3,6 +3,8 @@ and the child's statements, set apart from the worker's words, each with the wor
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from nicegui import app, ui
 
 from pwa import state
@@ -13,6 +15,7 @@ from pwa.style import child_words
 from pwa.threads import io_bound
 from storage.child_forms import FormInvalid
 from storage.child_voice import (
+    WORD_TITLES,
     ChildVoice,
     FlagView,
     StatementView,
@@ -29,9 +32,6 @@ FACES = [("sentiment_very_dissatisfied", "Very sad"), ("sentiment_dissatisfied",
          ("sentiment_neutral", "OK"), ("sentiment_satisfied", "Happy"), ("sentiment_very_satisfied", "Very happy")]
 FEELING_QUESTIONS = {"home": "How do you feel at home?", "school": "How do you feel at school?",
                      "contact": "How do you feel about seeing your family?"}
-WORD_LABELS = {"good_things": "House of good things", "worries": "House of worries",
-               "hopes": "House of hopes and dreams", "tell_worker": "For their social worker",
-               "tell_iro": "For their IRO", "tell_judge": "For the judge"}
 
 
 async def start_child_mode(child_id: str, language: str, pin: str = "") -> None:
@@ -72,6 +72,22 @@ def hand_to_child_button(child_id: str, voice: ChildVoice) -> None:
         "w-full h-12").mark("hand-to-child")
 
 
+def saver(problem: ui.label, what: Callable[[], tuple[Callable[..., object], str, str]]
+          ) -> Callable[[], Awaitable[None]]:
+    """A button's action: calls storage with the store, the worker and what `what` gives (the function, the
+    record, the words); says why in `problem` if it is refused, else shows the page again with it saved."""
+    async def save() -> None:
+        call, record_id, words = what()
+        try:
+            await io_bound(call, state.store(), current_worker(), record_id, words)
+        except (FormInvalid, NotAllowed) as refused:
+            problem.text = str(refused)
+            return
+        ui.navigate.reload()
+
+    return save
+
+
 def flag_banner(flag: FlagView, manages: bool) -> None:
     """Until a manager records what was done; the manager records it here."""
     with ui.card().classes("w-full p-3 gap-2 bg-red-800 text-white").props('role="alert"').mark("safeguarding-flag"):
@@ -83,15 +99,7 @@ def flag_banner(flag: FlagView, manages: bool) -> None:
             "flag-action")
         problem = ui.label().classes("font-bold break-words")
 
-        async def clear() -> None:
-            try:
-                await io_bound(clear_flag, state.store(), current_worker(), flag.id, done.value or "")
-            except (FormInvalid, NotAllowed) as refused:
-                problem.text = str(refused)
-                return
-            ui.navigate.reload()
-
-        ui.button("Record what was done", on_click=clear).props("color=white text-color=negative no-caps").classes(
+        ui.button("Record what was done", on_click=saver(problem, lambda: (clear_flag, flag.id, done.value or ""))).props("color=white text-color=negative no-caps").classes(
             "w-full h-12").mark("clear-flag")
 
 
@@ -104,7 +112,7 @@ def show_statement(statement: StatementView) -> None:
         for topic, value in statement.feelings.items():
             ui.label(f"{FEELING_QUESTIONS[topic]} {FACES[value - 1][1]} ({value} of 5)").classes("break-words")
         for name, words in statement.words.items():
-            ui.label(WORD_LABELS[name]).classes("text-sm text-gray-800 mt-1")
+            ui.label(WORD_TITLES[name]).classes("text-sm text-gray-800 mt-1")
             child_words(words)
         if statement.response:
             ui.label(f"{statement.acknowledged_by}'s response").classes("text-sm font-bold mt-1")
@@ -114,16 +122,8 @@ def show_statement(statement: StatementView) -> None:
             "statement-response-input")
         problem = ui.label().classes("text-red-800 break-words").props('role="alert"')
 
-        async def acknowledge() -> None:
-            try:
-                await io_bound(acknowledge_statement, state.store(), current_worker(), statement.id,
-                               response.value or "")
-            except (FormInvalid, NotAllowed) as refused:
-                problem.text = str(refused)
-                return
-            ui.navigate.reload()
-
-        ui.button("Record your response", on_click=acknowledge).props("outline no-caps").classes(
+        ui.button("Record your response", on_click=saver(
+            problem, lambda: (acknowledge_statement, statement.id, response.value or ""))).props("outline no-caps").classes(
             "w-full h-12").mark("acknowledge")
 
 
