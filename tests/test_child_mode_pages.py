@@ -151,3 +151,17 @@ async def test_i_dont_feel_safe_shows_until_a_manager_records_what_was_done(user
         [flag] = list(session.exec(select(SafeguardingFlag)))
         assert flag.cleared_at is not None
         assert first  # the child's name never needed on the phone's alerts (see tests/test_child_voice.py)
+
+
+async def test_the_idle_lock_still_applies_in_child_mode_and_ends_it(user: User, app_store: Store,
+                                                                     monkeypatch) -> None:
+    child_id, _ = child_of(app_store, "ben")
+    await sign_in(user, "ben")
+    await hand_over(user, child_id, pin="2468")
+    with monkeypatch.context() as idle:
+        idle.setattr("pwa.auth.idle_limit_seconds", lambda: -1)  # the phone left untouched past the limit
+        await user.open("/child-mode")
+        await user.should_see("Sign in")  # locked: the child's screen is gone, and only the worker signs in
+    await sign_in(user, "ben")
+    await user.open("/child-mode")  # the hand-over ended with the lock: the worker has their own screens back
+    await user.should_see("My caseload", retries=300)
