@@ -6,7 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlmodel import select
 
+from storage.child_voice import blank_statement_form, submit_statement
+from storage.models import Child, Worker
+from storage.signs_of_safety import safety_scores
 from tests.browser_support import LiveServer, ben_and_child, check_screen, sign_in, wait_connected
 
 pytestmark = pytest.mark.browser
@@ -64,3 +68,23 @@ def test_handing_over_in_welsh_and_leaving_only_with_the_worker(page, live_serve
     page.get_by_role("button", name="Take it back").click()
     page.wait_for_url(re.compile(rf".*/child/{child_id}$"))
     page.get_by_role("button", name="Hand to the child").wait_for()
+
+
+def test_the_safety_chart_and_a_childs_statement_on_the_child_page(page, live_server: LiveServer) -> None:
+    store = live_server.store()
+    try:
+        with store.session() as session:
+            erin = session.exec(select(Worker).where(Worker.username == "erin")).one()
+            children = list(session.exec(select(Child.id).where(Child.worker_id == erin.id, Child.category == "cp")
+                                         .order_by(Child.id)))
+        child_id = next(c for c in children if safety_scores(store, erin, c).days)  # one with scored visits
+        submit_statement(store, erin, child_id, blank_statement_form() | {
+            "feeling_home": "2", "worries": "Dad shouting", "tell_iro": "I want to see my brother more"})
+    finally:
+        store.engine.dispose()
+    sign_in(page, "erin")
+    page.goto(f"/child/{child_id}")
+    page.get_by_role("heading", name="Safety scores over time (Signs of Safety)").wait_for()
+    page.get_by_text("I want to see my brother more").first.wait_for()
+    page.locator("canvas").first.wait_for()
+    check_screen(page, "a11y-child-safety-chart-and-statement")

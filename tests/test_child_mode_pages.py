@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from pwa.child_texts import languages, translate
 from storage import push_delivery
 from storage.models import AuditEvent, Child, ChildStatement, SafeguardingFlag, Worker
+from storage.signs_of_safety import safety_scores
 from storage.store import Store
 from tests.conftest import sign_in
 from tests.push_service import Device, PushService
@@ -165,3 +166,16 @@ async def test_the_idle_lock_still_applies_in_child_mode_and_ends_it(user: User,
     await sign_in(user, "ben")
     await user.open("/child-mode")  # the hand-over ended with the lock: the worker has their own screens back
     await user.should_see("My caseload", retries=300)
+
+
+async def test_the_child_page_charts_the_safety_scores_of_the_childs_visits(user: User, app_store: Store) -> None:
+    with app_store.session() as session:
+        erin = session.exec(select(Worker).where(Worker.username == "erin")).one()
+        children = [c.id for c in session.exec(select(Child).where(Child.worker_id == erin.id))]
+    child_id = next(c for c in children if safety_scores(app_store, erin, c).days)  # the demo scores child protection visits
+    latest = safety_scores(app_store, erin, child_id).latest()
+    await sign_in(user, "erin")
+    await user.open(f"/child/{child_id}")
+    await user.should_see(marker="safety-chart")
+    who, score = next(iter(latest.items()))
+    await user.should_see(f"{who} {score} of 10")

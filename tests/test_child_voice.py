@@ -5,6 +5,7 @@ a manager records what was done."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlmodel import select
@@ -23,7 +24,17 @@ from storage.child_voice import (
     submit_statement,
     timeline_items,
 )
-from storage.models import AuditEvent, Child, ChildStatement, SafeguardingFlag, Worker
+from storage.models import (
+    AuditEvent,
+    Child,
+    ChildStatement,
+    SafeguardingFlag,
+    SafetyScore,
+    Visit,
+    VisitBody,
+    Worker,
+)
+from storage.signs_of_safety import safety_scores
 from storage.store import NotAllowed, Store
 from tests.push_service import Device, PushService
 from tests.test_push import small_caseload
@@ -133,3 +144,27 @@ def test_i_dont_feel_safe_reaches_the_worker_and_manager_and_stays_until_a_manag
             AuditEvent.record_id == flag.id).order_by(AuditEvent.seq))]
         assert actions[:2] == ["raise", "push"] and "denied" in actions and actions[-1] == "clear"
         assert audit.verify(session).ok
+
+
+def test_safety_scores_over_time_count_a_corrected_visit_once_and_a_draft_not_at_all(small_store: Store) -> None:
+    ben = worker_named(small_store, "ben")
+    child = child_of(small_store, ben)
+
+    def visit(day: int, scale: dict[str, int], status: str = "submitted", supersedes: str | None = None) -> str:
+        at = datetime(2026, 11, day, 11, 0, tzinfo=UTC)
+        row = Visit(child_id=child.id, worker_id=ben.id, visited_at=at, status=status, submitted_at=at,
+                    supersedes=supersedes)
+        with small_store.session() as session:
+            small_store.write(session, row, VisitBody(safety_scale=[SafetyScore(who=w, score=s)
+                                                                    for w, s in scale.items()]), action="create")
+        return row.id
+
+    visit(2, {"Social worker": 4, "Mum": 6})
+    wrong = visit(9, {"Social worker": 1})
+    visit(9, {"Social worker": 5, "Mum": 7}, supersedes=wrong)
+    visit(16, {"Social worker": 9}, status="draft")
+    visit(23, {"Mum": 8})
+    scores = safety_scores(small_store, ben, child.id)
+    assert scores.days == [date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 23)]
+    assert scores.scores == {"Mum": [6, 7, 8], "Social worker": [4, 5, None]}
+    assert scores.latest() == {"Mum": 8, "Social worker": 5}

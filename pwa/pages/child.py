@@ -9,11 +9,13 @@ from pwa.auth import current_worker
 from pwa.child_voice_section import child_voice_section, flag_banner, hand_to_child_button
 from pwa.layout import frame, not_found, refused_drafts, status_badge
 from pwa.missing_section import missing_banner, missing_section
+from pwa.safety_chart import safety_chart
 from pwa.style import child_words
 from pwa.threads import io_bound
 from storage.child_view import STATUS_WORDS, ChildView, TimelineItem, child_view, clock_name
 from storage.child_voice import ChildVoice, voice_for_child, with_statements
 from storage.life_story import LIFE_STORY_DRAFT_KIND
+from storage.signs_of_safety import SafetyScores, safety_scores
 from storage.store import NotAllowed
 from storage.timescales import UNWORKABLE
 from storage.wishes import WISHES_DRAFT_KIND
@@ -80,7 +82,7 @@ def show_due(view: ChildView) -> None:
             ui.label(f"Source: {clock.source}").classes("text-sm text-gray-800 break-words")
 
 
-def show_child(view: ChildView, voice: ChildVoice | None = None) -> None:
+def show_child(view: ChildView, voice: ChildVoice | None = None, scores: SafetyScores | None = None) -> None:
     with ui.row().classes("w-full items-center gap-3 no-wrap"):
         if view.photo:
             ui.image(view.photo).classes("w-16 h-16 rounded-full shrink-0").props(f'alt="Photo of {view.name}"')
@@ -142,6 +144,8 @@ def show_child(view: ChildView, voice: ChildVoice | None = None) -> None:
             fact("Since", f"{p.start:%-d %B %Y}" + (" (intended to last until 18)" if p.long_term else ""))
 
     missing_section(view)
+    if scores is not None:
+        safety_chart(scores)
     if voice is not None:
         child_voice_section(voice)
 
@@ -162,12 +166,13 @@ async def child_page(child_id: str) -> None:
         view = await io_bound(child_view, state.store(), worker, child_id)
         voice = await io_bound(voice_for_child, state.store(), worker, child_id)
         view.timeline = with_statements(view.timeline, voice.statements)
+        scores = await io_bound(safety_scores, state.store(), worker, child_id)
     except NotAllowed:
         not_found()
         return
     with frame(view.name, back="/"):
         refused_drafts(view.child_id)
-        show_child(view, voice)
+        show_child(view, voice, scores)
 
 
 def register() -> None:
