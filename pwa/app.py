@@ -18,6 +18,7 @@ from pwa.pages import (
     care_plan,
     caseload,
     child,
+    child_mode,
     conflicts,
     devices,
     life_story,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 # Each screen lives in its own module, whose `register()` adds its page(s).
 PAGES = [login, caseload, child, visit, wishes, life_story, care_plan, settings_page, team, signoff, recorded,
-         admin, audit, returns, devices, conflicts]
+         admin, audit, returns, devices, conflicts, child_mode]
 
 # Quasar puts a dialog's backdrop at z-index -1 beneath the dialog. Browsers paint the dialog on top, but
 # accessibility checkers that read the page (axe-core) stack the backdrop over the dialog's buttons and judge

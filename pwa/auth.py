@@ -35,6 +35,20 @@ OPEN_PATHS = {"/login", "/unlock", "/status", "/manifest.webmanifest", "/sw.js",
 OPEN_PREFIXES = ("/_nicegui", "/static/", "/icons/", "/api/", "/docs", "/openapi.json", "/pwa/")
 
 
+# The hand-over to a child (pwa/pages/child_mode.py), kept in the browser's session: while it is there, every
+# page but the child's screen leads back to it (and the idle lock's sign-out, which ends it).
+CHILD_MODE = "child_mode"
+CHILD_MODE_PATH = "/child-mode"
+
+
+def held_in_child_mode(request: Request) -> bool:
+    """Whether this page request must go back to the child's screen: the phone is in the child's hands."""
+    path = request.url.path
+    if not app.storage.user.get(CHILD_MODE) or path == CHILD_MODE_PATH:
+        return False
+    return not (path == "/logout" and request.query_params.get("locked"))
+
+
 # Run when a worker signs out on purpose (not when the idle lock signs them out): each gets the worker's id
 # and this browser's session storage before it is cleared. Extensions add to it (push forgets this device).
 SIGN_OUT_HOOKS: list[Callable[[str, dict[str, Any]], None]] = []
@@ -81,6 +95,8 @@ class AuthMiddleware(BaseHTTPMiddleware):
             user.clear()
             return RedirectResponse(f"/login?next={quote(path)}&locked=1")
         user["last_active"] = time.time()
+        if held_in_child_mode(request):
+            return RedirectResponse(CHILD_MODE_PATH)
         return await call_next(request)
 
 

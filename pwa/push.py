@@ -221,6 +221,35 @@ def sender_for(store: Store) -> Sender:
         return sender
 
 
+def _settler(store: Store, report: RunReport, now: datetime, sender: Sender
+             ) -> Callable[[push_delivery.Job, Outcome], None]:
+    """What to do with each answer the push service gives in one run (counted in `report`)."""
+    removed: set[str] = set()
+
+    def settle(job: push_delivery.Job, outcome: Outcome) -> None:
+        # Marked the moment the push service answers: a crash now can repeat one message, never lose one.
+        if outcome.status == "delivered":
+            push_delivery.mark_delivered(store, job.delivery_id, utcnow())
+            report.delivered += 1
+        elif outcome.status == "gone":
+            if job.subscription_id not in removed:
+                push_delivery.remove_subscription(store, job.subscription_id)
+                removed.add(job.subscription_id)
+                report.gone += 1
+        elif outcome.status == "retry":
+            # `now` is the run's clock (a test's or `seen notify --at`'s too): the next try is judged by it.
+            push_delivery.mark_retry(store, job.delivery_id, now + timedelta(seconds=max(outcome.wait, 60)),
+                                     outcome.detail, timedelta(seconds=sender.ttl))
+            report.retry += 1
+        else:
+            push_delivery.mark_failed(store, job.delivery_id, outcome.detail)
+            report.failed += 1
+        if outcome.detail:
+            report.details.append(outcome.detail)
+
+    return settle
+
+
 def run_once(store: Store, now: datetime | None = None, sender: Sender | None = None) -> RunReport:
     """Decides what is new, queues it, and delivers everything queued whose time has come. Blocking."""
     now = now or utcnow()
@@ -229,35 +258,27 @@ def run_once(store: Store, now: datetime | None = None, sender: Sender | None = 
             return RunReport(ran=False)
         sender = sender or sender_for(store)
         report = RunReport(decided=len(notify.record(store, now)))
-        removed: set[str] = set()
-
-        def settle(job: push_delivery.Job, outcome: Outcome) -> None:
-            # Marked the moment the push service answers: a crash now can repeat one message, never lose one.
-            if outcome.status == "delivered":
-                push_delivery.mark_delivered(store, job.delivery_id, utcnow())
-                report.delivered += 1
-            elif outcome.status == "gone":
-                if job.subscription_id not in removed:
-                    push_delivery.remove_subscription(store, job.subscription_id)
-                    removed.add(job.subscription_id)
-                    report.gone += 1
-            elif outcome.status == "retry":
-                # `now` is the run's clock (a test's or `seen notify --at`'s too): the next try is judged by it.
-                push_delivery.mark_retry(store, job.delivery_id, now + timedelta(seconds=max(outcome.wait, 60)),
-                                  outcome.detail, timedelta(seconds=sender.ttl))
-                report.retry += 1
-            else:
-                push_delivery.mark_failed(store, job.delivery_id, outcome.detail)
-                report.failed += 1
-            if outcome.detail:
-                report.details.append(outcome.detail)
-
+        settle = _settler(store, report, now, sender)
         if not notify.is_quiet(now):  # a retry due at night waits for the morning too
             sender.send_many(push_delivery.due_jobs(store, now), settle)
         push_delivery.forget_delivered(store, now - KEEP_DELIVERED)
     if report.decided or report.delivered or report.gone or report.retry or report.failed:
         log.info("push run: %s alerts decided, %s delivered, %s gone, %s to retry, %s failed",
                  report.decided, report.delivered, report.gone, report.retry, report.failed)
+    return report
+
+
+def deliver_now(store: Store, delivery_ids: Iterable[str], sender: Sender | None = None) -> RunReport:
+    """Sends these queued messages at once, at any hour: a child who does not feel safe is not kept till
+    morning. Blocking; what the push service does not take now, the scheduler retries."""
+    wanted = set(delivery_ids)
+    now = utcnow()
+    report = RunReport()
+    if not wanted:
+        return report
+    sender = sender or sender_for(store)
+    jobs = [job for job in push_delivery.due_jobs(store, now) if job.delivery_id in wanted]
+    sender.send_many(jobs, _settler(store, report, now, sender))
     return report
 
 

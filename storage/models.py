@@ -332,6 +332,7 @@ class Child(MutableRecord, table=True):
     birth_year: int | None = None  # clear for age bands in reports; the full date is sealed
     ref_hash: str = Field(default="", index=True)  # keyed hash of the council's id, for re-imports
     closed_on: date | None = None
+    voice_language: str = ""  # the language the child chose in child mode ("en", "cy"...; storage/child_voice.py)
     sealed: bytes = sealed_column()
 
 
@@ -556,6 +557,53 @@ class CarePeriod(MutableRecord, table=True):
     end_reason: str = ""  # SSDA903 REC, when it ended
 
 
+class ChildStatementBody(BaseModel):
+    """What the child said in child mode (storage/child_voice.py), in their words, and the worker's response."""
+
+    feelings: dict[str, int] = {}  # home, school, contact -> 1 (very sad) .. 5 (very happy); unanswered left out
+    good_things: str = ""  # Three Houses: the house of good things
+    worries: str = ""  # the house of worries
+    hopes: str = ""  # the house of hopes and dreams
+    tell_worker: str = ""
+    tell_iro: str = ""
+    tell_judge: str = ""
+    response: str = ""  # the worker's acknowledgement and response, written after
+
+
+class ChildStatement(SQLModel, table=True):
+    """The child's own statement, made on the worker's phone in child mode: set apart from the worker's voice."""
+
+    __tablename__ = "child_statement"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    child_id: str = Field(foreign_key="child.id", index=True)
+    worker_id: str = Field(foreign_key="worker.id")  # whose phone the child used
+    made_at: datetime = Field(default_factory=utcnow)
+    language: str = "en"
+    unsafe: bool = False  # the child said "I don't feel safe"
+    status: str = "submitted"  # submitted, acknowledged
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    submission_key: str | None = Field(default=None, unique=True, index=True)
+    sealed: bytes = sealed_column()
+
+
+class SafeguardingFlagBody(BaseModel):
+    action_taken: str = ""  # what the manager recorded was done
+
+
+class SafeguardingFlag(SQLModel, table=True):
+    """A child said "I don't feel safe": shown on the caseload and dashboard until a manager records what was done."""
+
+    __tablename__ = "safeguarding_flag"
+    id: str = Field(default_factory=new_id, primary_key=True)
+    child_id: str = Field(foreign_key="child.id", index=True)
+    worker_id: str = Field(foreign_key="worker.id")  # whose phone the child used
+    raised_at: datetime = Field(default_factory=utcnow)
+    cleared_at: datetime | None = Field(default=None, index=True)
+    cleared_by: str | None = None
+    submission_key: str | None = Field(default=None, unique=True, index=True)
+    sealed: bytes = sealed_column()
+
 # ---------------------------------------------------------------- audit, keys, sync
 
 
@@ -714,6 +762,8 @@ KIND_OF: dict[type[SQLModel], str] = {
     Outbox: "outbox",
     Draft: "draft",
     PushSubscription: "push_subscription",
+    ChildStatement: "child_statement",
+    SafeguardingFlag: "safeguarding_flag",
 }
 
 BODY_OF: dict[type[SQLModel], type[BaseModel]] = {
@@ -726,6 +776,8 @@ BODY_OF: dict[type[SQLModel], type[BaseModel]] = {
     CarePlanAction: CarePlanActionBody,
     Review: ReviewBody,
     MissingEpisode: MissingEpisodeBody,
+    ChildStatement: ChildStatementBody,
+    SafeguardingFlag: SafeguardingFlagBody,
 }
 
 

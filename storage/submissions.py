@@ -27,8 +27,10 @@ from storage.models import (
     AuditEvent,
     CarePlanAction,
     Child,
+    ChildStatement,
     Draft,
     LifeStoryEntry,
+    SafeguardingFlag,
     SubmissionReceipt,
     Visit,
     WishesAndFeelings,
@@ -39,7 +41,8 @@ from storage.store import NotAllowed, Store
 
 # The kinds of record a form makes, by the kind sync and the audit trail call them.
 KEYED: dict[str, type[SQLModel]] = {"visit": Visit, "wishes_and_feelings": WishesAndFeelings,
-                                    "life_story": LifeStoryEntry, "care_plan_action": CarePlanAction}
+                                    "life_story": LifeStoryEntry, "care_plan_action": CarePlanAction,
+                                    "child_statement": ChildStatement, "safeguarding_flag": SafeguardingFlag}
 DECISIONS = ("sign_off", "allocation")
 # Offline drafts stored before keys were kept on the records left a receipt among the drafts, of these kinds.
 LEGACY_RECEIPTS = {"visit_receipt": "visit", "wishes_receipt": "wishes_and_feelings",

@@ -12,6 +12,7 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.child_voice_section import safeguarding_flags
 from pwa.layout import STATUS_STYLE, clock_line, frame, refused_drafts
 from pwa.threads import io_bound
 from storage.caseload import CaseloadRow, caseload
@@ -118,6 +119,7 @@ async def caseload_page() -> None:
     with frame("My caseload"):
         ui.add_head_html(CARD_CSS)
         refused_drafts()
+        await safeguarding_flags()
         if rows:
             summary = ", ".join(f"{counts[s]} {STATUS_STYLE[s][0].lower()}" for s in STATUS_STYLE if counts[s])
             ui.label(f"{len(rows)} children: {summary}.").classes("text-base").mark("summary")

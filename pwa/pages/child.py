@@ -6,18 +6,23 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
+from pwa.child_voice_section import child_voice_section, flag_banner, hand_to_child_button
 from pwa.layout import frame, not_found, refused_drafts, status_badge
 from pwa.missing_section import missing_banner, missing_section
+from pwa.safety_chart import safety_chart
 from pwa.style import child_words
 from pwa.threads import io_bound
 from storage.child_view import STATUS_WORDS, ChildView, TimelineItem, child_view, clock_name
+from storage.child_voice import ChildVoice, voice_for_child, with_statements
 from storage.life_story import LIFE_STORY_DRAFT_KIND
+from storage.signs_of_safety import SafetyScores, safety_scores
 from storage.store import NotAllowed
 from storage.timescales import UNWORKABLE
 from storage.wishes import WISHES_DRAFT_KIND
 
 KIND_ICONS = {"visit": "home", "wishes_and_feelings": "record_voice_over", "life_story": "auto_stories",
-              "review": "groups", "care_plan": "assignment", "care_plan_action": "task_alt"}
+              "review": "groups", "care_plan": "assignment", "care_plan_action": "task_alt",
+              "child_statement": "child_care"}
 
 
 def heading(text: str) -> ui.label:
@@ -77,7 +82,7 @@ def show_due(view: ChildView) -> None:
             ui.label(f"Source: {clock.source}").classes("text-sm text-gray-800 break-words")
 
 
-def show_child(view: ChildView) -> None:
+def show_child(view: ChildView, voice: ChildVoice | None = None, scores: SafetyScores | None = None) -> None:
     with ui.row().classes("w-full items-center gap-3 no-wrap"):
         if view.photo:
             ui.image(view.photo).classes("w-16 h-16 rounded-full shrink-0").props(f'alt="Photo of {view.name}"')
@@ -92,6 +97,8 @@ def show_child(view: ChildView) -> None:
     if view.undecided:  # until a manager decides, the record says two edits crossed
         ui.label("Two edits crossed and wait for a manager's decision: " + "; ".join(view.undecided)
                  + ".").classes("w-full rounded p-2 bg-orange-100 text-orange-950").mark("undecided")
+    for flag in voice.flags if voice else []:
+        flag_banner(flag, voice.manages if voice else False)
     show_due(view)
     with ui.column().classes("w-full gap-2"):
         ui.button("Log a visit" if not view.has_draft else "Continue visit draft", icon="edit_note",
@@ -106,6 +113,8 @@ def show_child(view: ChildView) -> None:
                 ui.button(f"{label} · draft" if waiting else label, icon=icon, on_click=lambda p=path: ui.navigate.to(
                     f"/child/{view.child_id}/{p}")).props("outline stack no-caps").classes(
                     "h-20 text-sm leading-tight").mark(f"open-{path}")
+        if voice is not None:
+            hand_to_child_button(view.child_id, voice)
         if view.manages:
             ui.button("Audit trail", icon="history", on_click=lambda: ui.navigate.to(
                 f"/child/{view.child_id}/audit")).props("outline no-caps").classes("w-full h-12").mark("audit-trail")
@@ -138,6 +147,10 @@ def show_child(view: ChildView) -> None:
             fact("Since", f"{p.start:%-d %B %Y}" + (" (intended to last until 18)" if p.long_term else ""))
 
     missing_section(view)
+    if scores is not None:
+        safety_chart(scores)
+    if voice is not None:
+        child_voice_section(voice)
 
     heading("Timeline")
     if view.unopened:
@@ -154,12 +167,15 @@ async def child_page(child_id: str) -> None:
     worker = current_worker()
     try:
         view = await io_bound(child_view, state.store(), worker, child_id)
+        voice = await io_bound(voice_for_child, state.store(), worker, child_id)
+        view.timeline = with_statements(view.timeline, voice.statements)
+        scores = await io_bound(safety_scores, state.store(), worker, child_id)
     except NotAllowed:
         not_found()
         return
     with frame(view.name, back="/"):
         refused_drafts(view.child_id)
-        show_child(view)
+        show_child(view, voice, scores)
 
 
 def register() -> None:

@@ -16,9 +16,11 @@ from pwa.layout import frame, when
 from pwa.style import child_words
 from pwa.threads import io_bound
 from storage import oversight
+from storage.child_voice import statement_words, statements_on
 from storage.models import VISIT_LOCATIONS
 from storage.recorded import seen_words
 from storage.store import NotAllowed
+from storage.timescales.calendar import LONDON
 
 
 async def queue_page() -> None:
@@ -58,6 +60,8 @@ async def visit_page(visit_id: str) -> None:
     store = state.store()
     try:
         review = await io_bound(oversight.visit_for_review, store, worker, visit_id)
+        statements = await io_bound(statements_on, store, worker, review.visit.child_id,
+                                    review.visit.visited_at.astimezone(LONDON).date())
     except NotAllowed:
         with frame("Visit", back="/signoff"):
             ui.label("Not found: that visit is not in a team you manage, or does not exist.").props('role="alert"')
@@ -80,6 +84,9 @@ async def visit_page(visit_id: str) -> None:
                 ui.label("The child's wishes and feelings").classes("font-bold mt-2")
                 child_words(visit.child_words, review.child_name.split()[0] if review.child_name else "")
             section("Why the child's words were not recorded", visit.child_words_not_recorded_reason)
+            for statement in statements:  # what the child said themselves that day, in child mode
+                ui.label("The child's own statement (child mode)").classes("font-bold mt-2")
+                child_words(statement_words(statement))
             section("Worries", visit.worries)
             section("What is working well", visit.working_well)
             section("What needs to happen", visit.needs_to_happen)

@@ -13,6 +13,7 @@ from nicegui import ui
 from pwa import state
 from pwa.auth import current_worker
 from pwa.field_notice import field_notice_section
+from pwa.child_voice_section import safeguarding_flags
 from pwa.form_key import FormKey
 from pwa.layout import STATUS_STYLE, clock_line, frame, status_badge
 from pwa.threads import io_bound
@@ -78,6 +79,7 @@ async def team_page() -> None:
     with frame("Team dashboard"):
         ui.label(", ".join(dash.team_names)).classes("text-gray-800")
         await field_notice_section(worker)
+        await safeguarding_flags()
         tiles = ui.grid().classes("w-full grid-cols-2 sm:grid-cols-5 gap-2")
         with ui.row().classes("w-full gap-2 items-center"):
             by_worker = ui.select({"": "All workers", **dash.workers}, value="", label="Worker").props(

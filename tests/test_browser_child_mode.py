@@ -1,0 +1,90 @@
+"""Child mode in Debian's chromium at a phone's size (360x740): the worker hands the phone over in Welsh, the
+child's screen reads aloud in Welsh, axe-core finds nothing on it, and leaving without the worker fails."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlmodel import select
+
+from storage.child_voice import blank_statement_form, submit_statement
+from storage.models import Child, Worker
+from storage.signs_of_safety import safety_scores
+from tests.browser_support import LiveServer, ben_and_child, check_screen, sign_in, wait_connected
+
+pytestmark = pytest.mark.browser
+
+
+def test_handing_over_in_welsh_and_leaving_only_with_the_worker(page, live_server: LiveServer) -> None:
+    _, child_id = ben_and_child(live_server)
+    sign_in(page, "ben")
+    page.goto(f"/child/{child_id}")
+    wait_connected(page)
+    page.get_by_role("button", name="Hand to the child").click()
+    page.get_by_label("The child's language").click()
+    page.get_by_role("option", name="Cymraeg").click()
+    page.get_by_label("A PIN to take it back").fill("2468")
+    page.get_by_role("button", name="Hand over").click()
+    page.wait_for_url("**/child-mode")
+    page.get_by_role("heading", name="Dy le di").wait_for()
+    page.get_by_role("button", name="Dydw i ddim yn teimlo'n ddiogel").wait_for()
+    wait_connected(page)
+    check_screen(page, "a11y-child-mode-welsh")
+    # Every target the child taps is at least 48 px each way.
+    small = page.evaluate("""[...document.querySelectorAll('main button')].filter(b => {
+        const r = b.getBoundingClientRect(); return r.width && (r.width < 48 || r.height < 48);
+      }).map(b => b.textContent)""")
+    assert small == []
+    assert page.get_by_role("button", name="Menu").count() == 0
+
+    # Read aloud: the browser's speech synthesis, in Welsh, says the words on the screen.
+    page.evaluate("() => { window.speechSynthesis.speak = (u) => { window.seenSaid = [u.lang, u.text]; }; }")
+    page.get_by_role("button", name="Darllen yn uchel").click()
+    page.wait_for_function("window.seenSaid !== undefined")
+    lang, said = page.evaluate("window.seenSaid")
+    assert lang == "cy" and "Sut wyt ti'n teimlo gartref?" in said
+
+    # No way to the record, the caseload or another child while the child has the phone.
+    for path in ("/", f"/child/{child_id}", "/settings"):
+        page.goto(path)
+        page.wait_for_url("**/child-mode")
+        page.get_by_role("heading", name="Dy le di").wait_for()
+    wait_connected(page)
+
+    page.get_by_role("button", name="Hapus iawn").first.click()
+    page.get_by_role("button", name="I dy weithiwr").click()
+    page.get_by_label("Your PIN or password").fill("1357")
+    page.get_by_role("button", name="Take it back").click()
+    page.get_by_text("That is not your worker's PIN or password").wait_for()
+    check_screen(page, "a11y-child-mode-leave-refused", within=".q-dialog")
+    page.get_by_role("button", name="Cancel").click()
+    page.goto("/")
+    page.wait_for_url("**/child-mode")
+
+    wait_connected(page)
+    page.get_by_role("button", name="I dy weithiwr").click()
+    page.get_by_label("Your PIN or password").fill("2468")
+    page.get_by_role("button", name="Take it back").click()
+    page.wait_for_url(re.compile(rf".*/child/{child_id}$"))
+    page.get_by_role("button", name="Hand to the child").wait_for()
+
+
+def test_the_safety_chart_and_a_childs_statement_on_the_child_page(page, live_server: LiveServer) -> None:
+    store = live_server.store()
+    try:
+        with store.session() as session:
+            erin = session.exec(select(Worker).where(Worker.username == "erin")).one()
+            children = list(session.exec(select(Child.id).where(Child.worker_id == erin.id, Child.category == "cp")
+                                         .order_by(Child.id)))
+        child_id = next(c for c in children if safety_scores(store, erin, c).days)  # one with scored visits
+        submit_statement(store, erin, child_id, blank_statement_form() | {
+            "feeling_home": "2", "worries": "Dad shouting", "tell_iro": "I want to see my brother more"})
+    finally:
+        store.engine.dispose()
+    sign_in(page, "erin")
+    page.goto(f"/child/{child_id}")
+    page.get_by_role("heading", name="Safety scores over time (Signs of Safety)").wait_for()
+    page.get_by_text("I want to see my brother more").first.wait_for()
+    page.locator("canvas").first.wait_for()
+    check_screen(page, "a11y-child-safety-chart-and-statement")
