@@ -26,6 +26,8 @@ class Settings:
     storage_secret: str = field(default_factory=lambda: os.environ.get("SEEN_STORAGE_SECRET", ""))
     sync_server_url: str = field(default_factory=lambda: os.environ.get("SEEN_SYNC_URL", ""))
     scheduler_minutes: int = field(default_factory=lambda: _int("SEEN_SCHEDULER_MINUTES", 15))
+    # Working days a device may hold changes the server lacks before its worker is alerted (storage/sync/behind.py).
+    waiting_working_days: int = field(default_factory=lambda: _int("SEEN_WAITING_WORKING_DAYS", 1))
 
     @property
     def url(self) -> str:

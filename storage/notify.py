@@ -33,6 +33,7 @@ from storage.cases import cases_for
 from storage.models import (
     Child,
     ChildBody,
+    LateChange,
     ManagedTeam,
     PushDelivery,
     Role,
@@ -42,7 +43,7 @@ from storage.models import (
 )
 from storage.push_delivery import DELIVERY_KIND, subscriptions_by_worker
 from storage.store import Store
-from storage.sync.behind import waiting_alerts
+from storage.sync.behind import late_changes_by_team, waiting_alerts
 from storage.timescales import Clock, RuleSet, add_working_days, clocks_and_problems
 from storage.timescales.calendar import LONDON
 from storage.timescales.facts import ALERT_WORDS
@@ -183,6 +184,8 @@ def plan(store: Store, now: datetime, rules: RuleSet | None = None) -> Plan:
         # A child whose clocks cannot be worked out stops no one's alerts; their managers are told in the digest.
         clocks, unworkable = clocks_and_problems(cases_for(session, children.values()), today, rules)
         result.alerts += [_changes_waiting(w, since) for w, since in waiting_alerts(session, workers, today)]
+        result.alerts += [_late_change(manager_id, late) for team_id, late in late_changes_by_team(session)
+                          for manager_id in sorted(team_managers.get(team_id, ()))]
     initials: dict[str, str] = {}
 
     def initials_of(child: Child) -> str:
@@ -249,6 +252,16 @@ def _changes_waiting(worker: Worker, since: date) -> Alert:
     return Alert(worker.id, "sync", "changes_waiting", since, "waiting", "worker", "Changes waiting to sync",
                  f"Your device has held changes since {show_day(since)}. Open Seen where there is a signal, or "
                  "fix what was set aside.", "/settings", "a device's changes waiting more than the allowed working days")
+
+
+def _late_change(manager_id: str, late: LateChange) -> Alert:
+    """A device sent edits for a child who had left its worker: a manager of the child's team is told."""
+    held = late.outcome == "held"
+    return Alert(manager_id, late.child_id, "late_change", late.arrived_at.astimezone(LONDON).date(), late.outcome,
+                 "manager", "Edits wait for your decision" if held else "Edits arrived for a child who moved",
+                 "A device sent edits for a child who had moved on from its worker"
+                 + (": accept or discard them." if held else ": they were taken as that worker's."),
+                 "/devices", "edits for a child in your team who had moved, sent after the move")
 
 
 # ---------------------------------------------------------------- never twice

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from datetime import time as dt_time
 from pathlib import Path
 
@@ -133,6 +133,10 @@ def test_edits_written_after_the_case_closed_are_held_for_the_manager_who_accept
     told = {t.child_id: t for t in moved.late_changes(server, amara)}
     assert told[alfie].outcome == "held" and "after the child's case closing" in told[alfie].reason
     assert told[bella].outcome == "held" and "after the child's move to another worker" in told[bella].reason
+    # amara hears of them by a push alert too (the scheduler sends what `plan` decides), naming no child.
+    pushed = notify.plan(server, datetime.now(UTC))
+    assert {(a.child_id, a.stage, a.url) for a in pushed.alerts if a.worker_id == amara.id
+            and a.clock == "late_change"} == {(alfie, "held", "/devices"), (bella, "held", "/devices")}
     moved.decide(server, amara, told[bella].change_id, "accepted")
     moved.decide(server, amara, told[alfie].change_id, "discarded")
     with server.session() as session:

@@ -26,7 +26,7 @@ async def conflicts_page() -> None:
 
 def conflict_card(choice: sync_conflicts.ConflictChoice) -> None:
     with ui.card().classes("w-full p-3 gap-2").props(f'data-conflict="{choice.id}"') as card:
-        ui.link(f"{choice.child_name}: {choice.what}", f"/child/{choice.child_id}").classes("font-bold")
+        ui.link(f"{choice.child_name}: {choice.what}", f"/child/{choice.child_id}").classes("font-bold text-primary")
         message = ui.label().classes("text-red-800").props('role="alert"')
 
         async def decide(keep: str) -> None:

@@ -17,10 +17,6 @@ from storage.sync import behind, moved
 from storage.sync.refusal import SyncRefused
 from storage.timescales.calendar import today_in_england
 
-COLUMNS = [{"name": n, "label": label, "field": n, "align": "left"} for n, label in (
-    ("worker", "Worker"), ("device", "Device"), ("last_sync", "Last sync"), ("waiting", "Waiting"),
-    ("set_aside", "Set aside"), ("conflicts", "Conflicts"), ("state", "State"))]
-
 
 async def devices_page() -> None:
     worker = current_worker()
@@ -34,13 +30,17 @@ async def devices_page() -> None:
         return
     with frame("Devices"):
         ui.label("Each device's own report at its last sync.").classes("text-sm text-gray-800")
-        ui.table(columns=COLUMNS, rows=[{
-            "worker": r.worker.display_name, "device": r.device.name,
-            "last_sync": when(r.device.last_sync_at) if r.device.last_sync_at else "Never",
-            "waiting": r.device.waiting, "set_aside": r.device.set_aside, "conflicts": r.device.conflicts,
-            "state": "Revoked" if r.device.revoked_at else (
-                f"Behind since {r.behind_since:%-d %b %Y}" if r.behind_since else "Up to date")}
-            for r in rows], row_key="device").classes("w-full").mark("devices")
+        if not rows:
+            ui.label("No device is enrolled for your teams yet.")
+        for r in rows:  # a card each, not a table: a phone's width holds no seven columns
+            with ui.card().classes("w-full p-2 gap-0").props(f'data-device="{r.device.id}"'):
+                ui.label(f"{r.worker.display_name}: {r.device.name}").classes("font-bold")
+                ui.label("Last sync " + (when(r.device.last_sync_at) if r.device.last_sync_at else "never"))
+                ui.label(f"{r.device.waiting} waiting · {r.device.set_aside} set aside · "
+                         f"{r.device.conflicts} conflicts")
+                standing = ("Revoked" if r.device.revoked_at else f"Behind since {r.behind_since:%-d %b %Y}"
+                         if r.behind_since else "Up to date")
+                ui.label(standing).classes("text-orange-950 font-bold" if r.behind_since else "")
         ui.label("Edits for children who moved").classes("text-lg font-bold mt-4").props(
             'role="heading" aria-level="2"')
         if not late:

@@ -50,7 +50,7 @@ def set_aside_row(item: sync_node.SetAside, after: Callable[[], Awaitable[None]]
 
         with ui.row().classes("gap-2 items-center"):
             if item.child_id:
-                ui.link("Fix it", f"/child/{item.child_id}")
+                ui.link("Fix it", f"/child/{item.child_id}").classes("text-primary")
             ui.button("Send again", on_click=again).props("flat dense")
             ui.button("Discard", on_click=discard).props("flat dense color=negative")
 

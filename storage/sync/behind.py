@@ -9,7 +9,6 @@ default 1) makes an alert for its worker (storage/notify.py sends it), and the t
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
+from storage.config import settings
 from storage.hot import Hot
 from storage.models import Child, Device, LateChange, Role, Worker, table_of, utcnow
 from storage.store import Store
@@ -30,10 +30,10 @@ _REPORT = Hot(update(_DEVICE).where(_DEVICE.c.id == bindparam("device_id")).valu
 
 
 def waiting_limit() -> int:
-    """How many working days a device may hold changes before its worker is alerted."""
+    """How many working days a device may hold changes before its worker is alerted (at least one)."""
     try:
-        return max(1, int(os.environ.get("SEEN_WAITING_WORKING_DAYS", "1")))
-    except ValueError:
+        return max(1, settings().waiting_working_days)
+    except ValueError:  # a setting that is not a number: the default
         return 1
 
 
@@ -106,3 +106,10 @@ def field_notice(store: Store, manager: Worker, today: date) -> FieldNotice:
         late = late_changes_waiting(session, store.managed_team_ids(session, manager))
     return FieldNotice([f"{r.worker.display_name}'s {r.device.name} (since {r.behind_since:%-d %b %Y})"
                         for r in rows if r.behind_since is not None], len(late))
+
+
+def late_changes_by_team(session: Session) -> list[tuple[str, LateChange]]:
+    """Every late change no manager has dealt with yet, with its child's team: its managers are alerted."""
+    return [(team_id, late) for late, team_id in session.exec(
+        select(LateChange, Child.team_id).join(Child, col(Child.id) == LateChange.child_id)
+        .where(LateChange.decision == "").order_by(col(LateChange.arrived_at)))]
