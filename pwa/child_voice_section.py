@@ -114,6 +114,9 @@ def show_statement(statement: StatementView) -> None:
         for name, words in statement.words.items():
             ui.label(WORD_TITLES[name]).classes("text-sm text-gray-800 mt-1")
             child_words(words)
+        for house, photo_id in statement.drawings.items():
+            ui.image(f"/photo/{photo_id}").props(f'alt="The child\'s drawing: {WORD_TITLES[house]}"').classes(
+                "w-40 h-40 rounded mt-1").mark("child-drawing")
         if statement.response:
             ui.label(f"{statement.acknowledged_by}'s response").classes("text-sm font-bold mt-1")
             ui.label(statement.response).classes("break-words whitespace-pre-line").mark("statement-response")

@@ -32,6 +32,7 @@ from storage.models import (
     ChildStatement,
     ChildStatementBody,
     ManagedTeam,
+    Photo,
     PushDelivery,
     Role,
     SafeguardingFlag,
@@ -47,7 +48,8 @@ from storage.timescales.calendar import LONDON
 
 FEELING_TOPICS = ("home", "school", "contact")
 FEELING_SCALE = range(1, 6)  # 1 very sad .. 5 very happy
-WORD_FIELDS = ("good_things", "worries", "hopes", "tell_worker", "tell_iro", "tell_judge")
+HOUSES = ("good_things", "worries", "hopes")  # the Three Houses, each in words and, if the child likes, a drawing
+WORD_FIELDS = (*HOUSES, "tell_worker", "tell_iro", "tell_judge")
 MAX_WORDS = 4000
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 UNSAFE_FIELD = "unsafe"
@@ -105,19 +107,32 @@ def set_language(store: Store, worker: Worker, child_id: str, language: str) -> 
 
 
 def submit_statement(store: Store, worker: Worker, child_id: str, fields: dict[str, Any], *,
-                     device_id: str | None = None) -> ChildStatement:
+                     drawings: dict[str, bytes] | None = None, device_id: str | None = None) -> ChildStatement:
     """Stores the child's statement once per submission key, sealed; keeps their language on the child.
+
+    `drawings` are photos of the child's Three Houses drawings (house -> a photo as `photos.prepare_photo`
+    makes it), sealed as photos of the statement.
 
     FormInvalid (nothing stored) for answers a child's screen cannot give; NotAllowed (audited) for a child
     the worker may not see or a key another worker used. Sent again, it returns the statement stored first.
     """
     body, language, unsafe = check_statement(fields)
     key = key_of(fields) or new_key()
+    unknown = set(drawings or {}) - set(HOUSES)
+    if unknown:
+        raise FormInvalid({"drawings": "A drawing belongs to one of the Three Houses."})
 
     def make(session: Session, child: Child) -> ChildStatement:
-        statement = ChildStatement(child_id=child.id, worker_id=worker.id, made_at=utcnow(), language=language,
+        now = utcnow()
+        statement = ChildStatement(child_id=child.id, worker_id=worker.id, made_at=now, language=language,
                                    unsafe=unsafe, submission_key=key)
+        photos = {house: Photo(record_id=statement.id, child_id=child.id, mime="image/jpeg", created_at=now)
+                  for house in drawings or {}}
+        body.drawings = {house: photo.id for house, photo in photos.items()}
         store.write(session, statement, body, actor=worker, device_id=device_id, action="create")
+        for house, photo in photos.items():
+            store.write(session, photo, actor=worker, device_id=device_id, action="create",
+                        blob=(drawings or {})[house])
         _keep_language(store, session, worker, child, language)
         return statement
 
@@ -152,6 +167,7 @@ class StatementView:
     unsafe: bool
     feelings: dict[str, int]
     words: dict[str, str]  # WORD_FIELDS answered, in order
+    drawings: dict[str, str]  # house -> the photo of the child's drawing
     response: str
     acknowledged_by: str  # first name, "" while not acknowledged
     acknowledged_at: datetime | None
@@ -162,6 +178,7 @@ def _view(store: Store, row: ChildStatement, names: dict[str, Worker]) -> Statem
     who = names.get(row.acknowledged_by or "")
     return StatementView(row.id, row.made_at, row.language, row.unsafe, dict(body.feelings),
                          {name: getattr(body, name) for name in WORD_FIELDS if getattr(body, name)},
+                         dict(body.drawings),
                          body.response, first_name(who.display_name) if who else "", row.acknowledged_at)
 
 
@@ -369,6 +386,7 @@ def statement_words(statement: StatementView) -> str:
     """The child's statement as one passage in their own words, each answer under its question."""
     parts = [f"At {topic}: {FEELING_WORDS[value]} ({value} of 5)" for topic, value in statement.feelings.items()]
     parts += [f"{WORD_TITLES[name]}: {words}" for name, words in statement.words.items()]
+    parts += [f"{WORD_TITLES[house]}: a drawing" for house in statement.drawings if house not in statement.words]
     if statement.unsafe:
         parts.insert(0, "I don't feel safe.")
     return "\n".join(parts)

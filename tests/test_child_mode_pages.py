@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 
+from nicegui import ui
 from nicegui.testing.user import User
 from sqlmodel import col, select
 
 from pwa.child_texts import languages, translate
 from storage import push_delivery
-from storage.models import AuditEvent, Child, ChildStatement, SafeguardingFlag, Worker
+from storage.models import AuditEvent, Child, ChildStatement, Photo, SafeguardingFlag, Worker
+from storage.photos import open_photo
 from storage.signs_of_safety import safety_scores
 from storage.store import Store
 from tests.conftest import sign_in
 from tests.push_service import Device, PushService
-from tests.test_direct_work_pages import child_of, set_value
+from tests.test_direct_work_pages import child_of, png_with_marker, set_value, upload
 
 
 async def hand_over(user: User, child_id: str, language: str = "en", pin: str = "") -> None:
@@ -76,6 +79,9 @@ async def test_leaving_child_mode_needs_the_worker_and_the_statement_is_kept_apa
     user.find(marker="child-next").click()
     await user.should_see(marker="words-worries")
     user.find(marker="words-worries").type("Moving school")
+    await upload(user, "camera-hopes", png_with_marker("a drawing of a dog"))  # a photo of their drawing
+    await user.should_see(marker="drawing-hopes")
+    await user.should_see(kind=ui.image, retries=300)  # the child sees the drawing they added
     user.find(marker="child-next").click()
     await user.should_see(marker="words-tell_judge")
     user.find(marker="words-tell_judge").type("I want to stay with my carer")
@@ -84,7 +90,10 @@ async def test_leaving_child_mode_needs_the_worker_and_the_statement_is_kept_apa
     with app_store.session() as session:
         [statement] = list(session.exec(select(ChildStatement).where(ChildStatement.child_id == child_id)))
         assert not statement.unsafe
-        assert app_store.opened(statement).body.feelings == {"home": 5, "school": 2}
+        body = app_store.opened(statement).body
+        assert body.feelings == {"home": 5, "school": 2}
+        photo = session.get(Photo, body.drawings["hopes"])  # sealed as a photo of the statement, without EXIF
+        assert photo.record_id == statement.id and b"a drawing of a dog" not in open_photo(app_store, photo)
         denied = list(session.exec(select(AuditEvent).where(AuditEvent.kind == "child_mode",
                                                             AuditEvent.action == "denied")))
         assert len(denied) == 2
@@ -96,6 +105,7 @@ async def test_leaving_child_mode_needs_the_worker_and_the_statement_is_kept_apa
     await user.should_see(marker="child-statement")
     await user.should_see("I want to stay with my carer")
     await user.should_see("How do you feel at home? Very happy (5 of 5)")
+    await user.should_see(marker="child-drawing")
     user.find(marker="statement-response-input").type("I will tell the judge at the hearing on Friday.")
     user.find(marker="acknowledge").click()
     await user.should_see(marker="statement-response", retries=300)
@@ -160,7 +170,7 @@ async def test_the_idle_lock_still_applies_in_child_mode_and_ends_it(user: User,
     await sign_in(user, "ben")
     await hand_over(user, child_id, pin="2468")
     with monkeypatch.context() as idle:
-        idle.setattr("pwa.auth.idle_limit_seconds", lambda: -1)  # the phone left untouched past the limit
+        idle.setattr(sys.modules["pwa.auth"], "idle_limit_seconds", lambda: -1)  # the phone left untouched past the limit
         await user.open("/child-mode")
         await user.should_see("Sign in")  # locked: the child's screen is gone, and only the worker signs in
     await sign_in(user, "ben")
