@@ -63,6 +63,17 @@ def test_handing_over_in_welsh_and_leaving_only_with_the_worker(page, live_serve
     page.wait_for_url("**/child-mode")
 
     wait_connected(page)
+    page.get_by_role("button", name="Nesaf").click()  # each of the child's screens, as axe-core sees it
+    page.get_by_role("heading", name="Fy Nhri Thŷ").wait_for()
+    check_screen(page, "a11y-child-mode-three-houses")
+    page.get_by_role("button", name="Nesaf").click()
+    page.get_by_role("heading", name="Beth wyt ti eisiau i'r barnwr ei wybod?").wait_for()
+    check_screen(page, "a11y-child-mode-tell")
+    page.get_by_label("Ysgrifenna yma, neu dywed wrth dy weithiwr").last.fill("Rydw i eisiau aros yma")
+    page.get_by_role("button", name="Anfon").click()
+    page.get_by_text("Diolch. Rho'r ffôn yn ôl i dy weithiwr.").wait_for()
+    check_screen(page, "a11y-child-mode-thanks")
+
     page.get_by_role("button", name="I dy weithiwr").click()
     page.get_by_label("Your PIN or password").fill("2468")
     page.get_by_role("button", name="Take it back").click()
