@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from pwa import push
 from storage import audit, push_delivery
+from storage.audit_trail import TrailFilter, read_trail
 from storage.child_forms import FormInvalid
 from storage.child_voice import (
     acknowledge_statement,
@@ -144,6 +145,11 @@ def test_i_dont_feel_safe_reaches_the_worker_and_manager_and_stays_until_a_manag
             AuditEvent.record_id == flag.id).order_by(AuditEvent.seq))]
         assert actions[:2] == ["raise", "push"] and "denied" in actions and actions[-1] == "clear"
         assert audit.verify(session).ok
+    sentences = [line.sentence for line in read_trail(small_store, amara, TrailFilter(child_id=child.id)).lines]
+    initials = small_store.opened(child).body.initials
+    assert any(s.startswith(f"Ben Castle raised a safeguarding flag (\"I don't feel safe\") for {initials}")
+               for s in sentences)
+    assert any(s.startswith("Amara Okafor recorded what was done about a safeguarding flag") for s in sentences)
 
 
 def test_safety_scores_over_time_count_a_corrected_visit_once_and_a_draft_not_at_all(small_store: Store) -> None:
