@@ -60,6 +60,8 @@ def hand_over_dialog(child_id: str, language: str) -> ui.dialog:
                 await start_child_mode(child_id, str(chosen.value), (pin.value or "").strip())
             except FormInvalid as invalid:
                 problem.text = " ".join(invalid.problems.values())
+            except NotAllowed as refused:
+                problem.text = str(refused)
 
         ui.button("Hand over", icon="child_care", on_click=start).classes("w-full h-14").mark("hand-over")
         ui.button("Cancel", on_click=dialog.close).props("flat").classes("w-full h-12")

@@ -40,8 +40,12 @@ def test_welsh_is_offered_and_every_child_mode_text_has_its_welsh() -> None:
     assert translate("fr", "Read aloud") == "Read aloud"  # no file for French: English
 
 
-async def test_the_child_screen_shows_welsh_and_keeps_the_language_on_the_child(user: User, app_store: Store) -> None:
+async def test_the_child_screen_shows_welsh_and_keeps_the_language_on_the_child(user: User, app_store: Store,
+                                                                                monkeypatch) -> None:
     child_id, _ = child_of(app_store, "ben")
+    asked: set[str] = set()  # every text the child's screens ask for, to check each has its Welsh
+    page = sys.modules["pwa.pages.child_mode"]
+    monkeypatch.setattr(page, "translate", lambda language, message: asked.add(message) or translate(language, message))
     await sign_in(user, "ben")
     await hand_over(user, child_id, "cy")
     await user.should_see("Dy le di")
@@ -49,6 +53,15 @@ async def test_the_child_screen_shows_welsh_and_keeps_the_language_on_the_child(
     await user.should_see("Dydw i ddim yn teimlo'n ddiogel")
     await user.should_see("Darllen yn uchel")
     await user.should_not_see("Your space")
+    for heading in ("Fy Nhri Thŷ", "Beth wyt ti eisiau i'r barnwr ei wybod?"):
+        user.find(marker="child-next").click()
+        await user.should_see(heading, retries=300)
+    user.find(marker="child-next").click()
+    await user.should_see("Diolch. Rho'r ffôn yn ôl i dy weithiwr.", retries=300)
+    user.find(marker="not-safe").click()
+    await user.should_see(marker="unsafe-heard", retries=300)
+    assert len(asked) > 20
+    assert [m for m in asked if translate("cy", m) == m] == []  # nothing left in English
     with app_store.session() as session:
         assert session.get(Child, child_id).voice_language == "cy"
 
