@@ -15,6 +15,7 @@ from pwa.style import child_words
 from pwa.threads import io_bound
 from storage.child_forms import FormInvalid
 from storage.child_voice import (
+    PARTICIPATION_CODES,
     WORD_TITLES,
     ChildVoice,
     FlagView,
@@ -136,6 +137,12 @@ def child_voice_section(voice: ChildVoice) -> None:
     ui.label("In the child's own voice").classes("text-lg font-bold mt-2").props('role="heading" aria-level="2"')
     if not voice.statements:
         ui.label("The child has not made a statement in child mode yet.")
+    if voice.participation is not None:
+        code = voice.participation.code
+        ui.label(f"Their next review's participation: {code} – {PARTICIPATION_CODES[code]}" if code
+                 else "Their next review's participation: not known from child mode yet").classes(
+            "font-bold break-words").mark("participation")
+        ui.label(voice.participation.why).classes("text-sm break-words")
     for statement in voice.statements:
         show_statement(statement)
 

@@ -27,6 +27,7 @@ from storage import audit
 from storage.child_forms import FormInvalid, _read, _text, _workers, child_session, first_name
 from storage.child_view import TimelineItem
 from storage.models import (
+    Category,
     Child,
     ChildBody,
     ChildStatement,
@@ -34,6 +35,7 @@ from storage.models import (
     ManagedTeam,
     Photo,
     PushDelivery,
+    Review,
     Role,
     SafeguardingFlag,
     SafeguardingFlagBody,
@@ -42,9 +44,9 @@ from storage.models import (
 )
 from storage.push_delivery import DELIVERY_KIND, subscriptions_by_worker
 from storage.sign_in import SignInRefused, sign_in
-from storage.store import NotAllowed, Store, check_password, hash_password
+from storage.store import NotAllowed, Store, age_on, check_password, hash_password
 from storage.submissions import KEY_FIELD, key_of, make_once, new_key
-from storage.timescales.calendar import LONDON
+from storage.timescales.calendar import LONDON, today_in_england
 
 FEELING_TOPICS = ("home", "school", "contact")
 FEELING_SCALE = range(1, 6)  # 1 very sad .. 5 very happy
@@ -354,6 +356,41 @@ def take_back(store: Store, worker: Worker, child_id: str, secret: str, pin_hash
     return Leaving(ok, "" if ok else why, pin_tries)
 
 
+# The looked-after review's participation codes (SSDA903), in words.
+PARTICIPATION_CODES = {
+    "PN0": "Child aged under 4 at the time of the review",
+    "PN1": "Child physically attends and speaks for themselves",
+    "PN2": "Child physically attends and an advocate speaks on their behalf",
+    "PN3": "Child attends and conveys their view symbolically (non-verbally)",
+    "PN4": "Child physically attends but does not speak or convey their view, nor ask an advocate to",
+    "PN5": "Child does not attend physically but briefs an advocate to speak for them",
+    "PN6": "Child does not attend but conveys their feelings to the review by a facilitative medium",
+    "PN7": "Child does not attend nor are their views conveyed to the review",
+}
+
+
+@dataclass
+class Participation:
+    """What the next looked-after review's participation code can be taken from: the child's statements for
+    their IRO since the last review. `code` is what applies if the child does not attend ("" if it cannot be
+    said); the IRO records the code, as attendance decides it."""
+
+    code: str
+    why: str
+
+
+def participation(age: int | None, statements: list[StatementView], since: date | None) -> Participation:
+    if age is not None and age < 4:
+        return Participation("PN0", "The child is under 4.")
+    for_iro = [s for s in statements if s.words.get("tell_iro")
+               and (since is None or s.made_at.astimezone(LONDON).date() > since)]
+    if for_iro:
+        return Participation("PN6", f"The child told their IRO what they want them to know in child mode on "
+                                    f"{for_iro[0].made_at.astimezone(LONDON):%-d %B %Y}: if they do not attend, their "
+                                    "views reach the review that way (PN6). If they attend, PN1 to PN4 apply.")
+    return Participation("", "The child has not told their IRO anything in child mode since the last review.")
+
+
 @dataclass
 class ChildVoice:
     """What the child page shows of the child's own voice: their statements, the flags open, and their language."""
@@ -362,6 +399,7 @@ class ChildVoice:
     statements: list[StatementView]
     flags: list[FlagView]
     manages: bool  # the worker manages the child's team: they may clear a flag
+    participation: Participation | None = None  # for a child in care: their next review's participation
 
 
 def voice_for_child(store: Store, worker: Worker, child_id: str) -> ChildVoice:
@@ -373,7 +411,15 @@ def voice_for_child(store: Store, worker: Worker, child_id: str) -> ChildVoice:
             select(SafeguardingFlag).where(SafeguardingFlag.child_id == child.id,
                                            col(SafeguardingFlag.cleared_at).is_(None)))]
         manages = child.team_id in store.managed_team_ids(session, worker)
-        return ChildVoice(child.voice_language or "en", statements_in(store, session, child.id), flags, manages)
+        statements = statements_in(store, session, child.id)
+        taking_part = None
+        if child.category == Category.cic.value:
+            last = session.exec(select(col(Review.held_on)).where(Review.child_id == child.id, Review.kind == "cic_review",
+                                                             col(Review.held_on).is_not(None))
+                                .order_by(col(Review.held_on).desc())).first()
+            born = store.opened(child).body.date_of_birth
+            taking_part = participation(age_on(born, today_in_england()), statements, last)
+        return ChildVoice(child.voice_language or "en", statements, flags, manages, taking_part)
 
 
 FEELING_WORDS = {1: "very sad", 2: "sad", 3: "OK", 4: "happy", 5: "very happy"}

@@ -98,6 +98,7 @@ async def test_leaving_child_mode_needs_the_worker_and_the_statement_is_kept_apa
     user.find(marker="child-next").click()
     await user.should_see(marker="words-tell_judge")
     user.find(marker="words-tell_judge").type("I want to stay with my carer")
+    user.find(marker="words-tell_iro").type("Please come to school to see me")
     user.find(marker="child-next").click()
     await user.should_see(marker="child-thanks", retries=300)
     with app_store.session() as session:
@@ -119,6 +120,7 @@ async def test_leaving_child_mode_needs_the_worker_and_the_statement_is_kept_apa
     await user.should_see("I want to stay with my carer")
     await user.should_see("How do you feel at home? Very happy (5 of 5)")
     await user.should_see(marker="child-drawing")
+    await user.should_see("Their next review's participation: PN6", retries=1)  # told their IRO: a child in care
     user.find(marker="statement-response-input").type("I will tell the judge at the hearing on Friday.")
     user.find(marker="acknowledge").click()
     await user.should_see(marker="statement-response", retries=300)

@@ -15,10 +15,12 @@ from storage import audit, push_delivery
 from storage.audit_trail import TrailFilter, read_trail
 from storage.child_forms import FormInvalid
 from storage.child_voice import (
+    StatementView,
     acknowledge_statement,
     blank_statement_form,
     clear_flag,
     open_flags,
+    participation,
     raise_unsafe,
     statements_for_child,
     statements_on,
@@ -174,3 +176,17 @@ def test_safety_scores_over_time_count_a_corrected_visit_once_and_a_draft_not_at
     assert scores.days == [date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 23)]
     assert scores.scores == {"Mum": [6, 7, 8], "Social worker": [4, 5, None]}
     assert scores.latest() == {"Mum": 8, "Social worker": 5}
+
+
+def test_the_next_reviews_participation_is_taken_from_what_the_child_told_their_iro() -> None:
+    def said(day: date, **words: str) -> StatementView:
+        return StatementView(id="s", made_at=datetime(day.year, day.month, day.day, 12, tzinfo=UTC), language="en",
+                             unsafe=False, feelings={}, words=words, drawings={}, response="", acknowledged_by="",
+                             acknowledged_at=None)
+
+    last_review = date(2026, 9, 1)
+    assert participation(3, [said(date(2026, 11, 2), tell_iro="Hi")], last_review).code == "PN0"
+    told = participation(9, [said(date(2026, 11, 2), tell_iro="I want to stay")], last_review)
+    assert told.code == "PN6" and "2 November 2026" in told.why
+    assert participation(9, [said(date(2026, 8, 2), tell_iro="Before the review")], last_review).code == ""
+    assert participation(9, [said(date(2026, 11, 2), tell_judge="Not the IRO")], last_review).code == ""
