@@ -66,7 +66,6 @@ class ChildScreen:
         self.language: str = mode["language"]
         self.form = blank_statement_form(self.language)
         self.step = 0
-        self.sent = False
         self.unsafe_said = False
         self.drawings: dict[str, bytes] = {}  # house -> the photo of the child's drawing, prepared
         self.previews: dict[str, str] = {}  # house -> a small data URL of it, to show
@@ -96,7 +95,6 @@ class ChildScreen:
         except (FormInvalid, NotAllowed) as refused:
             ui.notify(str(refused), type="negative", multi_line=True)
             return
-        self.sent = True
         self.go(len(STEPS) - 1)
 
     def faces(self, topic: str) -> None:
