@@ -45,6 +45,7 @@ TELL = [("tell_worker", "What do you want your social worker to know?"),
         ("tell_judge", "What do you want the judge to know?")]
 STEPS = ("feelings", "houses", "tell", "done")
 BIG = "min-h-[56px] min-w-[48px] text-lg"
+GUARD_KEY = "seen-child-mode"  # in the phone's localStorage while the child has it (pwa/static/seen-child-guard.js)
 
 # Speaks the words on the child's current step, in their language (the browser's own speech synthesis).
 READ_ALOUD = """(lang) => {
@@ -245,6 +246,8 @@ def child_mode_page() -> None:
         return
     ui.colors(**THEME)
     install_idle_lock()
+    # Offline, the service worker would serve the worker's offline page: pwa/static/seen-child-guard.js keeps it shut.
+    ui.add_head_html(f"<script>localStorage.setItem('{GUARD_KEY}', '1')</script>")
     ChildScreen(dict(mode)).build()
 
 
