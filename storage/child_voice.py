@@ -43,6 +43,7 @@ from storage.models import (
     utcnow,
 )
 from storage.push_delivery import DELIVERY_KIND, subscriptions_by_worker
+from storage.sealing import SealError
 from storage.sign_in import SignInRefused, sign_in
 from storage.store import NotAllowed, Store, age_on, check_password, hash_password
 from storage.submissions import KEY_FIELD, key_of, make_once, new_key
@@ -185,11 +186,19 @@ def _view(store: Store, row: ChildStatement, names: dict[str, Worker]) -> Statem
 
 
 def statements_in(store: Store, session: Session, child_id: str) -> list[StatementView]:
-    """The child's statements, newest first, opened (the caller has checked and audited the read)."""
+    """The child's statements, newest first, opened (the caller has checked and audited the read); one that does
+    not open (changed outside Seen) is left out."""
     rows = list(session.exec(select(ChildStatement).where(ChildStatement.child_id == child_id)
                              .order_by(col(ChildStatement.made_at).desc())))
     names = _workers(session, {r.acknowledged_by for r in rows if r.acknowledged_by})
-    return [_view(store, row, names) for row in rows]
+    views = []
+    for row in rows:
+        try:
+            views.append(_view(store, row, names))
+        except SealError:  # changed outside Seen: left out, and audited, as the child page leaves such records out
+            audit.append(session, "unreadable", "child_statement", row.id, child_id=child_id,
+                         detail="its sealed body does not belong with its record as stored")
+    return views
 
 
 def statements_for_child(store: Store, worker: Worker, child_id: str) -> list[StatementView]:

@@ -190,3 +190,20 @@ def test_the_next_reviews_participation_is_taken_from_what_the_child_told_their_
     assert told.code == "PN6" and "2 November 2026" in told.why
     assert participation(9, [said(date(2026, 8, 2), tell_iro="Before the review")], last_review).code == ""
     assert participation(9, [said(date(2026, 11, 2), tell_judge="Not the IRO")], last_review).code == ""
+
+
+def test_a_statement_moved_to_another_child_outside_seen_is_left_out_and_audited(small_store: Store) -> None:
+    ben = worker_named(small_store, "ben")
+    child = child_of(small_store, ben)
+    with small_store.session() as session:
+        other = session.exec(select(Child).where(Child.id != child.id)).first()
+    statement = submit_statement(small_store, ben, child.id, blank_statement_form() | {"hopes": "A dog"})
+    with small_store.session() as session:  # changed in the database, not through Seen
+        row = session.get(ChildStatement, statement.id)
+        row.child_id = other.id
+        session.add(row)
+    amara = worker_named(small_store, "amara")
+    assert statements_for_child(small_store, amara, other.id) == []
+    with small_store.session() as session:
+        assert session.exec(select(AuditEvent).where(AuditEvent.action == "unreadable",
+                                                     AuditEvent.record_id == statement.id)).first() is not None
