@@ -15,6 +15,7 @@ from pwa.style import child_words
 from pwa.threads import io_bound
 from storage.child_forms import FormInvalid
 from storage.child_voice import (
+    PARTICIPATION_CODES,
     WORD_TITLES,
     ChildVoice,
     FlagView,
@@ -60,6 +61,8 @@ def hand_over_dialog(child_id: str, language: str) -> ui.dialog:
                 await start_child_mode(child_id, str(chosen.value), (pin.value or "").strip())
             except FormInvalid as invalid:
                 problem.text = " ".join(invalid.problems.values())
+            except NotAllowed as refused:
+                problem.text = str(refused)
 
         ui.button("Hand over", icon="child_care", on_click=start).classes("w-full h-14").mark("hand-over")
         ui.button("Cancel", on_click=dialog.close).props("flat").classes("w-full h-12")
@@ -114,6 +117,9 @@ def show_statement(statement: StatementView) -> None:
         for name, words in statement.words.items():
             ui.label(WORD_TITLES[name]).classes("text-sm text-gray-800 mt-1")
             child_words(words)
+        for house, photo_id in statement.drawings.items():
+            ui.image(f"/photo/{photo_id}").props(f'alt="The child\'s drawing: {WORD_TITLES[house]}"').classes(
+                "w-40 h-40 rounded mt-1").mark("child-drawing")
         if statement.response:
             ui.label(f"{statement.acknowledged_by}'s response").classes("text-sm font-bold mt-1")
             ui.label(statement.response).classes("break-words whitespace-pre-line").mark("statement-response")
@@ -131,6 +137,12 @@ def child_voice_section(voice: ChildVoice) -> None:
     ui.label("In the child's own voice").classes("text-lg font-bold mt-2").props('role="heading" aria-level="2"')
     if not voice.statements:
         ui.label("The child has not made a statement in child mode yet.")
+    if voice.participation is not None:
+        code = voice.participation.code
+        ui.label(f"Their next review's participation: {code} – {PARTICIPATION_CODES[code]}" if code
+                 else "Their next review's participation: not known from child mode yet").classes(
+            "font-bold break-words").mark("participation")
+        ui.label(voice.participation.why).classes("text-sm break-words")
     for statement in voice.statements:
         show_statement(statement)
 

@@ -88,6 +88,8 @@ def frame(title: str, *, back: str | None = None) -> Iterator[None]:
     ui.colors(**THEME)
     ui.add_head_html('<meta name="theme-color" content="#1d4f91">')
     install_idle_lock()
+    # A worker screen: the phone is the worker's again (pwa/static/seen-child-guard.js).
+    ui.add_head_html("<script>localStorage.removeItem('seen-child-mode')</script>")
     worker = current_worker()
     # One row at any width: a long title or status is cut short with an ellipsis, never wrapped.
     with ui.header().classes("items-center no-wrap gap-1 px-2 py-1 bg-primary"):

@@ -29,12 +29,17 @@ VERBS = {
     "read": "read", "create": "created", "update": "changed", "submit": "submitted", "sign_off": "signed off",
     "return": "returned", "allocate": "moved", "revoke": "revoked", "resend": "sent again", "delete": "deleted",
     "denied": "was refused access to", "export": "exported",
+    # The child's voice (storage/child_voice.py).
+    "hand_over": "started", "leave": "ended", "raise": "raised", "push": "sent the alerts for",
+    "clear": "recorded what was done about", "acknowledge": "responded to",
 }
 # What a record of each kind is called, after whose it is ("Ben's visit", "J.S.'s placement").
 KIND_WORDS = {
     "child": "details", "placement": "placement", "visit": "visit", "wishes_and_feelings": "wishes and feelings work",
     "life_story": "life-story entry", "photo": "photo", "care_plan": "care plan", "care_plan_action":
     "care plan action", "review": "review", "missing_episode": "missing episode", "audit_trail": "audit trail",
+    "child_mode": "child-mode session", "child_statement": "statement in the child's own words",
+    "safeguarding_flag": "safeguarding flag (\"I don't feel safe\")",
 }
 # Records a worker writes and dates: whose they are, and the day they are of ("Ben's visit of 3 Mar 2027").
 AUTHORED: dict[str, tuple[Any, str]] = {

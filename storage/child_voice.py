@@ -27,12 +27,15 @@ from storage import audit
 from storage.child_forms import FormInvalid, _read, _text, _workers, child_session, first_name
 from storage.child_view import TimelineItem
 from storage.models import (
+    Category,
     Child,
     ChildBody,
     ChildStatement,
     ChildStatementBody,
     ManagedTeam,
+    Photo,
     PushDelivery,
+    Review,
     Role,
     SafeguardingFlag,
     SafeguardingFlagBody,
@@ -40,14 +43,16 @@ from storage.models import (
     utcnow,
 )
 from storage.push_delivery import DELIVERY_KIND, subscriptions_by_worker
+from storage.sealing import SealError
 from storage.sign_in import SignInRefused, sign_in
-from storage.store import NotAllowed, Store, check_password, hash_password
+from storage.store import NotAllowed, Store, age_on, check_password, hash_password
 from storage.submissions import KEY_FIELD, key_of, make_once, new_key
-from storage.timescales.calendar import LONDON
+from storage.timescales.calendar import LONDON, today_in_england
 
 FEELING_TOPICS = ("home", "school", "contact")
 FEELING_SCALE = range(1, 6)  # 1 very sad .. 5 very happy
-WORD_FIELDS = ("good_things", "worries", "hopes", "tell_worker", "tell_iro", "tell_judge")
+HOUSES = ("good_things", "worries", "hopes")  # the Three Houses, each in words and, if the child likes, a drawing
+WORD_FIELDS = (*HOUSES, "tell_worker", "tell_iro", "tell_judge")
 MAX_WORDS = 4000
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 UNSAFE_FIELD = "unsafe"
@@ -105,19 +110,32 @@ def set_language(store: Store, worker: Worker, child_id: str, language: str) -> 
 
 
 def submit_statement(store: Store, worker: Worker, child_id: str, fields: dict[str, Any], *,
-                     device_id: str | None = None) -> ChildStatement:
+                     drawings: dict[str, bytes] | None = None, device_id: str | None = None) -> ChildStatement:
     """Stores the child's statement once per submission key, sealed; keeps their language on the child.
+
+    `drawings` are photos of the child's Three Houses drawings (house -> a photo as `photos.prepare_photo`
+    makes it), sealed as photos of the statement.
 
     FormInvalid (nothing stored) for answers a child's screen cannot give; NotAllowed (audited) for a child
     the worker may not see or a key another worker used. Sent again, it returns the statement stored first.
     """
     body, language, unsafe = check_statement(fields)
     key = key_of(fields) or new_key()
+    unknown = set(drawings or {}) - set(HOUSES)
+    if unknown:
+        raise FormInvalid({"drawings": "A drawing belongs to one of the Three Houses."})
 
     def make(session: Session, child: Child) -> ChildStatement:
-        statement = ChildStatement(child_id=child.id, worker_id=worker.id, made_at=utcnow(), language=language,
+        now = utcnow()
+        statement = ChildStatement(child_id=child.id, worker_id=worker.id, made_at=now, language=language,
                                    unsafe=unsafe, submission_key=key)
+        photos = {house: Photo(record_id=statement.id, child_id=child.id, mime="image/jpeg", created_at=now)
+                  for house in drawings or {}}
+        body.drawings = {house: photo.id for house, photo in photos.items()}
         store.write(session, statement, body, actor=worker, device_id=device_id, action="create")
+        for house, photo in photos.items():
+            store.write(session, photo, actor=worker, device_id=device_id, action="create",
+                        blob=(drawings or {})[house])
         _keep_language(store, session, worker, child, language)
         return statement
 
@@ -152,6 +170,7 @@ class StatementView:
     unsafe: bool
     feelings: dict[str, int]
     words: dict[str, str]  # WORD_FIELDS answered, in order
+    drawings: dict[str, str]  # house -> the photo of the child's drawing
     response: str
     acknowledged_by: str  # first name, "" while not acknowledged
     acknowledged_at: datetime | None
@@ -162,15 +181,24 @@ def _view(store: Store, row: ChildStatement, names: dict[str, Worker]) -> Statem
     who = names.get(row.acknowledged_by or "")
     return StatementView(row.id, row.made_at, row.language, row.unsafe, dict(body.feelings),
                          {name: getattr(body, name) for name in WORD_FIELDS if getattr(body, name)},
+                         dict(body.drawings),
                          body.response, first_name(who.display_name) if who else "", row.acknowledged_at)
 
 
 def statements_in(store: Store, session: Session, child_id: str) -> list[StatementView]:
-    """The child's statements, newest first, opened (the caller has checked and audited the read)."""
+    """The child's statements, newest first, opened (the caller has checked and audited the read); one that does
+    not open (changed outside Seen) is left out."""
     rows = list(session.exec(select(ChildStatement).where(ChildStatement.child_id == child_id)
                              .order_by(col(ChildStatement.made_at).desc())))
     names = _workers(session, {r.acknowledged_by for r in rows if r.acknowledged_by})
-    return [_view(store, row, names) for row in rows]
+    views = []
+    for row in rows:
+        try:
+            views.append(_view(store, row, names))
+        except SealError:  # changed outside Seen: left out, and audited, as the child page leaves such records out
+            audit.append(session, "unreadable", "child_statement", row.id, child_id=child_id,
+                         detail="its sealed body does not belong with its record as stored")
+    return views
 
 
 def statements_for_child(store: Store, worker: Worker, child_id: str) -> list[StatementView]:
@@ -337,6 +365,41 @@ def take_back(store: Store, worker: Worker, child_id: str, secret: str, pin_hash
     return Leaving(ok, "" if ok else why, pin_tries)
 
 
+# The looked-after review's participation codes (SSDA903), in words.
+PARTICIPATION_CODES = {
+    "PN0": "Child aged under 4 at the time of the review",
+    "PN1": "Child physically attends and speaks for themselves",
+    "PN2": "Child physically attends and an advocate speaks on their behalf",
+    "PN3": "Child attends and conveys their view symbolically (non-verbally)",
+    "PN4": "Child physically attends but does not speak or convey their view, nor ask an advocate to",
+    "PN5": "Child does not attend physically but briefs an advocate to speak for them",
+    "PN6": "Child does not attend but conveys their feelings to the review by a facilitative medium",
+    "PN7": "Child does not attend nor are their views conveyed to the review",
+}
+
+
+@dataclass
+class Participation:
+    """What the next looked-after review's participation code can be taken from: the child's statements for
+    their IRO since the last review. `code` is what applies if the child does not attend ("" if it cannot be
+    said); the IRO records the code, as attendance decides it."""
+
+    code: str
+    why: str
+
+
+def participation(age: int | None, statements: list[StatementView], since: date | None) -> Participation:
+    if age is not None and age < 4:
+        return Participation("PN0", "The child is under 4.")
+    for_iro = [s for s in statements if s.words.get("tell_iro")
+               and (since is None or s.made_at.astimezone(LONDON).date() > since)]
+    if for_iro:
+        return Participation("PN6", f"The child told their IRO what they want them to know in child mode on "
+                                    f"{for_iro[0].made_at.astimezone(LONDON):%-d %B %Y}: if they do not attend, their "
+                                    "views reach the review that way (PN6). If they attend, PN1 to PN4 apply.")
+    return Participation("", "The child has not told their IRO anything in child mode since the last review.")
+
+
 @dataclass
 class ChildVoice:
     """What the child page shows of the child's own voice: their statements, the flags open, and their language."""
@@ -345,6 +408,7 @@ class ChildVoice:
     statements: list[StatementView]
     flags: list[FlagView]
     manages: bool  # the worker manages the child's team: they may clear a flag
+    participation: Participation | None = None  # for a child in care: their next review's participation
 
 
 def voice_for_child(store: Store, worker: Worker, child_id: str) -> ChildVoice:
@@ -356,7 +420,15 @@ def voice_for_child(store: Store, worker: Worker, child_id: str) -> ChildVoice:
             select(SafeguardingFlag).where(SafeguardingFlag.child_id == child.id,
                                            col(SafeguardingFlag.cleared_at).is_(None)))]
         manages = child.team_id in store.managed_team_ids(session, worker)
-        return ChildVoice(child.voice_language or "en", statements_in(store, session, child.id), flags, manages)
+        statements = statements_in(store, session, child.id)
+        taking_part = None
+        if child.category == Category.cic.value:
+            last = session.exec(select(col(Review.held_on)).where(Review.child_id == child.id, Review.kind == "cic_review",
+                                                             col(Review.held_on).is_not(None))
+                                .order_by(col(Review.held_on).desc())).first()
+            born = store.opened(child).body.date_of_birth
+            taking_part = participation(age_on(born, today_in_england()), statements, last)
+        return ChildVoice(child.voice_language or "en", statements, flags, manages, taking_part)
 
 
 FEELING_WORDS = {1: "very sad", 2: "sad", 3: "OK", 4: "happy", 5: "very happy"}
@@ -369,6 +441,7 @@ def statement_words(statement: StatementView) -> str:
     """The child's statement as one passage in their own words, each answer under its question."""
     parts = [f"At {topic}: {FEELING_WORDS[value]} ({value} of 5)" for topic, value in statement.feelings.items()]
     parts += [f"{WORD_TITLES[name]}: {words}" for name, words in statement.words.items()]
+    parts += [f"{WORD_TITLES[house]}: a drawing" for house in statement.drawings if house not in statement.words]
     if statement.unsafe:
         parts.insert(0, "I don't feel safe.")
     return "\n".join(parts)

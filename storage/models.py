@@ -567,6 +567,7 @@ class ChildStatementBody(BaseModel):
     tell_worker: str = ""
     tell_iro: str = ""
     tell_judge: str = ""
+    drawings: dict[str, str] = {}  # a Three Houses answer -> the photo (`Photo.id`) of the child's drawing of it
     response: str = ""  # the worker's acknowledgement and response, written after
 
 

@@ -2,7 +2,7 @@
 on the child page.
 
 A visit's scale is sealed in its body (`VisitBody.safety_scale`); a visit corrected by a later one counts once,
-as corrected, and a draft not at all.
+as corrected, a draft not at all, and one that does not open (changed outside Seen) is left out.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from storage.child_forms import _read, child_session
 from storage.models import RecordStatus, Visit, VisitBody, Worker
+from storage.sealing import SealError
 from storage.store import Store
 from storage.timescales.calendar import LONDON
 
@@ -40,7 +41,10 @@ def safety_scores(store: Store, worker: Worker, child_id: str) -> SafetyScores:
         for visit in visits:
             if visit.id in corrected:
                 continue
-            body: VisitBody = store.opened(visit).body
+            try:
+                body: VisitBody = store.opened(visit).body
+            except SealError:
+                continue  # changed outside Seen: the child page names it (Store.child_records), the chart skips it
             if body.safety_scale:
                 given.append((visit.visited_at.astimezone(LONDON).date(), {s.who: s.score for s in body.safety_scale}))
     people = sorted({who for _, scale in given for who in scale})

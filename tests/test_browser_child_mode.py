@@ -11,12 +11,19 @@ from sqlmodel import select
 from storage.child_voice import blank_statement_form, submit_statement
 from storage.models import Child, Worker
 from storage.signs_of_safety import safety_scores
-from tests.browser_support import LiveServer, ben_and_child, check_screen, sign_in, wait_connected
+from tests.browser_support import (
+    LiveServer,
+    ben_and_child,
+    check_screen,
+    sign_in,
+    wait_connected,
+    wait_for_worker,
+)
 
 pytestmark = pytest.mark.browser
 
 
-def test_handing_over_in_welsh_and_leaving_only_with_the_worker(page, live_server: LiveServer) -> None:
+def test_handing_over_in_welsh_and_leaving_only_with_the_worker(page, context, live_server: LiveServer) -> None:
     _, child_id = ben_and_child(live_server)
     sign_in(page, "ben")
     page.goto(f"/child/{child_id}")
@@ -45,6 +52,16 @@ def test_handing_over_in_welsh_and_leaving_only_with_the_worker(page, live_serve
     lang, said = page.evaluate("window.seenSaid")
     assert lang == "cy" and "Sut wyt ti'n teimlo gartref?" in said
 
+    # With no signal the service worker serves the offline page in place of the child's screen: it shows the child
+    # where to go, never the worker's drafts or the caseload.
+    wait_for_worker(page)
+    context.set_offline(True)
+    page.goto("/child-mode")
+    page.get_by_role("heading", name="Give the phone back to your worker").wait_for()
+    assert page.get_by_role("button", name="Start a new visit").count() == 0
+    check_screen(page, "a11y-child-mode-offline")
+    context.set_offline(False)
+
     # No way to the record, the caseload or another child while the child has the phone.
     for path in ("/", f"/child/{child_id}", "/settings"):
         page.goto(path)
@@ -63,11 +80,23 @@ def test_handing_over_in_welsh_and_leaving_only_with_the_worker(page, live_serve
     page.wait_for_url("**/child-mode")
 
     wait_connected(page)
+    page.get_by_role("button", name="Nesaf").click()  # each of the child's screens, as axe-core sees it
+    page.get_by_role("heading", name="Fy Nhri Thŷ").wait_for()
+    check_screen(page, "a11y-child-mode-three-houses")
+    page.get_by_role("button", name="Nesaf").click()
+    page.get_by_role("heading", name="Beth wyt ti eisiau i'r barnwr ei wybod?").wait_for()
+    check_screen(page, "a11y-child-mode-tell")
+    page.get_by_label("Ysgrifenna yma, neu dywed wrth dy weithiwr").last.fill("Rydw i eisiau aros yma")
+    page.get_by_role("button", name="Anfon").click()
+    page.get_by_text("Diolch. Rho'r ffôn yn ôl i dy weithiwr.").wait_for()
+    check_screen(page, "a11y-child-mode-thanks")
+
     page.get_by_role("button", name="I dy weithiwr").click()
     page.get_by_label("Your PIN or password").fill("2468")
     page.get_by_role("button", name="Take it back").click()
     page.wait_for_url(re.compile(rf".*/child/{child_id}$"))
     page.get_by_role("button", name="Hand to the child").wait_for()
+    page.wait_for_function("localStorage.getItem('seen-child-mode') === null")  # the offline page is the worker's again
 
 
 def test_the_safety_chart_and_a_childs_statement_on_the_child_page(page, live_server: LiveServer) -> None:

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 
+from nicegui import ui
 from nicegui.testing.user import User
 from sqlmodel import col, select
 
 from pwa.child_texts import languages, translate
 from storage import push_delivery
-from storage.models import AuditEvent, Child, ChildStatement, SafeguardingFlag, Worker
+from storage.models import AuditEvent, Child, ChildStatement, Photo, SafeguardingFlag, Worker
+from storage.photos import open_photo
 from storage.signs_of_safety import safety_scores
 from storage.store import Store
 from tests.conftest import sign_in
 from tests.push_service import Device, PushService
-from tests.test_direct_work_pages import child_of, set_value
+from tests.test_direct_work_pages import child_of, png_with_marker, set_value, upload
 
 
 async def hand_over(user: User, child_id: str, language: str = "en", pin: str = "") -> None:
@@ -37,8 +40,12 @@ def test_welsh_is_offered_and_every_child_mode_text_has_its_welsh() -> None:
     assert translate("fr", "Read aloud") == "Read aloud"  # no file for French: English
 
 
-async def test_the_child_screen_shows_welsh_and_keeps_the_language_on_the_child(user: User, app_store: Store) -> None:
+async def test_the_child_screen_shows_welsh_and_keeps_the_language_on_the_child(user: User, app_store: Store,
+                                                                                monkeypatch) -> None:
     child_id, _ = child_of(app_store, "ben")
+    asked: set[str] = set()  # every text the child's screens ask for, to check each has its Welsh
+    page = sys.modules["pwa.pages.child_mode"]
+    monkeypatch.setattr(page, "translate", lambda language, message: asked.add(message) or translate(language, message))
     await sign_in(user, "ben")
     await hand_over(user, child_id, "cy")
     await user.should_see("Dy le di")
@@ -46,6 +53,15 @@ async def test_the_child_screen_shows_welsh_and_keeps_the_language_on_the_child(
     await user.should_see("Dydw i ddim yn teimlo'n ddiogel")
     await user.should_see("Darllen yn uchel")
     await user.should_not_see("Your space")
+    for heading in ("Fy Nhri Thŷ", "Beth wyt ti eisiau i'r barnwr ei wybod?"):
+        user.find(marker="child-next").click()
+        await user.should_see(heading, retries=300)
+    user.find(marker="child-next").click()
+    await user.should_see("Diolch. Rho'r ffôn yn ôl i dy weithiwr.", retries=300)
+    user.find(marker="not-safe").click()
+    await user.should_see(marker="unsafe-heard", retries=300)
+    assert len(asked) > 20
+    assert [m for m in asked if translate("cy", m) == m] == []  # nothing left in English
     with app_store.session() as session:
         assert session.get(Child, child_id).voice_language == "cy"
 
@@ -76,15 +92,22 @@ async def test_leaving_child_mode_needs_the_worker_and_the_statement_is_kept_apa
     user.find(marker="child-next").click()
     await user.should_see(marker="words-worries")
     user.find(marker="words-worries").type("Moving school")
+    await upload(user, "camera-hopes", png_with_marker("a drawing of a dog"))  # a photo of their drawing
+    await user.should_see(marker="drawing-hopes")
+    await user.should_see(kind=ui.image, retries=300)  # the child sees the drawing they added
     user.find(marker="child-next").click()
     await user.should_see(marker="words-tell_judge")
     user.find(marker="words-tell_judge").type("I want to stay with my carer")
+    user.find(marker="words-tell_iro").type("Please come to school to see me")
     user.find(marker="child-next").click()
     await user.should_see(marker="child-thanks", retries=300)
     with app_store.session() as session:
         [statement] = list(session.exec(select(ChildStatement).where(ChildStatement.child_id == child_id)))
         assert not statement.unsafe
-        assert app_store.opened(statement).body.feelings == {"home": 5, "school": 2}
+        body = app_store.opened(statement).body
+        assert body.feelings == {"home": 5, "school": 2}
+        photo = session.get(Photo, body.drawings["hopes"])  # sealed as a photo of the statement, without EXIF
+        assert photo.record_id == statement.id and b"a drawing of a dog" not in open_photo(app_store, photo)
         denied = list(session.exec(select(AuditEvent).where(AuditEvent.kind == "child_mode",
                                                             AuditEvent.action == "denied")))
         assert len(denied) == 2
@@ -96,6 +119,8 @@ async def test_leaving_child_mode_needs_the_worker_and_the_statement_is_kept_apa
     await user.should_see(marker="child-statement")
     await user.should_see("I want to stay with my carer")
     await user.should_see("How do you feel at home? Very happy (5 of 5)")
+    await user.should_see(marker="child-drawing")
+    await user.should_see("Their next review's participation: PN6", retries=1)  # told their IRO: a child in care
     user.find(marker="statement-response-input").type("I will tell the judge at the hearing on Friday.")
     user.find(marker="acknowledge").click()
     await user.should_see(marker="statement-response", retries=300)
@@ -160,7 +185,7 @@ async def test_the_idle_lock_still_applies_in_child_mode_and_ends_it(user: User,
     await sign_in(user, "ben")
     await hand_over(user, child_id, pin="2468")
     with monkeypatch.context() as idle:
-        idle.setattr("pwa.auth.idle_limit_seconds", lambda: -1)  # the phone left untouched past the limit
+        idle.setattr(sys.modules["pwa.auth"], "idle_limit_seconds", lambda: -1)  # the phone left untouched past the limit
         await user.open("/child-mode")
         await user.should_see("Sign in")  # locked: the child's screen is gone, and only the worker signs in
     await sign_in(user, "ben")

@@ -12,12 +12,15 @@ from sqlmodel import select
 
 from pwa import push
 from storage import audit, push_delivery
+from storage.audit_trail import TrailFilter, read_trail
 from storage.child_forms import FormInvalid
 from storage.child_voice import (
+    StatementView,
     acknowledge_statement,
     blank_statement_form,
     clear_flag,
     open_flags,
+    participation,
     raise_unsafe,
     statements_for_child,
     statements_on,
@@ -144,6 +147,11 @@ def test_i_dont_feel_safe_reaches_the_worker_and_manager_and_stays_until_a_manag
             AuditEvent.record_id == flag.id).order_by(AuditEvent.seq))]
         assert actions[:2] == ["raise", "push"] and "denied" in actions and actions[-1] == "clear"
         assert audit.verify(session).ok
+    sentences = [line.sentence for line in read_trail(small_store, amara, TrailFilter(child_id=child.id)).lines]
+    initials = small_store.opened(child).body.initials
+    assert any(s.startswith(f"Ben Castle raised a safeguarding flag (\"I don't feel safe\") for {initials}")
+               for s in sentences)
+    assert any(s.startswith("Amara Okafor recorded what was done about a safeguarding flag") for s in sentences)
 
 
 def test_safety_scores_over_time_count_a_corrected_visit_once_and_a_draft_not_at_all(small_store: Store) -> None:
@@ -168,3 +176,34 @@ def test_safety_scores_over_time_count_a_corrected_visit_once_and_a_draft_not_at
     assert scores.days == [date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 23)]
     assert scores.scores == {"Mum": [6, 7, 8], "Social worker": [4, 5, None]}
     assert scores.latest() == {"Mum": 8, "Social worker": 5}
+
+
+def test_the_next_reviews_participation_is_taken_from_what_the_child_told_their_iro() -> None:
+    def said(day: date, **words: str) -> StatementView:
+        return StatementView(id="s", made_at=datetime(day.year, day.month, day.day, 12, tzinfo=UTC), language="en",
+                             unsafe=False, feelings={}, words=words, drawings={}, response="", acknowledged_by="",
+                             acknowledged_at=None)
+
+    last_review = date(2026, 9, 1)
+    assert participation(3, [said(date(2026, 11, 2), tell_iro="Hi")], last_review).code == "PN0"
+    told = participation(9, [said(date(2026, 11, 2), tell_iro="I want to stay")], last_review)
+    assert told.code == "PN6" and "2 November 2026" in told.why
+    assert participation(9, [said(date(2026, 8, 2), tell_iro="Before the review")], last_review).code == ""
+    assert participation(9, [said(date(2026, 11, 2), tell_judge="Not the IRO")], last_review).code == ""
+
+
+def test_a_statement_moved_to_another_child_outside_seen_is_left_out_and_audited(small_store: Store) -> None:
+    ben = worker_named(small_store, "ben")
+    child = child_of(small_store, ben)
+    with small_store.session() as session:
+        other = session.exec(select(Child).where(Child.id != child.id)).first()
+    statement = submit_statement(small_store, ben, child.id, blank_statement_form() | {"hopes": "A dog"})
+    with small_store.session() as session:  # changed in the database, not through Seen
+        row = session.get(ChildStatement, statement.id)
+        row.child_id = other.id
+        session.add(row)
+    amara = worker_named(small_store, "amara")
+    assert statements_for_child(small_store, amara, other.id) == []
+    with small_store.session() as session:
+        assert session.exec(select(AuditEvent).where(AuditEvent.action == "unreadable",
+                                                     AuditEvent.record_id == statement.id)).first() is not None

@@ -10,11 +10,14 @@ audited. The idle lock still applies (signing in again needs the worker, and end
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from collections.abc import Callable
 from typing import Any
 
-from nicegui import app, background_tasks, ui
+from nicegui import app, background_tasks, events, ui
+from PIL import Image
 
 from pwa import push, state
 from pwa.auth import CHILD_MODE, CHILD_MODE_PATH, client_address, current_worker
@@ -32,6 +35,7 @@ from storage.child_voice import (
     submit_statement,
     take_back,
 )
+from storage.photos import prepare_photo
 from storage.store import NotAllowed
 
 HOUSES = [("good_things", "home", "House of good things"), ("worries", "cloud", "House of worries"),
@@ -41,6 +45,7 @@ TELL = [("tell_worker", "What do you want your social worker to know?"),
         ("tell_judge", "What do you want the judge to know?")]
 STEPS = ("feelings", "houses", "tell", "done")
 BIG = "min-h-[56px] min-w-[48px] text-lg"
+GUARD_KEY = "seen-child-mode"  # in the phone's localStorage while the child has it (pwa/static/seen-child-guard.js)
 
 # Speaks the words on the child's current step, in their language (the browser's own speech synthesis).
 READ_ALOUD = """(lang) => {
@@ -62,8 +67,9 @@ class ChildScreen:
         self.language: str = mode["language"]
         self.form = blank_statement_form(self.language)
         self.step = 0
-        self.sent = False
         self.unsafe_said = False
+        self.drawings: dict[str, bytes] = {}  # house -> the photo of the child's drawing, prepared
+        self.previews: dict[str, str] = {}  # house -> a small data URL of it, to show
 
     def t(self, message: str) -> str:
         return translate(self.language, message)
@@ -83,12 +89,13 @@ class ChildScreen:
         self.show.refresh()
 
     async def send(self) -> None:
+        worker = current_worker()
         try:
-            await io_bound(submit_statement, state.store(), current_worker(), self.mode["child_id"], self.form)
+            await io_bound(lambda: submit_statement(state.store(), worker, self.mode["child_id"], self.form,
+                                                    drawings=self.drawings))
         except (FormInvalid, NotAllowed) as refused:
             ui.notify(str(refused), type="negative", multi_line=True)
             return
-        self.sent = True
         self.go(len(STEPS) - 1)
 
     def faces(self, topic: str) -> None:
@@ -107,6 +114,28 @@ class ChildScreen:
                     f'stack no-caps unelevated aria-pressed="{str(chosen).lower()}" '
                     + ("color=primary" if chosen else "outline color=primary")).classes(
                     "min-h-[72px] min-w-[48px] px-0 text-xs leading-tight").mark(f"face-{topic}-{value}")
+
+    def drawing(self, house: str) -> None:
+        """A photo of the child's drawing of this house: the phone's camera, opened by a plain button (Quasar's
+        uploader header is not accessible, so the uploader stays hidden)."""
+        async def added(e: events.UploadEventArguments) -> None:
+            try:
+                image = await io_bound(prepare_photo, await e.file.read())
+            except FormInvalid as problem:
+                ui.notify(str(problem), type="warning")
+                return
+            self.drawings[house] = image
+            self.previews[house] = await io_bound(thumbnail, image)
+            self.show.refresh()
+
+        camera = ui.upload(auto_upload=True, max_files=1, on_upload=added).props(
+            'accept="image/*" capture="environment"').classes("hidden").mark(f"camera-{house}")
+        if house in self.previews:
+            ui.image(self.previews[house]).props(f'alt="{self.t("Photo of my drawing")}"').classes(
+                "w-32 h-32 rounded")
+        ui.button(self.t("Photo of my drawing"), icon="photo_camera",
+                  on_click=lambda: camera.run_method("pickFiles")).props("outline no-caps").classes(
+            f"w-full {BIG}").mark(f"drawing-{house}")
 
     def words(self, name: str, question: str, icon: str = "") -> None:
         with ui.row().classes("w-full items-center gap-2 no-wrap mt-2"):
@@ -144,6 +173,7 @@ class ChildScreen:
                     'role="heading" aria-level="2"')
                 for name, icon, question in HOUSES:
                     self.words(name, question, icon)
+                    self.drawing(name)
                 self.nav(True, ("Next", lambda: self.go(self.step + 1)))
             elif step == "tell":
                 for name, question in TELL:
@@ -166,6 +196,15 @@ class ChildScreen:
             ui.button(self.t("I don't feel safe"), icon="front_hand", on_click=self.not_safe).props(
                 "no-caps color=negative").classes("w-full min-h-[64px] text-xl font-bold mt-4").mark("not-safe")
             leave_button(self.t("For your worker"))
+
+
+def thumbnail(image: bytes) -> str:
+    """A small data URL of a photo, so the child sees the drawing they added."""
+    with Image.open(io.BytesIO(image)) as picture:
+        picture.thumbnail((240, 240))
+        out = io.BytesIO()
+        picture.save(out, "JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
 
 
 def leave_button(words: str) -> None:
@@ -207,6 +246,8 @@ def child_mode_page() -> None:
         return
     ui.colors(**THEME)
     install_idle_lock()
+    # Offline, the service worker would serve the worker's offline page: pwa/static/seen-child-guard.js keeps it shut.
+    ui.add_head_html(f"<script>localStorage.setItem('{GUARD_KEY}', '1')</script>")
     ChildScreen(dict(mode)).build()
 
 

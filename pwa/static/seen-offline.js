@@ -593,6 +593,7 @@
   }
 
   function start() {
+    if (window.SeenChildGuard && window.SeenChildGuard.held()) return;  // the child has the phone: nothing here
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.register("/sw.js", { scope: "/", updateViaCache: "none" }).catch(() => {});
       navigator.serviceWorker.ready.then((registration) => {
