@@ -80,8 +80,9 @@ def test_a_visit_form_handed_over_when_the_signal_goes_is_stored_once_with_every
     assert page.get_by_label("Observations (fact)").input_value() == OBSERVATIONS
     check_screen(page, "handover-visit-phone")
 
-    # Every choice tapped with no signal, then Submit twice.
+    # Every choice tapped with no signal, then Submit twice. Seen alone, the reason is no longer asked, as online.
     group(page, "Did you see the child alone?").get_by_label("Yes").check()
+    page.get_by_label("If not alone, why not").wait_for(state="hidden")
     group(page, "Did you see the child's bedroom?").get_by_label("Yes").check()
     page.get_by_label("Where the visit took place").select_option("school")
     page.get_by_label("In the child's own words").fill(CHILD_WORDS)
@@ -175,6 +176,12 @@ def test_a_refused_draft_is_shown_with_its_reason_and_fixed(page, context, live_
     banner.get_by_role("link", name="Fix this visit").click()
 
     page.locator("#editor").get_by_text("Choose why the child was not seen alone").first.wait_for()
+    # GOV.UK's error summary, as on the screens: focused, and each problem a link into its field.
+    summary = page.locator("#editor .seen-error-summary")
+    summary.get_by_role("heading", name="There is a problem").wait_for()
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    summary.get_by_role("link", name="Choose why the child was not seen alone").click()
+    assert page.evaluate("document.activeElement.id") == "f-not_alone_reason"
     page.get_by_label("If not alone, why not").select_option("refused")
     page.get_by_role("button", name="Submit visit").click()
     page.get_by_text("1 record sent to Seen and stored.").wait_for(timeout=30000)
