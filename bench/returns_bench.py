@@ -22,7 +22,18 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from bench import Figure, benchmark
-from storage.models import Child, ChildBody, Placement, PlacementBody, Review, Role, Team, Visit, Worker, table_of
+from storage.models import (
+    Child,
+    ChildBody,
+    Placement,
+    PlacementBody,
+    Review,
+    Role,
+    Team,
+    Visit,
+    Worker,
+    table_of,
+)
 from storage.returns import export
 from storage.store import Store
 

@@ -12,8 +12,8 @@ from nicegui import ui
 
 from pwa import state
 from pwa.auth import current_worker
-from pwa.field_notice import field_notice_section
 from pwa.child_voice_section import safeguarding_flags
+from pwa.field_notice import field_notice_section
 from pwa.form_key import FormKey
 from pwa.layout import STATUS_STYLE, clock_line, frame, status_badge
 from pwa.threads import io_bound
