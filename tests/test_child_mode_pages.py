@@ -44,7 +44,9 @@ async def test_the_child_screen_shows_welsh_and_keeps_the_language_on_the_child(
                                                                                 monkeypatch) -> None:
     child_id, _ = child_of(app_store, "ben")
     asked: set[str] = set()  # every text the child's screens ask for, to check each has its Welsh
-    page = sys.modules["pwa.pages.child_mode"]
+    # The module the running app's pages come from, as pwa.app holds it: NiceGUI's test fixture drops page
+    # modules from sys.modules after each test, and the app built again keeps the pages it imported first.
+    page = sys.modules["pwa.app"].child_mode
     monkeypatch.setattr(page, "translate", lambda language, message: asked.add(message) or translate(language, message))
     await sign_in(user, "ben")
     await hand_over(user, child_id, "cy")
