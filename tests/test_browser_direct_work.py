@@ -7,7 +7,7 @@ screen, and axe-core must find no serious or critical accessibility problem on i
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from PIL import Image
@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from storage.care_plans import add_action, add_plan
 from storage.models import CarePlanAction, Child, Worker
+from storage.timescales.calendar import today_in_england
 from tests.browser_support import LiveServer, check_screen, sign_in, wait_connected
 
 pytestmark = pytest.mark.browser
@@ -30,10 +31,10 @@ def bens_child_with_an_overdue_action(server: LiveServer) -> tuple[str, str]:
             ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
             child_id = session.exec(select(Child.id).where(Child.worker_id == ben.id, Child.category == "cic")
                                     .order_by(Child.id)).first()
-        plan = add_plan(store, ben, child_id, {"kind": "health_plan", "start": (date.today() - timedelta(days=30))
+        plan = add_plan(store, ben, child_id, {"kind": "health_plan", "start": (today_in_england() - timedelta(days=30))
                                                .isoformat(), "summary": "Dental and eye checks"})
         action = add_action(store, ben, child_id, {"plan_id": plan.id, "description": LATE_ACTION, "owner": "Carer",
-                                                   "due": (date.today() - timedelta(days=3)).isoformat()})
+                                                   "due": (today_in_england() - timedelta(days=3)).isoformat()})
         return child_id, action.id
     finally:
         store.engine.dispose()

@@ -8,13 +8,12 @@ caseload kept on the phone, is stored once with every word, its safety score and
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from sqlmodel import select
 
 from storage.drafts import load_draft
 from storage.models import CarePlanAction, LifeStoryEntry, Visit, WishesAndFeelings
+from storage.timescales.calendar import today_in_england
 from storage.wishes import WISHES_DRAFT_KIND
 from tests.browser_support import (
     LiveServer,
@@ -105,7 +104,7 @@ def test_wishes_typed_with_no_signal_are_kept_sealed_and_stored_once(page, conte
     ours = [w for w in stored(live_server, WishesAndFeelings, child_id) if "Biscuit" in w.child_words]
     assert len(ours) == 1
     assert ours[0].child_words == WORDS and ours[0].reflection == REFLECTION and ours[0].shared_with == SHARED
-    assert ours[0].method == "three_houses" and ours[0].on == date.today() and ours[0].status == "submitted"
+    assert ours[0].method == "three_houses" and ours[0].on == today_in_england() and ours[0].status == "submitted"
     # The half-typed draft the screen saved before the signal went is gone: nothing is offered twice.
     store = live_server.store()
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import io
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from sqlmodel import select
 
 from storage.models import LifeStoryEntry, Photo
 from storage.photos import open_photo
+from storage.timescales.calendar import today_in_england
 from tests.browser_support import (
     LiveServer,
     assert_sealed_on_the_phone,
@@ -246,7 +246,7 @@ def test_a_life_story_entry_started_on_the_offline_page_is_stored_with_its_photo
     page.get_by_role("heading", name="Seen · offline").wait_for()
     page.get_by_role("button", name="Start a life-story entry").click()
     page.get_by_label("Child", exact=True).select_option(child_id)
-    assert page.get_by_label("Date").input_value() == date.today().isoformat()
+    assert page.get_by_label("Date").input_value() == today_in_england().isoformat()
     page.get_by_label("Chapter of the book").select_option("family")
     page.get_by_label("Title").fill("Grandad's allotment")
     # No words: the photo tells this one.
@@ -259,7 +259,7 @@ def test_a_life_story_entry_started_on_the_offline_page_is_stored_with_its_photo
     context.set_offline(False)
     page.get_by_text("1 record sent to Seen and stored.").wait_for(timeout=30000)
     [(entry, photos)] = entries_with_photos(live_server, child_id, "Grandad's allotment")
-    assert entry.section == "family" and entry.text == "" and entry.on == date.today()
+    assert entry.section == "family" and entry.text == "" and entry.on == today_in_england()
     assert len(photos) == 1
     with Image.open(io.BytesIO(photos[0])) as stored:
         assert stored.format == "JPEG" and stored.size == (1000, 750)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -39,6 +39,7 @@ from storage.models import (
 )
 from storage.photos import open_photo, prepare_photo
 from storage.store import NotAllowed, Store
+from storage.timescales.calendar import today_in_england
 from storage.wishes import wishes_for_child
 from tests.conftest import sign_in
 
@@ -116,7 +117,7 @@ async def test_wishes_dated_in_the_future_are_refused(user: User, app_store: Sto
     await user.should_see("My caseload", retries=50)
     await user.open(f"/child/{child_id}/wishes")
     await user.should_see("Earlier work", retries=50)
-    set_value(user, "on", (date.today() + timedelta(days=3)).isoformat())
+    set_value(user, "on", (today_in_england() + timedelta(days=3)).isoformat())
     user.find(marker="child_words").type("Fine")
     user.find(marker="submit").click()
     await user.should_see("The date is in the future", retries=50)
@@ -248,7 +249,7 @@ async def test_a_life_story_entry_is_corrected_in_place_in_the_book(user: User, 
         ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
     photo = prepare_photo(png_with_marker("kept", (300, 200)))
     entry = add_life_story_entry(app_store, ben, child_id, {
-        "on": date.today().isoformat(), "section": "achievements", "title": "Swiming gala",
+        "on": today_in_england().isoformat(), "section": "achievements", "title": "Swiming gala",
         "text": "You swam a whole length."}, [photo])
     await open_life_story(user, child_id)
     await user.should_see("Swiming gala")
@@ -280,7 +281,7 @@ async def test_only_the_author_is_offered_a_correction(user: User, app_store: St
     with app_store.session() as session:
         ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
         manager = session.get(Worker, ben.manager_id)
-    add_life_story_entry(app_store, ben, child_id, {"on": date.today().isoformat(), "section": "family",
+    add_life_story_entry(app_store, ben, child_id, {"on": today_in_england().isoformat(), "section": "family",
                                                      "title": "Grandma's garden", "text": "Sunflowers."})
     await sign_in(user, manager.username)
     await user.open(f"/child/{child_id}/life-story")
@@ -294,7 +295,7 @@ async def test_a_photo_of_a_child_not_on_the_caseload_is_not_served(user: User, 
     with app_store.session() as session:
         ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
     image = prepare_photo(png_with_marker("x", (300, 200)))
-    entry = add_life_story_entry(app_store, ben, child_id, {"on": date.today().isoformat(), "section": "family",
+    entry = add_life_story_entry(app_store, ben, child_id, {"on": today_in_england().isoformat(), "section": "family",
                                                              "title": "Us", "text": ""}, [image])
     with app_store.session() as session:
         photo_id = session.exec(select(Photo.id).where(Photo.record_id == entry.id)).one()
@@ -311,7 +312,7 @@ async def test_a_life_story_entry_needs_a_chapter_a_title_and_a_past_date(user: 
     await user.should_see("Choose the chapter of the life-story book", retries=50)
     await user.should_see("Give the entry a title")
     await user.should_see("Write the story for this entry, or add a photo.")
-    set_value(user, "on", (date.today() + timedelta(days=1)).isoformat())
+    set_value(user, "on", (today_in_england() + timedelta(days=1)).isoformat())
     set_value(user, "section", "family")
     user.find(marker="title").type("Tomorrow")
     user.find(marker="text").type("Not yet")
@@ -426,7 +427,7 @@ async def test_a_life_story_correction_in_progress_is_kept_with_its_photos_choic
         ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
     photos = [prepare_photo(png_with_marker(m, (300, 200))) for m in ("one", "two")]
     entry = add_life_story_entry(app_store, ben, child_id, {
-        "on": date.today().isoformat(), "section": "achievements", "title": "Swiming gala",
+        "on": today_in_england().isoformat(), "section": "achievements", "title": "Swiming gala",
         "text": "You swam a whole length."}, photos)
     await open_life_story(user, child_id)
     user.find(marker=f"correct-{entry.id}").click()
@@ -465,7 +466,7 @@ async def test_the_life_story_book_is_a_child_friendly_pdf(user: User, app_store
         child = session.get(Child, child_id)
         surname, legal_status = app_store.opened(child).body.last_name, child.legal_status
         ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
-    add_life_story_entry(app_store, ben, child_id, {"on": date.today().isoformat(), "section": "family",
+    add_life_story_entry(app_store, ben, child_id, {"on": today_in_england().isoformat(), "section": "family",
                                                     "title": "Grandma's garden", "text": "You grew sunflowers."},
                          [prepare_photo(png_with_marker("g", (800, 600)))])
     await open_life_story(user, child_id)
@@ -529,7 +530,7 @@ async def test_overdue_actions_stand_out_and_can_be_completed_with_an_outcome(us
         plan = session.exec(select(CarePlan).where(CarePlan.child_id == child_id)).first()
     late = add_action(app_store, ben, child_id, {"plan_id": plan.id, "description": "Book the optician",
                                                  "owner": "Carer",
-                                                 "due": (date.today() - timedelta(days=3)).isoformat()})
+                                                 "due": (today_in_england() - timedelta(days=3)).isoformat()})
     await open_care_plan(user, child_id)
     await user.should_see("Book the optician")
     await user.should_see("Overdue")
@@ -545,7 +546,7 @@ async def test_overdue_actions_stand_out_and_can_be_completed_with_an_outcome(us
     user.find(marker="outcome-save").click()
     await user.should_see("Action marked done", retries=50)
     done = actions_of(app_store, child_id)[late.id]
-    assert done.status == "done" and done.completed_on == date.today()
+    assert done.status == "done" and done.completed_on == today_in_england()
     assert app_store.opened(done).body.outcome == "Glasses ordered"
     clocks = json.loads(done.field_clocks)
     assert clocks["status"] == clocks["completed_on"] == clocks["body.outcome"]
@@ -575,10 +576,10 @@ async def test_plans_and_actions_are_added_and_bad_ones_refused(user: User, app_
     user.find(marker="plan-save").click()
     await user.should_see("Choose the kind of plan", retries=50)
     set_value(user, "plan-kind", "pep")
-    set_value(user, "plan-start", (date.today() + timedelta(days=10)).isoformat())
+    set_value(user, "plan-start", (today_in_england() + timedelta(days=10)).isoformat())
     user.find(marker="plan-save").click()
     await user.should_see("The date is in the future", retries=50)
-    set_value(user, "plan-start", date.today().isoformat())
+    set_value(user, "plan-start", today_in_england().isoformat())
     user.find(marker="plan-summary").type("Reading support at school")
     user.find(marker="plan-save").click()
     await user.should_see("Plan added", retries=50)
@@ -591,7 +592,7 @@ async def test_plans_and_actions_are_added_and_bad_ones_refused(user: User, app_
     await user.should_see("Say who will do it")
     user.find(marker=f"action-description-{pep.id}").type("Phonics catch-up sessions")
     user.find(marker=f"action-owner-{pep.id}").type("Designated teacher")
-    set_value(user, f"action-due-{pep.id}", (date.today() + timedelta(days=30)).isoformat())
+    set_value(user, f"action-due-{pep.id}", (today_in_england() + timedelta(days=30)).isoformat())
     user.find(marker=f"action-save-{pep.id}").click()
     await user.should_see("Action added", retries=50)
     await user.should_see("Phonics catch-up sessions")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import AsyncIterator
-from datetime import date
 
 from nicegui.testing.user import User
 from PIL import Image
@@ -18,6 +17,7 @@ from sqlmodel import func, select
 from pwa.pwa_shell import DRAFT_BODY_MAX_BYTES
 from storage.models import Child, LifeStoryEntry, Photo, Worker
 from storage.store import Store
+from storage.timescales.calendar import today_in_england
 from tests.conftest import sign_in
 
 
@@ -35,7 +35,7 @@ def jpeg_base64(size: tuple[int, int] = (640, 480)) -> str:
 
 def life_story_draft(child_id: str, key: str, photos: list[str]) -> dict:
     return {"idempotency_key": key, "kind": "life_story", "child_id": child_id,
-            "fields": {"on": date.today().isoformat(), "section": "family", "title": f"Draft {key}", "text": ""},
+            "fields": {"on": today_in_england().isoformat(), "section": "family", "title": f"Draft {key}", "text": ""},
             "photos": [{"id": f"photo-{n}", "data": data} for n, data in enumerate(photos)]}
 
 
@@ -81,7 +81,7 @@ async def test_a_photo_seen_cannot_take_is_refused_with_what_to_do(user: User, a
     assert "did not arrive whole" in garbled.json()["message"]
 
     visit = {"idempotency_key": "key-api-photo-04", "kind": "visit", "child_id": child_id,
-             "fields": {"visit_date": date.today().isoformat()}, "photos": [{"data": jpeg_base64()}]}
+             "fields": {"visit_date": today_in_england().isoformat()}, "photos": [{"data": jpeg_base64()}]}
     answer = await user.http_client.post("/api/offline/drafts", json=visit)
     assert answer.status_code == 422 and "Only a life-story entry can bring photos" in answer.json()["message"]
     assert held(app_store, child_id) == before

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, timedelta
+from datetime import UTC, timedelta
 
 from nicegui import ui
 from nicegui.testing.user import User
@@ -14,7 +14,7 @@ from storage.drafts import save_draft
 from storage.life_story import LIFE_STORY_DRAFT_KIND
 from storage.models import AuditEvent, Child, Device, Placement, RecordStatus, Visit, Worker
 from storage.store import Store
-from storage.timescales.calendar import LONDON, show_date
+from storage.timescales.calendar import LONDON, show_date, today_in_england
 from tests.conftest import sign_in
 
 
@@ -95,7 +95,7 @@ async def test_before_a_child_moves_the_manager_is_told_of_the_workers_unfinishe
     await user.should_see("Children in Care Team", retries=50)
     user.find(marker=f"move-{first.id}").click()
     await user.should_see(f"Move {first_name} to another worker")
-    today = f"{date.today():%-d %b %Y}"
+    today = f"{today_in_england():%-d %b %Y}"
     await user.should_see(f"Ben Castle has unfinished work for {first_name}: a life-story entry (last saved "
                           f"{today}); a visit record (last saved {today}).", retries=30)
     await user.should_not_see("moving house")  # the draft's words stay sealed, even from the manager

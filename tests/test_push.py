@@ -41,7 +41,7 @@ from storage.models import (
 )
 from storage.store import Store
 from storage.timescales import add_working_days, clocks_for_all
-from storage.timescales.calendar import LONDON
+from storage.timescales.calendar import LONDON, today_in_england
 from tests.conftest import DEMO_DAY, sign_in
 from tests.push_service import Device, PushService, check_vapid
 from tests.support import SERVER_KEY
@@ -112,7 +112,7 @@ async def test_the_right_alerts_reach_the_right_people_once_signed_and_never_nam
     await subscribe_as(user, "ben", ben_phone)
     await subscribe_as(user, "amara", amara_phone)
     key = (await user.http_client.get("/api/push/key")).json()["publicKey"]
-    today = date.today()
+    today = today_in_england()
     now = morning(today)
 
     report = await asyncio.to_thread(push.run_once, app_store, now)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date, datetime, time
+from datetime import datetime, time
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ from sqlmodel import select
 from pwa import push
 from storage import push_delivery
 from storage.models import Child, PushSubscription, Worker
-from storage.timescales.calendar import LONDON
+from storage.timescales.calendar import LONDON, today_in_england
 from tests.browser_support import LiveServer, check_screen, running_server, sign_in
 from tests.push_service import Device, PushService, check_vapid
 
@@ -133,7 +133,7 @@ def run_the_scheduler_this_morning(live_server: LiveServer, worker_id: str) -> t
     store = live_server.store()
     sender = push.Sender(push_delivery.vapid_private_key(store), backoff=0.05)
     try:
-        report = push.run_once(store, datetime.combine(date.today(), time(9, 0), LONDON), sender)
+        report = push.run_once(store, datetime.combine(today_in_england(), time(9, 0), LONDON), sender)
         with store.session() as session:
             children = {c.id for c in session.exec(select(Child).where(Child.worker_id == worker_id))}
         return report, children
