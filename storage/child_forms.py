@@ -37,21 +37,34 @@ def _text(fields: dict[str, Any], name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _past_date(fields: dict[str, Any], name: str, today: date, what: str, problems: dict[str, str]) -> date | None:
-    """A date that has happened: today or before. Adds a plain-English problem otherwise."""
+def past_date(fields: dict[str, Any], name: str, today: date, problems: dict[str, str], *, blank: str | None,
+              malformed: str, future: str) -> date | None:
+    """A date that has happened, today or before, or None with the problem said in the form's own words.
+
+    `blank` is the problem with an empty field (None: it may be left blank); `malformed` may name `{example}`,
+    a date written the way the form wants it.
+    """
     text = _text(fields, name)
     if not text:
-        problems[name] = f"Enter the date of the {what}."
+        if blank is not None:
+            problems[name] = blank
         return None
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        problems[name] = f"Enter the date of the {what} as a date, like {today:%Y-%m-%d}."
+        problems[name] = malformed.format(example=f"{today:%Y-%m-%d}")
         return None
     if day > today:
-        problems[name] = f"The date is in the future. Enter the day the {what} happened."
+        problems[name] = future
         return None
     return day
+
+
+def _past_date(fields: dict[str, Any], name: str, today: date, what: str, problems: dict[str, str]) -> date | None:
+    """The date of a record the worker must give, "the {what}" in the messages."""
+    return past_date(fields, name, today, problems, blank=f"Enter the date of the {what}.",
+                     malformed=f"Enter the date of the {what} as a date, like {{example}}.",
+                     future=f"The date is in the future. Enter the day the {what} happened.")
 
 
 def _check_child_dates(store: Store, session: Session, worker: Worker, child: Child, kind: str, name: str,

@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from storage import audit, policy
-from storage.child_forms import FormInvalid
+from storage.child_forms import FormInvalid, past_date
 from storage.models import Child, MissingEpisode, MissingEpisodeBody, Worker
 from storage.record_dates import CaseDates, date_problem
 from storage.returns.rules import missing_problems
@@ -52,19 +52,10 @@ def is_missing_now(episodes: list[EpisodeView], on: date) -> bool:
 
 
 def _day(fields: dict[str, Any], name: str, today: date, problems: dict[str, str]) -> date | None:
-    value = fields.get(name)
-    text = value.strip() if isinstance(value, str) else ""
-    if not text:
-        return None
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        problems[name] = f"Enter the {FIELDS[name]} as a date, like {today:%Y-%m-%d}, or leave it blank."
-        return None
-    if day > today:
-        problems[name] = f"The {FIELDS[name]} is in the future. Enter the day it happened."
-        return None
-    return day
+    """An episode's date, which may be left blank until it is known."""
+    return past_date(fields, name, today, problems, blank=None,
+                     malformed=f"Enter the {FIELDS[name]} as a date, like {{example}}, or leave it blank.",
+                     future=f"The {FIELDS[name]} is in the future. Enter the day it happened.")
 
 
 def save_episode(store: Store, worker: Worker, child_id: str, fields: dict[str, Any],
