@@ -152,12 +152,13 @@ def load_caseload(store: Store, session: Session, children: Sequence[Child], *, 
     visits = table_of(Visit)
     superseded = set(session.scalars(core_select(visits.c.supersedes).where(visits.c.supersedes.is_not(None))))
     for visit in session.execute(core_select(*(visits.c[name] for name in VISIT_COLUMNS))
-                                 .where(visits.c.status != RecordStatus.draft.value).order_by(visits.c.visited_at)):
+                                 .where(visits.c.status != RecordStatus.draft.value).order_by(visits.c.visited_at)
+                                 ).all():
         if visit.child_id in wanted and visit.id not in superseded:
             caseload.visits[visit.child_id].append(cast(Visit, visit))
     reviews = table_of(Review)
     for review in session.execute(core_select(*(reviews.c[name] for name in REVIEW_COLUMNS))
-                                  .order_by(reviews.c.scheduled_for)):
+                                  .order_by(reviews.c.scheduled_for)).all():
         if review.child_id in wanted:
             caseload.reviews[review.child_id].append(cast(Review, review))
     for model, shape, into in ((CarePlan, PlanRow, caseload.plans), (CarePeriod, PeriodRow, caseload.periods)):
