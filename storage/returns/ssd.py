@@ -103,7 +103,7 @@ def tables(caseload: Caseload) -> list[Table]:
                 cin_visits.append([visit.id, person, day.isoformat(), seen, alone, YES_NO[bool(visit.bedroom_seen)]])
         for gone in caseload.missing[child.id]:
             rows["missing"].append([
-                gone.id, person, iso(gone.start), "Away" if gone.absent else "Missing", iso(gone.end),
+                gone.id, person, iso(gone.start), "Absent" if gone.absent else "Missing", iso(gone.end),
                 yes_no(gone.interview_offered_on is not None or gone.interview_held_on is not None),
                 yes_no(gone.interview_accepted if gone.interview_accepted is not None
                        else gone.interview_held_on is not None)])
