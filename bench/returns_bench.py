@@ -4,7 +4,8 @@ The store (SQLite, sealed child records) is built before the clock starts: child
 with a year of visits and their reviews; children in care with a placement. What is timed is `export(...,
 "ssd")` end to end: the caseload read, every child's body opened, the tables built and written as CSV. The
 baseline is reading the same visit and review rows with one plain SELECT each, so the ratio is what the export
-adds to reading its data.
+adds to reading its data. Both are CPU seconds of this process (the export and SQLite run in it), steadier than
+the wall clock on a shared 2-core machine; `export_ssd_100k_wall` is the wall-clock time, for the record.
 
 Target: under 30 s for 100,000 children.
 """
@@ -105,12 +106,12 @@ def build_store(path: Path, children: int, seed: int = 17) -> Store:
 
 
 def read_rows(store: Store) -> float:
-    """The baseline: the visits and reviews read with one plain SELECT each."""
-    started = time.perf_counter()
+    """The baseline: the visits and reviews read with one plain SELECT each (CPU seconds)."""
+    started = time.process_time()
     with store.engine.connect() as connection:
         for model in (Visit, Review):
             connection.execute(select(table_of(model))).fetchall()
-    return time.perf_counter() - started
+    return time.process_time() - started
 
 
 @benchmark("export_ssd_100k")
@@ -119,10 +120,11 @@ def export_ssd(size: str) -> list[Figure]:
     with tempfile.TemporaryDirectory() as tmp:
         store = build_store(Path(tmp) / "seen.db", children)
         baseline = read_rows(store)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         made = export(store, "ssd", by="admin", target=Path(tmp) / "ssd")
-        seconds = time.perf_counter() - started
+        seconds, wall = time.process_time() - cpu, time.perf_counter() - started
         store.engine.dispose()
     assert made.children == children
     return [Figure("export_ssd_100k", seconds, "s", baseline=baseline, ratio=seconds / baseline,
-                   target=TARGET_SECONDS if size == "full" else None)]
+                   target=TARGET_SECONDS if size == "full" else None),
+            Figure("export_ssd_100k_wall", wall, "s")]

@@ -27,7 +27,8 @@ def missing_banner(view: ChildView) -> None:
 
 def show_episode(episode: EpisodeView) -> None:
     with ui.card().classes("w-full p-3 gap-1").props(f'data-episode="{episode.id}"'):
-        ui.label(f"Missing from {episode.start:%-d %B %Y}").classes("font-bold")
+        ui.label(f"{'Away without permission' if episode.absent else 'Missing'} from {episode.start:%-d %B %Y}"
+                 ).classes("font-bold")
         ui.label(f"Came back: {_shown(episode.end)}")
         ui.label(f"Return home interview offered: {_shown(episode.offered_on)}; held: {_shown(episode.held_on)}")
         if episode.child_said:
@@ -53,6 +54,10 @@ def missing_section(view: ChildView) -> None:
                             ("offered_on", "Interview offered on"), ("held_on", "Interview held on")]:
             dates[name] = ui.input(label).props(f"type=date outlined stack-label max={today}").classes(
                 "w-full").mark(f"missing-{name}")
+        absent = ui.checkbox("Away from the placement without permission, not missing").mark("missing-absent")
+        accepted = ui.select({"": "Not asked yet", "yes": "Yes", "no": "No"}, value="",
+                             label="Did the child accept the interview?").props("outlined").classes("w-full").mark(
+            "missing-accepted")
         said = ui.textarea("What the child said").props("outlined autogrow").classes("w-full").mark("missing-said")
 
         def fill() -> None:
@@ -61,12 +66,15 @@ def missing_section(view: ChildView) -> None:
                 day = getattr(episode, name, None) if episode else None
                 box.value = day.isoformat() if day else ""
             said.value = episode.child_said if episode else ""
+            absent.value = bool(episode and episode.absent)
+            accepted.value = "" if not episode or episode.accepted is None else ("yes" if episode.accepted else "no")
 
         which.on_value_change(fill)
 
         async def save() -> None:
             fields = {name: box.value or "" for name, box in dates.items()}
-            fields.update(episode_id=which.value or "", child_said=said.value or "")
+            fields.update(episode_id=which.value or "", child_said=said.value or "", absent=bool(absent.value),
+                          interview_accepted={"yes": True, "no": False}.get(accepted.value or ""))
             try:
                 await io_bound(save_episode, state.store(), current_worker(), view.child_id, fields)
             except FormInvalid as e:

@@ -14,7 +14,7 @@ def _configure_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("which", choices=["ssd", "903", "annex-a"],
                         help="ssd: the Standard Safeguarding Dataset tables; 903: the SSDA903 return; "
                              "annex-a: Ofsted's Annex A lists 6, 7 and 8")
-    parser.add_argument("target", help="a new or empty folder (ssd, 903); for annex-a a file name whose lists are "
+    parser.add_argument("target", help="a folder, made if new (ssd, 903); for annex-a a file name whose lists are "
                                        "written beside it as NAME-list6.csv, NAME-list7.csv, NAME-list8.csv")
     parser.add_argument("--year", type=int, default=None,
                         help="903: the collection year, by the year it ends (2027 is April 2026 to March 2027)")

@@ -24,6 +24,19 @@ setup_python() {
     fi
 }
 
+setup_dfe_validators() {
+    # The DfE's own validators of the statutory returns (MIT, on PyPI) pin old pandas and numpy: they live in a
+    # virtualenv of their own, never in Seen's. tests/test_returns*.py run them through tests/dfe_validate.py.
+    local want="csc-validator-be-903==0.1.17 csc-validator-be-cin==0.1.13"
+    local stamp=".venv-dfe/.installed-$(echo "$want" | tr ' =' '_-')"
+    if [ ! -f "$stamp" ]; then
+        "${PYTHON:-python3}" -m venv .venv-dfe
+        # shellcheck disable=SC2086
+        .venv-dfe/bin/pip install -q $want && touch "$stamp" \
+            || echo "The DfE validators could not be installed; the tests that run them will say so" >&2
+    fi
+}
+
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
@@ -78,15 +91,3 @@ redis_answers() {
       [[ "$reply" == +PONG* ]] ) 2>/dev/null
 }
 
-setup_dfe_validators() {
-    # The DfE's own validators of the statutory returns (MIT, on PyPI) pin old pandas and numpy: they live in a
-    # virtualenv of their own, never in Seen's. tests/test_returns*.py run them through tests/dfe_validate.py.
-    local want="csc-validator-be-903==0.1.17 csc-validator-be-cin==0.1.13"
-    local stamp=".venv-dfe/.installed-$(echo "$want" | tr ' =' '_-')"
-    if [ ! -f "$stamp" ]; then
-        "${PYTHON:-python3}" -m venv .venv-dfe
-        # shellcheck disable=SC2086
-        .venv-dfe/bin/pip install -q $want && touch "$stamp" \
-            || echo "The DfE validators could not be installed; the tests that run them will say so" >&2
-    fi
-}

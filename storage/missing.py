@@ -33,6 +33,8 @@ class EpisodeView:
     offered_on: date | None
     held_on: date | None
     child_said: str
+    absent: bool = False  # away from placement without permission, not missing (SSDA903 "A")
+    accepted: bool | None = None  # whether the child accepted the return home interview
 
 
 def episodes_for(store: Store, session: Session, child_id: str) -> list[EpisodeView]:
@@ -43,7 +45,7 @@ def episodes_for(store: Store, session: Session, child_id: str) -> list[EpisodeV
     for row in rows:
         body: MissingEpisodeBody = store.opened(row).body
         out.append(EpisodeView(row.id, row.start, row.end, row.interview_offered_on, row.interview_held_on,
-                               body.child_said))
+                               body.child_said, row.absent, row.interview_accepted))
     return out
 
 
@@ -85,6 +87,10 @@ def save_episode(store: Store, worker: Worker, child_id: str, fields: dict[str, 
         assert episode is not None and days["start"] is not None
         episode.start, episode.end = days["start"], days["end"]
         episode.interview_offered_on, episode.interview_held_on = days["offered_on"], days["held_on"]
+        # For the statutory returns: away rather than missing, and the interview accepted (yes, no or not asked).
+        episode.absent = fields.get("absent") is True
+        accepted = fields.get("interview_accepted")
+        episode.interview_accepted = accepted if isinstance(accepted, bool) else None
         born = store.opened(child).body.date_of_birth
         for name, day in days.items():
             problem = date_problem(day, CaseDates(born=born), "missing episode") if day else None

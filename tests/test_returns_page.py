@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from nicegui.testing.user import User
 from sqlmodel import select
 
-from storage.models import AuditEvent, Child, Review, ReviewBody, Worker
+from storage.models import AuditEvent, Child, MissingEpisode, Review, ReviewBody, Worker
 from storage.store import Store
 from storage.timescales.calendar import today_in_england
 from tests.conftest import sign_in
@@ -40,3 +42,27 @@ async def test_a_manager_sees_what_would_fail_the_returns_and_a_worker_is_refuse
         ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
         assert session.exec(select(AuditEvent).where(AuditEvent.action == "denied", AuditEvent.worker_id == ben.id,
                                                      AuditEvent.record_id == "/returns")).first() is not None
+
+
+async def test_the_missing_form_records_away_not_missing_and_the_interview_accepted(user: User,
+                                                                                    app_store: Store) -> None:
+    with app_store.session() as session:
+        ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
+        taken = set(session.exec(select(MissingEpisode.child_id)))
+        child = next(c for c in session.exec(select(Child).where(Child.worker_id == ben.id,
+                                                                 Child.category == "cic").order_by(Child.id))
+                     if c.id not in taken)
+    today = today_in_england()
+    await sign_in(user, "ben")
+    await user.open(f"/child/{child.id}")
+    await user.should_see("Missing episodes", retries=50)
+    user.find(marker="missing-start").type((today - timedelta(days=3)).isoformat())
+    user.find(marker="missing-end").type((today - timedelta(days=2)).isoformat())
+    user.find(marker="missing-offered_on").type((today - timedelta(days=1)).isoformat())
+    user.find(marker="missing-absent").click()
+    user.find(marker="missing-accepted").elements.pop().value = "yes"
+    user.find(marker="missing-save").click()
+    await user.should_see(f"Away without permission from {today - timedelta(days=3):%-d %B %Y}", retries=100)
+    with app_store.session() as session:
+        episode = session.exec(select(MissingEpisode).where(MissingEpisode.child_id == child.id)).one()
+        assert episode.absent is True and episode.interview_accepted is True

@@ -10,7 +10,7 @@ from datetime import date
 from storage.models import Child, Visit
 from storage.returns.common import Caseload, Table, age_on, dmy, review_day, yes_no
 from storage.returns.ssda903 import child_code
-from storage.timescales.calendar import today_in_england
+from storage.timescales.calendar import LONDON, today_in_england
 
 PERSON = ("Child Unique ID", "Gender", "Ethnicity", "Date of Birth", "Age of Child (Years)", "Allocated Team",
           "Allocated Worker")
@@ -34,13 +34,13 @@ def tables(caseload: Caseload, today: date | None = None) -> list[Table]:
         held = sorted(d for r in caseload.reviews[child.id] if r.kind == "cic_review" and (d := review_day(r)))
         if child.category in ("cin", "case_managed"):
             lists["list6"].append([*person, "Case managed" if child.category == "case_managed" else "Child in need",
-                                   dmy(last_seen.visited_at.date() if last_seen else None)])
+                                   dmy(last_seen.visited_at.astimezone(LONDON).date() if last_seen else None)])
         elif child.category == "cp":
             plan = caseload.cp_plan_on(child.id, today)
             conferences = [d for r in caseload.reviews[child.id] if r.kind in ("cp_review", "initial_conference")
                            and (d := review_day(r))]
             lists["list7"].append([*person, dmy(plan.start if plan else child.initial_conference),
-                                   dmy(last_seen.visited_at.date() if last_seen else None),
+                                   dmy(last_seen.visited_at.astimezone(LONDON).date() if last_seen else None),
                                    yes_no(bool(last_seen and last_seen.seen_alone)),
                                    dmy(max(conferences) if conferences else None)])
         elif child.category == "cic":
@@ -49,7 +49,7 @@ def tables(caseload: Caseload, today: date | None = None) -> list[Table]:
             lists["list8"].append([
                 *person, dmy(child.looked_after_since), child.legal_status,
                 placements[-1].placement_type if placements else "",
-                dmy(last_seen.visited_at.date() if last_seen else None), dmy(held[-1] if held else None), len(missing),
+                dmy(last_seen.visited_at.astimezone(LONDON).date() if last_seen else None), dmy(held[-1] if held else None), len(missing),
                 sum(1 for m in missing if m.interview_offered_on or m.interview_held_on)])
     return [Table("list6", LIST_6, lists["list6"]), Table("list7", LIST_7, lists["list7"]),
             Table("list8", LIST_8, lists["list8"])]

@@ -49,7 +49,9 @@ def exporter(session: Session, username: str) -> Worker:
     """The worker making an export: a manager or an administrator; anyone else is refused, and audited."""
     worker = session.exec(select(Worker).where(Worker.username == username.strip().lower())).first()
     if worker is None:
-        raise ExportRefused(f"There is no worker called {username}: give the exporting manager with --by.")
+        raise audit.refuse(session, ExportRefused(
+            f"There is no worker called {username}: give the exporting manager with --by.", kind="export",
+            record_id="return"))
     if not worker.active or not (worker.role == Role.admin.value or access.is_manager(session, worker)):
         raise audit.refuse(session, ExportRefused(EXPORT_REFUSAL, kind="export", record_id="return",
                                                   worker_id=worker.id))
@@ -72,6 +74,37 @@ def audit_export(session: Session, worker: Worker, which: str, children: int) ->
 # ---------------------------------------------------------------- the caseload, read once
 
 
+@dataclass(frozen=True)
+class PlanRow:
+    """A CP or CIN plan as a return reads it (a `care_plan` row, or one a child's dates imply)."""
+
+    id: str
+    child_id: str
+    kind: str
+    start: date
+    ended: date | None = None
+
+
+@dataclass(frozen=True)
+class PeriodRow:
+    """A period of care as a return reads it (a `care_period` row, or one "looked after since" implies)."""
+
+    id: str
+    child_id: str
+    start: date
+    end: date | None = None
+    legal_status: str = ""
+    primary_need: str = ""
+    start_reason: str = "S"
+    end_reason: str = ""
+
+
+# The columns of visits and reviews a return reads: only these are fetched (an authority has millions).
+VISIT_COLUMNS = ("id", "child_id", "visited_at", "seen", "seen_alone", "bedroom_seen", "status")
+REVIEW_COLUMNS = ("id", "child_id", "kind", "scheduled_for", "held_on", "participation", "cancelled", "plan_id",
+                  "quorate", "plan_continues")
+
+
 @dataclass
 class Caseload:
     """Everything a return reads, grouped by child. Bodies are opened only where a return needs them."""
@@ -83,18 +116,22 @@ class Caseload:
     placements: dict[str, list[Placement]] = field(default_factory=lambda: defaultdict(list))
     placement_bodies: dict[str, PlacementBody] = field(default_factory=dict)
     missing: dict[str, list[MissingEpisode]] = field(default_factory=lambda: defaultdict(list))
-    plans: dict[str, list[CarePlan]] = field(default_factory=lambda: defaultdict(list))
-    periods: dict[str, list[CarePeriod]] = field(default_factory=lambda: defaultdict(list))
+    plans: dict[str, list[PlanRow]] = field(default_factory=lambda: defaultdict(list))
+    periods: dict[str, list[PeriodRow]] = field(default_factory=lambda: defaultdict(list))
+    _cp_plans: dict[str, list[PlanRow]] = field(default_factory=dict)  # each child's, sorted, once
 
-    def cp_plan_on(self, child_id: str, day: date) -> CarePlan | None:
+    def cp_plan_on(self, child_id: str, day: date) -> PlanRow | None:
         """The child protection plan open on a day (else the latest begun before it)."""
-        plans = sorted((p for p in self.plans[child_id] if p.kind == "cp_plan"), key=lambda p: p.start)
+        plans = self._cp_plans.get(child_id)
+        if plans is None:
+            plans = self._cp_plans[child_id] = sorted((p for p in self.plans[child_id] if p.kind == "cp_plan"),
+                                                      key=lambda p: p.start)
         open_then = [p for p in plans if p.start <= day and (p.ended is None or p.ended >= day)]
         before = [p for p in plans if p.start <= day]
         chosen = open_then or before or plans
         return chosen[-1] if chosen else None
 
-    def period_on(self, child_id: str, day: date) -> CarePeriod | None:
+    def period_on(self, child_id: str, day: date) -> PeriodRow | None:
         for period in self.periods[child_id]:
             if period.start <= day and (period.end is None or period.end >= day):
                 return period
@@ -110,20 +147,28 @@ def load_caseload(store: Store, session: Session, children: Sequence[Child], *, 
     if bodies:
         for child in caseload.children:
             caseload.bodies[child.id] = cast(ChildBody, store.opened(child).body)
-    # Visits and reviews are most of an authority's rows: read as plain rows (their columns by name, as the
-    # models have them), not ORM objects, which would cost most of an export's time.
+    # Visits, reviews, plans and periods are most of an authority's rows: read as plain rows of the columns a
+    # return reads (by name, as the models have them), not ORM objects, which would cost most of an export's time.
     visits = table_of(Visit)
     superseded = set(session.scalars(core_select(visits.c.supersedes).where(visits.c.supersedes.is_not(None))))
-    for visit in session.execute(core_select(visits).order_by(visits.c.visited_at)):
-        if visit.child_id in wanted and visit.status != RecordStatus.draft.value and visit.id not in superseded:
+    for visit in session.execute(core_select(*(visits.c[name] for name in VISIT_COLUMNS))
+                                 .where(visits.c.status != RecordStatus.draft.value).order_by(visits.c.visited_at)
+                                 ).all():
+        if visit.child_id in wanted and visit.id not in superseded:
             caseload.visits[visit.child_id].append(cast(Visit, visit))
     reviews = table_of(Review)
-    for review in session.execute(core_select(reviews).order_by(reviews.c.scheduled_for)):
+    for review in session.execute(core_select(*(reviews.c[name] for name in REVIEW_COLUMNS))
+                                  .order_by(reviews.c.scheduled_for)).all():
         if review.child_id in wanted:
             caseload.reviews[review.child_id].append(cast(Review, review))
+    for model, shape, into in ((CarePlan, PlanRow, caseload.plans), (CarePeriod, PeriodRow, caseload.periods)):
+        table = table_of(model)
+        names = [name for name in shape.__dataclass_fields__]
+        for row in session.execute(core_select(*(table.c[name] for name in names)).order_by(table.c.start)):
+            if row.child_id in wanted:
+                into[row.child_id].append(shape(*row))  # type: ignore[arg-type]
     groups: Iterable[tuple[Any, dict[str, list[Any]], Any]] = (
-        (Placement, caseload.placements, Placement.start), (MissingEpisode, caseload.missing, MissingEpisode.start),
-        (CarePlan, caseload.plans, CarePlan.start), (CarePeriod, caseload.periods, CarePeriod.start))
+        (Placement, caseload.placements, Placement.start), (MissingEpisode, caseload.missing, MissingEpisode.start))
     for model, into, order in groups:
         for row in session.exec(select(model).order_by(order)):
             if row.child_id in wanted:
@@ -144,12 +189,12 @@ def _fill_from_child(caseload: Caseload, child: Child) -> None:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"seen-{what}:{child.id}"))
 
     if child.looked_after_since and not caseload.periods[child.id]:
-        caseload.periods[child.id].append(CarePeriod(id=derived("period"), child_id=child.id,
-                                                     start=child.looked_after_since, legal_status=child.legal_status))
+        caseload.periods[child.id].append(PeriodRow(derived("period"), child.id, child.looked_after_since,
+                                                    legal_status=child.legal_status))
     starts = {"cp_plan": child.initial_conference, "cin_plan": child.cin_plan_start}
     for kind, start in starts.items():
         if start and not any(plan.kind == kind for plan in caseload.plans[child.id]):
-            caseload.plans[child.id].append(CarePlan(id=derived(kind), child_id=child.id, kind=kind, start=start))
+            caseload.plans[child.id].append(PlanRow(derived(kind), child.id, kind, start))
 
 
 def review_day(review: Review) -> date | None:
@@ -158,6 +203,9 @@ def review_day(review: Review) -> date | None:
 
 
 # ---------------------------------------------------------------- values
+
+
+YES_NO = {True: "Y", False: "N"}
 
 
 def yes_no(value: bool | None) -> str:

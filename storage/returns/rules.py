@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from storage import access
-from storage.models import CarePlan, MissingEpisode, Review, Role, Worker
-from storage.returns.common import Caseload, age_on, load_caseload, review_day
+from storage.models import MissingEpisode, Review, Role, Worker
+from storage.returns.common import Caseload, PlanRow, age_on, load_caseload, review_day
 from storage.store import Store
 
 PARTICIPATION = {
@@ -39,7 +39,7 @@ class Problem:
     words: str
 
 
-def review_problems(review: Review, date_of_birth: date | None, plans: Sequence[CarePlan] = ()) -> list[Problem]:
+def review_problems(review: Review, date_of_birth: date | None, plans: Sequence[PlanRow] = ()) -> list[Problem]:
     """What the SSDA903 return (looked-after reviews) or the CIN census (CP reviews) would reject in a review."""
     day = review_day(review)
     if day is None:

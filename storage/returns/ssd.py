@@ -5,8 +5,9 @@ columns are a strict Y or N (a visit where the child was not seen was "not seen 
 
 from __future__ import annotations
 
-from storage.returns.common import Caseload, Table, iso, review_day, yes_no
+from storage.returns.common import YES_NO, Caseload, Table, iso, review_day, yes_no
 from storage.returns.ssda903 import episodes_of
+from storage.timescales.calendar import LONDON
 
 PERSON = ("pers_person_id", "pers_legacy_id", "pers_forename", "pers_surname", "pers_gender", "pers_ethnicity",
           "pers_dob")
@@ -71,8 +72,8 @@ def tables(caseload: Caseload) -> list[Table]:
                                           child.worker_id or ""])
         for review in caseload.reviews[child.id]:
             if review.kind == "cic_review":
-                reviewed_in = caseload.period_on(child.id, review.scheduled_for or review.held_on
-                                                 or review.updated_at.date())
+                when = review.held_on or review.scheduled_for
+                reviewed_in = caseload.period_on(child.id, when) if when else None
                 rows["cla_reviews"].append([review.id, reviewed_in.id if reviewed_in else "", iso(review.scheduled_for),
                                             iso(review_day(review)), yes_no(review.cancelled),
                                             review.participation or ""])
@@ -84,21 +85,25 @@ def tables(caseload: Caseload) -> list[Table]:
                     review.id, person, plan_id, iso(review.scheduled_for), iso(review_day(review)),
                     yes_no(review.plan_continues) if review_day(review) else "",
                     yes_no(review.quorate) if review_day(review) else "", review.participation or ""])
-        for visit in caseload.visits[child.id]:
-            day = visit.visited_at.date()
-            seen, alone, bedroom = yes_no(visit.seen), yes_no(visit.seen and visit.seen_alone), yes_no(visit.bedroom_seen)
-            if child.category == "cic":
-                visited_in = caseload.period_on(child.id, day)
-                rows["cla_visits"].append([visit.id, visited_in.id if visited_in else "", person, iso(day), seen, alone])
-            elif child.category == "cp":
-                plan_on = caseload.cp_plan_on(child.id, day)
-                rows["cp_visits"].append([visit.id, person, plan_on.id if plan_on else "", iso(day), seen, alone,
-                                          bedroom])
-            elif child.category in ("cin", "case_managed"):
-                rows["cin_visits"].append([visit.id, person, iso(day), seen, alone, bedroom])
+        # The loop most of an export's time is spent in (an authority's visits): names looked up once per child.
+        category, child_id = child.category, child.id
+        cla_visits, cp_visits, cin_visits = rows["cla_visits"], rows["cp_visits"], rows["cin_visits"]
+        for visit in caseload.visits[child_id]:
+            day = visit.visited_at.astimezone(LONDON).date()  # the day in England, as the worker recorded it
+            seen, alone = YES_NO[visit.seen], YES_NO[bool(visit.seen and visit.seen_alone)]
+            if category == "cic":
+                visited_in = caseload.period_on(child_id, day)
+                cla_visits.append([visit.id, visited_in.id if visited_in else "", person, day.isoformat(), seen,
+                                   alone])
+            elif category == "cp":
+                plan_on = caseload.cp_plan_on(child_id, day)
+                cp_visits.append([visit.id, person, plan_on.id if plan_on else "", day.isoformat(), seen, alone,
+                                  YES_NO[bool(visit.bedroom_seen)]])
+            elif category in ("cin", "case_managed"):
+                cin_visits.append([visit.id, person, day.isoformat(), seen, alone, YES_NO[bool(visit.bedroom_seen)]])
         for gone in caseload.missing[child.id]:
             rows["missing"].append([
-                gone.id, person, iso(gone.start), "Away" if gone.absent else "Missing", iso(gone.end),
+                gone.id, person, iso(gone.start), "Absent" if gone.absent else "Missing", iso(gone.end),
                 yes_no(gone.interview_offered_on is not None or gone.interview_held_on is not None),
                 yes_no(gone.interview_accepted if gone.interview_accepted is not None
                        else gone.interview_held_on is not None)])

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from storage.models import CarePeriod, Child, ChildBody, Placement
-from storage.returns.common import Caseload, Table, age_on, dmy, review_day
+from storage.models import Child, ChildBody, Placement
+from storage.returns.common import Caseload, PeriodRow, Table, age_on, dmy, review_day
 
 HEADER = ("CHILD", "SEX", "DOB", "ETHNIC", "UPN", "MOTHER", "MC_DOB")
 EPISODES = ("CHILD", "DECOM", "RNE", "LS", "CIN", "PLACE", "PLACE_PROVIDER", "DEC", "REC", "REASON_PLACE_CHANGE",
@@ -63,7 +63,7 @@ def ethnic_code(words: str) -> str:
 class Episode:
     """One SSDA903 episode: a placement within a period of care."""
 
-    period: CarePeriod
+    period: PeriodRow
     placement: Placement | None
     start: date
     end: date | None
