@@ -186,21 +186,26 @@ def _visit_change(child_id: str, worker_id: str, day: date) -> dict:
             "body": {"observations": "From the laptop."}, "clock": f"{1_700_000_000_000:015d}-000000-laptop", "base_clocks": {}}
 
 
-def test_a_sync_push_of_a_visit_before_birth_is_refused_and_nothing_in_its_batch_applied(small: Store) -> None:
+def test_a_sync_push_of_a_visit_before_birth_is_refused_with_the_reason_and_the_rest_applied(small: Store) -> None:
     ben, child_id = ben_and_alfie(small)
     device, _, token = enrol_device(small, issue_enrolment_code(small, ben.id, ben.id), "Laptop")
     good, bad = _visit_change(child_id, ben.id, date(2026, 11, 20)), _visit_change(child_id, ben.id, date(1995, 1, 1))
-    with pytest.raises(SyncRefused) as refused:
-        push(small, token_hash(token), "batch-1", [good, bad])
+    with pytest.raises(SyncRefused) as refused:  # a batch of nothing but the bad change is refused whole
+        push(small, token_hash(token), "batch-0", [bad])
     assert status_of(refused.value) == 403 and refused.value.change_ids == [bad["change_id"]]
     assert BIRTH_WORDS in refused.value.reasons[bad["change_id"]] and bad["record_id"] in refused.value.message
     assert count(small, Visit) == 0
-    [event] = denials(small)  # the refusal is audited though the batch was rolled back
-    assert (event.kind, event.record_id, event.device_id) == ("visit", bad["record_id"], device.id)
+    # Beside a good change, the bad one is refused with its reason (set aside on the device) and the good applied.
+    outcome = push(small, token_hash(token), "batch-1", [good, bad])
+    assert len(outcome.applied) == 1 and list(outcome.refused) == [bad["change_id"]]
+    assert BIRTH_WORDS in outcome.refused[bad["change_id"]]
+    assert count(small, Visit) == 1
+    events = denials(small)  # each refusal is audited, though nothing of it was written
+    assert {(e.kind, e.record_id, e.device_id) for e in events} == {("visit", bad["record_id"], device.id)}
     # Before the case opened is no refusal here: the device's own screen asked the worker to confirm it.
     early = _visit_change(child_id, ben.id, date(2023, 2, 1))
-    outcome = push(small, token_hash(token), "batch-2", [good, early])
-    assert len(outcome.applied) == 2 and count(small, Visit) == 2
+    outcome = push(small, token_hash(token), "batch-2", [early])
+    assert len(outcome.applied) == 1 and count(small, Visit) == 2
 
 
 def test_the_import_refuses_a_last_visit_before_the_childs_birth(store: Store) -> None:

@@ -61,7 +61,8 @@ class PushOutcome:
 def push(store: Store, key: str, batch_id: str, changes: list[dict[str, Any]],
          encoded: list[bytes] | None = None) -> PushOutcome:
     """Applies the batch of the device whose token hashes to `key` (found in the batch's own transaction)
-    in one transaction: all of it, or (if any change is refused) none of it.
+    in one transaction. A change the policy refuses is left out, with its reason in `refused` (the device
+    sets it aside), and the rest applied; only a batch whose every change is refused raises SyncRefused.
 
     The batch is merged without the push lock, and the lock is taken only to number its change-log rows
     and extend the audit chain, as the transaction's last step, so pushes overlap but commit one at a
