@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 
 from nicegui import ui
+from PIL import Image
 
 from pwa.auth import current_worker, is_admin, is_manager
 from pwa.idle_lock import install_idle_lock
@@ -113,3 +116,12 @@ def frame(title: str, *, back: str | None = None) -> Iterator[None]:
     # Quasar's page is the <main> landmark already: the column inside it is not another one.
     with ui.column().classes("w-full max-w-3xl mx-auto p-3 gap-3"):
         yield
+
+
+def photo_preview(image: bytes) -> str:
+    """A small data URL of a photo not yet saved, so whoever adds it sees what they are adding."""
+    with Image.open(io.BytesIO(image)) as picture:
+        picture.thumbnail((240, 240))
+        out = io.BytesIO()
+        picture.save(out, "JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()

@@ -10,21 +10,18 @@ audited. The idle lock still applies (signing in again needs the worker, and end
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from collections.abc import Callable
 from typing import Any
 
 from nicegui import app, background_tasks, events, ui
-from PIL import Image
 
 from pwa import push, state
 from pwa.auth import CHILD_MODE, CHILD_MODE_PATH, client_address, current_worker
 from pwa.child_texts import speech_lang, translate
 from pwa.child_voice_section import FACES, FEELING_QUESTIONS
 from pwa.idle_lock import install_idle_lock
-from pwa.layout import THEME
+from pwa.layout import THEME, photo_preview
 from pwa.threads import io_bound
 from storage.child_forms import FormInvalid
 from storage.child_voice import (
@@ -125,7 +122,7 @@ class ChildScreen:
                 ui.notify(str(problem), type="warning")
                 return
             self.drawings[house] = image
-            self.previews[house] = await io_bound(thumbnail, image)
+            self.previews[house] = await io_bound(photo_preview, image)
             self.show.refresh()
 
         camera = ui.upload(auto_upload=True, max_files=1, on_upload=added).props(
@@ -196,15 +193,6 @@ class ChildScreen:
             ui.button(self.t("I don't feel safe"), icon="front_hand", on_click=self.not_safe).props(
                 "no-caps color=negative").classes("w-full min-h-[64px] text-xl font-bold mt-4").mark("not-safe")
             leave_button(self.t("For your worker"))
-
-
-def thumbnail(image: bytes) -> str:
-    """A small data URL of a photo, so the child sees the drawing they added."""
-    with Image.open(io.BytesIO(image)) as picture:
-        picture.thumbnail((240, 240))
-        out = io.BytesIO()
-        picture.save(out, "JPEG", quality=70)
-    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
 
 
 def leave_button(words: str) -> None:

@@ -18,15 +18,12 @@ connection comes back (or sent with the draft from the offline page).
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import Response
 from nicegui import app, events, ui
-from PIL import Image
 
 from pwa import state
 from pwa.auth import current_worker
@@ -35,7 +32,7 @@ from pwa.error_summary import error_summary, show_problems
 from pwa.form_draft import RESTORED, FormDraft, open_child_form
 from pwa.form_fields import field_input, screen_fields
 from pwa.form_key import FormKey
-from pwa.layout import NOT_FOUND, frame
+from pwa.layout import NOT_FOUND, frame, photo_preview
 from pwa.threads import io_bound
 from storage.child_forms import FormInvalid
 from storage.forms.life_story import LIFE_STORY
@@ -60,15 +57,6 @@ def export_book(worker: Any, child_id: str) -> tuple[str, bytes]:
     """The child's first name and their book as PDF bytes (NotAllowed for a child the worker may not see)."""
     book = life_story_book(state.store(), worker, child_id)
     return book.first_name, life_story_pdf(book)
-
-
-def _thumbnail(image: bytes) -> str:
-    """A small data URL of a photo not yet saved, so the worker sees what they are adding."""
-    with Image.open(io.BytesIO(image)) as picture:
-        picture.thumbnail((240, 240))
-        out = io.BytesIO()
-        picture.save(out, "JPEG", quality=70)
-    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
 
 
 def _section_card(section: LifeStorySection, worker_id: str, correct: Callable[[LifeStoryItem], Any]) -> None:
@@ -235,7 +223,7 @@ async def life_story_page(child_id: str) -> None:
                         f'flat dense no-caps aria-label="Remove kept photo {index + 1}"').mark("drop-kept")
             for index, (sha, image) in enumerate(pending):
                 with ui.column().classes("items-center gap-1").props(f"data-photo-sha={sha}"):
-                    ui.image(_thumbnail(image)).props(f'alt="New photo {index + 1}"').classes("w-24 h-24 rounded")
+                    ui.image(photo_preview(image)).props(f'alt="New photo {index + 1}"').classes("w-24 h-24 rounded")
                     ui.button("Remove", on_click=lambda i=index: remove(i)).props("flat dense no-caps")
 
     def remove(index: int) -> None:
