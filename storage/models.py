@@ -371,6 +371,15 @@ class SafetyScore(BaseModel):
     score: int
 
 
+class SafetyGoal(BaseModel):
+    """A danger statement paired with its safety goal, and each person's score (0-10) at this visit."""
+
+    pair_id: str  # carried forward from visit to visit, so the pair's scores can be followed over time
+    danger: str  # "Worried that ..."
+    goal: str  # "What needs to happen ..."
+    scores: dict[str, int] = {}  # who (storage/forms/visit.py SAFETY_GOAL_SCORERS) -> score; not asked: absent
+
+
 class VisitBody(BaseModel):
     location_detail: str = ""
     present: str = ""
@@ -381,7 +390,8 @@ class VisitBody(BaseModel):
     worries: str = ""
     working_well: str = ""
     needs_to_happen: str = ""
-    safety_scale: list[SafetyScore] = []
+    safety_scale: list[SafetyScore] = []  # one overall scale (the visits before safety goals have only this)
+    safety_goals: list[SafetyGoal] = []
     actions: list[str] = []
     manager_note: str = ""
     return_reason: str = ""

@@ -9,7 +9,8 @@ screen, a restored draft or the offline page's IndexedDB copy:
     code), location_detail, seen / seen_alone / bedroom_seen ("yes", "no" or ""), not_alone_reason (a
     NOT_ALONE_REASONS code), present, observations (fact), analysis (opinion), child_words,
     child_words_not_recorded_reason, worries, working_well, needs_to_happen,
-    safety_scale [{"who", "score"}], actions [{"description", "owner", "due"}], supersedes (a visit id),
+    safety_scale [{"who", "score"}], safety_goals [{"pair_id", "danger", "goal", "worker", "parent", "child",
+    "others"}] (a danger statement, its safety goal and each person's score), actions [{"description", "owner", "due"}], supersedes (a visit id),
     submission_key (made when the form is opened: the visit is stored once per key, storage/submissions.py),
     and any field added to the definition since (kept in the sealed body's `answers`).
 
@@ -30,7 +31,7 @@ from sqlmodel import Session, col, select
 from storage import policy
 from storage.child_forms import child_session
 from storage.drafts import discard_in, load_draft
-from storage.forms.visit import VISIT
+from storage.forms.visit import SAFETY_GOAL_SCORERS, VISIT
 from storage.models import (
     CarePlan,
     CarePlanAction,
@@ -38,13 +39,16 @@ from storage.models import (
     CarePlanBody,
     Child,
     RecordStatus,
+    SafetyGoal,
     SafetyScore,
     Visit,
     VisitBody,
     Worker,
+    new_id,
     utcnow,
 )
 from storage.record_dates import check_dates
+from storage.signs_of_safety import latest_goals
 from storage.store import NotAllowed, Store
 from storage.submissions import KEY_FIELD, key_of, make_once, new_key
 from storage.timescales import is_late_write_up
@@ -145,6 +149,11 @@ def check_visit(fields: dict[str, Any], category: str, now: datetime | None = No
             continue
         scale.append(SafetyScore(who=who, score=score))
 
+    # Checked by the definition (a score 0-10, a statement with its goal); a new pair is given its id here.
+    goals = [SafetyGoal(pair_id=row["pair_id"] or new_id(), danger=row["danger"], goal=row["goal"],
+                        scores={who: int(float(row[who])) for who in SAFETY_GOAL_SCORERS if row[who]})
+             for row in VISIT.rows(fields, "safety_goals")] if "safety_goals" not in problems else []
+
     actions: list[tuple[str, str, date | None]] = []
     for row in fields.get("actions") or []:
         description = str(row.get("description") or "").strip()
@@ -164,7 +173,7 @@ def check_visit(fields: dict[str, Any], category: str, now: datetime | None = No
         raise VisitInvalid(problems)
     assert visited_at is not None and seen is not None
     body = VisitBody(**VISIT.body_values(fields, VisitBody, category), safety_scale=scale,
-                     actions=[a[0] for a in actions])
+                     safety_goals=goals, actions=[a[0] for a in actions])
     return CheckedVisit(visited_at=visited_at, location=_text(fields, "location"), seen=seen, seen_alone=seen_alone,
                         not_alone_reason=reason or None, bedroom_seen=bedroom, body=body, actions=actions,
                         supersedes=_text(fields, "supersedes") or None)
@@ -294,9 +303,17 @@ def form_from_visit(store: Store, worker: Worker, child_id: str, visit_id: str) 
         "not_alone_reason": visit.not_alone_reason or "", "bedroom_seen": yes_no(visit.bedroom_seen),
         **VISIT.form_values(body),
         "safety_scale": [{"who": s.who, "score": s.score} for s in body.safety_scale],
+        "safety_goals": goal_rows(body.safety_goals, scored=True),
         # The old visit's actions are already care plan actions: a correction adds only new ones.
         "actions": [], "supersedes": visit.id, KEY_FIELD: new_key(),
     }
+
+
+def goal_rows(goals: list[SafetyGoal], *, scored: bool) -> list[dict[str, Any]]:
+    """Safety goals as the form's rows: with their scores (a correction) or without (carried forward to be
+    scored again)."""
+    return [{"pair_id": g.pair_id, "danger": g.danger, "goal": g.goal,
+             **{who: g.scores.get(who) if scored else None for who in SAFETY_GOAL_SCORERS}} for g in goals]
 
 
 # ------------------------------------------------------------ opening the form
@@ -316,14 +333,17 @@ class VisitFormStart:
 
 def start_visit_form(store: Store, worker: Worker, child_id: str, supersedes: str = "",
                      now: datetime | None = None) -> VisitFormStart:
-    """The form to show: the worker's unfinished draft if there is one, else a correction, else a new visit.
+    """The form to show: the worker's unfinished draft if there is one, else a correction, else a new visit
+    (with the worries and safety goals of the child's latest visit, to be scored again).
 
     Raises NotAllowed (audited) for a child not on the worker's caseload.
     """
-    with child_session(store, worker, child_id) as (_session, child):
+    with child_session(store, worker, child_id) as (session, child):
         body = store.opened(child).body
-    start = VisitFormStart(child_name=body.name, category=child.category, fields=blank_form(now),
-                           born=body.date_of_birth)
+        carried = latest_goals(store, session, child)
+    # A new visit opens with the child's latest worries and safety goals, unscored: scored again, they chart over time.
+    fields = {**blank_form(now), "safety_goals": goal_rows(carried, scored=False)}
+    start = VisitFormStart(child_name=body.name, category=child.category, fields=fields, born=body.date_of_birth)
     draft = load_draft(store, worker, child_id)
     if draft is not None:
         # A draft is never overwritten by opening the form: what the worker typed comes first.

@@ -42,6 +42,12 @@ class Column:
     kind: Kind = "text"
     low: int | None = None  # a number's bounds
     high: int | None = None
+    noun: str = ""  # the column in a sentence ("the parent's score"); the label if not given
+    paired: str = ""  # another column that goes with this one: a row in use answers both (a worry and its goal)
+
+    @property
+    def words(self) -> str:
+        return self.noun or self.label
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,10 @@ class Form:
         """What to fix, field by field, in the order asked: each problem in the definition's own words."""
         problems: dict[str, str] = {}
         for f in self.fields:
+            if f.kind == "rows" and self.asked(f, fields, category):
+                problem = self.row_problem(f, fields.get(f.name))
+                if problem:
+                    problems[f.name] = problem
             if f.kind in ("rows", "note", "hidden") and not f.required or not self.asked(f, fields, category):
                 continue
             text = self.answer(fields, f.name)
@@ -136,6 +146,38 @@ class Form:
             if problem:
                 problems[f.name] = problem
         return problems
+
+    def rows(self, fields: Mapping[str, Any], name: str) -> list[dict[str, str]]:
+        """A rows field's answer as a list of rows of trimmed text (0 stays "0"), rows left empty dropped."""
+        f = self.field(name)
+        value = fields.get(name)
+        rows = [{c.name: cell(row, c.name) for c in f.columns} for row in value if isinstance(row, Mapping)] \
+            if isinstance(value, list) else []
+        return [row for row in rows if any(row[c.name] for c in f.columns if c.kind != "hidden")]
+
+    def row_problem(self, f: Field, value: Any) -> str:
+        """The first row that cannot be kept, in words naming the field and the row: a number out of its
+        bounds or not whole, one of a pair of columns left blank in a row in use."""
+        if value not in (None, "") and not (isinstance(value, list) and all(isinstance(r, Mapping) for r in value)):
+            return f"{f.label}: the rows could not be read. Add them again."
+        for n, row in enumerate(self.rows({f.name: value}, f.name), 1):
+            for c in f.columns:
+                text = row[c.name]
+                if c.kind == "number" and text:
+                    try:
+                        number = float(text)
+                    except ValueError:
+                        number = 0.5  # not a number: as wrong as a fraction
+                    if not number.is_integer() or (c.low is not None and number < c.low) \
+                            or (c.high is not None and number > c.high):
+                        bounds = f" from {c.low} to {c.high}" if c.low is not None and c.high is not None else ""
+                        return f"{f.label}, row {n}: give the {c.words} as a whole number{bounds}, or leave it blank."
+                if c.paired and not text:  # a row in use answers both of a pair (scores need what they score)
+                    other = next(o for o in f.columns if o.name == c.paired)
+                    missing = f"the {c.words} that goes with the {other.words}" if row[other.name] else \
+                        f"the {c.words} and the {other.words}"
+                    return f"{f.label}, row {n}: write {missing}, or remove the row."
+        return ""
 
     def _wrong(self, f: Field, text: str, today: date | None) -> str:
         if f.kind in ("choice", "yesno") and text not in (f.choices or YES_NO):
@@ -196,6 +238,16 @@ class Form:
         return described
 
 
+def cell(row: Mapping[str, Any], name: str) -> str:
+    """One column of a row as trimmed text: nothing is "", a number 0 is "0"."""
+    value = row.get(name)
+    if value is None or isinstance(value, bool):
+        return ""
+    if isinstance(value, float) and value == int(value):
+        value = int(value)
+    return str(value).strip()
+
+
 OFFLINE_TYPES = {"longtext": "textarea", "choice": "select"}
 
 
@@ -209,6 +261,9 @@ def offline_field(f: Field) -> dict[str, Any]:
         described["options"] = [[code, words] for code, words in f.choices.items()]
     if f.columns:
         described["columns"] = [[c.name, c.label, c.kind, c.low, c.high] for c in f.columns]
+        paired = {c.name: c.paired for c in f.columns if c.paired}
+        if paired:
+            described["paired"] = paired
     return described
 
 

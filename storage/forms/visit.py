@@ -6,6 +6,12 @@ from __future__ import annotations
 from storage.forms import CONFIRM_DATE, Column, Field, Form
 from storage.models import NOT_ALONE_REASONS, VISIT_LOCATIONS
 
+# Who scores each safety goal: the column's name (kept in the sealed body), the person, their score in a sentence.
+SAFETY_GOAL_SCORERS = {"worker": ("Social worker", "social worker's score"),
+                       "parent": ("Parent or carer", "parent's or carer's score"),
+                       "child": ("Child", "child's score"),
+                       "others": ("Others (family network)", "others' score")}
+
 VISIT = Form("visit", "Visit", "visit", [
     Field("visit_date", "Date of the visit", "date", section="When and where", kept="row", required=True,
           past="visit", message="Enter the date of the visit."),
@@ -40,6 +46,19 @@ VISIT = Form("visit", "Visit", "visit", [
     Field("safety_scale", "Safety scale", "rows", hint="0 means the child is not safe, 10 means safe enough to close.",
           columns=(Column("who", "Who was asked"), Column("score", "Score 0–10", "number", 0, 10)),
           row_word="a person's score", row_field="safety_scale_row"),
+    # Each worry as a danger statement paired with its safety goal, scored by each person asked; a later visit
+    # opens with the child's latest pairs (their `pair_id` carried forward) to be scored again.
+    Field("safety_goals", "Worries and safety goals", "rows",
+          hint="Each danger statement with the safety goal that answers it, scored by each person asked: "
+               "0 means the worry is certain to happen, 10 that the goal is met. Leave a score blank if not asked.",
+          columns=(Column("pair_id", "Pair", "hidden"),
+                   Column("danger", "Worried that…", "longtext", noun="danger statement (Worried that…)",
+                          paired="goal"),
+                   Column("goal", "What needs to happen…", "longtext", noun="safety goal (What needs to happen…)",
+                          paired="danger"),
+                   *(Column(who, f"{person} 0–10", "number", 0, 10, noun=noun)
+                     for who, (person, noun) in SAFETY_GOAL_SCORERS.items())),
+          row_word="a worry and its safety goal", row_field="safety_goal_row"),
     Field("actions", "Actions arising", "rows", section="Actions arising",
           hint="Each action is added to the child's care plan when you submit.",
           columns=(Column("description", "Action", "longtext"), Column("owner", "Who will do it"),
