@@ -31,6 +31,7 @@ from storage.models import (
     Draft,
     Worker,
 )
+from storage.signs_of_safety import goal_words
 from storage.store import Store, age_on
 from storage.sync.conflicts import undecided as conflicts_undecided
 from storage.timescales import Clock, clocks_and_problems, worst_first
@@ -186,6 +187,7 @@ def _visit_item(v: Any, worker: Worker, superseded_by: dict[str, str]) -> Timeli
     lines += [(labels.get(name, name.replace("_", " ")), text) for name, text in body.answers.items() if text]
     if body.safety_scale:
         lines.append(("Safety scale (0-10)", "; ".join(f"{s.who}: {s.score}" for s in body.safety_scale)))
+    lines += [(f"Worry and safety goal {n}", goal_words(g)) for n, g in enumerate(body.safety_goals, 1)]
     if body.actions:
         lines.append(("Actions arising", "; ".join(body.actions)))
     if body.return_reason:

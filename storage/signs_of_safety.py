@@ -75,6 +75,13 @@ def latest_goals(store: Store, session: Session, child: Child) -> list[SafetyGoa
                  if body.safety_goals), [])
 
 
+def goal_words(goal: SafetyGoal) -> str:
+    """A safety goal and its scores in a sentence, for the timeline and the sign-off."""
+    scores = ", ".join(f"{person} {goal.scores[who]}" for who, (person, _) in SAFETY_GOAL_SCORERS.items()
+                       if who in goal.scores)
+    return f"Worried that {goal.danger} What needs to happen: {goal.goal} Scores (0-10): {scores or 'not scored'}."
+
+
 def _words(text: str) -> str:
     return " ".join(text.lower().split())
 

@@ -19,6 +19,7 @@ from storage import oversight
 from storage.child_voice import statement_words, statements_on
 from storage.models import VISIT_LOCATIONS
 from storage.recorded import seen_words
+from storage.signs_of_safety import goal_words
 from storage.store import NotAllowed
 from storage.timescales.calendar import LONDON
 
@@ -92,6 +93,8 @@ async def visit_page(visit_id: str) -> None:
             section("What needs to happen", visit.needs_to_happen)
             if visit.safety_scale:
                 section("Safety scale (0-10)", "; ".join(f"{s.who}: {s.score}" for s in visit.safety_scale))
+            for n, goal in enumerate(visit.safety_goals, 1):
+                section(f"Worry and safety goal {n}", goal_words(goal))
             if visit.actions:
                 section("Actions arising", "\n".join(f"• {a}" for a in visit.actions))
             section("Returned to the worker because", visit.return_reason)

@@ -163,6 +163,65 @@ def scale_rows(form: VisitForm) -> None:
     form.error_slot("safety_scale")
 
 
+def goal_rows(form: VisitForm) -> None:
+    """Worries and safety goals: each danger statement with its safety goal, scored 0-10 by each person asked.
+    A new visit opens with the child's latest pairs (storage/visits.py), their scores blank to be given again."""
+    columns = VISIT.field("safety_goals").columns
+    scorers = [c for c in columns if c.kind == "number"]
+    danger_column, goal_column = (c for c in columns if c.name in ("danger", "goal"))
+
+    @ui.refreshable
+    def rows() -> None:
+        goals: list[dict[str, Any]] = form.fields.setdefault("safety_goals", [])
+        for index, row in enumerate(goals):
+            n = index + 1
+            with ui.card().classes("w-full p-2 gap-1").props('data-field="safety_goal_row"'):
+                ui.label(f"Worry and safety goal {n}").classes("font-bold").props('role="heading" aria-level="3"')
+                danger = ui.textarea(danger_column.label, value=row.get("danger") or "").props(
+                    f'outlined dense autogrow for="visit-goal-danger-{index}"').classes("w-full").mark(
+                    f"goal-danger-{index}")
+                goal = ui.textarea(goal_column.label, value=row.get("goal") or "").props(
+                    f'outlined dense autogrow for="visit-goal-goal-{index}"').classes("w-full").mark(
+                    f"goal-goal-{index}")
+                for element, key in ((danger, "danger"), (goal, "goal")):
+                    def set_words(e: Any, r: dict[str, Any] = row, k: str = key) -> None:
+                        r[k] = e.value or ""
+                        form.dirty = True
+
+                    element.on_value_change(set_words)
+                    element.on("blur", form.save)
+                with ui.grid(columns=2).classes("w-full gap-2"):
+                    for c in scorers:
+                        score = ui.number(c.label, value=row.get(c.name), min=c.low, max=c.high, step=1,
+                                          precision=0).props(
+                            f'outlined dense inputmode=numeric for="visit-goal-{c.name}-{index}"').classes(
+                            "min-w-0").mark(f"goal-{c.name}-{index}")
+
+                        def set_score(e: Any, r: dict[str, Any] = row, k: str = c.name) -> None:
+                            r[k] = None if e.value is None else int(e.value)
+                            form.dirty = True
+
+                        score.on_value_change(set_score)
+                        score.on("blur", form.save)
+                ui.button("Remove this worry and goal", icon="delete", on_click=lambda i=index: remove(i)).props(
+                    f'flat dense no-caps aria-label="Remove worry and safety goal {n}"').classes("self-end")
+
+    def add() -> None:
+        form.fields.setdefault("safety_goals", []).append({"pair_id": "", "danger": "", "goal": ""})
+        form.changed("safety_goals", form.fields["safety_goals"], now=True)
+        rows.refresh()
+
+    def remove(index: int) -> None:
+        del form.fields["safety_goals"][index]
+        form.changed("safety_goals", form.fields["safety_goals"], now=True)
+        rows.refresh()
+
+    rows()
+    ui.button(f"Add {VISIT.field('safety_goals').row_word}", icon="add", on_click=add).props("outline").classes(
+        "w-full h-12").mark("add-goal")
+    form.error_slot("safety_goals")
+
+
 def action_rows(form: VisitForm) -> None:
     """Actions arising: each becomes an action on the child's care plan when the visit is submitted."""
 
@@ -206,7 +265,8 @@ def action_rows(form: VisitForm) -> None:
 
 
 # The lists of rows, each drawn by its own function: the rest of the form is drawn from its definition.
-ROWS: dict[str, Callable[[VisitForm], None]] = {"safety_scale": scale_rows, "actions": action_rows}
+ROWS: dict[str, Callable[[VisitForm], None]] = {"safety_scale": scale_rows, "safety_goals": goal_rows,
+                                                "actions": action_rows}
 
 
 def build_fields(form: VisitForm, born: date | None) -> None:

@@ -158,10 +158,21 @@
         const n = body.children.length + 1;
         const line = el("div", { class: "row card", "data-row": "1" });
         for (const [col, word, kind, low, high] of field.columns) {
-          line.append(el("label", {}, word + " (" + n + ")",
-            el("input", { type: kind === "date" || kind === "number" ? kind : "text", "data-col": col,
-                          min: low == null ? null : String(low), max: high == null ? null : String(high),
-                          value: row[col] === undefined || row[col] === null ? "" : String(row[col]) })));
+          const value = row[col] === undefined || row[col] === null ? "" : String(row[col]);
+          if (kind === "hidden") {  // carried with the row, not typed (a safety goal's id)
+            line.append(el("input", { type: "hidden", "data-col": col, value }));
+            continue;
+          }
+          let input;
+          if (kind === "longtext") {
+            input = el("textarea", { "data-col": col });
+            input.value = value;
+          } else {
+            input = el("input", { type: kind === "date" || kind === "number" ? kind : "text", "data-col": col,
+                                  min: low == null ? null : String(low), max: high == null ? null : String(high),
+                                  step: kind === "number" ? "1" : null, value });
+          }
+          line.append(el("label", {}, word + " (" + n + ")", input));
         }
         line.append(el("button", { type: "button", text: "Remove", onclick: () => { line.remove(); saveNow(); } }));
         body.append(line);
