@@ -4,13 +4,15 @@ child's screen reads aloud in Welsh, axe-core finds nothing on it, and leaving w
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
 from storage.child_voice import blank_statement_form, submit_statement
-from storage.models import Child, Worker
+from storage.models import Child, Worker, utcnow
 from storage.signs_of_safety import safety_scores
+from storage.visits import blank_form, submit_visit
 from tests.browser_support import (
     LiveServer,
     ben_and_child,
@@ -109,6 +111,10 @@ def test_the_safety_chart_and_a_childs_statement_on_the_child_page(page, live_se
         child_id = next(c for c in children if safety_scores(store, erin, c).days)  # one with scored visits
         submit_statement(store, erin, child_id, blank_statement_form() | {
             "feeling_home": "2", "worries": "Dad shouting", "tell_iro": "I want to see my brother more"})
+        submit_visit(store, erin, child_id, blank_form(utcnow() - timedelta(hours=2)) | {
+            "seen_alone": "yes", "observations": "Calm at home.", "child_words": "Dad was nicer.",
+            "safety_goals": [{"danger": "Dad shouts at Sam when he drinks.", "goal": "Dad stays sober at home.",
+                              "worker": 4, "parent": 7, "child": 3}]})
     finally:
         store.engine.dispose()
     sign_in(page, "erin")
@@ -116,4 +122,9 @@ def test_the_safety_chart_and_a_childs_statement_on_the_child_page(page, live_se
     page.get_by_role("heading", name="Safety scores over time (Signs of Safety)").wait_for()
     page.get_by_text("I want to see my brother more").first.wait_for()
     page.locator("canvas").first.wait_for()
+    # Each worry and safety goal has its chart and the same scores as a table a screen reader reads as one.
+    page.get_by_role("heading", name="Worry 1: Dad shouts at Sam when he drinks.").wait_for()
+    table = page.get_by_role("table", name=re.compile("Scores for worry 1"))
+    table.get_by_role("columnheader", name="Parent or carer").wait_for()
+    assert table.get_by_role("row").nth(1).get_by_role("cell").all_inner_texts() == ["4", "7", "3"]
     check_screen(page, "a11y-child-safety-chart-and-statement")

@@ -41,6 +41,7 @@ OBSERVATIONS = "Met at the contact centre; Jay ran to show me a model plane he b
 VISIT_WORDS = "I want to see my sister more, and I want to keep my football team."
 ANALYSIS = "Attachment to the carer is growing; sibling time is what he asks for most."
 ACTION = "Ask the sister's carer about a Saturday meet-up"
+WORRY = "Jay's dad drinks before contact and shouts at him."
 
 
 def stored(server: LiveServer, model: type, child_id: str) -> list:
@@ -198,6 +199,11 @@ def test_a_new_visit_started_on_the_offline_page_is_stored_once_with_every_word(
     page.get_by_role("button", name="Add a person's score").click()
     page.get_by_label("Who was asked (1)", exact=True).fill("Jay")
     page.get_by_label("Score 0–10 (1)").fill("7")
+    page.get_by_role("button", name="Add a worry and its safety goal").click()
+    page.get_by_label("Worried that… (1)").fill(WORRY)
+    page.get_by_label("What needs to happen… (1)").fill("Jay's dad comes to contact sober.")
+    page.get_by_label("Social worker 0–10 (1)").fill("4")
+    page.get_by_label("Child 0–10 (1)").fill("0")
     page.get_by_role("button", name="Add an action").click()
     page.get_by_label("Action (1)").fill(ACTION)
     page.get_by_label("Who will do it (1)").fill("Social worker")
@@ -220,5 +226,7 @@ def test_a_new_visit_started_on_the_offline_page_is_stored_once_with_every_word(
     assert visit.seen is True and visit.seen_alone is True and visit.bedroom_seen is False
     assert visit.present == "Contact supervisor" and visit.analysis == ANALYSIS and visit.child_words == VISIT_WORDS
     assert [(s.who, s.score) for s in visit.safety_scale] == [("Jay", 7)]
+    assert [(g.danger, g.scores) for g in visit.safety_goals] == [(WORRY, {"worker": 4, "child": 0})]
+    assert visit.safety_goals[0].pair_id  # given its id, to be carried to the next visit
     actions = [a for a in stored(live_server, CarePlanAction, child_id) if a.from_visit == visit.id]
     assert [(a.description, a.owner) for a in actions] == [(ACTION, "Social worker")]
