@@ -3,10 +3,11 @@ is required and what to say when it is missing, declared once (storage/forms/vis
 life_story.py, care_plan_action.py).
 
 From a definition come the blank form (`Form.blank`), the checks every form shares (`Form.problems`: a
-missing answer, a code not in the list, a date that has not happened), the sealed body's fields
-(`Form.body_values`, `Form.form_values`), the NiceGUI page's fields (pwa/form_fields.py) and the offline
-page's form (`Form.offline`, served by pwa/pwa_shell.py). A new field is one line here; the checks no
-definition can say (a visit's date and time together, rows of scores) stay with the kind's own module.
+missing answer, a code not in the list, a date that has not happened, a row's number out of its bounds or
+one of a pair of columns left blank), the sealed body's fields (`Form.body_values`, `Form.form_values`), the
+NiceGUI page's fields (pwa/form_fields.py) and the offline page's form (`Form.offline`, served by
+pwa/pwa_shell.py). A new field is one line here; the checks no definition can say (a visit's date and time
+together, who gave the overall scale's scores) stay with the kind's own module.
 
 A form travels as a plain dict of strings (rows: lists of dicts), the same shape from the screen, a draft
 or the offline page. A yes/no answer is "yes", "no" or "" (True and False are read as yes and no).
