@@ -69,19 +69,22 @@ def cell(tag: str, text: str, **attributes: str) -> TextElement:
 
 
 def scores_table(n: int, goal: GoalScores) -> None:
-    """Every visit's scores for the goal, a row a visit: a real table (caption, headers with their scope), so a
+    """The charted visits' scores for the goal, a row a visit: a real table (caption, headers with their scope), so a
     screen reader can move through it as a table."""
     people = list(goal.scores)
     with ui.element("div").classes("w-full overflow-x-auto"):
         with ui.element("table").classes("text-sm border-collapse w-full").mark(f"safety-goal-table-{n}"):
-            cell("caption", f"Scores for worry {n}, 0 (the worry will happen) to 10 (the goal is met), by visit"
-                 ).classes("text-left font-normal italic", remove="border px-1")
+            latest = f", the latest {RECENT_VISITS}" if len(goal.days) > RECENT_VISITS else ""
+            cell("caption", f"Scores for worry {n}, 0 (the worry will happen) to 10 (the goal is met), "
+                 f"by visit{latest}").classes("text-left font-normal italic", remove="border px-1")
             with ui.element("thead"), ui.element("tr"):
                 cell("th", "Visit", scope="col")
                 for person in people:
                     cell("th", person, scope="col")
             with ui.element("tbody"):
-                for index, day in reversed(list(enumerate(goal.days))):  # the latest first
+                # The latest first, as many as the chart shows: a table of years of weekly visits would be the
+                # longest thing on the page.
+                for index, day in list(reversed(list(enumerate(goal.days))))[:RECENT_VISITS]:
                     with ui.element("tr"):
                         cell("th", f"{day:%-d %b %Y}", scope="row")
                         for person in people:

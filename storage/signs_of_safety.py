@@ -79,7 +79,15 @@ def goal_words(goal: SafetyGoal) -> str:
     """A safety goal and its scores in a sentence, for the timeline and the sign-off."""
     scores = ", ".join(f"{person} {goal.scores[who]}" for who, (person, _) in SAFETY_GOAL_SCORERS.items()
                        if who in goal.scores)
-    return f"Worried that {goal.danger} What needs to happen: {goal.goal} Scores (0-10): {scores or 'not scored'}."
+    return (f"Worried that {_without(goal.danger, 'worried that')} What needs to happen: "
+            f"{_without(goal.goal, 'what needs to happen')} Scores (0-10): {scores or 'not scored'}.")
+
+
+def _without(text: str, opening: str) -> str:
+    """The words without the opening the worker may have typed too ("Worried that Worried that ...")."""
+    if text.lower().startswith(opening):
+        text = text[len(opening):].lstrip(" :.…")
+    return text
 
 
 def _words(text: str) -> str:
