@@ -11,6 +11,7 @@ sentence case, an error summary whose links move focus to their fields, what is 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -216,9 +217,12 @@ def test_the_visit_forms_error_summary_links_each_problem_to_its_field(page, liv
     page.goto(f"/child/{child_id}/visit")
     wait_connected(page)
     page.get_by_label("Observations (fact)").fill("")
+    page.get_by_role("button", name="Add a worry and its safety goal").click()  # its row is checked by axe too
+    page.get_by_label("Worried that…").fill("Jay's dad shouts at him when he has been drinking.")
     page.get_by_role("button", name="Submit visit").click()
     summary = page.locator(".seen-error-summary")
     summary.get_by_role("heading", name="There is a problem").wait_for()
+    summary.get_by_role("link", name=re.compile("Worries and safety goals, row 1: write the safety goal")).wait_for()
     # Focus moves to the summary, and its top is not under the fixed header.
     page.wait_for_function("document.activeElement?.classList.contains('seen-error-summary')")
     header_bottom = page.locator(".q-header").bounding_box()["y"] + page.locator(".q-header").bounding_box()["height"]
