@@ -29,6 +29,7 @@ pytestmark = pytest.mark.browser
 OBSERVATIONS = "Jay showed me the den he built under the stairs with his foster carer."
 MORE = " He talked about his sister the whole time."
 CHILD_WORDS = "I like it here but I miss Kayla."
+WORRY = "Jay's dad shouts at him when he has been drinking."
 HANDED = "No signal. This visit is kept on this phone"
 
 
@@ -71,6 +72,11 @@ def test_a_visit_form_handed_over_when_the_signal_goes_is_stored_once_with_every
     tap(page, "seen_alone", "No")
     tap(page, "not_alone_reason", "The worker was unable to see the child alone")
     page.get_by_label("Observations (fact)").fill(OBSERVATIONS)
+    page.get_by_role("button", name="Add a worry and its safety goal").click()
+    page.get_by_label("Worried that…").fill(WORRY)
+    page.get_by_label("What needs to happen…").fill("Dad comes to contact sober.")
+    page.get_by_label("Child 0–10").fill("3")
+    page.get_by_label("What needs to happen…").click()  # the score's field left: kept in the draft
 
     drop_signal(context, page)
     # Nothing covers the form: NiceGUI's "Connection lost" box is never shown.
@@ -86,6 +92,10 @@ def test_a_visit_form_handed_over_when_the_signal_goes_is_stored_once_with_every
     group(page, "Did you see the child's bedroom?").get_by_label("Yes").check()
     page.get_by_label("Where the visit took place").select_option("school")
     page.get_by_label("In the child's own words").fill(CHILD_WORDS)
+    # The worry typed on the screen came over with its id (the offline page's rows take the same columns).
+    assert page.get_by_label("Worried that… (1)").input_value() == WORRY
+    assert page.get_by_label("Child 0–10 (1)").input_value() == "3"
+    page.get_by_label("Parent or carer 0–10 (1)").fill("6")
     page.get_by_role("button", name="Submit visit").dblclick()
     page.get_by_text("Submitted. It will be sent to Seen").wait_for()
 
@@ -102,6 +112,7 @@ def test_a_visit_form_handed_over_when_the_signal_goes_is_stored_once_with_every
     assert visit.observations == OBSERVATIONS and visit.child_words == CHILD_WORDS
     assert visit.seen is True and visit.seen_alone is True and visit.bedroom_seen is True
     assert visit.location == "school" and visit.status == "submitted"
+    assert [(g.danger, g.scores) for g in visit.safety_goals] == [(WORRY, {"child": 3, "parent": 6})]
     assert page.evaluate("SeenDrafts.listDrafts().then(ds => ds.map(d => [d.id, d.state, d.fields]))") == []
 
 

@@ -177,6 +177,11 @@ def goal_rows(form: VisitForm) -> None:
             n = index + 1
             with ui.card().classes("w-full p-2 gap-1").props('data-field="safety_goal_row"'):
                 ui.label(f"Worry and safety goal {n}").classes("font-bold").props('role="heading" aria-level="3"')
+                # The pair's id, carried from visit to visit: not typed, read with the row if the form is handed
+                # to the offline page (pwa/static/seen-page.js).
+                kept = ui.element("span").classes("hidden")
+                kept.props["data-col"] = "pair_id"
+                kept.props["data-value"] = str(row.get("pair_id") or "")
                 danger = ui.textarea(danger_column.label, value=row.get("danger") or "").props(
                     f'outlined dense autogrow for="visit-goal-danger-{index}"').classes("w-full").mark(
                     f"goal-danger-{index}")

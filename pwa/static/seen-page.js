@@ -147,11 +147,14 @@
       if (el.parentElement && el.parentElement.closest("[data-field]")) continue; // inside a row, read with it
       const rows = rowFields[name];
       if (rows) {
-        // A row of a list (a safety score, an action): its controls in order are the row's columns.
+        // A row of a list (a safety score, an action): its controls in order are the row's typed columns; a
+        // column carried but not typed (a safety goal's id) is an element of its own, [data-col][data-value].
         const row = {};
+        const typed = rows.columns.filter((column) => column[2] !== "hidden");
         nativeControls(el).forEach((control, i) => {
-          if (rows.columns[i]) row[rows.columns[i][0]] = control.value;
+          if (typed[i]) row[typed[i][0]] = control.value;
         });
+        for (const kept of el.querySelectorAll("[data-col]")) row[kept.dataset.col] = kept.dataset.value || "";
         (fields[rows.name] = fields[rows.name] || []).push(row);
         continue;
       }
