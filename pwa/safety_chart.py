@@ -79,7 +79,7 @@ def scores_table(n: int, goal: GoalScores) -> None:
                  f"by visit{latest}").classes("text-left font-normal italic", remove="border px-1")
             with ui.element("thead"), ui.element("tr"):
                 cell("th", "Visit", scope="col")
-                for person in people:
+                for person in people or ["Scores"]:
                     cell("th", person, scope="col")
             with ui.element("tbody"):
                 # The latest first, as many as the chart shows: a table of years of weekly visits would be the
@@ -90,6 +90,5 @@ def scores_table(n: int, goal: GoalScores) -> None:
                         for person in people:
                             score = goal.scores[person][index]
                             cell("td", "not scored" if score is None else str(score))
-                if not people:
-                    with ui.element("tr"):
-                        cell("td", "Not scored yet.", colspan=str(len(people) + 1))
+                        if not people:
+                            cell("td", "not scored")
