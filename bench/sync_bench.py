@@ -445,18 +445,20 @@ Device = tuple[str, dict[str, Any], int, list[str], str]  # token, batch, cursor
 
 async def _device_sync(http: aiohttp.ClientSession, url: str, token: str, batch: dict[str, Any], cursor: int,
                        held: list[str], directory_version: str) -> tuple[int, str]:
-    """One device's sync: its push, then its pulls until nothing more; returns its new cursor and version."""
+    """One device's sync as SyncClient makes it: its (last) batch with its first pull in one request (`/sync`),
+    then pulls until nothing more; returns its new cursor and version."""
     headers = {"Authorization": f"Bearer {token}"}
-    async with http.post(f"{url}{PREFIX}/push", json=batch, headers=headers) as response:
-        response.raise_for_status()
-        await response.read()
+    path, body = "/sync", {"push": batch}
     while True:
         # As SyncClient does: the cursor and the directory version the device holds.
-        async with http.post(f"{url}{PREFIX}/pull", headers=headers,
-                             json={"cursor": cursor, "held": held, "limit": 200,
-                                   "directory_version": directory_version}) as response:
+        wanted = {"cursor": cursor, "held": held, "limit": 200, "directory_version": directory_version}
+        async with http.post(f"{url}{PREFIX}{path}", headers=headers, json={**body, "pull": wanted} if body else wanted
+                             ) as response:
             response.raise_for_status()
             page = await response.json()
+        if body:
+            page = page["pull"]
+            path, body = "/pull", {}
         cursor = page["cursor"]
         directory_version = page.get("directory_version", "")
         if not page["more"]:

@@ -106,8 +106,9 @@ async def enrol(request: messages.EnrolRequest, http: Request) -> messages.Enrol
     return messages.Enrolled(device_id=found.id, token=token, worker_id=worker.id, username=worker.username)
 
 
-@router.post("/push", response_model=messages.PushResult, summary="Push a signed batch of changes")
-async def push(batch: messages.PushBatch, token: Token) -> messages.PushResult:
+async def _signed_changes(batch: messages.PushBatch, token: str) -> tuple[str, list[dict[str, Any]], list[bytes]]:
+    """The batch's key, changes and their canonical encodings, once its signature is checked; an altered batch
+    (or one naming a change twice) is refused whole and audited."""
     # The device is looked up in the batch's own transaction; the signature is keyed by what the server
     # keeps of the token (its hash), so it is checked first, without the database.
     key = messages.token_key(token)
@@ -124,10 +125,42 @@ async def push(batch: messages.PushBatch, token: Token) -> messages.PushResult:
     if len(set(ids)) != len(ids):
         await _audit_tampered(await device(token), batch.batch_id, "sync", "a change named twice")
         raise SyncRefused("This batch names the same change twice, so none of it was applied.", code=Reason.tampered)
+    return key, wire, encoded
+
+
+def _push_result(outcome: sync_push.PushOutcome) -> messages.PushResult:
+    return messages.PushResult(applied=outcome.applied, duplicates=outcome.duplicates, conflicts=outcome.conflicts,
+                               cursor=outcome.cursor, outdated=outcome.outdated, refused=outcome.refused,
+                               held=outcome.held)
+
+
+def _pull_page(page: sync_pull.PullPage) -> messages.PullPage:
+    return messages.PullPage(changes=[messages.Change.model_validate(c) for c in page.changes],
+                             removals=page.removals, directory=page.directory, cursor=page.cursor, more=page.more,
+                             directory_version=page.directory_version)
+
+
+@router.post("/push", response_model=messages.PushResult, summary="Push a signed batch of changes")
+async def push(batch: messages.PushBatch, token: Token) -> messages.PushResult:
+    key, wire, encoded = await _signed_changes(batch, token)
     outcome = await run_in_threadpool(sync_push.push, state.store(), key, batch.batch_id, wire, encoded)
-    return messages.PushResult(applied=outcome.applied, duplicates=outcome.duplicates,
-                               conflicts=outcome.conflicts, cursor=outcome.cursor, outdated=outcome.outdated,
-                               refused=outcome.refused, held=outcome.held)
+    return _push_result(outcome)
+
+
+@router.post("/sync", response_model=messages.SyncResult,
+             summary="Push a signed batch and pull the first page after it, in one request and one transaction")
+async def push_and_pull(request: messages.SyncRequest, token: Token) -> messages.SyncResult:
+    """What `/push` and then `/pull` do, with half the requests and one transaction (one lookup of the
+    device): the client sends its last batch this way. A refused batch refuses the whole request."""
+    if request.pull.child_ids is not None:
+        raise SyncRefused("A pull of some children only goes to /pull, not with a push.", code=Reason.bad_request)
+    batch, wanted = request.push, request.pull
+    key, wire, encoded = await _signed_changes(batch, token)
+    then = sync_pull.after_push(state.store(), len(wire), cursor=wanted.cursor, held=wanted.held, limit=wanted.limit,
+                                directory_version=wanted.directory_version,
+                                holds=wanted.holds.model_dump() if wanted.holds is not None else None)
+    outcome = await run_in_threadpool(sync_push.push, state.store(), key, batch.batch_id, wire, encoded, then=then)
+    return messages.SyncResult(push=_push_result(outcome), pull=_pull_page(outcome.then))
 
 
 @router.post("/pull", response_model=messages.PullPage, summary="Pull the next page of changes")
@@ -136,9 +169,7 @@ async def pull(request: messages.PullRequest, token: Token) -> messages.PullPage
         sync_pull.pull, state.store(), messages.token_key(token), cursor=request.cursor, held=request.held,
         child_ids=request.child_ids, limit=request.limit, directory_version=request.directory_version,
         holds=request.holds.model_dump() if request.holds is not None else None)
-    return messages.PullPage(changes=[messages.Change.model_validate(c) for c in page.changes],
-                             removals=page.removals, directory=page.directory, cursor=page.cursor, more=page.more,
-                             directory_version=page.directory_version)
+    return _pull_page(page)
 
 
 @router.post("/audit", response_model=messages.AuditResult, summary="Send this device's own audit events")
