@@ -19,8 +19,8 @@ from storage.models import ChangeLog, Outbox
 def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple[Any, ...]], *,
                 upsert: str | None = None, returning: str | None = None) -> list[Any] | None:
     """Inserts rows in the caller's transaction, in order: on PostgreSQL through psycopg (SQLAlchemy's per-row
-    work would double it), by COPY when nothing is returned or upserted, else with one multi-row insert a
-    thousand rows; elsewhere with SQLAlchemy.
+    work would double it), by COPY when there are many and nothing is returned or upserted, else with one
+    multi-row insert a thousand rows; elsewhere with SQLAlchemy.
     With `upsert` (the primary key's column), a row already there takes the new values. With
     `returning` (a column), returns that column of the rows inserted, on PostgreSQL; else None."""
     if not rows:
@@ -38,7 +38,7 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
     if moments:
         rows = [tuple(_moment(v) if i in moments else v for i, v in enumerate(row)) for row in rows]
     raw = psycopg_connection(session)
-    if not upsert and not returning:
+    if not upsert and not returning and len(rows) >= COPY_FROM:
         _copy_rows(raw, table.name, columns, rows)
         return None
     conflict = ""
@@ -64,6 +64,11 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
     except psycopg.Error as e:
         raise DBAPIError.instance(f'INSERT INTO "{table.name}"', None, e, psycopg.Error) from e
     return returned if returning else None
+
+
+# From this many rows, COPY: it takes three exchanges with the server where one insert takes one, so a
+# device's small sync (a row or two a table) stays with the insert.
+COPY_FROM = 20
 
 
 def _copy_rows(raw: psycopg.Connection[Any], name: str, columns: str, rows: list[tuple[Any, ...]]) -> None:

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model
+from sqlalchemy import ARRAY, String, any_, bindparam
 from sqlmodel import Session, SQLModel, col, select
 
 from storage import policy
+from storage.hot import Hot
 from storage.models import (
     BODY_OF,
     KIND_OF,
@@ -79,8 +81,7 @@ class Records:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             # Which exist first (most of a push is new records), then only those are read as rows.
-            present = (sorted(self.session.execute(select(table.c.id).where(table.c.id.in_(chunk))).scalars())
-                       if probe else chunk)
+            present = sorted(row[0] for row in _probe(table).rows(self.session, {"ids": chunk})) if probe else chunk
             found: dict[str, Any] = {}
             if present:
                 query = select(model).where(col(key).in_(present)).order_by(key)
@@ -172,6 +173,17 @@ class Records:
         conflicts = [c["record_id"] for c in changes if c["kind"] == "conflict"]
         if conflicts:
             self.load(Conflict, conflicts)
+
+
+_PROBES: dict[Any, Hot] = {}
+
+
+def _probe(table: Any) -> Hot:
+    """Which of some ids a table holds, as a plain statement (prefetching runs before anything is pending)."""
+    if table not in _PROBES:
+        _PROBES[table] = Hot(select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True))),
+                             select(table.c.id).where(table.c.id == any_(bindparam("ids", type_=ARRAY(String)))))
+    return _PROBES[table]
 
 
 # Asked, on the server, whether a change may be made, once it is known what it would change: (the change,
