@@ -18,9 +18,8 @@ from storage.models import ChangeLog, Outbox
 
 def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple[Any, ...]], *,
                 upsert: str | None = None, returning: str | None = None) -> list[Any] | None:
-    """Inserts rows in the caller's transaction, in order: on PostgreSQL through psycopg (SQLAlchemy's per-row
-    work would double it), by COPY when there are many and nothing is returned or upserted, else with one
-    multi-row insert a thousand rows; elsewhere with SQLAlchemy.
+    """Inserts rows in the caller's transaction, in order: on PostgreSQL with one multi-row insert a
+    thousand rows, through psycopg (SQLAlchemy's per-row work would double it), elsewhere with SQLAlchemy.
     With `upsert` (the primary key's column), a row already there takes the new values. With
     `returning` (a column), returns that column of the rows inserted, on PostgreSQL; else None."""
     if not rows:
@@ -37,16 +36,13 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
     moments = [i for i, n in enumerate(names) if isinstance(table.c[n].type, UTCDateTime)]
     if moments:
         rows = [tuple(_moment(v) if i in moments else v for i, v in enumerate(row)) for row in rows]
-    raw = psycopg_connection(session)
-    if not upsert and not returning and len(rows) >= COPY_FROM:
-        _copy_rows(raw, table.name, columns, rows)
-        return None
     conflict = ""
     if upsert:
         conflict = f' ON CONFLICT ("{upsert}") DO UPDATE SET ' + ", ".join(
             f'"{n}" = excluded."{n}"' for n in names if n != upsert)
     suffix = f' RETURNING "{returning}"' if returning else ""
     returned: list[Any] = []
+    raw = psycopg_connection(session)
     per_statement = max(1, min(1000, 30000 // len(names)))
     try:
         # One multi-row VALUES a chunk (rows keep their order, and serial numbers follow it), with
@@ -64,22 +60,6 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
     except psycopg.Error as e:
         raise DBAPIError.instance(f'INSERT INTO "{table.name}"', None, e, psycopg.Error) from e
     return returned if returning else None
-
-
-# From this many rows, COPY: it takes three exchanges with the server where one insert takes one, so a
-# device's small sync (a row or two a table) stays with the insert.
-COPY_FROM = 20
-
-
-def _copy_rows(raw: psycopg.Connection[Any], name: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
-    # Rows that return nothing go by COPY: no statement of thousands of placeholders to build and parse, and
-    # PostgreSQL's cheapest way in. The same constraints (keys, foreign keys) are checked, in order.
-    try:
-        with raw.cursor() as cursor, cursor.copy(f'COPY "{name}" ({columns}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(row)
-    except psycopg.Error as e:
-        raise DBAPIError.instance(f'COPY "{name}"', None, e, psycopg.Error) from e
 
 
 def _moment(value: datetime | None) -> datetime | None:

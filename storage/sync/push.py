@@ -252,9 +252,9 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
         # chain. Seq order is then commit order, so a node pulling by cursor never skips a change.
         if not lock_first:
             lock_log_and_chain(session)
-        insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), log_rows)
+        seqs = insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), log_rows, returning="seq")
         # Under the lock, the batch's last number is the log's latest.
-        outcome.cursor = latest_in(session)
+        outcome.cursor = max(seqs) if seqs else latest_in(session)
         if then is not None:
             # After the numbering, so the pull holds what this batch did (its conflicts too), as a pull sent
             # after the push would. The outbox was absorbed as the batch began, and is not looked at again here.
