@@ -91,6 +91,22 @@ class Records:
             for record_id in chunk:
                 self.rows[(model, record_id)] = found.get(record_id)
 
+    def load_read_only(self, model: type[SQLModel], ids: Iterable[str]) -> None:
+        """Loads records the batch only reads (the children its records belong to, not changed by it) as plain
+        rows made into snapshots without the ORM's bookkeeping (as `caller_for` makes the device's): a mapped
+        row costs ~50 µs to make. A snapshot is never saved; one the batch changes is loaded by `load`."""
+        wanted = sorted({i for i in ids if isinstance(i, str) and (model, i) not in self.rows})
+        if not wanted:
+            return
+        hot = _read_rows(model)
+        names = ["id", *(c.name for c in table_of(model).columns if c.name != "id")]  # as `_read_rows` reads them
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            found = {row[0]: model.model_construct(**dict(zip(names, row, strict=True)))
+                     for row in hot.rows(self.session, {"ids": chunk})}
+            for record_id in chunk:
+                self.rows[(model, record_id)] = found.get(record_id)
+
     def load_stamps(self, ids: Iterable[str]) -> None:
         wanted = sorted({i for i in ids if i not in self.stamps})
         for start in range(0, len(wanted), 500):
@@ -167,7 +183,7 @@ class Records:
                     child_ids.add(child_id)
         for kind in sorted(by_kind, key=lambda k: KIND_RANK.get(k, 9)):
             self.load(MODEL_OF[kind], by_kind[kind], for_update=for_update)
-        self.load(Child, child_ids, probe=False)  # the children a batch refers to are there, as a rule
+        self.load_read_only(Child, child_ids)  # the children a batch refers to (those it changes are loaded)
         self.load_stamps(i for k, ids in by_kind.items() if not issubclass(MODEL_OF[k], MutableRecord) for i in ids
                          if self.rows[(MODEL_OF[k], i)] is not None)
         conflicts = [c["record_id"] for c in changes if c["kind"] == "conflict"]
@@ -184,6 +200,19 @@ def _probe(table: Any) -> Hot:
         _PROBES[table] = Hot(select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True))),
                              select(table.c.id).where(table.c.id == any_(bindparam("ids", type_=ARRAY(String)))))
     return _PROBES[table]
+
+
+_READS: dict[Any, Hot] = {}
+
+
+def _read_rows(model: type[SQLModel]) -> Hot:
+    """A table's rows with some ids, every column, the id first, as a plain statement."""
+    if model not in _READS:
+        table = table_of(model)
+        columns = [table.c.id, *(c for c in table.columns if c.name != "id")]
+        _READS[model] = Hot(select(*columns).where(table.c.id.in_(bindparam("ids", expanding=True))),
+                            select(*columns).where(table.c.id == any_(bindparam("ids", type_=ARRAY(String)))))
+    return _READS[model]
 
 
 # Asked, on the server, whether a change may be made, once it is known what it would change: (the change,
