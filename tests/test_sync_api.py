@@ -44,10 +44,11 @@ def api_store(db_url: str) -> Iterator[tuple[Store, Caseload]]:
 
 def test_openapi_document_describes_every_sync_route():
     document = build_app().openapi()
-    assert {"/api/sync/enrol", "/api/sync/push", "/api/sync/pull", "/api/sync/audit",
+    assert {"/api/sync/enrol", "/api/sync/push", "/api/sync/sync", "/api/sync/pull", "/api/sync/audit",
             "/api/sync/status"} <= set(document["paths"])
-    push = document["paths"]["/api/sync/push"]["post"]
-    assert {"200", "400", "401", "403", "409", "422"} <= set(push["responses"])
+    for pushing in ("push", "sync"):
+        push = document["paths"][f"/api/sync/{pushing}"]["post"]
+        assert {"200", "400", "401", "403", "409", "422"} <= set(push["responses"])
     sent = document["paths"]["/api/sync/audit"]["post"]
     assert {"200", "400", "401", "403", "422"} <= set(sent["responses"])
     assert sent["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/AuditResult")
@@ -61,7 +62,7 @@ def test_schemathesis_finds_no_server_error(api_store):
     schema = schemathesis.openapi.from_asgi("/openapi.json", build_app())
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 6  # the five sync routes and /status
+    assert len(operations) == 7  # the six sync routes and /status
     for operation in operations:
 
         @given(case=operation.as_strategy())

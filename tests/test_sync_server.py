@@ -21,6 +21,7 @@ from storage.models import (
     ChangeLog,
     Child,
     Conflict,
+    Device,
     KeyringEntry,
     Outbox,
     Visit,
@@ -375,3 +376,52 @@ def add_visit_on_server(server: Store, caseload: Caseload, child: str) -> str:
         return add_visit(server, caseload.children[child], caseload.workers["ben"], "Later, on the hosted app")
     finally:
         server.outbox_enabled = False
+
+
+def test_the_last_batch_and_the_first_pull_go_in_one_request(seeded, servers, tmp_path):
+    """`/api/sync/sync`: the push and the pull after it in one request and one transaction (issue 19). The page
+    holds what the batch did (its conflicts too) as a pull sent after it would; a batch altered on the way
+    refuses the whole request, nothing applied and nothing pulled."""
+    server, caseload = seeded
+    url = servers[0].url
+    ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[url])
+    amara = enrol(server, node(tmp_path, "amara"), "amara", caseload, urls=[url])
+    assert ben.sync_once().phase == Phase.idle and amara.sync_once().phase == Phase.idle
+    action = caseload.actions["Alfie"]
+    edit_action(ben.store, action, outcome="Contact arranged for Saturdays")
+    assert ben.sync_once().phase == Phase.idle
+    edit_action(amara.store, action, outcome="Contact paused pending review")
+    add_visit(amara.store, caseload.children["Alfie"], caseload.workers["amara"], "Seen at school")
+
+    enrolment = sync_node.load_enrolment(amara.store)
+    headers = {"Authorization": f"Bearer {enrolment.token}"}
+    changes = sync_node.pending_changes(amara.store)
+    wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in changes]
+    batch_id = str(uuid.uuid4())
+    batch = {"batch_id": batch_id, "changes": wire,
+             "signature": messages.batch_signature(messages.token_key(enrolment.token), batch_id, wire)}
+    wanted = {"cursor": sync_node.cursor(amara.store), "held": sync_node.held_children(amara.store),
+              "directory_version": sync_node.directory_version(amara.store),
+              "holds": sync_node.holds(amara.store, taking=[c["change_id"] for c in changes])}
+    assert wanted["holds"]["waiting"] == 0
+
+    tampered = {**batch, "changes": [{**wire[0], "record_id": wire[0]["record_id"] + "x"}, *wire[1:]]}
+    refused = httpx.post(f"{url}/api/sync/sync", json={"push": tampered, "pull": wanted}, headers=headers, timeout=60)
+    assert refused.status_code == 400 and refused.json()["code"] == "tampered"
+    assert all(c["change_id"] not in log_counts(server, caseload) for c in wire)
+
+    answer = httpx.post(f"{url}/api/sync/sync", json={"push": batch, "pull": wanted}, headers=headers, timeout=60)
+    assert answer.status_code == 200, answer.text
+    pushed, page = answer.json()["push"], answer.json()["pull"]
+    assert sorted(pushed["applied"]) == sorted(c["change_id"] for c in wire) and pushed["conflicts"] == 1
+    kinds = [c["kind"] for c in page["changes"]]
+    assert "conflict" in kinds and kinds.count("care_plan_action") == 2  # ben's edit, then amara's own
+    assert page["cursor"] == pushed["cursor"] and not page["more"]
+    with server.session() as session:
+        device = session.get(Device, enrolment.device_id)
+        assert (device.waiting, device.set_aside) == (0, 0)  # the holds as they are once the batch is taken
+
+    # A pull of some children only goes alone.
+    only = httpx.post(f"{url}/api/sync/sync", headers=headers, timeout=60,
+                      json={"push": batch, "pull": {**wanted, "child_ids": [caseload.children["Alfie"]]}})
+    assert only.status_code == 400 and "/pull" in only.json()["message"]

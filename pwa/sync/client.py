@@ -148,17 +148,20 @@ class SyncClient:
         report = SyncReport(Phase.idle)
         self.phase = Phase.pushing
         sync_node.send_photos_whole_once(self.store)
-        self._push_all(enrolment, report)
+        last = self._push_all(enrolment, report)
         self.phase = Phase.sending_audit
         self._send_audit(enrolment, report)
         self.phase = Phase.pulling
-        self._pull_all(enrolment, report)
+        self._pull_all(enrolment, report, last)
         self.phase = Phase.idle
         return report
 
-    def _push_all(self, enrolment: Enrolment, report: SyncReport) -> None:
+    def _push_all(self, enrolment: Enrolment, report: SyncReport) -> list[dict[str, Any]]:
+        """Pushes every batch but the last, which is returned to go with the first pull (one request)."""
         key = messages.token_key(enrolment.token)
         while changes := sync_node.pending_changes(self.store, self.batch_size):
+            if sync_node.holds(self.store)["waiting"] <= len(changes):
+                return changes
             result = self._push(enrolment, key, changes, report)
             if result is None and len(changes) > 1:
                 # The batch as a whole was not valid: send its changes one by one to set aside only the bad.
@@ -166,31 +169,42 @@ class SyncClient:
                     self._push(enrolment, key, [change], report)
             elif result is None:
                 continue
+        return []
+
+    @staticmethod
+    def _batch(key: str, changes: list[dict[str, Any]]) -> dict[str, Any]:
+        wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in changes]
+        batch_id = str(uuid.uuid4())
+        return {"batch_id": batch_id, "changes": wire, "signature": messages.batch_signature(key, batch_id, wire)}
 
     def _push(self, enrolment: Enrolment, key: str, changes: list[dict[str, Any]],
               report: SyncReport) -> messages.PushResult | None:
-        wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in changes]
-        batch_id = str(uuid.uuid4())
-        payload = {"batch_id": batch_id, "changes": wire,
-                   "signature": messages.batch_signature(key, batch_id, wire)}
         try:
-            answer = self._post(enrolment, "/push", payload)
+            answer = self._post(enrolment, "/push", self._batch(key, changes))
         except _Refused as refused:
-            if refused.status == 403 and refused.body.change_ids:
-                for change_id in refused.body.change_ids:
-                    sync_node.mark_refused(self.store, [change_id],
-                                            refused.body.reasons.get(change_id, refused.body.message))
-                report.refused += len(refused.body.change_ids)
-                return None if len(changes) == 1 else messages.PushResult(applied=[], duplicates=[],
-                                                                          conflicts=0, cursor=0)
-            if refused.status in (409, 422) and len(changes) == 1:
-                sync_node.mark_refused(self.store, [changes[0]["change_id"]], refused.body.message)
-                report.refused += 1
-                return None
-            if refused.status in (409, 422):
-                return None
-            raise SyncFailed(refused.body.message) from None
-        result = messages.PushResult.model_validate(answer)
+            return self._push_refused(refused, changes, report)
+        return self._pushed(messages.PushResult.model_validate(answer), report)
+
+    def _push_refused(self, refused: _Refused, changes: list[dict[str, Any]],
+                      report: SyncReport) -> messages.PushResult | None:
+        """A batch refused whole: its changes the server named are set aside; None when the batch as a whole was
+        not valid (then its changes are sent one by one)."""
+        if refused.status == 403 and refused.body.change_ids:
+            for change_id in refused.body.change_ids:
+                sync_node.mark_refused(self.store, [change_id],
+                                        refused.body.reasons.get(change_id, refused.body.message))
+            report.refused += len(refused.body.change_ids)
+            return None if len(changes) == 1 else messages.PushResult(applied=[], duplicates=[],
+                                                                      conflicts=0, cursor=0)
+        if refused.status in (409, 422) and len(changes) == 1:
+            sync_node.mark_refused(self.store, [changes[0]["change_id"]], refused.body.message)
+            report.refused += 1
+            return None
+        if refused.status in (409, 422):
+            return None
+        raise SyncFailed(refused.body.message)
+
+    def _pushed(self, result: messages.PushResult, report: SyncReport) -> messages.PushResult:
         # A change held for a manager (its child has left this worker) is the server's to keep now.
         sync_node.mark_pushed(self.store, [*result.applied, *result.duplicates, *result.outdated, *result.held])
         for change_id, reason in result.refused.items():
@@ -236,17 +250,43 @@ class SyncClient:
             sync_node.mark_audit_sent(self.store, events[-1]["seq"])
             report.audit_sent += len(result.recorded)
 
-    def _pull_all(self, enrolment: Enrolment, report: SyncReport) -> None:
+    def _push_and_pull(self, enrolment: Enrolment, changes: list[dict[str, Any]], request: dict[str, Any],
+                       report: SyncReport) -> messages.PullPage | None:
+        """The last batch and the first pull in one request (`/sync`); None when the batch was refused (its
+        refusal handled as a push's) or the server has no `/sync`: then the pull goes alone."""
+        key = messages.token_key(enrolment.token)
+        try:
+            answer = self._post(enrolment, "/sync", {"push": self._batch(key, changes), "pull": request})
+        except _Refused as refused:
+            if refused.status in (404, 405):  # a server older than `/sync`
+                result = self._push(enrolment, key, changes, report)
+            else:
+                result = self._push_refused(refused, changes, report)
+            if result is None and len(changes) > 1:
+                for change in changes:
+                    self._push(enrolment, key, [change], report)
+            return None
+        both = messages.SyncResult.model_validate(answer)
+        self._pushed(both.push, report)
+        return both.pull
+
+    def _pull_all(self, enrolment: Enrolment, report: SyncReport, last: list[dict[str, Any]]) -> None:
         for page_no in range(10_000):
             request = {"cursor": sync_node.cursor(self.store), "held": sync_node.held_children(self.store),
                        "limit": self.page_size, "directory_version": sync_node.directory_version(self.store)}
-            if page_no == 0:  # what this node still holds, after pushing: its manager sees it
-                request["holds"] = sync_node.holds(self.store)
-            try:
-                answer = self._post(enrolment, "/pull", request)
-            except _Refused as refused:
-                raise SyncFailed(refused.body.message) from None
-            page = messages.PullPage.model_validate(answer)
+            page = None
+            if page_no == 0 and last:
+                # What this node will hold once the batch is taken (the server counts a refused one as set aside).
+                request["holds"] = sync_node.holds(self.store, taking=[c["change_id"] for c in last])
+                page = self._push_and_pull(enrolment, last, request, report)
+            if page is None:
+                if page_no == 0:  # what this node still holds, after pushing: its manager sees it
+                    request["holds"] = sync_node.holds(self.store)
+                try:
+                    answer = self._post(enrolment, "/pull", request)
+                except _Refused as refused:
+                    raise SyncFailed(refused.body.message) from None
+                page = messages.PullPage.model_validate(answer)
             self.phase = Phase.checkpointing
             report.pulled += sync_node.apply_pulled(self.store, sync_pull.PullPage(
                 changes=[c.model_dump(mode="json") for c in page.changes], removals=page.removals,

@@ -169,6 +169,21 @@ class DeviceStatus(BaseModel):
     latest_seq: int
 
 
+class SyncRequest(BaseModel):
+    """A push and the pull after it in one request: one transaction, one lookup of the device. The client's
+    last batch (or only one) goes this way; a refusal of the batch refuses the request (nothing applied,
+    nothing pulled), as `/push` would."""
+
+    push: PushBatch
+    pull: PullRequest = Field(default_factory=PullRequest, description="the pull after the push (no child_ids); "
+                              "`holds` as they are once this batch is taken")
+
+
+class SyncResult(BaseModel):
+    push: PushResult
+    pull: PullPage
+
+
 def token_key(token: str) -> str:
     """What the server keeps of a device token, and the key batches are signed with."""
     return hashlib.sha256(token.encode()).hexdigest()

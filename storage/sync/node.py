@@ -264,15 +264,18 @@ def discard_set_aside(store: Store, worker_id: str, change_id: str) -> None:
                      detail=f"set-aside change {change_id} discarded; it had been refused: {aside.reason[:300]}")
 
 
-def holds(store: Store) -> dict[str, Any]:
-    """What this node still holds, reported to the server as it syncs (storage/sync/behind.py)."""
+def holds(store: Store, taking: Iterable[str] = ()) -> dict[str, Any]:
+    """What this node still holds, reported to the server as it syncs (storage/sync/behind.py); as it will
+    once the server takes the changes `taking` (the batch sent with this report)."""
+    others = col(Outbox.change_id).not_in(list(taking))
     with store.session() as session:
-        waiting = session.exec(select(func.count()).select_from(Outbox).where(col(Outbox.sent_at).is_(None))).one()
+        waiting = session.exec(select(func.count()).select_from(Outbox).where(col(Outbox.sent_at).is_(None), others)
+                               ).one()
         aside = session.exec(select(func.count()).select_from(SyncState)
                              .where(col(SyncState.key).startswith(REFUSED_PREFIX))).one()
         conflicts = session.exec(select(func.count()).select_from(Conflict)
                                  .where(col(Conflict.resolved_at).is_(None))).one()
-        oldest = session.exec(select(func.min(Outbox.created_at))).one()
+        oldest = session.exec(select(func.min(Outbox.created_at)).where(others)).one()
     return {"waiting": int(waiting), "set_aside": int(aside), "conflicts": int(conflicts),
             "waiting_since": aware(oldest).isoformat() if oldest is not None else None}
 

@@ -74,6 +74,21 @@ def pull(store: Store, key: str, *, cursor: int, held: Iterable[str], child_ids:
                  limit=limit, directory_version=directory_version, holds=holds)
 
 
+def after_push(store: Store, batch_size: int, *, cursor: int, held: Iterable[str], limit: int = 200,
+               directory_version: str = "", holds: dict[str, Any] | None = None) -> Any:
+    """The pull of a request that also pushes a batch of `batch_size` changes: run in the push's transaction
+    (`push.push(..., then=...)`), with the device it found. `holds` is what the device holds once this batch
+    is taken (the node counts the batch as sent); a change of the batch refused is counted as set aside."""
+    def then(session: Session, caller: Caller, outcome: Any, events: list[dict[str, Any]]) -> PullPage:
+        after = holds
+        if holds is not None:
+            taken = len(outcome.applied) + len(outcome.duplicates) + len(outcome.outdated) + len(outcome.held)
+            after = {**holds, "set_aside": int(holds.get("set_aside") or 0) + max(0, batch_size - taken)}
+        return page_for(store, session, caller, cursor=cursor, held=held, child_ids=None, limit=limit,
+                        directory_version=directory_version, holds=after, reads=events)
+    return then
+
+
 def _pull(store: Store, resolve: Any, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
           limit: int = 200, children_per_page: int = 10, directory_version: str = "",
           max_bytes: int = MESSAGE_BYTES, holds: dict[str, Any] | None = None) -> PullPage:
@@ -81,59 +96,74 @@ def _pull(store: Store, resolve: Any, *, cursor: int, held: Iterable[str], child
     # children it may see, the log after its cursor for them, and the directory's fingerprint.
     if store.engine.dialect.name != "postgresql":
         absorb_local_changes(store)
-    held = set(held)
     with store.session() as session:
         caller: Caller = resolve(session)
-        if caller.waiting and store.engine.dialect.name == "postgresql":
-            absorb_local_changes(store)
-            caller.latest = latest_in(session)
-        worker = caller.worker
-        if holds is not None and caller.device is not None:
-            record_holds(session, caller.device.id, holds)
-        visible = visible_child_ids(session, worker, caller.teams)
-        if child_ids is not None:
-            refused = [c for c in child_ids if c not in visible]
-            if refused:
-                for child_id in refused:
-                    # Noted on the transaction: recorded after it rolls back with the refusal below.
-                    audit.refuse(session, audit.Refusal(
-                        "not this worker's child", kind="child", record_id=child_id, worker_id=worker.id,
-                        device_id=caller.device.id if caller.device is not None else None))
-                raise SyncRefused("That child is not on this worker's caseload or team, or does not exist.",
-                                  code=Reason.not_allowed)
-            scope = set(child_ids)
-            removals: list[str] = []
-        else:
-            scope = visible
-            removals = sorted(held - visible)
-        latest = caller.latest
-        changes: list[dict[str, Any]] = []
-        new_children = sorted(scope - held)
-        whole = _children_within(session, new_children[:children_per_page], max_bytes)
-        more = len(new_children) > len(whole)
-        next_cursor = cursor
-        if whole:
-            changes.extend(_whole_children(store, session, whole))
-            # A device taking a child's whole record is a read the trail keeps: who, which child, which
-            # device. (Later pages carry only changes to children the device already holds.)
-            device_id = caller.device.id if caller.device is not None else None
-            audit.append_many(session, [{"action": "read", "kind": "child", "record_id": child_id,
-                                         "worker_id": worker.id, "device_id": device_id, "child_id": child_id,
-                                         "detail": "downloaded to the device"} for child_id in whole])
-            if not _log_waiting(session, cursor, latest, sorted(scope & held)):
-                next_cursor = latest
-        elif scope and latest > cursor:
-            rows = _LOG_PAGE.rows(session, {"cursor": cursor, "latest": latest, "scope": sorted(scope),
-                                            "limit": limit, "max_bytes": max_bytes})
-            changes.extend(store.open_payload("change_log", change_id, sealed) for _seq, change_id, sealed in rows)
-            more = len(rows) == limit or sum(len(sealed) for _seq, _id, sealed in rows) >= max_bytes
-            next_cursor = rows[-1][0] if more else latest
-        else:
+        reads: list[dict[str, Any]] = []
+        page = page_for(store, session, caller, cursor=cursor, held=held, child_ids=child_ids, limit=limit,
+                        children_per_page=children_per_page, directory_version=directory_version,
+                        max_bytes=max_bytes, holds=holds, reads=reads)
+        audit.append_many(session, reads)
+        return page
+
+
+def page_for(store: Store, session: Session, caller: Caller, *, cursor: int, held: Iterable[str],
+             child_ids: list[str] | None, limit: int = 200, children_per_page: int = 10,
+             directory_version: str = "", max_bytes: int = MESSAGE_BYTES, holds: dict[str, Any] | None = None,
+             reads: list[dict[str, Any]]) -> PullPage:
+    """`pull_page` in the caller's transaction, for a caller already found (a pull, or the pull that
+    follows a push in the same request). The audit events of the page (each child downloaded whole is a
+    read) are added to `reads`, for the caller to append to the chain with its own."""
+    held = set(held)
+    if caller.waiting and store.engine.dialect.name == "postgresql":
+        absorb_local_changes(store)
+        caller.latest = latest_in(session)
+    worker = caller.worker
+    if holds is not None and caller.device is not None:
+        record_holds(session, caller.device.id, holds)
+    visible = visible_child_ids(session, worker, caller.teams)
+    if child_ids is not None:
+        refused = [c for c in child_ids if c not in visible]
+        if refused:
+            for child_id in refused:
+                # Noted on the transaction: recorded after it rolls back with the refusal below.
+                audit.refuse(session, audit.Refusal(
+                    "not this worker's child", kind="child", record_id=child_id, worker_id=worker.id,
+                    device_id=caller.device.id if caller.device is not None else None))
+            raise SyncRefused("That child is not on this worker's caseload or team, or does not exist.",
+                              code=Reason.not_allowed)
+        scope = set(child_ids)
+        removals: list[str] = []
+    else:
+        scope = visible
+        removals = sorted(held - visible)
+    latest = caller.latest
+    changes: list[dict[str, Any]] = []
+    new_children = sorted(scope - held)
+    whole = _children_within(session, new_children[:children_per_page], max_bytes)
+    more = len(new_children) > len(whole)
+    next_cursor = cursor
+    if whole:
+        changes.extend(_whole_children(store, session, whole))
+        # A device taking a child's whole record is a read the trail keeps: who, which child, which
+        # device. (Later pages carry only changes to children the device already holds.)
+        device_id = caller.device.id if caller.device is not None else None
+        reads.extend({"action": "read", "kind": "child", "record_id": child_id, "worker_id": worker.id,
+                      "device_id": device_id, "child_id": child_id, "detail": "downloaded to the device"}
+                     for child_id in whole)
+        if not _log_waiting(session, cursor, latest, sorted(scope & held)):
             next_cursor = latest
-        fingerprint = caller.fingerprint if caller.fingerprint is not None else _directory_fingerprint(session)
-        directory, version = _directory(store, session, worker, directory_version, fingerprint)
-        return PullPage(changes=changes, removals=removals, directory=directory,
-                        cursor=int(next_cursor or 0), more=more, directory_version=version)
+    elif scope and latest > cursor:
+        rows = _LOG_PAGE.rows(session, {"cursor": cursor, "latest": latest, "scope": sorted(scope),
+                                        "limit": limit, "max_bytes": max_bytes})
+        changes.extend(store.open_payload("change_log", change_id, sealed) for _seq, change_id, sealed in rows)
+        more = len(rows) == limit or sum(len(sealed) for _seq, _id, sealed in rows) >= max_bytes
+        next_cursor = rows[-1][0] if more else latest
+    else:
+        next_cursor = latest
+    fingerprint = caller.fingerprint if caller.fingerprint is not None else _directory_fingerprint(session)
+    directory, version = _directory(store, session, worker, directory_version, fingerprint)
+    return PullPage(changes=changes, removals=removals, directory=directory,
+                    cursor=int(next_cursor or 0), more=more, directory_version=version)
 
 
 _CHILD = table_of(Child)

@@ -15,6 +15,7 @@ storage/sync/moved.py). Either way a manager of the child's team sees it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -56,10 +57,17 @@ class PushOutcome:
     cursor: int = 0
     refused: dict[str, str] = field(default_factory=dict)  # change id -> why: set aside on the device
     held: dict[str, str] = field(default_factory=dict)  # change id -> why: held for a manager (the server keeps it)
+    then: Any = None  # what `then` gave, when a push was given one (the pull of the same request)
+
+
+# Run in a push's transaction once its batch is merged and numbered, under the push lock: (the session, the
+# caller, the outcome so far, audit events to append with the batch's). The pull of a request that pushes and
+# pulls at once (`pull.page_for`), so the two share one transaction and one lookup of the device.
+Then = Callable[[Session, Caller, PushOutcome, list[dict[str, Any]]], Any]
 
 
 def push(store: Store, key: str, batch_id: str, changes: list[dict[str, Any]],
-         encoded: list[bytes] | None = None) -> PushOutcome:
+         encoded: list[bytes] | None = None, *, then: Then | None = None) -> PushOutcome:
     """Applies the batch of the device whose token hashes to `key` (found in the batch's own transaction)
     in one transaction. A change the policy refuses is left out, with its reason in `refused` (the device
     sets it aside), and the rest applied; only a batch whose every change is refused raises SyncRefused.
@@ -71,9 +79,11 @@ def push(store: Store, key: str, batch_id: str, changes: list[dict[str, Any]],
     first, as one push at a time: then what the other applied counts as duplicates.
 
     `encoded`, when given, is each change as its canonical JSON (what the device signed): the change log
-    seals those bytes rather than dumping the change to JSON again.
+    seals those bytes rather than dumping the change to JSON again. `then`, when given, runs in the same
+    transaction once the batch is merged (see `Then`); what it gives is the outcome's `then`.
     """
-    return _apply(store, lambda session: caller_for(session, key), batch_id, changes, encoded)
+    return _apply(store, lambda session: caller_for(session, key, pulling=then is not None), batch_id, changes,
+                  encoded, then)
 
 
 def push_as(store: Store, device: Device, worker: Worker, batch_id: str, changes: list[dict[str, Any]]) -> PushOutcome:
@@ -82,13 +92,13 @@ def push_as(store: Store, device: Device, worker: Worker, batch_id: str, changes
 
 
 def _apply(store: Store, resolve: Any, batch_id: str, changes: list[dict[str, Any]],
-           encoded: list[bytes] | None = None) -> PushOutcome:
+           encoded: list[bytes] | None = None, then: Then | None = None) -> PushOutcome:
     """Applies the batch; a change the policy refuses is left out and the rest applied again, each refusal
     answered with its reason. Only when every change is refused is the batch refused."""
     refused: dict[str, str] = {}
     while True:
         try:
-            outcome = _apply_whole(store, resolve, batch_id, changes, encoded)
+            outcome = _apply_whole(store, resolve, batch_id, changes, encoded, then)
         except SyncRefused as refusal:
             named = set(refusal.change_ids)
             rest = [i for i, c in enumerate(changes) if c["change_id"] not in named]
@@ -106,7 +116,7 @@ def _apply(store: Store, resolve: Any, batch_id: str, changes: list[dict[str, An
 
 
 def _apply_whole(store: Store, resolve: Any, batch_id: str, changes: list[dict[str, Any]],
-                 encoded: list[bytes] | None = None) -> PushOutcome:
+                 encoded: list[bytes] | None = None, then: Then | None = None) -> PushOutcome:
     if store.engine.dialect.name != "postgresql":
         absorb_local_changes(store)
     callers: list[Caller] = []  # who pushed, once known: a refusal is audited in their name
@@ -118,14 +128,14 @@ def _apply_whole(store: Store, resolve: Any, batch_id: str, changes: list[dict[s
     try:
         for lock_first in (False, True, True):
             try:
-                return _apply_batch(store, identified, batch_id, changes, encoded, lock_first=lock_first)
+                return _apply_batch(store, identified, batch_id, changes, encoded, then, lock_first=lock_first)
             except IntegrityError:
                 if lock_first:
                     raise
             except OperationalError as e:
                 if not _deadlock(e):
                     raise
-        return _apply_batch(store, identified, batch_id, changes, encoded, lock_first=True)
+        return _apply_batch(store, identified, batch_id, changes, encoded, then, lock_first=True)
     except SyncRefused as refusal:
         if refusal.code == Reason.not_allowed and callers and callers[-1].device is not None:
             _audit_refusal(store, callers[-1].worker, callers[-1].device, batch_id, refusal)
@@ -151,7 +161,7 @@ def _deadlock(error: OperationalError) -> bool:
 
 
 def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dict[str, Any]],
-                 encoded: list[bytes] | None, *, lock_first: bool) -> PushOutcome:
+                 encoded: list[bytes] | None, then: Then | None, *, lock_first: bool) -> PushOutcome:
     outcome = PushOutcome()
     with store.session() as session:
         caller = identified(session)  # refused here (unknown or revoked device) before anything is read
@@ -242,12 +252,16 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
         # chain. Seq order is then commit order, so a node pulling by cursor never skips a change.
         if not lock_first:
             lock_log_and_chain(session)
-        seqs = insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), log_rows,
-                           returning="seq")
-        audit.append_many(session, events, write=insert_rows)
-        session.flush()
+        seqs = insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), log_rows, returning="seq")
         # Under the lock, the batch's last number is the log's latest.
         outcome.cursor = max(seqs) if seqs else latest_in(session)
+        if then is not None:
+            # After the numbering, so the pull holds what this batch did (its conflicts too), as a pull sent
+            # after the push would. The outbox was absorbed as the batch began, and is not looked at again here.
+            caller.latest, caller.waiting = outcome.cursor, False
+            outcome.then = then(session, caller, outcome, events)
+        audit.append_many(session, events, write=insert_rows)
+        session.flush()
     return outcome
 
 
