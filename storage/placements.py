@@ -72,13 +72,13 @@ def _start(store: Store, worker: Worker, child_id: str, fields: dict[str, Any]) 
         elif before and before[0].end is not None and placement.start < before[0].end:
             problems["start"] = (f"The last placement ended on {before[0].end:%-d %B %Y}: the new one starts on or "
                                  "after that day.")
-        refusal = policy.why_not_placement(placement)
-        if refusal is not None:
-            problems.setdefault("placement_type", refusal.message)
         if problems:
             raise _refused(session, worker, child, problems)
-        found = placement_problems(placement, born)
-        _speak(session, worker, child, found, fields)
+        found = _returns_problems(child, placement, born)
+        _speak(session, worker, child, found, fields)  # the returns' words beside their fields, first
+        refusal = policy.why_not_placement(placement)  # then what every path checks
+        if refusal is not None:
+            raise _refused(session, worker, child, {"placement_type": refusal.message})
         store.write(session, placement, PlacementBody(provider=answer(fields, "provider"),
                                                       postcode=answer(fields, "postcode").upper()),
                     actor=worker, action="create", detail=_detail(found))
@@ -107,8 +107,11 @@ def _end(store: Store, worker: Worker, child_id: str, fields: dict[str, Any]) ->
         problem = date_problem(placement.end, CaseDates(born=born), "placement's end")
         if problem is not None:
             raise _refused(session, worker, child, {"end": problem.message})
-        found = placement_problems(placement, born)
+        found = _returns_problems(child, placement, born)
         _speak(session, worker, child, found, fields)
+        refusal = policy.why_not_placement(placement)
+        if refusal is not None:
+            raise _refused(session, worker, child, {"end": refusal.message})
         store.write(session, placement, store.opened(placement).body, actor=worker, action="update",
                     changed=["end", "change_reason"], detail=_detail(found))
         ended.append(placement.id)
@@ -126,6 +129,11 @@ def _end(store: Store, worker: Worker, child_id: str, fields: dict[str, Any]) ->
         placement = session.get(Placement, ended[0])
         assert placement is not None
         return placement
+
+
+def _returns_problems(child: Child, placement: Placement, born: date | None) -> list[Problem]:
+    """The SSDA903 return's rules, for a child in care (a care leaver's home is no episode of care)."""
+    return placement_problems(placement, born) if child.category == Category.cic.value else []
 
 
 def _placements(session: Session, child_id: str) -> list[Placement]:

@@ -193,6 +193,8 @@ def child_problems(caseload: Caseload, child_id: str) -> list[Problem]:
         found += review_problems(review, dob, caseload.plans[child_id])
     placements = caseload.placements[child_id]
     for placement in placements:
+        if caseload.period_on(child_id, placement.start) is None:
+            continue  # not an episode of care (a care leaver's home): the SSDA903 return does not hold it
         followed = placement.end is not None and any(
             other.id != placement.id and other.start >= placement.end for other in placements)
         found += placement_problems(placement, dob, followed)
