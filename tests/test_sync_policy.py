@@ -369,3 +369,16 @@ def test_a_child_in_care_without_a_placement_is_refused_at_the_door_and_taken_wi
                  "body": {}, "clock": clock, "base_clocks": {}}
     again = {**child, "change_id": str(uuid.uuid4())}
     assert push(server_url, ben, [again, placement]).json()["applied"] == [again["change_id"], placement["change_id"]]
+
+
+def test_a_placement_the_903_would_reject_is_refused_by_sync_as_on_the_child_page(seeded, server_url, tmp_path):
+    server, caseload = seeded
+    ben = device(server, caseload, server_url, tmp_path, "ben")
+    clock = ben.store.hlc.stamp()
+    fields = Placement(child_id=caseload.children["Alfie"], placement_type="T0", start=date(2026, 1, 5),
+                       provider_code="PR1").model_dump(mode="json", exclude={"sealed"})
+    fields["field_clocks"] = json.dumps({name: clock for name in fields if name != "id"})
+    placement = {"change_id": str(uuid.uuid4()), "kind": "placement", "record_id": fields["id"], "fields": fields,
+                 "body": {}, "clock": clock, "base_clocks": {}}
+    response = push(server_url, ben, [placement])
+    assert_refused(server, response, placement, "A temporary placement (T0) has no provider code", "invalid")
