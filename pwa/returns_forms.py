@@ -90,4 +90,4 @@ def record_form(view: ChildView, form: Form, save_with: Save, title: str, icon: 
             ui.notify(saved, type="positive")
             ui.navigate.to(f"/child/{view.child_id}")
 
-        ui.button("Save", icon="save", on_click=save).classes("w-full h-12").mark(f"{prefix}-save")
+        ui.button(f"Save the {form.noun}", icon="save", on_click=save).classes("w-full h-12").mark(f"{prefix}-save")
