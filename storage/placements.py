@@ -23,7 +23,7 @@ from storage.models import Category, Child, Placement, PlacementBody, Worker
 from storage.record_dates import CaseDates, date_problem
 from storage.returns.rules import Problem, placement_problems, recording_problems
 from storage.store import NotAllowed, Store
-from storage.submissions import checked_key, decide_once, key_of, make_once
+from storage.submissions import checked_key, decide_once, held, key_of, make_once
 from storage.timescales.calendar import today_in_england
 
 PLACED = (Category.cic.value, Category.care_leaver.value)  # the children who have a placement (as the import)
@@ -117,14 +117,15 @@ def _end(store: Store, worker: Worker, child_id: str, fields: dict[str, Any]) ->
         ended.append(placement.id)
 
     if not decide_once(store, worker, key, "placement_end", current_id or "none", decide):
-        # Sent again: the first submission ended it (a key another worker used is refused in decide_once).
+        # Sent again: the first submission ended it, and its receipt names which (a key another worker used is
+        # refused in decide_once).
         with store.session() as session:
-            held = session.exec(select(Placement).where(Placement.child_id == child_id)
-                                .order_by(col(Placement.start).desc())).first()
-            if held is None:
+            receipt = held(store, session, key)
+            placement = session.get(Placement, receipt.record_id) if receipt is not None else None
+            if placement is None:
                 raise NotAllowed("The placement could not be found.", kind="placement", record_id=child_id,
                                  worker_id=worker.id, child_id=child_id)
-            return held
+            return placement
     with store.session() as session:
         placement = session.get(Placement, ended[0])
         assert placement is not None
