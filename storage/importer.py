@@ -38,7 +38,8 @@ from storage.models import (
     Worker,
 )
 from storage.record_dates import CaseDates, date_problem
-from storage.returns.rules import PARTICIPATION
+from storage.returns.common import PlanRow
+from storage.returns.rules import PARTICIPATION, placement_problems, review_problems
 from storage.store import Store
 from storage.timescales import NEEDS, RuleError, add_months
 from storage.timescales.calendar import today_in_england
@@ -179,8 +180,7 @@ def _check(row: _Row, workers: dict[str, Worker], today: date) -> None:
             row.fail("placement_type", "only a child in care (cic) has a placement, or a care leaver their home")
         p["placement_start"] = row.date("placement_start", required=True)
         p["placement_end"] = row.date("placement_end")
-        if p["placement_start"] and p["placement_end"] and p["placement_end"] < p["placement_start"]:
-            row.fail("placement_end", "is before placement_start")
+        # An end before the start is the returns' rule 356 (_check_returns), as on the child's page.
         p["out_of_area"] = bool(row.flag("out_of_area"))
         p["long_term"] = bool(row.flag("long_term"))
         distance = row.text("distance_km")
@@ -228,7 +228,34 @@ def _check(row: _Row, workers: dict[str, Worker], today: date) -> None:
     participation = row.text("last_review_participation").upper()
     if participation and participation not in PARTICIPATION:
         row.fail("last_review_participation", f"'{participation}' is not an SSDA903 participation code (PN0 to PN7)")
+    _check_returns(row)
     _check_timescales_two(row, today)
+
+
+# The import's columns for the fields the returns' rules name (storage/returns/rules.py).
+RULE_COLUMNS = {"end": "placement_end", "provider_code": "placement_provider_code", "urn": "placement_urn",
+                "participation": "last_review_participation", "held_on": "last_review_date"}
+
+
+def _check_returns(row: _Row) -> None:
+    """The returns' rules that refuse a review or placement on the child's page refuse the row too (a warning
+    there, such as a review with no participation code, is imported and listed on the Returns page)."""
+    p = row.parsed
+    found = []
+    if p.get("placement_type") and p.get("placement_start"):
+        found += placement_problems(Placement(
+            child_id="", placement_type=p["placement_type"], start=p["placement_start"], end=p.get("placement_end"),
+            provider_code=row.text("placement_provider_code").upper(), urn=row.text("placement_urn")),
+            p["date_of_birth"], followed=False)
+    kind = row.text("last_review_kind")
+    if p["last_review_date"] and kind in REVIEW_KINDS:
+        plans = [PlanRow("", "", "cp_plan", p["initial_conference"])] if p.get("initial_conference") else []
+        found += review_problems(Review(child_id="", kind=kind, held_on=p["last_review_date"],
+                                        participation=row.text("last_review_participation").upper() or None),
+                                 p["date_of_birth"], plans)
+    for problem in found:
+        if problem.blocks:
+            row.fail(RULE_COLUMNS.get(problem.field, problem.field), problem.words)
 
 
 def _check_timescales_two(row: _Row, today: date) -> None:

@@ -360,6 +360,8 @@ class Placement(MutableRecord, table=True):
     provider_code: str = ""
     urn: str = ""
     change_reason: str = ""
+    # The placement form's submission key (storage/submissions.py): a placement started twice is held once.
+    submission_key: str | None = Field(default=None, unique=True, index=True)
     sealed: bytes = sealed_column()
 
 
@@ -530,6 +532,8 @@ class Review(MutableRecord, table=True):
     plan_id: str | None = None
     quorate: bool | None = None
     plan_continues: bool | None = None
+    # The review form's submission key (storage/submissions.py): a review sent twice is held once.
+    submission_key: str | None = Field(default=None, unique=True, index=True)
     sealed: bytes = sealed_column()
 
 

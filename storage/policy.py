@@ -174,7 +174,13 @@ def why_not_placement(placement: Any) -> No | None:
                                                      and placement.placement_type in FOSTER_PLACEMENTS):
         return No("invalid", "Only a child in a long-term foster placement can agree to be visited less often "
                              "(reg 28(3A)).")
-    return None
+    # The SSDA903 return's rules that refuse a placement on the child's page refuse it on every path (those that
+    # need the child's age are checked where the date of birth is opened: the page and the import). Imported
+    # here: the returns' rules read the store, which reads this module.
+    from storage.returns.rules import placement_problems
+
+    blocking = [p for p in placement_problems(placement, None, followed=False) if p.blocks]
+    return No("invalid", blocking[0].words) if blocking else None
 
 
 def why_not_child_record(child: Any) -> No | None:

@@ -1,7 +1,7 @@
 """Submission keys: one record a form, however often it is sent and by whatever path.
 
-Every form that makes a record (a visit, wishes and feelings, a life-story entry, a care-plan action) or
-carries out a decision (a sign-off, an allocation) is given a key when it is opened: a UUID, kept with the
+Every form that makes a record (a visit, wishes and feelings, a life-story entry, a care-plan action, a review,
+a placement) or carries out a decision (a sign-off, an allocation, a placement's end) is given a key when it is opened: a UUID, kept with the
 form's draft, on the page (`data-submission-key`), in the phone's offline copy (as its draft's idempotency
 key) and, for a record, in its sync change. Storage holds each key once: on the record it made
 (`submission_key`, a unique index) or, for a decision, as a `SubmissionReceipt` (its primary key).
@@ -30,6 +30,8 @@ from storage.models import (
     ChildStatement,
     Draft,
     LifeStoryEntry,
+    Placement,
+    Review,
     SafeguardingFlag,
     SubmissionReceipt,
     Visit,
@@ -42,8 +44,10 @@ from storage.store import NotAllowed, Store
 # The kinds of record a form makes, by the kind sync and the audit trail call them.
 KEYED: dict[str, type[SQLModel]] = {"visit": Visit, "wishes_and_feelings": WishesAndFeelings,
                                     "life_story": LifeStoryEntry, "care_plan_action": CarePlanAction,
-                                    "child_statement": ChildStatement, "safeguarding_flag": SafeguardingFlag}
-DECISIONS = ("sign_off", "allocation")
+                                    "child_statement": ChildStatement, "safeguarding_flag": SafeguardingFlag,
+                                    "review": Review, "placement": Placement}
+# A decision changes a record another form made (ending a placement): its key is held as a receipt.
+DECISIONS = ("sign_off", "allocation", "placement_end")
 # Offline drafts stored before keys were kept on the records left a receipt among the drafts, of these kinds.
 LEGACY_RECEIPTS = {"visit_receipt": "visit", "wishes_receipt": "wishes_and_feelings",
                    "life_story_receipt": "life_story"}

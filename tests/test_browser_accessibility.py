@@ -189,6 +189,13 @@ def test_a_workers_screens_with_the_menu_open_and_each_forms_error_summary(page,
     page.goto(f"/child/{child_id}")
     page.get_by_role("heading", name="Timeline").wait_for()
     check_screen(page, "a11y-child")
+    # The review form, opened and refused: its problems in the error summary, each linked to its field.
+    page.get_by_text("Record a review").click()
+    page.get_by_role("button", name="Save the review").click()
+    page.get_by_role("heading", name="There is a problem").wait_for()
+    check_screen(page, "a11y-child-review-error-summary")
+    page.goto(f"/child/{child_id}")
+    page.get_by_role("heading", name="Timeline").wait_for()
     open_menu(page, "a11y-child-menu-open")
 
     page.goto("/settings")

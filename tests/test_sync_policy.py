@@ -30,6 +30,7 @@ from storage.models import (
     MutableRecord,
     Placement,
     RecordStamp,
+    Review,
     SyncState,
     Team,
     Visit,
@@ -369,3 +370,38 @@ def test_a_child_in_care_without_a_placement_is_refused_at_the_door_and_taken_wi
                  "body": {}, "clock": clock, "base_clocks": {}}
     again = {**child, "change_id": str(uuid.uuid4())}
     assert push(server_url, ben, [again, placement]).json()["applied"] == [again["change_id"], placement["change_id"]]
+
+
+def test_a_placement_the_903_would_reject_is_refused_by_sync_as_on_the_child_page(seeded, server_url, tmp_path):
+    server, caseload = seeded
+    ben = device(server, caseload, server_url, tmp_path, "ben")
+    clock = ben.store.hlc.stamp()
+    fields = Placement(child_id=caseload.children["Alfie"], placement_type="T0", start=date(2026, 1, 5),
+                       provider_code="PR1").model_dump(mode="json", exclude={"sealed"})
+    fields["field_clocks"] = json.dumps({name: clock for name in fields if name != "id"})
+    placement = {"change_id": str(uuid.uuid4()), "kind": "placement", "record_id": fields["id"], "fields": fields,
+                 "body": {}, "clock": clock, "base_clocks": {}}
+    response = push(server_url, ben, [placement])
+    assert_refused(server, response, placement, "A temporary placement (T0) has no provider code", "invalid")
+
+
+def test_a_review_with_the_wrong_participation_code_for_the_childs_age_is_refused_by_sync(seeded, server_url, tmp_path):
+    server, caseload = seeded
+    with server.session() as session:  # Alfie was born in 2015: eleven at a review in 2026
+        alfie = session.get(Child, caseload.children["Alfie"])
+        body = server.opened(alfie).body
+        server.write(session, alfie, body.model_copy(update={"date_of_birth": date(2015, 1, 1)}))
+    ben = device(server, caseload, server_url, tmp_path, "ben")
+    clock = ben.store.hlc.stamp()
+
+    def review(participation: str) -> dict[str, Any]:
+        fields = Review(child_id=caseload.children["Alfie"], kind="cic_review", held_on=date(2026, 3, 2),
+                        participation=participation).model_dump(mode="json", exclude={"sealed"})
+        fields["field_clocks"] = json.dumps({name: clock for name in fields if name != "id"})
+        return {"change_id": str(uuid.uuid4()), "kind": "review", "record_id": fields["id"], "fields": fields,
+                "body": {}, "clock": clock, "base_clocks": {}}
+
+    wrong = review("PN0")
+    assert_refused(server, push(server_url, ben, [wrong]), wrong, "says the child was under four (PN0)", "invalid")
+    right = review("PN1")
+    assert push(server_url, ben, [right]).json()["applied"] == [right["change_id"]]

@@ -9,6 +9,7 @@ from pwa.auth import current_worker
 from pwa.child_voice_section import child_voice_section, flag_banner, hand_to_child_button
 from pwa.layout import frame, not_found, refused_drafts, status_badge
 from pwa.missing_section import missing_banner, missing_section
+from pwa.returns_forms import returns_forms
 from pwa.safety_chart import safety_chart
 from pwa.style import child_words
 from pwa.threads import io_bound
@@ -146,6 +147,7 @@ def show_child(view: ChildView, voice: ChildVoice | None = None, scores: SafetyS
                 fact("Distance", f"{p.distance_km:.0f} km from home")
             fact("Since", f"{p.start:%-d %B %Y}" + (" (intended to last until 18)" if p.long_term else ""))
 
+    returns_forms(view)
     missing_section(view)
     if scores is not None:
         safety_chart(scores)

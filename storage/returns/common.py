@@ -197,6 +197,18 @@ def _fill_from_child(caseload: Caseload, child: Child) -> None:
             caseload.plans[child.id].append(PlanRow(derived(kind), child.id, kind, start))
 
 
+def child_plans(session: Session, child: Child) -> list[PlanRow]:
+    """One child's CP and CIN plans as the returns read them (with those their dates imply), for a form's checks."""
+    caseload = Caseload(children=[child])
+    table = table_of(CarePlan)
+    names = list(PlanRow.__dataclass_fields__)
+    for row in session.execute(core_select(*(table.c[name] for name in names))
+                               .where(table.c.child_id == child.id).order_by(table.c.start)):
+        caseload.plans[child.id].append(PlanRow(*row))
+    _fill_from_child(caseload, child)
+    return caseload.plans[child.id]
+
+
 def review_day(review: Review) -> date | None:
     """The day a review happened (None if it has not, or was cancelled)."""
     return None if review.cancelled else review.held_on

@@ -26,8 +26,9 @@ from sqlmodel import Session, col, select
 from storage import audit, hlc, policy
 from storage.allocations import late_outcome
 from storage.cases import cases_for, local_date
-from storage.models import ChangeLog, Child, Device, LateChange, Role, Worker, table_of, utcnow
+from storage.models import ChangeLog, Child, Device, LateChange, Review, Role, Worker, table_of, utcnow
 from storage.record_dates import CaseDates, date_problem
+from storage.returns.rules import review_problems
 from storage.store import Store
 from storage.submissions import KEYED, key_refusal
 from storage.sync.bulk import insert_rows
@@ -216,7 +217,8 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
                 no = None
                 late.append(row)
             no = no or (_stamp_refusal(change, server_ms)
-                        or _date_refusal(store, records, change, births) or _key_refusal(records, change, keys))
+                        or _date_refusal(store, records, change, births) or _returns_refusal(store, records, change, births)
+                        or _key_refusal(records, change, keys))
             if no is None:
                 try:
                     merged = merge_change(store, session, change, judge_conflicts=True, records=records, judge=judge)
@@ -381,6 +383,37 @@ def _date_refusal(store: Store, records: Records, change: dict[str, Any],
     if problem is None:
         return None
     return policy.No("before_birth", f"The {kind.replace('_', ' ')} {record_id} cannot be taken: {problem.message}")
+
+
+def _returns_refusal(store: Store, records: Records, change: dict[str, Any],
+                     births: dict[str, date | None]) -> policy.No | None:
+    """A review whose participation code is wrong for the child's age that day (SSDA903 440, 441) is refused, as
+    the child page's form refuses it (storage/reviews.py); one the server holds unchanged is not judged again.
+    (The placement's rules that refuse are the policy's, storage/policy.py.)"""
+    if change["kind"] != "review":
+        return None
+    fields = change.get("fields") or {}
+    try:
+        held_on = date.fromisoformat(str(fields["held_on"])[:10]) if fields.get("held_on") else None
+    except ValueError:
+        return None  # not a date: the merge says what is wrong with the record
+    participation = fields.get("participation")
+    held = records.get(MODEL_OF["review"], change["record_id"])
+    if held is not None and (held.held_on, held.participation) == (held_on, participation):
+        return None
+    child_id = fields.get("child_id")
+    child = records.get(Child, child_id) if isinstance(child_id, str) else None
+    if child is None or held_on is None:
+        return None
+    if child.id not in births:
+        births[child.id] = store.opened(child).body.date_of_birth
+    review = Review(child_id=child.id, kind=str(fields.get("kind") or ""), held_on=held_on,
+                    participation=participation if isinstance(participation, str) else None,
+                    cancelled=fields.get("cancelled") is True)
+    blocking = [p for p in review_problems(review, births[child.id]) if p.blocks]
+    if not blocking:
+        return None
+    return policy.No("invalid", f"The review {change['record_id']} cannot be taken: {blocking[0].words}")
 
 
 def _key_refusal(records: Records, change: dict[str, Any], keys: dict[str, str]) -> policy.No | None:
