@@ -23,6 +23,7 @@ from storage.child_voice import (
     acknowledge_statement,
     clear_flag,
     hand_over,
+    offline_pin_check,
     open_flags,
 )
 from storage.store import NotAllowed
@@ -38,8 +39,11 @@ FEELING_QUESTIONS = {"home": "How do you feel at home?", "school": "How do you f
 async def start_child_mode(child_id: str, language: str, pin: str = "") -> None:
     """Hands the phone to the child (from the child page's dialog): audited, then the child's screen."""
     pin_hash = await io_bound(hand_over, state.store(), current_worker(), child_id, language, pin)
+    # The keys are made now, once: the statement and the flag keep them however they reach Seen (the screen, or
+    # the offline screens when the signal goes), so each is stored once.
     app.storage.user[CHILD_MODE] = {"child_id": child_id, "language": language, "pin_hash": pin_hash,
-                                    "pin_tries": 0, "unsafe_key": new_key()}
+                                    "pin_tries": 0, "unsafe_key": new_key(), "statement_key": new_key(),
+                                    "pin_offline": await io_bound(offline_pin_check, pin)}
     ui.navigate.to(CHILD_MODE_PATH)
 
 

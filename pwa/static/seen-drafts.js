@@ -367,6 +367,8 @@
       } else if (reply.status === 401) {
         result.problem = "signin";
         break;
+      } else if (reply.status === 423) {
+        result.problem = "child-mode"; // the child has the phone: the worker's drafts wait until it is theirs again
       } else if (reply.status === 409) {
         result.problem = "other-worker"; // written by someone else on this phone: wait for them
       } else if (reply.status === 422 || reply.status === 403 || reply.status === 413) {
