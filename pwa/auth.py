@@ -53,6 +53,14 @@ def kept_back_in_child_mode(path: str) -> bool:
     return bool(app.storage.user.get(CHILD_MODE))
 
 
+def audit_kept_back(user: dict[str, Any], path: str) -> None:
+    """A call the child's phone may not make, in the trail (the path only: never what was asked for)."""
+    child_id = str((user.get(CHILD_MODE) or {}).get("child_id", ""))
+    with state.store().session() as session:
+        audit.append(session, "denied", "child_mode", child_id, worker_id=user.get("worker_id"), child_id=child_id,
+                     detail=f"{path} while the child has the phone")
+
+
 def held_in_child_mode(request: Request) -> bool:
     """Whether this page request must go back to the child's screen: the phone is in the child's hands."""
     path = request.url.path
@@ -97,6 +105,7 @@ class AuthMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
         if kept_back_in_child_mode(path):
+            await run_in_threadpool(audit_kept_back, dict(app.storage.user), path)
             return JSONResponse({"message": KEPT_BACK}, status_code=423, headers={"Cache-Control": "no-store"})
         if is_open(path):
             return await call_next(request)

@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from pwa import push, state
-from pwa.auth import CHILD_MODE, KEPT_BACK, signed_in_worker
+from pwa.auth import CHILD_MODE, KEPT_BACK, audit_kept_back, signed_in_worker
 from pwa.child_texts import LOCALE_DIR, catalogues_json
 from pwa.icons import ICONS, icon_name, icon_png
 from pwa.security import same_origin
@@ -271,6 +271,7 @@ async def receive_offline_draft(request: Request) -> Response:
     mode = nicegui_app.storage.user.get(CHILD_MODE)
     if mode and (draft.kind not in CHILD_MODE_KINDS or draft.child_id != mode.get("child_id")):
         # The worker's own drafts wait on the phone (423: not refused) until they take it back.
+        await run_in_threadpool(audit_kept_back, dict(nicegui_app.storage.user), f"a {draft.kind} draft")
         return _problem(423, KEPT_BACK)
     if draft.worker_id and draft.worker_id != worker.id:
         return _problem(409, "This draft was written by another worker on this phone. It will be sent when they sign in.")
