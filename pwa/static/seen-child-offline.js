@@ -177,6 +177,8 @@
     } catch (e) {
       return null;
     }
+    // Signed out, or Seen not answering as it should: the PIN decides, as with no signal.
+    if (response.status === 401 || response.status >= 500) return { ok: false, unchecked: true, why: "" };
     let answer = {};
     try { answer = await response.json(); } catch (e) { answer = {}; }
     return { ok: response.ok && answer.ok, why: answer.message || "Seen could not check that. Try again." };
@@ -187,7 +189,7 @@
     const wrong = "That is not your worker's PIN or password, so the phone stays on this screen.";
     if (navigator.onLine) {
       const online = await leaveOnline(secret);
-      if (online) {
+      if (online && !online.unchecked) {
         if (!online.ok) return online.why;
         await handBack();
         left = true;
@@ -224,7 +226,7 @@
   function leaveDialog() {
     const secret = el("input", { type: "password", id: "leave-secret", autocomplete: "off" });
     const problem = el("p", { class: "problem", role: "alert", id: "leave-problem" });
-    const dialog = el("dialog", { "aria-labelledby": "leave-heading", id: "leave-dialog" },
+    const dialog = el("dialog", { "aria-labelledby": "leave-heading", id: "leave-dialog", lang: "en-GB" },
       el("h2", { id: "leave-heading", text: "Take the phone back" }),
       el("label", { for: "leave-secret", text: "Your PIN or password" }), secret, problem,
       el("div", { class: "child-nav" },
@@ -239,6 +241,7 @@
   }
 
   function showBack() {
+    document.documentElement.lang = "en-GB"; // the worker's again
     main.replaceChildren(
       el("h2", { text: "The phone is yours again", tabindex: "-1", id: "back-heading" }),
       el("p", { id: "back-words", text: left ? "Child mode has ended. What the child said is sent to Seen now." :
@@ -280,6 +283,8 @@
 
   function frame() {
     document.documentElement.lang = speech();
+    const header = document.querySelector("header");
+    if (header) header.lang = "en-GB"; // Seen's own bar, in English
     const dialog = leaveDialog();
     main.replaceChildren(
       el("div", { class: "child-top" }, el("h2", { text: t("Your space"), class: "child-title" }),
@@ -333,7 +338,7 @@
         showBack();
         await Drafts.sendReady();
       } else if (online) {
-        secretToSend = ""; // Seen did not take it (the password is needed): the worker signs in on the screen
+        secretToSend = ""; // Seen did not take it (signed out, or the password is needed): the worker signs in again
       }
     }
   }
