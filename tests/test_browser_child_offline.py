@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from storage import push_delivery
 from storage.child_voice import HOUSES, statements_for_child
-from storage.models import ChildStatement, SafeguardingFlag, Worker
+from storage.models import ChildStatement, Photo, SafeguardingFlag, Worker
 from tests.browser_support import (
     LiveServer,
     ben_and_child,
@@ -74,14 +74,24 @@ def test_the_child_carries_on_with_no_signal_and_it_reaches_seen_once(page, cont
         wait_for_worker(page)
         page.locator('[data-child-field="feeling_home"][data-child-value="5"]').click()  # online: kept as it is given
         page.locator('[data-child-field="feeling_home"][data-child-value="5"][aria-pressed="true"]').wait_for()
-        page.wait_for_timeout(500)
+        page.get_by_role("button", name="Next").click()
+        page.get_by_role("heading", name="My Three Houses").wait_for()
+        page.locator('[data-child-drawing="good_things"] input[type=file]').set_input_files(
+            str(drawing(tmp_path, "online", (250, 250, 0))))
+        page.get_by_role("img", name="Photo of my drawing").wait_for()  # the screen has it
+        page.get_by_label("Write here, or tell your worker").nth(1).fill("Typed online")
+        page.wait_for_timeout(800)
 
-        # The signal goes: the offline child screens take over, with the answer given online.
+        # The signal goes: the offline child screens take over, on the same step, with the answers given online.
         context.set_offline(True)
         page.wait_for_url("**/offline")
         page.get_by_role("heading", name="Your space").wait_for()
-        page.locator('[data-child-field="feeling_home"][data-child-value="5"][aria-pressed="true"]').wait_for()
+        page.get_by_role("heading", name="My Three Houses").wait_for()
+        page.locator('img[data-drawing="good_things"]').wait_for()
+        assert page.locator("#words-worries").input_value() == "Typed online"
         assert page.get_by_role("button", name="Start a new visit").is_hidden()
+        page.get_by_role("button", name="Back").click()
+        page.locator('[data-child-field="feeling_home"][data-child-value="5"][aria-pressed="true"]').wait_for()
         page.get_by_role("group", name="How do you feel at school?").get_by_role("button", name="Sad", exact=True).click()
         page.get_by_role("group", name="How do you feel about seeing your family?").get_by_role(
             "button", name="OK", exact=True).click()
@@ -142,6 +152,8 @@ def test_the_child_carries_on_with_no_signal_and_it_reaches_seen_once(page, cont
             with store.session() as session:
                 ben = session.exec(select(Worker).where(Worker.username == "ben")).one()
             [view] = statements_for_child(store, ben, child_id)
+            with store.session() as session:  # the photo taken online and taken again offline: one per house
+                assert len(list(session.exec(select(Photo).where(Photo.record_id == view.id)))) == len(HOUSES)
         finally:
             store.engine.dispose()
         assert view.feelings == {"home": 5, "school": 2, "contact": 3}
