@@ -20,10 +20,25 @@ from starlette.concurrency import run_in_threadpool
 
 from pwa import state
 from pwa.auth import CHILD_MODE, signed_in_worker
+from pwa.child_texts import catalogues
+from pwa.child_voice_section import FACES, FEELING_QUESTIONS, HOUSES, TELL
 from pwa.security import same_origin
-from storage.child_voice import take_back
+from storage.child_voice import FEELING_TOPICS, take_back
 
 NO_STORE = {"Cache-Control": "no-store"}
+# The offline page has no icon font: each of the screen's icons as a picture character (aria-hidden beside words).
+EMOJI = {"sentiment_very_dissatisfied": "😢", "sentiment_dissatisfied": "🙁", "sentiment_neutral": "😐",
+         "sentiment_satisfied": "🙂", "sentiment_very_satisfied": "😄", "home": "🏠", "cloud": "☁️", "star": "⭐"}
+
+
+def offline_child_json() -> str:
+    """The offline child screens' steps and words (#seen-child-texts in the offline page), from the screen's own
+    definitions and the .po files: JSON safe inside a <script> element."""
+    steps = {"faces": [[EMOJI[icon], words] for icon, words in FACES],
+             "questions": [[topic, FEELING_QUESTIONS[topic]] for topic in FEELING_TOPICS],
+             "houses": [[name, EMOJI[icon], question] for name, icon, question in HOUSES],
+             "tell": [list(pair) for pair in TELL]}
+    return json.dumps({**catalogues(), "steps": steps}, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
 
 
 def session_for_phone(mode: dict[str, Any], worker_id: str) -> str:

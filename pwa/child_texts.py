@@ -8,9 +8,9 @@ or marked fuzzy, shows in English.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
 from babel.messages.catalog import Catalog
@@ -65,9 +65,8 @@ def catalogue(language: str) -> dict[str, str]:
             if m.id and isinstance(m.id, str) and isinstance(m.string, str) and m.string and not m.fuzzy}
 
 
-def catalogues_json() -> str:
-    """Every language's catalogue and name as JSON, safe inside <script type="application/json">: generated from
-    the .po files when the offline page is made, so the offline screens never keep a copy of their own."""
-    body = {"names": languages(), "speech": {code: speech_lang(code) for code in languages()},
+def catalogues() -> dict[str, Any]:
+    """Every language's catalogue, name and speech tag: generated from the .po files when the offline page is
+    made, so the offline child screens never keep a copy of their own."""
+    return {"names": languages(), "speech": {code: speech_lang(code) for code in languages()},
             "texts": {code: catalogue(code) for code in languages() if code != SOURCE_LANGUAGE}}
-    return json.dumps(body, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")

@@ -34,6 +34,13 @@ FACES = [("sentiment_very_dissatisfied", "Very sad"), ("sentiment_dissatisfied",
          ("sentiment_neutral", "OK"), ("sentiment_satisfied", "Happy"), ("sentiment_very_satisfied", "Very happy")]
 FEELING_QUESTIONS = {"home": "How do you feel at home?", "school": "How do you feel at school?",
                      "contact": "How do you feel about seeing your family?"}
+# The Three Houses (name, icon, question) and what the child may tell each person: the screen's steps and, with
+# no signal, the offline screens' (pwa/child_offline.py gives them to the offline page).
+HOUSES = [("good_things", "home", "House of good things"), ("worries", "cloud", "House of worries"),
+          ("hopes", "star", "House of hopes and dreams")]
+TELL = [("tell_worker", "What do you want your social worker to know?"),
+        ("tell_iro", "What do you want your IRO to know?"),
+        ("tell_judge", "What do you want the judge to know?")]
 
 
 async def start_child_mode(child_id: str, language: str, pin: str = "") -> None:

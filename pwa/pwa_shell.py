@@ -33,7 +33,8 @@ from starlette.concurrency import run_in_threadpool
 
 from pwa import push, state
 from pwa.auth import CHILD_MODE, KEPT_BACK, audit_kept_back, signed_in_worker
-from pwa.child_texts import LOCALE_DIR, catalogues_json
+from pwa.child_offline import offline_child_json
+from pwa.child_texts import LOCALE_DIR
 from pwa.icons import ICONS, icon_name, icon_png
 from pwa.security import same_origin
 from storage.forms.life_story import LIFE_STORY
@@ -128,7 +129,7 @@ def offline_html() -> str:
             .replace("__VERSION__", shell_version())
             .replace("__THEME__", THEME_COLOUR)
             .replace("__SCHEMA__", schema_json())
-            .replace("__CHILD_TEXTS__", catalogues_json()))
+            .replace("__CHILD_TEXTS__", offline_child_json()))
 
 
 def manifest() -> dict[str, Any]:

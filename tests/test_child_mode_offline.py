@@ -7,13 +7,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 
 import pytest
 from nicegui.testing.user import User
 from PIL import Image
 from sqlmodel import func, select
 
-from pwa.child_texts import catalogue, catalogues_json
+from pwa.child_offline import offline_child_json
+from pwa.child_texts import catalogue
 from pwa.pwa_shell import offline_html
 from storage import push_delivery
 from storage.child_forms import FormInvalid
@@ -58,7 +60,12 @@ def test_the_offline_page_carries_the_welsh_from_the_po_file() -> None:
     assert welsh["No signal. What you say is kept safe on this phone and sent when the signal comes back."].startswith(
         "Dim signal.")
     assert catalogue("en") == {} and catalogue("fr") == {}
-    assert "</" not in catalogues_json()
+    shipped = json.loads(offline_child_json())
+    assert "</" not in offline_child_json() and shipped["texts"]["cy"] == welsh
+    # The steps are the screen's own, in English: every word of them has its Welsh in the .po file.
+    steps = shipped["steps"]
+    english = [w for _, w in steps["faces"]] + [q for _, q in steps["questions"]] + [q for _, _, q in steps["houses"]]
+    assert len(english) == 11 and all(w in welsh for w in english + [q for _, q in steps["tell"]])
     assert "Dydw i ddim yn teimlo'n ddiogel" in offline_html()
 
 

@@ -20,7 +20,7 @@ from pwa import push, state
 from pwa.auth import CHILD_MODE, CHILD_MODE_PATH, client_address, current_worker
 from pwa.child_offline import session_for_phone
 from pwa.child_texts import speech_lang, translate
-from pwa.child_voice_section import FACES, FEELING_QUESTIONS
+from pwa.child_voice_section import FACES, FEELING_QUESTIONS, HOUSES, TELL
 from pwa.idle_lock import install_idle_lock
 from pwa.layout import THEME, photo_preview
 from pwa.threads import io_bound
@@ -37,11 +37,6 @@ from storage.photos import prepare_photo
 from storage.store import NotAllowed
 from storage.submissions import KEY_FIELD, new_key
 
-HOUSES = [("good_things", "home", "House of good things"), ("worries", "cloud", "House of worries"),
-          ("hopes", "star", "House of hopes and dreams")]
-TELL = [("tell_worker", "What do you want your social worker to know?"),
-        ("tell_iro", "What do you want your IRO to know?"),
-        ("tell_judge", "What do you want the judge to know?")]
 STEPS = ("feelings", "houses", "tell", "done")
 BIG = "min-h-[56px] min-w-[48px] text-lg"
 GUARD_KEY = "seen-child-mode"  # in the phone's localStorage while the child has it (pwa/static/seen-child-guard.js)

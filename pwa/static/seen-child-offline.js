@@ -18,17 +18,16 @@
   const main = document.getElementById("main");
   if (!Guard || !Guard.held() || !main) return;
 
-  const FACES = [["😢", "Very sad"], ["🙁", "Sad"], ["😐", "OK"], ["🙂", "Happy"], ["😄", "Very happy"]];
-  const QUESTIONS = [["home", "How do you feel at home?"], ["school", "How do you feel at school?"],
-                     ["contact", "How do you feel about seeing your family?"]];
-  const HOUSES = [["good_things", "🏠", "House of good things"], ["worries", "☁️", "House of worries"],
-                  ["hopes", "⭐", "House of hopes and dreams"]];
-  const TELL = [["tell_worker", "What do you want your social worker to know?"],
-                ["tell_iro", "What do you want your IRO to know?"], ["tell_judge", "What do you want the judge to know?"]];
-  const STEPS = ["feelings", "houses", "tell", "done"];
+  // The steps and their words, from the screen's own definitions and the .po files (pwa/child_offline.py).
   const catalogue = (() => {
-    try { return JSON.parse(document.getElementById("seen-child-texts").textContent); } catch (e) { return { texts: {}, speech: {} }; }
+    try { return JSON.parse(document.getElementById("seen-child-texts").textContent); } catch (e) { return {}; }
   })();
+  const steps = catalogue.steps || { faces: [], questions: [], houses: [], tell: [] };
+  const FACES = steps.faces;
+  const QUESTIONS = steps.questions;
+  const HOUSES = steps.houses;
+  const TELL = steps.tell;
+  const STEPS = ["feelings", "houses", "tell", "done"];
   const encoder = new TextEncoder();
   let draft = null;
   let language = "en";
