@@ -83,7 +83,7 @@ def app_version() -> str:
 
 
 def browser_files() -> list[Path]:
-    # The child mode's translations are in the offline page (pwa/child_texts.catalogues_json): a new word, a new shell.
+    # The child mode's translations are in the offline page (pwa/child_offline.offline_child_json): a new word, a new shell.
     return sorted([*STATIC_DIR.glob("*.js"), *SHELL_DIR.iterdir(), *LOCALE_DIR.glob("*/LC_MESSAGES/*.po")])
 
 

@@ -328,18 +328,18 @@
     const status = document.getElementById("seen-connection");
     if (status) status.textContent = navigator.onLine ? "Online" : "Offline";
     if (!navigator.onLine) return;
-    await Drafts.sendReady(); // the flag at once; the statement once it is sent or the worker has the phone back
     if (secretToSend) {
+      // Unlocked with no signal: child mode ends on Seen too, before the worker's own drafts go.
       const online = await leaveOnline(secretToSend);
       if (online && online.ok) {
         secretToSend = "";
         left = true;
         showBack();
-        await Drafts.sendReady();
       } else if (online) {
         secretToSend = ""; // Seen did not take it (signed out, or the password is needed): the worker signs in again
       }
     }
+    await Drafts.sendReady(); // the flag at once; the statement once it is sent or the worker has the phone back
   }
 
   async function start() {
