@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from nicegui import app, ui
 
-from pwa import push, pwa_shell, security, state
+from pwa import child_offline, push, pwa_shell, security, state
 from pwa.auth import AuthMiddleware
 from pwa.error_summary import FOCUS_SCRIPT
 from pwa.pages import (
@@ -78,6 +78,7 @@ def build(store: Store | None = None, config: Settings | None = None) -> None:
         page.register()
     # The routes beside the pages: the PWA shell, the sync API (or a node's background sync), push notifications.
     pwa_shell.install(app)
+    child_offline.install(app)
     _start_sync(config)
     push.install(app)
     app.add_middleware(AuthMiddleware)

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from nicegui import app, context, storage
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -39,6 +39,26 @@ OPEN_PREFIXES = ("/_nicegui", "/static/", "/icons/", "/api/", "/docs", "/openapi
 # page but the child's screen leads back to it (and the idle lock's sign-out, which ends it).
 CHILD_MODE = "child_mode"
 CHILD_MODE_PATH = "/child-mode"
+# The only API routes a phone in child mode may call: its drafts route (which takes only the child's own statement
+# and flag then, pwa/pwa_shell.py) and the worker taking the phone back (pwa/child_offline.py).
+CHILD_MODE_API = {"/api/offline/drafts", "/api/child-mode/leave"}
+KEPT_BACK = "The phone is in child mode: only the child's own screen works until the worker takes it back."
+
+
+def kept_back_in_child_mode(path: str) -> bool:
+    """Whether this API (or API description) call is refused: the child has the phone, and the record, other
+    children and the worker's drafts stay out of reach even by URL."""
+    if not path.startswith(("/api/", "/docs", "/openapi.json")) or path in CHILD_MODE_API:
+        return False
+    return bool(app.storage.user.get(CHILD_MODE))
+
+
+def audit_kept_back(user: dict[str, Any], path: str) -> None:
+    """A call the child's phone may not make, in the trail (the path only: never what was asked for)."""
+    child_id = str((user.get(CHILD_MODE) or {}).get("child_id", ""))
+    with state.store().session() as session:
+        audit.append(session, "denied", "child_mode", child_id, worker_id=user.get("worker_id"), child_id=child_id,
+                     detail=f"{path} while the child has the phone")
 
 
 def held_in_child_mode(request: Request) -> bool:
@@ -84,6 +104,9 @@ def idle_limit_seconds() -> int:
 class AuthMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
+        if kept_back_in_child_mode(path):
+            await run_in_threadpool(audit_kept_back, dict(app.storage.user), path)
+            return JSONResponse({"message": KEPT_BACK}, status_code=423, headers={"Cache-Control": "no-store"})
         if is_open(path):
             return await call_next(request)
         if state.store().locked:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
 from babel.messages.catalog import Catalog
@@ -52,3 +53,20 @@ def translate(language: str, message: str) -> str:
 def speech_lang(language: str) -> str:
     """The BCP 47 tag the browser's speech synthesis and the page's `lang` use: "cy", "en-GB"."""
     return "en-GB" if language == SOURCE_LANGUAGE else language.replace("_", "-")
+
+
+def catalogue(language: str) -> dict[str, str]:
+    """The language's translated messages (English id -> words), as Babel reads them from its .po file: what
+    the offline child screens (pwa/static/seen-child-offline.js) look their words up in. Empty for English."""
+    found = catalog(language)
+    if found is None:
+        return {}
+    return {str(m.id): m.string for m in found
+            if m.id and isinstance(m.id, str) and isinstance(m.string, str) and m.string and not m.fuzzy}
+
+
+def catalogues() -> dict[str, Any]:
+    """Every language's catalogue, name and speech tag: generated from the .po files when the offline page is
+    made, so the offline child screens never keep a copy of their own."""
+    return {"names": languages(), "speech": {code: speech_lang(code) for code in languages()},
+            "texts": {code: catalogue(code) for code in languages() if code != SOURCE_LANGUAGE}}

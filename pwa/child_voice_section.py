@@ -23,6 +23,7 @@ from storage.child_voice import (
     acknowledge_statement,
     clear_flag,
     hand_over,
+    offline_pin_check,
     open_flags,
 )
 from storage.store import NotAllowed
@@ -33,13 +34,23 @@ FACES = [("sentiment_very_dissatisfied", "Very sad"), ("sentiment_dissatisfied",
          ("sentiment_neutral", "OK"), ("sentiment_satisfied", "Happy"), ("sentiment_very_satisfied", "Very happy")]
 FEELING_QUESTIONS = {"home": "How do you feel at home?", "school": "How do you feel at school?",
                      "contact": "How do you feel about seeing your family?"}
+# The Three Houses (name, icon, question) and what the child may tell each person: the screen's steps and, with
+# no signal, the offline screens' (pwa/child_offline.py gives them to the offline page).
+HOUSES = [("good_things", "home", "House of good things"), ("worries", "cloud", "House of worries"),
+          ("hopes", "star", "House of hopes and dreams")]
+TELL = [("tell_worker", "What do you want your social worker to know?"),
+        ("tell_iro", "What do you want your IRO to know?"),
+        ("tell_judge", "What do you want the judge to know?")]
 
 
 async def start_child_mode(child_id: str, language: str, pin: str = "") -> None:
     """Hands the phone to the child (from the child page's dialog): audited, then the child's screen."""
     pin_hash = await io_bound(hand_over, state.store(), current_worker(), child_id, language, pin)
+    # The keys are made now, once: the statement and the flag keep them however they reach Seen (the screen, or
+    # the offline screens when the signal goes), so each is stored once.
     app.storage.user[CHILD_MODE] = {"child_id": child_id, "language": language, "pin_hash": pin_hash,
-                                    "pin_tries": 0, "unsafe_key": new_key()}
+                                    "pin_tries": 0, "unsafe_key": new_key(), "statement_key": new_key(),
+                                    "pin_offline": await io_bound(offline_pin_check, pin)}
     ui.navigate.to(CHILD_MODE_PATH)
 
 

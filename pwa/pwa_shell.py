@@ -25,18 +25,22 @@ from typing import Any
 import nicegui
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from nicegui import app as nicegui_app
+from nicegui import background_tasks
 from nicegui.client import Client
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from pwa import state
-from pwa.auth import signed_in_worker
+from pwa import push, state
+from pwa.auth import CHILD_MODE, KEPT_BACK, audit_kept_back, signed_in_worker
+from pwa.child_offline import offline_child_json
+from pwa.child_texts import LOCALE_DIR
 from pwa.icons import ICONS, icon_name, icon_png
 from pwa.security import same_origin
 from storage.forms.life_story import LIFE_STORY
 from storage.forms.visit import VISIT
 from storage.forms.wishes import WISHES
-from storage.offline import held_keys, offline_children, receive_draft
+from storage.offline import CHILD_MODE_KINDS, held_keys, offline_children, receive_draft
 from storage.photos import DRAFT_PHOTOS_MAX_BYTES, PHOTOS_PER_ENTRY
 from storage.store import NotAllowed
 
@@ -79,7 +83,8 @@ def app_version() -> str:
 
 
 def browser_files() -> list[Path]:
-    return sorted([*STATIC_DIR.glob("*.js"), *SHELL_DIR.iterdir()])
+    # The child mode's translations are in the offline page (pwa/child_offline.offline_child_json): a new word, a new shell.
+    return sorted([*STATIC_DIR.glob("*.js"), *SHELL_DIR.iterdir(), *LOCALE_DIR.glob("*/LC_MESSAGES/*.po")])
 
 
 @cache
@@ -123,7 +128,8 @@ def offline_html() -> str:
     return ((SHELL_DIR / "offline.html").read_text()
             .replace("__VERSION__", shell_version())
             .replace("__THEME__", THEME_COLOUR)
-            .replace("__SCHEMA__", schema_json()))
+            .replace("__SCHEMA__", schema_json())
+            .replace("__CHILD_TEXTS__", offline_child_json()))
 
 
 def manifest() -> dict[str, Any]:
@@ -172,6 +178,7 @@ def head_html() -> str:
         f'<meta name="seen-pwa-version" content="{version}">',
         f'<script id="seen-offline-schema" type="application/json">{schema_json()}</script>',
         f'<script src="/pwa/seen-drafts.js?v={version}" defer></script>',
+        f'<script src="/pwa/seen-child-guard.js?v={version}" defer></script>',
         f'<script src="/pwa/seen-page.js?v={version}" defer></script>',
         f'<script src="/pwa/seen-refused.js?v={version}" defer></script>',
     ])
@@ -262,6 +269,11 @@ async def receive_offline_draft(request: Request) -> Response:
         return _problem(400, str(e))
     except (ValidationError, ValueError):
         return _problem(400, "That draft could not be read. It stays on the phone; try sending it again.")
+    mode = nicegui_app.storage.user.get(CHILD_MODE)
+    if mode and (draft.kind not in CHILD_MODE_KINDS or draft.child_id != mode.get("child_id")):
+        # The worker's own drafts wait on the phone (423: not refused) until they take it back.
+        await run_in_threadpool(audit_kept_back, dict(nicegui_app.storage.user), f"a {draft.kind} draft")
+        return _problem(423, KEPT_BACK)
     if draft.worker_id and draft.worker_id != worker.id:
         return _problem(409, "This draft was written by another worker on this phone. It will be sent when they sign in.")
     try:
@@ -271,6 +283,9 @@ async def receive_offline_draft(request: Request) -> Response:
         return _problem(403, str(e))
     except ValueError as e:  # includes the kinds' own checks (VisitInvalid): say what to fix
         return _problem(422, str(e), problems=getattr(e, "problems", {}))
+    if received.deliveries:  # "I don't feel safe" said with no signal: the phones hear now, not at the next run
+        background_tasks.create(run_in_threadpool(push.deliver_now, state.store(), list(received.deliveries)),
+                                name="safeguarding push")
     return JSONResponse({"status": "stored", "kind": received.kind, "record_id": received.record_id},
                         headers={"Cache-Control": "no-store"})
 

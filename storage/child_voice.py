@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -42,6 +43,7 @@ from storage.models import (
     Worker,
     utcnow,
 )
+from storage.photos import prepare_photo
 from storage.push_delivery import DELIVERY_KIND, subscriptions_by_worker
 from storage.sealing import SealError
 from storage.sign_in import SignInRefused, sign_in
@@ -140,6 +142,23 @@ def submit_statement(store: Store, worker: Worker, child_id: str, fields: dict[s
         return statement
 
     return make_once(store, worker, child_id, key, "child_statement", make, device_id=device_id)
+
+
+def submit_statement_from_draft(store: Store, worker: Worker, child_id: str, fields: dict[str, Any],
+                                idempotency_key: str, *, photos: list[bytes] | None = None,
+                                device_id: str | None = None) -> ChildStatement:
+    """A statement the child made with no signal (pwa/static/seen-child-offline.js), come home: the same checks
+    and storing as the screen's `submit_statement`, under the key made when child mode opened. The photos of the
+    drawings come in the order `fields["drawing_houses"]` names their houses; each is prepared as the screen
+    prepares it. FormInvalid (nothing stored) when a house is named twice, unknown, or a photo is missing."""
+    houses = [str(h) for h in fields.get("drawing_houses") or []]
+    photos = photos or []
+    if len(houses) != len(photos) or len(set(houses)) != len(houses) or set(houses) - set(HOUSES):
+        raise FormInvalid({"drawings": "A drawing belongs to one of the Three Houses, one photo each."})
+    drawings = {house: prepare_photo(photo) for house, photo in zip(houses, photos, strict=True)}
+    words = {k: v for k, v in fields.items() if k != "drawing_houses"}
+    return submit_statement(store, worker, child_id, {**words, KEY_FIELD: idempotency_key}, drawings=drawings,
+                            device_id=device_id)
 
 
 def acknowledge_statement(store: Store, worker: Worker, statement_id: str, response: str) -> ChildStatement:
@@ -272,6 +291,13 @@ def raise_unsafe(store: Store, worker: Worker, child_id: str, key: str, *, devic
     return Raised(make_once(store, worker, child_id, key, "safeguarding_flag", make, device_id=device_id), queued)
 
 
+def raise_unsafe_from_draft(store: Store, worker: Worker, child_id: str, fields: dict[str, Any],
+                           idempotency_key: str, *, device_id: str | None = None) -> Raised:
+    """"I don't feel safe" said with no signal, come home: `raise_unsafe` under the key made when child mode
+    opened (the screen's key too), so a tap heard online and again offline raises one flag and one push."""
+    return raise_unsafe(store, worker, child_id, idempotency_key, device_id=device_id)
+
+
 @dataclass
 class FlagView:
     id: str
@@ -318,6 +344,18 @@ def clear_flag(store: Store, manager: Worker, flag_id: str, action_taken: str) -
 
 PIN_TRIES = 5  # wrong PINs before only the worker's password will do
 PIN_PATTERN = re.compile(r"^\d{4,8}$")
+OFFLINE_PIN_ITERATIONS = 600_000  # PBKDF2-SHA256, as the browser's WebCrypto checks it with no signal
+
+
+def offline_pin_check(pin: str) -> dict[str, Any] | None:
+    """What the phone keeps (sealed) to check the worker's PIN with no signal: a salted PBKDF2-SHA256 of it,
+    never the PIN. None without a PIN (then, with no signal, nobody takes the phone back until it returns)."""
+    if not pin:
+        return None
+    salt = secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, OFFLINE_PIN_ITERATIONS)
+    return {"salt": base64.b64encode(salt).decode(), "iterations": OFFLINE_PIN_ITERATIONS,
+            "check": base64.b64encode(digest).decode(), "tries": PIN_TRIES}
 
 
 def hand_over(store: Store, worker: Worker, child_id: str, language: str, pin: str = "") -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from storage.child_voice import Raised, raise_unsafe_from_draft, submit_statement_from_draft
 from storage.life_story import submit_life_story_from_draft
 from storage.models import Worker
 from storage.store import Store, age_on
@@ -27,9 +28,14 @@ SUBMITTERS: dict[str, Callable[..., Any]] = {
     "visit": submit_visit_from_draft,
     "wishes_and_feelings": submit_wishes_from_draft,
     "life_story": submit_life_story_from_draft,
+    # What a child said in child mode with no signal (pwa/static/seen-child-offline.js).
+    "child_statement": submit_statement_from_draft,
+    "safeguarding_flag": raise_unsafe_from_draft,
 }
 # The kinds whose drafts may bring photos taken on the phone (their submitter takes `photos=`).
-PHOTO_KINDS = frozenset({"life_story"})
+PHOTO_KINDS = frozenset({"life_story", "child_statement"})
+# The only kinds a phone in child mode may send: the child's own (pwa/auth.py keeps the rest back).
+CHILD_MODE_KINDS = frozenset({"child_statement", "safeguarding_flag"})
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class Received:
 
     kind: str
     record_id: str
+    deliveries: tuple[str, ...] = ()  # pushes queued by it, to send at once (a safeguarding flag's)
 
 
 def receive_draft(store: Store, worker: Worker, kind: str, child_id: str, fields: dict[str, Any],
@@ -75,9 +82,12 @@ def receive_draft(store: Store, worker: Worker, kind: str, child_id: str, fields
     if not key:
         raise ValueError("An idempotency key is needed to send a draft.")
     if photos and kind not in PHOTO_KINDS:
-        raise ValueError("Only a life-story entry can bring photos. Remove them from this draft and send it again.")
+        raise ValueError("Only a life-story entry or a child's statement can bring photos. Remove them from this "
+                         "draft and send it again.")
     extra = {"photos": photos} if photos else {}
     record = SUBMITTERS[kind](store, worker, child_id, fields, key, device_id=device_id, **extra)
+    if isinstance(record, Raised):
+        return Received(kind, record.flag.id, tuple(record.deliveries))
     return Received(kind, record.id)
 
 

@@ -54,14 +54,22 @@ def test_handing_over_in_welsh_and_leaving_only_with_the_worker(page, context, l
     lang, said = page.evaluate("window.seenSaid")
     assert lang == "cy" and "Sut wyt ti'n teimlo gartref?" in said
 
-    # With no signal the service worker serves the offline page in place of the child's screen: it shows the child
-    # where to go, never the worker's drafts or the caseload.
+    # With no signal the service worker serves the offline page in place of the child's screen: the child's own
+    # screens, in Welsh (from the same .po file), never the worker's drafts or the caseload.
     wait_for_worker(page)
     context.set_offline(True)
     page.goto("/child-mode")
-    page.get_by_role("heading", name="Give the phone back to your worker").wait_for()
-    assert page.get_by_role("button", name="Start a new visit").count() == 0
+    page.get_by_role("heading", name="Dy le di").wait_for()
+    page.get_by_text("Dim signal.").wait_for()
+    page.get_by_role("heading", name="Sut wyt ti'n teimlo gartref?").wait_for()
+    page.get_by_role("button", name="Dydw i ddim yn teimlo'n ddiogel").wait_for()
+    assert page.evaluate("document.getElementById('seen-child-step').lang") == "cy"
+    assert page.get_by_role("button", name="Start a new visit").is_hidden()
     check_screen(page, "a11y-child-mode-offline")
+    page.get_by_role("button", name="Nesaf").click()
+    page.get_by_role("heading", name="Fy Nhri Thŷ").wait_for()
+    page.get_by_role("button", name="Llun o fy narlun").first.wait_for()
+    check_screen(page, "a11y-child-mode-offline-three-houses")
     context.set_offline(False)
 
     # No way to the record, the caseload or another child while the child has the phone.

@@ -18,8 +18,9 @@ from nicegui import app, background_tasks, events, ui
 
 from pwa import push, state
 from pwa.auth import CHILD_MODE, CHILD_MODE_PATH, client_address, current_worker
+from pwa.child_offline import session_for_phone
 from pwa.child_texts import speech_lang, translate
-from pwa.child_voice_section import FACES, FEELING_QUESTIONS
+from pwa.child_voice_section import FACES, FEELING_QUESTIONS, HOUSES, TELL
 from pwa.idle_lock import install_idle_lock
 from pwa.layout import THEME, photo_preview
 from pwa.threads import io_bound
@@ -34,12 +35,8 @@ from storage.child_voice import (
 )
 from storage.photos import prepare_photo
 from storage.store import NotAllowed
+from storage.submissions import KEY_FIELD, new_key
 
-HOUSES = [("good_things", "home", "House of good things"), ("worries", "cloud", "House of worries"),
-          ("hopes", "star", "House of hopes and dreams")]
-TELL = [("tell_worker", "What do you want your social worker to know?"),
-        ("tell_iro", "What do you want your IRO to know?"),
-        ("tell_judge", "What do you want the judge to know?")]
 STEPS = ("feelings", "houses", "tell", "done")
 BIG = "min-h-[56px] min-w-[48px] text-lg"
 GUARD_KEY = "seen-child-mode"  # in the phone's localStorage while the child has it (pwa/static/seen-child-guard.js)
@@ -63,6 +60,8 @@ class ChildScreen:
         self.mode = mode
         self.language: str = mode["language"]
         self.form = blank_statement_form(self.language)
+        # The key made when child mode opened: the phone's sealed copy (pwa/static/seen-child-guard.js) has it too.
+        self.form[KEY_FIELD] = mode.get("statement_key") or self.form[KEY_FIELD]
         self.step = 0
         self.unsafe_said = False
         self.drawings: dict[str, bytes] = {}  # house -> the photo of the child's drawing, prepared
@@ -93,6 +92,7 @@ class ChildScreen:
         except (FormInvalid, NotAllowed) as refused:
             ui.notify(str(refused), type="negative", multi_line=True)
             return
+        ui.run_javascript("self.SeenChildGuard && self.SeenChildGuard.sent()")  # stored: the phone's copy goes
         self.go(len(STEPS) - 1)
 
     def faces(self, topic: str) -> None:
@@ -109,6 +109,7 @@ class ChildScreen:
 
                 ui.button(self.t(words), icon=icon, on_click=pick).props(
                     f'stack no-caps unelevated aria-pressed="{str(chosen).lower()}" '
+                    f'data-child-field="{field}" data-child-value="{value}" '
                     + ("color=primary" if chosen else "outline color=primary")).classes(
                     "min-h-[72px] min-w-[48px] px-0 text-xs leading-tight").mark(f"face-{topic}-{value}")
 
@@ -126,7 +127,8 @@ class ChildScreen:
             self.show.refresh()
 
         camera = ui.upload(auto_upload=True, max_files=1, on_upload=added).props(
-            'accept="image/*" capture="environment"').classes("hidden").mark(f"camera-{house}")
+            f'accept="image/*" capture="environment" data-child-drawing="{house}"').classes("hidden").mark(
+            f"camera-{house}")
         if house in self.previews:
             ui.image(self.previews[house]).props(f'alt="{self.t("Photo of my drawing")}"').classes(
                 "w-32 h-32 rounded")
@@ -142,7 +144,7 @@ class ChildScreen:
                 'role="heading" aria-level="2"')
         ui.textarea(self.t("Write here, or tell your worker"), value=self.form[name],
                     on_change=lambda e, n=name: self.form.__setitem__(n, e.value or "")).props(
-            "outlined autogrow").classes("w-full text-lg").mark(f"words-{name}")
+            f'outlined autogrow data-child-field="{name}"').classes("w-full text-lg").mark(f"words-{name}")
 
     def nav(self, back: bool, forward: tuple[str, Callable[[], Any]]) -> None:
         with ui.row().classes("w-full gap-2 no-wrap mt-3"):
@@ -155,7 +157,8 @@ class ChildScreen:
     @ui.refreshable_method
     def show(self) -> None:
         step = STEPS[self.step]
-        with ui.column().classes("w-full gap-2").props(f'id="seen-child-step" lang="{speech_lang(self.language)}"'):
+        with ui.column().classes("w-full gap-2").props(
+                f'id="seen-child-step" lang="{speech_lang(self.language)}" data-child-step="{step}"'):
             if self.unsafe_said:
                 ui.label(self.t("Thank you for telling us. Your worker has been told. Talk to them now.")).classes(
                     "text-xl font-bold rounded p-3 bg-yellow-300 text-black break-words").props(
@@ -191,7 +194,8 @@ class ChildScreen:
                     BIG).mark("read-aloud")
             self.show()
             ui.button(self.t("I don't feel safe"), icon="front_hand", on_click=self.not_safe).props(
-                "no-caps color=negative").classes("w-full min-h-[64px] text-xl font-bold mt-4").mark("not-safe")
+                "no-caps color=negative data-child-unsafe").classes("w-full min-h-[64px] text-xl font-bold mt-4").mark(
+                "not-safe")
             leave_button(self.t("For your worker"))
 
 
@@ -232,10 +236,15 @@ def child_mode_page() -> None:
     if not mode:
         ui.navigate.to("/")
         return
+    if "statement_key" not in mode:  # handed over before the key was made at hand-over
+        mode = app.storage.user[CHILD_MODE] = {**mode, "statement_key": new_key()}
     ui.colors(**THEME)
     install_idle_lock()
-    # Offline, the service worker would serve the worker's offline page: pwa/static/seen-child-guard.js keeps it shut.
+    # Offline, the service worker would serve the worker's offline page: pwa/static/seen-child-guard.js keeps it shut
+    # and shows the child's offline screens instead, with what the child entered here (kept sealed as it is entered).
     ui.add_head_html(f"<script>localStorage.setItem('{GUARD_KEY}', '1')</script>")
+    ui.add_head_html('<script id="seen-child-session" type="application/json">'
+                     f'{session_for_phone(mode, current_worker().id)}</script>')
     ChildScreen(dict(mode)).build()
 
 

@@ -23,6 +23,7 @@
   const DB_VERSION = 2; // 2: the "photos" store
   const KEY_ID = "drafts-key";
   const CASELOAD_ID = "caseload";
+  const CHILD_KINDS = new Set(["child_statement", "safeguarding_flag"]); // what a child says in child mode
   const channel = "BroadcastChannel" in root ? new BroadcastChannel("seen-drafts") : null;
   const listeners = new Set();
   let dbPromise = null;
@@ -350,7 +351,10 @@
   }
 
   async function sendReadyNow() {
-    const drafts = (await listDrafts()).filter((d) => d.state === "ready");
+    // While the child has the phone (pwa/static/seen-child-guard.js) only their statement and flag are sent: Seen
+    // keeps the worker's own back until the worker has the phone again.
+    const childHas = root.SeenChildGuard && root.SeenChildGuard.held();
+    const drafts = (await listDrafts()).filter((d) => d.state === "ready" && (!childHas || CHILD_KINDS.has(d.kind)));
     const result = { sent: 0, kept: drafts.length, problem: "" };
     for (const draft of drafts) {
       let reply;
@@ -367,6 +371,8 @@
       } else if (reply.status === 401) {
         result.problem = "signin";
         break;
+      } else if (reply.status === 423) {
+        result.problem = "child-mode"; // the child has the phone: the worker's drafts wait until it is theirs again
       } else if (reply.status === 409) {
         result.problem = "other-worker"; // written by someone else on this phone: wait for them
       } else if (reply.status === 422 || reply.status === 403 || reply.status === 413) {

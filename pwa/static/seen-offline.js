@@ -95,7 +95,8 @@
 
   async function renderDrafts() {
     const list = $("drafts");
-    const drafts = await Drafts.listDrafts();
+    // A child's statement and flag (child mode) are theirs: they are sent with the rest, never listed here.
+    const drafts = (await Drafts.listDrafts()).filter((d) => !(window.SeenChildGuard && SeenChildGuard.CHILD_KINDS.has(d.kind)));
     // Everything is opened before the list is touched: two renders at once must not mix their cards.
     const opened = new Map();
     for (const draft of drafts) {

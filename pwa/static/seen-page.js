@@ -535,7 +535,8 @@
       if (!wasOffline) forgetPhotosThePageLetGo();
       const counts = await Drafts.counts();
       if (counts.ready && !Drafts.sending && !wasOffline) await Drafts.sendReady();
-      if (counts.total > counts.ready && !wasOffline) await Drafts.forgetWhatSeenHolds();
+      const childHas = window.SeenChildGuard && window.SeenChildGuard.held(); // Seen answers only the child's routes
+      if (counts.total > counts.ready && !wasOffline && !childHas) await Drafts.forgetWhatSeenHolds();
     }
     if (live) photoProblem = "";
     showPhotoNote();
