@@ -15,7 +15,6 @@ from pwa.style import child_words
 from pwa.threads import io_bound
 from storage.child_forms import FormInvalid
 from storage.child_voice import (
-    PARTICIPATION_CODES,
     WORD_TITLES,
     ChildVoice,
     FlagView,
@@ -26,6 +25,7 @@ from storage.child_voice import (
     offline_pin_check,
     open_flags,
 )
+from storage.returns.rules import PARTICIPATION
 from storage.store import NotAllowed
 from storage.submissions import new_key
 
@@ -150,8 +150,8 @@ def child_voice_section(voice: ChildVoice) -> None:
         ui.label("The child has not made a statement in child mode yet.")
     if voice.participation is not None:
         code = voice.participation.code
-        ui.label(f"Their next review's participation: {code} – {PARTICIPATION_CODES[code]}" if code
-                 else "Their next review's participation: not known from child mode yet").classes(
+        ui.label(f"Their next review's participation: {code} – {PARTICIPATION[code]}" if code
+                 else "Their next review's participation: not known yet").classes(
             "font-bold break-words").mark("participation")
         ui.label(voice.participation.why).classes("text-sm break-words")
     for statement in voice.statements:

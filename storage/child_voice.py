@@ -18,6 +18,7 @@ import base64
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from sqlmodel import Session, col, select
 from storage import audit
 from storage.child_forms import FormInvalid, _read, _text, _workers, child_session, first_name
 from storage.child_view import TimelineItem
+from storage.forms.visit import TOOK_PART, TOOK_PART_CODE
 from storage.models import (
     Category,
     Child,
@@ -36,10 +38,12 @@ from storage.models import (
     ManagedTeam,
     Photo,
     PushDelivery,
+    RecordStatus,
     Review,
     Role,
     SafeguardingFlag,
     SafeguardingFlagBody,
+    Visit,
     Worker,
     utcnow,
 )
@@ -403,39 +407,42 @@ def take_back(store: Store, worker: Worker, child_id: str, secret: str, pin_hash
     return Leaving(ok, "" if ok else why, pin_tries)
 
 
-# The looked-after review's participation codes (SSDA903), in words.
-PARTICIPATION_CODES = {
-    "PN0": "Child aged under 4 at the time of the review",
-    "PN1": "Child physically attends and speaks for themselves",
-    "PN2": "Child physically attends and an advocate speaks on their behalf",
-    "PN3": "Child attends and conveys their view symbolically (non-verbally)",
-    "PN4": "Child physically attends but does not speak or convey their view, nor ask an advocate to",
-    "PN5": "Child does not attend physically but briefs an advocate to speak for them",
-    "PN6": "Child does not attend but conveys their feelings to the review by a facilitative medium",
-    "PN7": "Child does not attend nor are their views conveyed to the review",
-}
 
 
 @dataclass
 class Participation:
-    """What the next looked-after review's participation code can be taken from: the child's statements for
-    their IRO since the last review. `code` is what applies if the child does not attend ("" if it cannot be
-    said); the IRO records the code, as attendance decides it."""
+    """What the next looked-after review's participation code can be taken from: how the child took part in their
+    visits, and their statements for their IRO, since the last review. `code` is the code it points to ("" if it
+    cannot be said); the IRO records the code, as attendance at the review decides it."""
 
     code: str
     why: str
 
 
-def participation(age: int | None, statements: list[StatementView], since: date | None) -> Participation:
+def participation(age: int | None, statements: list[StatementView], since: date | None,
+                  visits: Sequence[tuple[date, str]] = ()) -> Participation:
+    """`visits`: (day, how the child took part: a key of storage/forms/visit.TOOK_PART) for the visits since the
+    last review, newest first."""
     if age is not None and age < 4:
         return Participation("PN0", "The child is under 4.")
     for_iro = [s for s in statements if s.words.get("tell_iro")
                and (since is None or s.made_at.astimezone(LONDON).date() > since)]
+    took_part = next(((day, way) for day, way in visits if way in TOOK_PART_CODE), None)
+    at_visit = ""
+    if took_part:
+        day, way = took_part
+        at_visit = (f"At their visit on {day:%-d %B %Y}: {TOOK_PART[way][0].lower()}{TOOK_PART[way][1:]}. If they "
+                    f"take part in the review the same way, {TOOK_PART_CODE[way]}.")
     if for_iro:
         return Participation("PN6", f"The child told their IRO what they want them to know in child mode on "
                                     f"{for_iro[0].made_at.astimezone(LONDON):%-d %B %Y}: if they do not attend, their "
-                                    "views reach the review that way (PN6). If they attend, PN1 to PN4 apply.")
-    return Participation("", "The child has not told their IRO anything in child mode since the last review.")
+                                    "views reach the review that way (PN6). "
+                                    + (at_visit or "If they attend, PN1 to PN4 apply."))
+    if took_part:
+        return Participation(TOOK_PART_CODE[took_part[1]], at_visit + " If they do not attend: PN5 if they brief an "
+                             "advocate, PN6 if their views reach it another way, else PN7.")
+    return Participation("", "Not known yet: no visit since the last review says how the child took part, and the "
+                             "child has not told their IRO anything in child mode.")
 
 
 @dataclass
@@ -465,8 +472,31 @@ def voice_for_child(store: Store, worker: Worker, child_id: str) -> ChildVoice:
                                                              col(Review.held_on).is_not(None))
                                 .order_by(col(Review.held_on).desc())).first()
             born = store.opened(child).body.date_of_birth
-            taking_part = participation(age_on(born, today_in_england()), statements, last)
+            taking_part = participation(age_on(born, today_in_england()), statements, last,
+                                        _took_part(store, session, child.id, last))
         return ChildVoice(child.voice_language or "en", statements, flags, manages, taking_part)
+
+
+def _took_part(store: Store, session: Session, child_id: str, since: date | None) -> list[tuple[date, str]]:
+    """How the child took part in each visit since `since` (newest first): the visit form's `took_part` answer."""
+    visits = list(session.exec(select(Visit).where(Visit.child_id == child_id,
+                                                   Visit.status != RecordStatus.draft.value)
+                               .order_by(col(Visit.visited_at).desc())))
+    corrected = {v.supersedes for v in visits if v.supersedes}
+    found: list[tuple[date, str]] = []
+    for visit in visits:
+        day = visit.visited_at.astimezone(LONDON).date()
+        if since is not None and day <= since:
+            break
+        if visit.id in corrected:
+            continue
+        try:
+            way = store.opened(visit).body.answers.get("took_part", "")
+        except SealError:
+            continue  # changed outside Seen: the child page names it
+        if way:
+            found.append((day, way))
+    return found
 
 
 FEELING_WORDS = {1: "very sad", 2: "sad", 3: "OK", 4: "happy", 5: "very happy"}

@@ -26,11 +26,13 @@ from storage.child_voice import (
     statements_on,
     submit_statement,
     timeline_items,
+    voice_for_child,
 )
 from storage.models import (
     AuditEvent,
     Child,
     ChildStatement,
+    Review,
     SafeguardingFlag,
     SafetyScore,
     Visit,
@@ -190,6 +192,50 @@ def test_the_next_reviews_participation_is_taken_from_what_the_child_told_their_
     assert told.code == "PN6" and "2 November 2026" in told.why
     assert participation(9, [said(date(2026, 8, 2), tell_iro="Before the review")], last_review).code == ""
     assert participation(9, [said(date(2026, 11, 2), tell_judge="Not the IRO")], last_review).code == ""
+
+
+def test_how_the_child_took_part_in_their_visits_points_to_the_next_reviews_code() -> None:
+    last_review = date(2026, 9, 1)
+    spoke = participation(9, [], last_review, [(date(2026, 11, 9), "spoke"), (date(2026, 10, 1), "advocate")])
+    assert spoke.code == "PN1" and "9 November 2026" in spoke.why and "spoke for themselves" in spoke.why
+    assert "PN5" in spoke.why and "PN7" in spoke.why  # what applies if they do not attend
+    assert participation(9, [], last_review, [(date(2026, 11, 9), "without_words")]).code == "PN3"
+    assert participation(3, [], last_review, [(date(2026, 11, 9), "spoke")]).code == "PN0"  # under four
+    both = participation(9, [StatementView(id="s", made_at=datetime(2026, 11, 2, 12, tzinfo=UTC), language="en",
+                                           unsafe=False, feelings={}, words={"tell_iro": "Hi"}, drawings={},
+                                           response="", acknowledged_by="", acknowledged_at=None)],
+                         last_review, [(date(2026, 11, 9), "advocate")])
+    assert both.code == "PN6" and "PN2" in both.why  # not attending: their words reach it; attending: an advocate
+    assert participation(9, [], last_review, []).code == ""
+
+
+def test_the_child_page_takes_how_the_child_took_part_from_visits_since_the_last_review(small_store: Store) -> None:
+    ben = worker_named(small_store, "ben")
+    child = child_of(small_store, ben)
+    with small_store.session() as session:
+        row = session.get(Child, child.id)
+        row.category = "cic"
+        session.add(row)
+        session.add(Review(child_id=child.id, kind="cic_review", held_on=date(2026, 9, 1)))
+        session.commit()
+
+    def visit(month: int, day: int, took_part: str, supersedes: str | None = None) -> str:
+        at = datetime(2026, month, day, 11, 0, tzinfo=UTC)
+        row = Visit(child_id=child.id, worker_id=ben.id, visited_at=at, status="submitted", submitted_at=at,
+                    supersedes=supersedes)
+        with small_store.session() as session:
+            small_store.write(session, row, VisitBody(answers={"took_part": took_part} if took_part else {}),
+                              action="create")
+        return row.id
+
+    visit(8, 20, "spoke")  # before the last review: not counted
+    assert voice_for_child(small_store, ben, child.id).participation.code == ""
+    visit(10, 5, "advocate")
+    wrong = visit(11, 9, "spoke")
+    visit(11, 9, "without_words", supersedes=wrong)  # the correction counts, not what it corrects
+    visit(11, 20, "")  # a visit that does not say
+    taking_part = voice_for_child(small_store, ben, child.id).participation
+    assert taking_part.code == "PN3" and "9 November 2026" in taking_part.why
 
 
 def test_a_statement_moved_to_another_child_outside_seen_is_left_out_and_audited(small_store: Store) -> None:

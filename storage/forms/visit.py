@@ -12,6 +12,14 @@ SAFETY_GOAL_SCORERS = {"worker": ("Social worker", "social worker's score"),
                        "child": ("Child", "child's score"),
                        "others": ("Others (family network)", "others' score")}
 
+# How the child took part in the visit (issue 18): each way, and the looked-after review's participation code it
+# points to if the child takes part in their review the same way (storage/child_voice.participation says which).
+TOOK_PART = {"spoke": "They spoke for themselves",
+             "advocate": "An advocate or interpreter spoke for them",
+             "without_words": "They showed their views without words (play, drawing, signs)",
+             "no_views": "They were there but did not give their views"}
+TOOK_PART_CODE = {"spoke": "PN1", "advocate": "PN2", "without_words": "PN3", "no_views": "PN4"}
+
 VISIT = Form("visit", "Visit", "visit", [
     Field("visit_date", "Date of the visit", "date", section="When and where", kept="row", required=True,
           past="visit", message="Enter the date of the visit."),
@@ -40,6 +48,9 @@ VISIT = Form("visit", "Visit", "visit", [
           unless="child_words_not_recorded_reason",
           message="Write the child's wishes and feelings in their own words, or say why not."),
     Field("child_words_not_recorded_reason", "If the child's words are not recorded, why not"),
+    Field("took_part", "How did the child take part?", "choice", choices=TOOK_PART, widget="column",
+          asked_when={"seen": "yes"},
+          hint="Their next looked-after review's participation code can be taken from it."),
     Field("worries", "What are we worried about?", "longtext", section="Signs of Safety"),
     Field("working_well", "What is working well?", "longtext"),
     Field("needs_to_happen", "What needs to happen?", "longtext"),
