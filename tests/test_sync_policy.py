@@ -405,3 +405,26 @@ def test_a_review_with_the_wrong_participation_code_for_the_childs_age_is_refuse
     assert_refused(server, push(server_url, ben, [wrong]), wrong, "says the child was under four (PN0)", "invalid")
     right = review("PN1")
     assert push(server_url, ben, [right]).json()["applied"] == [right["change_id"]]
+
+
+def test_a_placement_ending_in_custody_before_ten_is_refused_by_sync_as_on_the_child_page(seeded, server_url,
+                                                                                          tmp_path):
+    server, caseload = seeded
+    with server.session() as session:  # born in 2017: eight when the placement ends in 2026
+        alfie = session.get(Child, caseload.children["Alfie"])
+        server.write(session, alfie, server.opened(alfie).body.model_copy(update={"date_of_birth": date(2017, 6, 1)}))
+    ben = device(server, caseload, server_url, tmp_path, "ben")
+    clock = ben.store.hlc.stamp()
+
+    def placement(reason: str) -> dict[str, Any]:
+        fields = Placement(child_id=caseload.children["Alfie"], placement_type="U4", start=date(2026, 1, 5),
+                           end=date(2026, 3, 2), provider_code="PR1", urn="SC123456",
+                           change_reason=reason).model_dump(mode="json", exclude={"sealed"})
+        fields["field_clocks"] = json.dumps({name: clock for name in fields if name != "id"})
+        return {"change_id": str(uuid.uuid4()), "kind": "placement", "record_id": fields["id"], "fields": fields,
+                "body": {}, "clock": clock, "base_clocks": {}}
+
+    custody = placement("CUSTOD")
+    assert_refused(server, push(server_url, ben, [custody]), custody, "a child under ten cannot move", "invalid")
+    moved = placement("CARPL")
+    assert push(server_url, ben, [moved]).json()["applied"] == [moved["change_id"]]

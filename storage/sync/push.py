@@ -26,9 +26,20 @@ from sqlmodel import Session, col, select
 from storage import audit, hlc, policy
 from storage.allocations import late_outcome
 from storage.cases import cases_for, local_date
-from storage.models import ChangeLog, Child, Device, LateChange, Review, Role, Worker, table_of, utcnow
+from storage.models import (
+    ChangeLog,
+    Child,
+    Device,
+    LateChange,
+    Placement,
+    Review,
+    Role,
+    Worker,
+    table_of,
+    utcnow,
+)
 from storage.record_dates import CaseDates, date_problem
-from storage.returns.rules import review_problems
+from storage.returns.rules import placement_problems, review_problems
 from storage.store import Store
 from storage.submissions import KEYED, key_refusal
 from storage.sync.bulk import insert_rows
@@ -387,9 +398,12 @@ def _date_refusal(store: Store, records: Records, change: dict[str, Any],
 
 def _returns_refusal(store: Store, records: Records, change: dict[str, Any],
                      births: dict[str, date | None]) -> policy.No | None:
-    """A review whose participation code is wrong for the child's age that day (SSDA903 440, 441) is refused, as
-    the child page's form refuses it (storage/reviews.py); one the server holds unchanged is not judged again.
-    (The placement's rules that refuse are the policy's, storage/policy.py.)"""
+    """A review whose participation code is wrong for the child's age that day (SSDA903 440, 441), or a placement
+    that ends in custody before the child was ten (234), is refused, as the child page's forms refuse them
+    (storage/reviews.py, storage/placements.py); one the server holds unchanged is not judged again. (The
+    placement's rules that need no date of birth are the policy's, storage/policy.py.)"""
+    if change["kind"] == "placement":
+        return _placement_age_refusal(store, records, change, births)
     if change["kind"] != "review":
         return None
     fields = change.get("fields") or {}
@@ -414,6 +428,31 @@ def _returns_refusal(store: Store, records: Records, change: dict[str, Any],
     if not blocking:
         return None
     return policy.No("invalid", f"The review {change['record_id']} cannot be taken: {blocking[0].words}")
+
+
+def _placement_age_refusal(store: Store, records: Records, change: dict[str, Any],
+                           births: dict[str, date | None]) -> policy.No | None:
+    fields = change.get("fields") or {}
+    if fields.get("change_reason") != "CUSTOD" or not fields.get("end"):
+        return None
+    try:
+        start, end = (date.fromisoformat(str(fields[name])[:10]) for name in ("start", "end"))
+    except (KeyError, ValueError):
+        return None  # not dates: the merge says what is wrong with the record
+    held = records.get(MODEL_OF["placement"], change["record_id"])
+    if held is not None and (held.end, held.change_reason) == (end, "CUSTOD"):
+        return None
+    child_id = fields.get("child_id")
+    child = records.get(Child, child_id) if isinstance(child_id, str) else None
+    if child is None:
+        return None
+    if child.id not in births:
+        births[child.id] = store.opened(child).body.date_of_birth
+    placement = Placement(child_id=child.id, placement_type=str(fields.get("placement_type") or ""), start=start,
+                          end=end, change_reason="CUSTOD")
+    blocking = [p for p in placement_problems(placement, births[child.id], followed=False) if p.code == "234"]
+    return policy.No("invalid", f"The placement {change['record_id']} cannot be taken: {blocking[0].words}") \
+        if blocking else None
 
 
 def _key_refusal(records: Records, change: dict[str, Any], keys: dict[str, str]) -> policy.No | None:
