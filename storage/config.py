@@ -28,6 +28,10 @@ class Settings:
     scheduler_minutes: int = field(default_factory=lambda: _int("SEEN_SCHEDULER_MINUTES", 15))
     # Working days a device may hold changes the server lacks before its worker is alerted (storage/sync/behind.py).
     waiting_working_days: int = field(default_factory=lambda: _int("SEEN_WAITING_WORKING_DAYS", 1))
+    # Days (England's dates) a closed case stays on its worker's devices after the day it closed (storage/sync/pull.py).
+    closed_case_days: int = field(default_factory=lambda: _int("SEEN_CLOSED_CASE_DAYS", 30))
+    # The most photos a device holds: the newest of its children's (storage/sync/pull.py, storage/sync/node.py).
+    device_photos: int = field(default_factory=lambda: _int("SEEN_DEVICE_PHOTOS", 500))
 
     @property
     def url(self) -> str:

@@ -291,7 +291,7 @@ class SyncClient:
             report.pulled += sync_node.apply_pulled(self.store, sync_pull.PullPage(
                 changes=[c.model_dump(mode="json") for c in page.changes], removals=page.removals,
                 directory=page.directory, cursor=page.cursor, more=page.more,
-                directory_version=page.directory_version))
+                directory_version=page.directory_version, photo_limit=page.photo_limit))
             report.removed += len(page.removals)
             self.phase = Phase.pulling
             if not page.more:

@@ -108,6 +108,7 @@ class PullPage(BaseModel):
     cursor: int
     more: bool
     directory_version: str = Field(default="", description="the directory's version, to send back next time")
+    photo_limit: int | None = Field(default=None, description="the most photos the node keeps: the newest")
 
 
 class AuditEventUpload(BaseModel):

@@ -138,7 +138,7 @@ def _push_result(outcome: sync_push.PushOutcome) -> messages.PushResult:
 def _pull_page(page: sync_pull.PullPage) -> messages.PullPage:
     return messages.PullPage(changes=[messages.Change.model_validate(c) for c in page.changes],
                              removals=page.removals, directory=page.directory, cursor=page.cursor, more=page.more,
-                             directory_version=page.directory_version)
+                             directory_version=page.directory_version, photo_limit=page.photo_limit)
 
 
 @router.post("/push", response_model=messages.PushResult, summary="Push a signed batch of changes")

@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from storage import audit, policy
 from storage.allocations import once_allocated
-from storage.models import AuditEvent, Device, Worker, utcnow
+from storage.models import AuditEvent, Child, Device, Worker, utcnow
 from storage.store import Store
 from storage.sync.bulk import insert_rows
 from storage.sync.changes import in_utc
@@ -35,8 +35,12 @@ def record_device_audit(store: Store, device: Device, worker: Worker, batch_id: 
     see (other than a refusal on the node), none of the upload is recorded, and the refusal is audited.
     """
     with store.session() as session:
-        visible = visible_child_ids(session, worker, store.managed_team_ids(session, worker))
+        teams = store.managed_team_ids(session, worker)
+        visible = visible_child_ids(session, worker, teams)
         visible |= once_allocated(session, worker.id)  # what they did while the child was theirs still counts
+        if teams and any(e.get("action") == "left_device" for e in events):  # a closed case of a managed team
+            visible |= set(session.exec(select(Child.id).where(col(Child.team_id).in_(sorted(teams)),
+                                                               col(Child.closed_on).is_not(None))))
     foreign = [e["id"] for e in events if e.get("worker_id") not in (None, worker.id)]
     latest = utcnow() + policy.DEVICE_TIME_SLACK
     future = [e["id"] for e in events if (at := in_utc(e["at"])) is None or at > latest]

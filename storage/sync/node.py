@@ -173,7 +173,10 @@ def apply_pulled(store: Store, page: PullPage) -> int:
     """Applies one pulled page and saves its cursor, in one transaction: the cursor never runs ahead.
 
     The page's records are looked up set-wise, and those this node does not hold are inserted in bulk.
+    A child leaving the node is audited; past the page's `photo_limit`, the oldest photos the server
+    holds leave the node (never one still to be sent).
     """
+    enrolment = load_enrolment(store) if page.removals else None
     with store.session() as session:
         if page.directory:
             _apply_directory(store, session, page.directory)
@@ -183,6 +186,10 @@ def apply_pulled(store: Store, page: PullPage) -> int:
         removed = set(page.removals) - keep
         for child_id in sorted(removed):
             _remove_child(session, child_id)
+            audit.append(session, "left_device", "child", child_id, child_id=child_id,
+                         worker_id=enrolment.worker_id if enrolment is not None else None,
+                         detail="left this device: no longer the worker's, or the case closed "
+                                "(kept until nothing for the child waited on the device)")
         changes = [c for c in sorted(page.changes, key=lambda c: KIND_RANK.get(c["kind"], 9))
                    if (c["kind"] == "conflict"
                        or child_id_of(c["kind"], c["record_id"], c.get("fields") or {}) not in removed)
@@ -193,11 +200,30 @@ def apply_pulled(store: Store, page: PullPage) -> int:
         for change in changes:
             applied += merge_change(store, session, change, judge_conflicts=False, records=records).changed
         records.write_new()
+        if page.photo_limit is not None:
+            _keep_newest_photos(store, session, page.photo_limit)
         session.merge(SyncState(key=CURSOR, value=str(page.cursor)))
         session.merge(SyncState(key=LAST_SYNCED, value=utcnow().isoformat()))
         if page.directory and page.directory_version:
             session.merge(SyncState(key=DIRECTORY_VERSION, value=page.directory_version))
     return applied
+
+
+def _keep_newest_photos(store: Store, session: Session, limit: int) -> int:
+    """Drops the photos past the newest `limit` this node holds, except any still to be sent (waiting or set
+    aside in the outbox): the server holds the rest. Returns how many left."""
+    count = session.exec(select(func.count()).select_from(Photo)).one()
+    if count <= limit:
+        return 0
+    unsent = set(session.exec(select(Outbox.record_id).where(Outbox.kind == "photo")))
+    older = [photo_id for photo_id in session.exec(
+        select(Photo.id).order_by(col(Photo.created_at).desc(), col(Photo.id).desc()).offset(max(0, limit)))
+        if photo_id not in unsent]
+    for start in range(0, len(older), 500):
+        chunk = older[start:start + 500]
+        session.exec(delete(Photo).where(col(Photo.id).in_(chunk)))
+        session.exec(delete(RecordStamp).where(col(RecordStamp.record_id).in_(chunk)))
+    return len(older)
 
 
 def _children_with_changes(store: Store, session: Session) -> set[str]:

@@ -7,12 +7,14 @@ import json
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import ARRAY, String, any_, bindparam, func, text
 from sqlmodel import Session, SQLModel, col, select
 
 from storage import audit
+from storage.config import settings
 from storage.hot import Hot
 from storage.models import (
     ChangeLog,
@@ -35,6 +37,7 @@ from storage.sync.changes import CHILD_PARTS, MESSAGE_BYTES, conflict_as_change,
 from storage.sync.devices import FINGERPRINT_SQL, Caller, caller_for, given_caller
 from storage.sync.refusal import Reason, SyncRefused
 from storage.sync.server_log import absorb_local_changes, latest_in
+from storage.timescales.calendar import today_in_england
 
 
 @dataclass
@@ -45,11 +48,12 @@ class PullPage:
     cursor: int
     more: bool
     directory_version: str = ""
+    photo_limit: int | None = None  # the most photos the device keeps (None: a server that sets none)
 
 
 def pull_page(store: Store, worker: Worker, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
               limit: int = 200, children_per_page: int = 10, directory_version: str = "",
-              max_bytes: int = MESSAGE_BYTES) -> PullPage:
+              max_bytes: int = MESSAGE_BYTES, today: date | None = None) -> PullPage:
     """One page of what this worker's device should hold: children it lacks whole, then the log after `cursor`.
 
     `held` is the children the device holds now; any it may no longer see are returned as removals.
@@ -59,10 +63,13 @@ def pull_page(store: Store, worker: Worker, *, cursor: int, held: Iterable[str],
     The directory (teams and workers) is sent only when it differs from `directory_version`, the version
     the device last received. A page stops at `max_bytes` (photos make records big) as well as at its
     counts, but always holds at least one child or change.
+    A closed case the device holds stays on it for `SEEN_CLOSED_CASE_DAYS` after the day it closed (England's
+    date, `today`), then is a removal; of the device's children's photos only the newest `SEEN_DEVICE_PHOTOS`
+    are sent, and the page tells the device that number (`photo_limit`), so it drops older ones it holds.
     """
     return _pull(store, given_caller(store, None, worker), cursor=cursor, held=held,
                  child_ids=child_ids, limit=limit, children_per_page=children_per_page,
-                 directory_version=directory_version, max_bytes=max_bytes)
+                 directory_version=directory_version, max_bytes=max_bytes, today=today)
 
 
 def pull(store: Store, key: str, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
@@ -91,7 +98,8 @@ def after_push(store: Store, batch_size: int, *, cursor: int, held: Iterable[str
 
 def _pull(store: Store, resolve: Any, *, cursor: int, held: Iterable[str], child_ids: list[str] | None,
           limit: int = 200, children_per_page: int = 10, directory_version: str = "",
-          max_bytes: int = MESSAGE_BYTES, holds: dict[str, Any] | None = None) -> PullPage:
+          max_bytes: int = MESSAGE_BYTES, holds: dict[str, Any] | None = None,
+          today: date | None = None) -> PullPage:
     # A device with nothing new costs four plain queries: who it is (with the log's latest number), which
     # children it may see, the log after its cursor for them, and the directory's fingerprint.
     if store.engine.dialect.name != "postgresql":
@@ -101,7 +109,7 @@ def _pull(store: Store, resolve: Any, *, cursor: int, held: Iterable[str], child
         reads: list[dict[str, Any]] = []
         page = page_for(store, session, caller, cursor=cursor, held=held, child_ids=child_ids, limit=limit,
                         children_per_page=children_per_page, directory_version=directory_version,
-                        max_bytes=max_bytes, holds=holds, reads=reads)
+                        max_bytes=max_bytes, holds=holds, reads=reads, today=today)
         audit.append_many(session, reads)
         return page
 
@@ -109,7 +117,7 @@ def _pull(store: Store, resolve: Any, *, cursor: int, held: Iterable[str], child
 def page_for(store: Store, session: Session, caller: Caller, *, cursor: int, held: Iterable[str],
              child_ids: list[str] | None, limit: int = 200, children_per_page: int = 10,
              directory_version: str = "", max_bytes: int = MESSAGE_BYTES, holds: dict[str, Any] | None = None,
-             reads: list[dict[str, Any]]) -> PullPage:
+             reads: list[dict[str, Any]], today: date | None = None) -> PullPage:
     """`pull_page` in the caller's transaction, for a caller already found (a pull, or the pull that
     follows a push in the same request). The audit events of the page (each child downloaded whole is a
     read) are added to `reads`, for the caller to append to the chain with its own."""
@@ -134,16 +142,22 @@ def page_for(store: Store, session: Session, caller: Caller, *, cursor: int, hel
         scope = set(child_ids)
         removals: list[str] = []
     else:
-        scope = visible
-        removals = sorted(held - visible)
+        # A closed case stays a while on the device that holds it, for its worker to finish recording.
+        gone = held - visible
+        staying = _closed_within(session, worker, caller.teams, gone, today or today_in_england()) if gone else set()
+        scope = visible | staying
+        removals = sorted(gone - staying)
     latest = caller.latest
     changes: list[dict[str, Any]] = []
     new_children = sorted(scope - held)
     whole = _children_within(session, new_children[:children_per_page], max_bytes)
     more = len(new_children) > len(whole)
     next_cursor = cursor
+    photo_limit = settings().device_photos
+    newest: set[str] | None = None
     if whole:
-        changes.extend(_whole_children(store, session, whole))
+        newest = _newest_photos(session, sorted(scope), photo_limit)
+        changes.extend(_whole_children(store, session, whole, newest))
         # A device taking a child's whole record is a read the trail keeps: who, which child, which
         # device. (Later pages carry only changes to children the device already holds.)
         device_id = caller.device.id if caller.device is not None else None
@@ -156,6 +170,9 @@ def page_for(store: Store, session: Session, caller: Caller, *, cursor: int, hel
         rows = _LOG_PAGE.rows(session, {"cursor": cursor, "latest": latest, "scope": sorted(scope),
                                         "limit": limit, "max_bytes": max_bytes})
         changes.extend(store.open_payload("change_log", change_id, sealed) for _seq, change_id, sealed in rows)
+        if any(change["kind"] == "photo" for change in changes):  # only the newest photos go to a device
+            newest = _newest_photos(session, sorted(scope), photo_limit)
+            changes = [c for c in changes if c["kind"] != "photo" or c["record_id"] in newest]
         more = len(rows) == limit or sum(len(sealed) for _seq, _id, sealed in rows) >= max_bytes
         next_cursor = rows[-1][0] if more else latest
     else:
@@ -163,7 +180,7 @@ def page_for(store: Store, session: Session, caller: Caller, *, cursor: int, hel
     fingerprint = caller.fingerprint if caller.fingerprint is not None else _directory_fingerprint(session)
     directory, version = _directory(store, session, worker, directory_version, fingerprint)
     return PullPage(changes=changes, removals=removals, directory=directory,
-                    cursor=int(next_cursor or 0), more=more, directory_version=version)
+                    cursor=int(next_cursor or 0), more=more, directory_version=version, photo_limit=photo_limit)
 
 
 _CHILD = table_of(Child)
@@ -183,6 +200,32 @@ _VISIBLE_IN_TEAMS = Hot(*(select(_CHILD.c.id).where(_CHILD.c.closed_on.is_(None)
                                                     (_CHILD.c.worker_id == bindparam("worker_id")) | in_teams)
                           for in_teams in (_CHILD.c.team_id.in_(bindparam("teams", expanding=True)),
                                            _CHILD.c.team_id == any_(bindparam("teams", type_=ARRAY(String))))))
+
+
+def closed_case_days() -> int:
+    """Days a closed case stays on its worker's devices after the day it closed (`SEEN_CLOSED_CASE_DAYS`)."""
+    return max(0, settings().closed_case_days)
+
+
+def _closed_within(session: Session, worker: Worker, teams: set[str], child_ids: set[str], today: date) -> set[str]:
+    """Of these children (held by the device, no longer visible), the closed cases the worker (or their teams)
+    had, closed no more than `closed_case_days()` before `today`: they stay on the device till then."""
+    since = today - timedelta(days=closed_case_days())
+    theirs = col(Child.worker_id) == worker.id
+    if teams:
+        theirs = theirs | col(Child.team_id).in_(sorted(teams))
+    return set(session.exec(select(Child.id).where(col(Child.id).in_(sorted(child_ids)),
+                                                   col(Child.closed_on).is_not(None),
+                                                   col(Child.closed_on) >= since, theirs)))
+
+
+def _newest_photos(session: Session, child_ids: list[str], limit: int) -> set[str]:
+    """The ids of the newest `limit` photos (with their images) of these children: those a device holds."""
+    if not child_ids or limit <= 0:
+        return set()
+    return set(session.exec(select(Photo.id).where(col(Photo.child_id).in_(child_ids),
+                                                   func.length(col(Photo.sealed)) > 0)
+                            .order_by(col(Photo.created_at).desc(), col(Photo.id).desc()).limit(limit)))
 
 
 def _log_page_query(in_scope: Any) -> Any:
@@ -223,8 +266,10 @@ def _log_waiting(session: Session, cursor: int, latest: int, child_ids: list[str
                                     col(ChangeLog.child_id).in_(child_ids)).limit(1)).first() is not None
 
 
-def _whole_children(store: Store, session: Session, child_ids: list[str]) -> list[dict[str, Any]]:
-    """These children with every record about them, as changes: one query a table for all of them."""
+def _whole_children(store: Store, session: Session, child_ids: list[str],
+                    photos: set[str] | None = None) -> list[dict[str, Any]]:
+    """These children with every record about them, as changes: one query a table for all of them; of their
+    photos, only those in `photos` when given (the newest the device keeps)."""
     children = {c.id: c for c in session.exec(select(Child).where(col(Child.id).in_(child_ids)))}
     parts: dict[str, list[SQLModel]] = {child_id: [] for child_id in child_ids}
     for model in CHILD_PARTS:
@@ -233,6 +278,8 @@ def _whole_children(store: Store, session: Session, child_ids: list[str]) -> lis
         for row in session.exec(select(model).where(table_of(model).c.child_id.in_(child_ids))):
             if model is Photo and not child_part(row).sealed:
                 continue  # a photo whose image never arrived (sent by a Seen that did not send images)
+            if model is Photo and photos is not None and record(row).id not in photos:
+                continue  # older than the newest the device keeps
             parts[child_part(row).child_id].append(row)
     unstamped = [record(row).id for rows in parts.values() for row in rows
                  if not isinstance(row, MutableRecord)]
