@@ -114,6 +114,7 @@ def test_a_closed_case_stays_for_the_days_set_then_leaves_once_nothing_for_it_wa
         left = session.exec(select(AuditEvent).where(AuditEvent.action == "left_device",
                                                      AuditEvent.record_id == alfie)).all()
     assert [(e.child_id, e.worker_id) for e in left] == [(alfie, ben_id)]
+    assert left[0].detail == f"left this device: the case closed on {closed:%d %b %Y}"
     assert ben.sync_once().audit_refused == 0  # the node's trail, and its leaving, reach the server's
     with server.session() as session:
         assert session.exec(select(AuditEvent).where(AuditEvent.action == "left_device",

@@ -185,11 +185,13 @@ def apply_pulled(store: Store, page: PullPage) -> int:
         keep = _children_with_changes(store, session) & set(page.removals) if page.removals else set()
         removed = set(page.removals) - keep
         for child_id in sorted(removed):
+            held = session.get(Child, child_id)
+            why = (f"the case closed on {held.closed_on:%d %b %Y}" if held is not None and held.closed_on
+                   else "no longer on this worker's caseload")
             _remove_child(session, child_id)
             audit.append(session, "left_device", "child", child_id, child_id=child_id,
                          worker_id=enrolment.worker_id if enrolment is not None else None,
-                         detail="left this device: no longer the worker's, or the case closed "
-                                "(kept until nothing for the child waited on the device)")
+                         detail=f"left this device: {why}")
         changes = [c for c in sorted(page.changes, key=lambda c: KIND_RANK.get(c["kind"], 9))
                    if (c["kind"] == "conflict"
                        or child_id_of(c["kind"], c["record_id"], c.get("fields") or {}) not in removed)
