@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from sqlmodel import col, select
 
 from storage.cases import cases_for
+from storage.config import settings
 from storage.models import Child, Placement, Worker
 from storage.store import Store, age_on
 from storage.timescales import STATUS_ORDER, UNWORKABLE, Clock, clocks_and_problems, is_missing
@@ -92,3 +93,23 @@ def caseload(store: Store, worker: Worker, on: date | None = None, children: lis
             missing=child.id in missing,
         ))
     return sorted(rows, key=_sort_key)
+
+
+@dataclass
+class ClosedRow:
+    child_id: str
+    name: str
+    closed_on: date
+
+
+def recently_closed(store: Store, worker: Worker, on: date | None = None) -> list[ClosedRow]:
+    """The worker's own cases closed no more than `SEEN_CLOSED_CASE_DAYS` before `on` (England's date), latest
+    first: a device keeps them that long (storage/sync/pull.py), so the worker can finish recording."""
+    on = on or today_in_england()
+    since = on - timedelta(days=max(0, settings().closed_case_days))
+    with store.session() as session:
+        children = session.exec(select(Child).where(Child.worker_id == worker.id, col(Child.closed_on).is_not(None),
+                                                    col(Child.closed_on) >= since)).all()
+        rows = [ClosedRow(child.id, store.opened(child).body.name, child.closed_on) for child in children
+                if child.closed_on is not None]
+    return sorted(rows, key=lambda row: (row.closed_on, row.name), reverse=True)

@@ -15,7 +15,10 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
+from pwa.pages.caseload import closed_list
 from pwa.sync.client import Phase, SyncClient
+from storage.caseload import recently_closed
+from storage.child_view import child_view
 from storage.life_story import add_life_story_entry
 from storage.models import AuditEvent, Child, Photo, Visit, Worker
 from storage.photos import prepare_photo
@@ -98,6 +101,13 @@ def test_a_closed_case_stays_for_the_days_set_then_leaves_once_nothing_for_it_wa
     assert alfie not in page.removals and held_on(ben.store, Child, alfie)
     with ben.store.session() as session:
         assert session.get(Child, alfie).closed_on == closed
+    # Ben reaches it from the caseload's "Closed recently" list, on the device, for those thirty days only.
+    ben_on_node = worker(ben.store, ben_id)
+    (row,) = recently_closed(ben.store, ben_on_node, on=closed + timedelta(days=30))
+    assert row.child_id == alfie and row.closed_on == closed
+    assert f'href="/child/{alfie}"' in closed_list([row]) and f"(closed {closed:%d %b %Y})" in closed_list([row])
+    assert recently_closed(ben.store, ben_on_node, on=closed + timedelta(days=31)) == []
+    assert child_view(ben.store, ben_on_node, alfie).timeline  # the child's page opens there
 
     # Ben records a last visit; the day after the thirty, the case is due to leave, but the visit keeps it.
     later()

@@ -15,7 +15,7 @@ from pwa.auth import current_worker
 from pwa.child_voice_section import safeguarding_flags
 from pwa.layout import STATUS_STYLE, clock_line, frame, refused_drafts
 from pwa.threads import io_bound
-from storage.caseload import CaseloadRow, caseload
+from storage.caseload import CaseloadRow, ClosedRow, caseload, recently_closed
 from storage.drafts import DRAFT_KIND, drafts_by_child
 from storage.models import CATEGORY_LABELS, Worker
 from storage.store import Store
@@ -31,8 +31,15 @@ def place_line(row: CaseloadRow) -> str:
     return " · ".join(parts)
 
 
-def _load(store: Store, worker: Worker) -> tuple[list[CaseloadRow], dict[str, set[str]]]:
-    return caseload(store, worker), drafts_by_child(store, worker)
+def _load(store: Store, worker: Worker) -> tuple[list[CaseloadRow], dict[str, set[str]], list[ClosedRow]]:
+    return caseload(store, worker), drafts_by_child(store, worker), recently_closed(store, worker)
+
+
+def closed_list(rows: list[ClosedRow]) -> str:
+    """The worker's recently closed cases as HTML links, to finish their recording (names escaped)."""
+    return ('<ul class="seen-closed" aria-label="Closed recently">'
+            + "".join(f'<li><a href="{_attr(f"/child/{quote(row.child_id, safe=str())}")}">{_text(row.name)}</a>'
+                      f" (closed {row.closed_on:%d %b %Y})</li>" for row in rows) + "</ul>")
 
 
 # Each card is plain HTML, all in one element for the whole list: a Quasar card with a row, link, badge,
@@ -113,7 +120,7 @@ def cards(rows: list[CaseloadRow], drafts: dict[str, set[str]], today: date | No
 
 async def caseload_page() -> None:
     worker = current_worker()
-    rows, drafts = await io_bound(_load, state.store(), worker)
+    rows, drafts, closed = await io_bound(_load, state.store(), worker)
     counts = Counter(row.status for row in rows)
     today = today_in_england()
     with frame("My caseload"):
@@ -140,6 +147,9 @@ async def caseload_page() -> None:
 
         search.on_value_change(show)
         show()
+        if closed:  # kept a while after closing (SEEN_CLOSED_CASE_DAYS), on a device too, to finish recording
+            ui.label("Closed recently").classes("text-lg font-bold").mark("closed-heading")
+            ui.html(closed_list(closed), sanitize=False).classes("w-full").mark("closed")
 
 
 def register() -> None:
