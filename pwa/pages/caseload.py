@@ -148,7 +148,7 @@ async def caseload_page() -> None:
         search.on_value_change(show)
         show()
         if closed:  # kept a while after closing (SEEN_CLOSED_CASE_DAYS), on a device too, to finish recording
-            ui.label("Closed recently").classes("text-lg font-bold").mark("closed-heading")
+            ui.label("Closed recently").classes("text-lg font-bold mt-4").props('role="heading" aria-level="2"')
             ui.html(closed_list(closed), sanitize=False).classes("w-full").mark("closed")
 
 
