@@ -24,9 +24,11 @@ from storage.child_voice import (
     hand_over,
     offline_pin_check,
     open_flags,
+    put_in_book,
 )
+from storage.models import Worker
 from storage.returns.rules import PARTICIPATION
-from storage.store import NotAllowed
+from storage.store import NotAllowed, Store
 from storage.submissions import new_key
 
 # The child mode's picture scale and questions, in English (pwa/child_texts.py gives them in the child's language).
@@ -117,6 +119,10 @@ def flag_banner(flag: FlagView, manages: bool) -> None:
             "w-full h-12").mark("clear-flag")
 
 
+def _put_in_book(store: Store, worker: Worker, statement_id: str, _words: str) -> None:
+    put_in_book(store, worker, statement_id)
+
+
 def show_statement(statement: StatementView) -> None:
     with ui.card().classes("w-full p-3 gap-1 border-l-8 border-purple-800").props(
             f'data-record="{statement.id}" data-kind="child_statement"').mark("child-statement"):
@@ -131,6 +137,13 @@ def show_statement(statement: StatementView) -> None:
         for house, photo_id in statement.drawings.items():
             ui.image(f"/photo/{photo_id}").props(f'alt="The child\'s drawing: {WORD_TITLES[house]}"').classes(
                 "w-40 h-40 rounded mt-1").mark("child-drawing")
+        if statement.in_book:
+            ui.label("In their life-story book: the child agreed.").classes("text-sm break-words").mark("in-book")
+        else:
+            book_problem = ui.label().classes("text-red-800 break-words").props('role="alert"')
+            ui.button("The child agrees: put it in their life-story book", on_click=saver(
+                book_problem, lambda: (_put_in_book, statement.id, ""))).props("outline no-caps").classes(
+                "w-full h-12").mark("put-in-book")
         if statement.response:
             ui.label(f"{statement.acknowledged_by}'s response").classes("text-sm font-bold mt-1")
             ui.label(statement.response).classes("break-words whitespace-pre-line").mark("statement-response")

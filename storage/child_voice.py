@@ -19,7 +19,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from storage import audit
 from storage.child_forms import FormInvalid, _read, _text, _workers, child_session, first_name
 from storage.child_view import TimelineItem
 from storage.forms.visit import TOOK_PART, TOOK_PART_CODE
+from storage.life_story import LifeStoryItem, LifeStorySection
 from storage.models import (
     Category,
     Child,
@@ -185,6 +186,34 @@ def acknowledge_statement(store: Store, worker: Worker, statement_id: str, respo
         return statement
 
 
+def put_in_book(store: Store, worker: Worker, statement_id: str) -> ChildStatement:
+    """The child agreed to put their statement in their life-story book: the worker records it (audited), and the
+    book prints their words and drawings, never that they said they did not feel safe."""
+    with store.session() as session:
+        statement = session.get(ChildStatement, statement_id)
+        if statement is None:
+            raise NotAllowed("That statement could not be found.", kind="child_statement", record_id=statement_id,
+                             worker_id=worker.id)
+        store.child_for(session, worker, statement.child_id)
+        body: ChildStatementBody = store.opened(statement).body
+        if not body.in_book:
+            store.write(session, statement, body.model_copy(update={"in_book": True}), actor=worker,
+                        action="in_book")
+        return statement
+
+
+def own_words_chapter(store: Store, session: Session, child_id: str) -> LifeStorySection | None:
+    """The life-story book's chapter of the child's own statements they agreed to put in it, oldest first (the
+    caller has checked and audited the read)."""
+    agreed = [s for s in reversed(statements_in(store, session, child_id)) if s.in_book]
+    if not agreed:
+        return None
+    return LifeStorySection("own_words", "In my own words", [
+        LifeStoryItem(s.id, s.made_at.astimezone(LONDON).date(), "own_words", "What I said",
+                      statement_words(replace(s, unsafe=False)), list(s.drawings.values()), "")
+        for s in agreed])
+
+
 @dataclass
 class StatementView:
     id: str
@@ -197,6 +226,7 @@ class StatementView:
     response: str
     acknowledged_by: str  # first name, "" while not acknowledged
     acknowledged_at: datetime | None
+    in_book: bool = False  # the child agreed to put it in their life-story book
 
 
 def _view(store: Store, row: ChildStatement, names: dict[str, Worker]) -> StatementView:
@@ -205,7 +235,8 @@ def _view(store: Store, row: ChildStatement, names: dict[str, Worker]) -> Statem
     return StatementView(row.id, row.made_at, row.language, row.unsafe, dict(body.feelings),
                          {name: getattr(body, name) for name in WORD_FIELDS if getattr(body, name)},
                          dict(body.drawings),
-                         body.response, first_name(who.display_name) if who else "", row.acknowledged_at)
+                         body.response, first_name(who.display_name) if who else "", row.acknowledged_at,
+                         body.in_book)
 
 
 def statements_in(store: Store, session: Session, child_id: str) -> list[StatementView]:

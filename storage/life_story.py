@@ -262,6 +262,12 @@ def life_story_book(store: Store, worker: Worker, child_id: str) -> LifeStoryBoo
                      detail="life_story_book")
         heading = _heading(store, child)
         sections = _life_story(store, session, child)
+        # Imported here: the child's voice reads the book's shapes from this module.
+        from storage.child_voice import own_words_chapter
+
+        own_words = own_words_chapter(store, session, child.id)
+        if own_words is not None:
+            sections.append(own_words)
         wanted = {pid for s in sections for e in s.entries for pid in e.photo_ids}
         photos = {p.id: open_photo(store, p) for p in session.exec(select(Photo).where(col(Photo.id).in_(wanted)))}
     made_with = sorted({e.worker_first_name for s in sections for e in s.entries if e.worker_first_name})

@@ -583,6 +583,7 @@ class ChildStatementBody(BaseModel):
     tell_judge: str = ""
     drawings: dict[str, str] = {}  # a Three Houses answer -> the photo (`Photo.id`) of the child's drawing of it
     response: str = ""  # the worker's acknowledgement and response, written after
+    in_book: bool = False  # the child agreed to put it in their life-story book (the worker records it)
 
 
 class ChildStatement(SQLModel, table=True):

@@ -126,6 +126,10 @@ async def test_leaving_child_mode_needs_the_worker_and_the_statement_is_kept_apa
     user.find(marker="statement-response-input").type("I will tell the judge at the hearing on Friday.")
     user.find(marker="acknowledge").click()
     await user.should_see(marker="statement-response", retries=300)
+    user.find(marker="put-in-book").click()  # the child agrees to keep it in their life-story book
+    await user.should_see(marker="in-book", retries=300)
+    with app_store.session() as session:
+        assert app_store.opened(session.get(ChildStatement, statement.id)).body.in_book
     await user.open("/")
     await user.should_see("My caseload")  # the worker has the phone back
 

@@ -4,10 +4,12 @@ a manager records what was done."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
+from PIL import Image
 from sqlmodel import select
 
 from pwa import push
@@ -21,6 +23,7 @@ from storage.child_voice import (
     clear_flag,
     open_flags,
     participation,
+    put_in_book,
     raise_unsafe,
     statements_for_child,
     statements_on,
@@ -28,6 +31,7 @@ from storage.child_voice import (
     timeline_items,
     voice_for_child,
 )
+from storage.life_story import life_story_book
 from storage.models import (
     AuditEvent,
     Child,
@@ -39,6 +43,7 @@ from storage.models import (
     VisitBody,
     Worker,
 )
+from storage.photos import prepare_photo
 from storage.signs_of_safety import safety_scores
 from storage.store import NotAllowed, Store
 from tests.push_service import Device, PushService
@@ -236,6 +241,33 @@ def test_the_child_page_takes_how_the_child_took_part_from_visits_since_the_last
     visit(11, 20, "")  # a visit that does not say
     taking_part = voice_for_child(small_store, ben, child.id).participation
     assert taking_part.code == "PN3" and "9 November 2026" in taking_part.why
+
+
+def test_a_statement_the_child_agrees_to_goes_in_their_life_story_book_without_the_safety_words(
+        small_store: Store) -> None:
+    ben = worker_named(small_store, "ben")
+    child = child_of(small_store, ben)
+    drawing = io.BytesIO()
+    Image.new("RGB", (120, 80), (20, 120, 200)).save(drawing, "PNG")
+    agreed = submit_statement(small_store, ben, child.id, blank_statement_form() | {
+        "hopes": "A dog called Biscuit", "unsafe": "yes"}, drawings={"hopes": prepare_photo(drawing.getvalue())})
+    submit_statement(small_store, ben, child.id, blank_statement_form() | {"tell_judge": "Not for the book"})
+    assert [s.title for s in life_story_book(small_store, ben, child.id).sections].count("In my own words") == 0
+
+    put_in_book(small_store, ben, agreed.id)
+    put_in_book(small_store, ben, agreed.id)  # a second tap changes nothing
+    book = life_story_book(small_store, ben, child.id)
+    (chapter,) = [s for s in book.sections if s.code == "own_words"]
+    (entry,) = chapter.entries
+    assert "A dog called Biscuit" in entry.text and "Not for the book" not in entry.text
+    assert "safe" not in entry.text  # what they said about feeling unsafe stays in the record, not the book
+    (drawing_id,) = entry.photo_ids
+    assert drawing_id in book.photos  # their drawing is printed with their words
+    assert statements_for_child(small_store, ben, child.id)[-1].in_book
+    with small_store.session() as session:
+        marked = session.exec(select(AuditEvent).where(AuditEvent.record_id == agreed.id,
+                                                       AuditEvent.action == "in_book")).all()
+        assert len(marked) == 1
 
 
 def test_a_statement_moved_to_another_child_outside_seen_is_left_out_and_audited(small_store: Store) -> None:
