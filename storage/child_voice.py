@@ -166,18 +166,24 @@ def submit_statement_from_draft(store: Store, worker: Worker, child_id: str, fie
                             device_id=device_id)
 
 
+def _statement_for(store: Store, session: Session, worker: Worker,
+                   statement_id: str) -> tuple[ChildStatement, ChildStatementBody]:
+    """A statement and its opened body, for a worker who may see the child (NotAllowed otherwise)."""
+    statement = session.get(ChildStatement, statement_id)
+    if statement is None:
+        raise NotAllowed("That statement could not be found.", kind="child_statement", record_id=statement_id,
+                         worker_id=worker.id)
+    store.child_for(session, worker, statement.child_id)
+    return statement, store.opened(statement).body
+
+
 def acknowledge_statement(store: Store, worker: Worker, statement_id: str, response: str) -> ChildStatement:
     """The worker's acknowledgement and response, kept beside the child's words (audited)."""
     response = response.strip()
     if not response:
         raise FormInvalid({"response": "Write what you will do about what the child said, or how you answered."})
     with store.session() as session:
-        statement = session.get(ChildStatement, statement_id)
-        if statement is None:
-            raise NotAllowed("That statement could not be found.", kind="child_statement", record_id=statement_id,
-                             worker_id=worker.id)
-        store.child_for(session, worker, statement.child_id)
-        body: ChildStatementBody = store.opened(statement).body
+        statement, body = _statement_for(store, session, worker, statement_id)
         statement.status = "acknowledged"
         statement.acknowledged_at = utcnow()
         statement.acknowledged_by = worker.id
@@ -190,12 +196,7 @@ def put_in_book(store: Store, worker: Worker, statement_id: str) -> ChildStateme
     """The child agreed to put their statement in their life-story book: the worker records it (audited), and the
     book prints their words and drawings, never that they said they did not feel safe."""
     with store.session() as session:
-        statement = session.get(ChildStatement, statement_id)
-        if statement is None:
-            raise NotAllowed("That statement could not be found.", kind="child_statement", record_id=statement_id,
-                             worker_id=worker.id)
-        store.child_for(session, worker, statement.child_id)
-        body: ChildStatementBody = store.opened(statement).body
+        statement, body = _statement_for(store, session, worker, statement_id)
         if not body.in_book:
             store.write(session, statement, body.model_copy(update={"in_book": True}), actor=worker,
                         action="in_book")
