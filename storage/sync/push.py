@@ -365,6 +365,17 @@ DATED_FIELDS = {"visit": ("visited_at", "visit"), "wishes_and_feelings": ("on", 
                 "missing_episode": ("start", "missing episode")}
 
 
+def _child_born(store: Store, records: Records, fields: dict[str, Any],
+                births: dict[str, date | None]) -> Child | None:
+    """The child a change's record belongs to (None if the server holds no such child), its date of birth opened
+    once a batch into `births`."""
+    child_id = fields.get("child_id")
+    child = records.get(Child, child_id) if isinstance(child_id, str) else None
+    if child is not None and child.id not in births:
+        births[child.id] = store.opened(child).body.date_of_birth
+    return child
+
+
 def _date_refusal(store: Store, records: Records, change: dict[str, Any],
                   births: dict[str, date | None]) -> policy.No | None:
     """A record dated before its child's birth is refused, as the screens refuse one (storage/record_dates.py);
@@ -384,12 +395,9 @@ def _date_refusal(store: Store, records: Records, change: dict[str, Any],
     held = records.get(MODEL_OF[kind], record_id)
     if held is not None and getattr(held, name) is not None and _day_of(getattr(held, name)) == day:
         return None
-    child_id = fields.get("child_id")
-    child = records.get(Child, child_id) if isinstance(child_id, str) else None
+    child = _child_born(store, records, fields, births)
     if child is None:
         return None
-    if child.id not in births:
-        births[child.id] = store.opened(child).body.date_of_birth
     problem = date_problem(day, CaseDates(born=births[child.id]), what)
     if problem is None:
         return None
@@ -415,12 +423,9 @@ def _returns_refusal(store: Store, records: Records, change: dict[str, Any],
     held = records.get(MODEL_OF["review"], change["record_id"])
     if held is not None and (held.held_on, held.participation) == (held_on, participation):
         return None
-    child_id = fields.get("child_id")
-    child = records.get(Child, child_id) if isinstance(child_id, str) else None
+    child = _child_born(store, records, fields, births) if held_on is not None else None
     if child is None or held_on is None:
         return None
-    if child.id not in births:
-        births[child.id] = store.opened(child).body.date_of_birth
     review = Review(child_id=child.id, kind=str(fields.get("kind") or ""), held_on=held_on,
                     participation=participation if isinstance(participation, str) else None,
                     cancelled=fields.get("cancelled") is True)
@@ -442,12 +447,9 @@ def _placement_age_refusal(store: Store, records: Records, change: dict[str, Any
     held = records.get(MODEL_OF["placement"], change["record_id"])
     if held is not None and (held.end, held.change_reason) == (end, "CUSTOD"):
         return None
-    child_id = fields.get("child_id")
-    child = records.get(Child, child_id) if isinstance(child_id, str) else None
+    child = _child_born(store, records, fields, births)
     if child is None:
         return None
-    if child.id not in births:
-        births[child.id] = store.opened(child).body.date_of_birth
     placement = Placement(child_id=child.id, placement_type=str(fields.get("placement_type") or ""), start=start,
                           end=end, change_reason="CUSTOD")
     blocking = [p for p in placement_problems(placement, births[child.id], followed=False) if p.code == "234"]
