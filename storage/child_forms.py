@@ -32,6 +32,14 @@ class FormInvalid(ValueError):
         self.problems = problems
 
 
+def form_refused(session: Session, worker: Worker, child: Child, kind: str, problems: dict[str, str]) -> FormInvalid:
+    """A form's refusal, audited (every problem in words), to raise with its problems by field."""
+    why = " ".join(problems.values())
+    audit.refuse(session, audit.Refusal(why, kind=kind, record_id=child.id, worker_id=worker.id, child_id=child.id,
+                                        detail=why))
+    return FormInvalid(problems)
+
+
 def _text(fields: dict[str, Any], name: str) -> str:
     value = fields.get(name)
     return value.strip() if isinstance(value, str) else ""

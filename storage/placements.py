@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from storage import audit, policy
-from storage.child_forms import FormInvalid
+from storage import policy
+from storage.child_forms import FormInvalid, form_refused
 from storage.forms.placement import PLACEMENT
 from storage.models import Category, Child, Placement, PlacementBody, Worker
 from storage.record_dates import CaseDates, date_problem
-from storage.returns.rules import Problem, placement_problems, recording_problems
+from storage.returns.rules import Problem, placement_problems, recording_problems, warnings_detail
 from storage.store import NotAllowed, Store
 from storage.submissions import checked_key, decide_once, held, key_of, make_once
 from storage.timescales.calendar import today_in_england
@@ -41,7 +41,7 @@ def record_placement(store: Store, worker: Worker, child_id: str, fields: dict[s
     if problems:
         with store.session() as session:
             child = store.child_for(session, worker, child_id)
-            raise _refused(session, worker, child, problems)
+            raise form_refused(session, worker, child, "placement", problems)
     if PLACEMENT.answer(fields, "action") == "start":
         return _start(store, worker, child_id, fields)
     return _end(store, worker, child_id, fields)
@@ -73,15 +73,15 @@ def _start(store: Store, worker: Worker, child_id: str, fields: dict[str, Any]) 
             problems["start"] = (f"The last placement ended on {before[0].end:%-d %B %Y}: the new one starts on or "
                                  "after that day.")
         if problems:
-            raise _refused(session, worker, child, problems)
+            raise form_refused(session, worker, child, "placement", problems)
         found = _returns_problems(child, placement, born)
         _speak(session, worker, child, found, fields)  # the returns' words beside their fields, first
         refusal = policy.why_not_placement(placement)  # then what every path checks
         if refusal is not None:
-            raise _refused(session, worker, child, {"placement_type": refusal.message})
+            raise form_refused(session, worker, child, "placement", {"placement_type": refusal.message})
         store.write(session, placement, PlacementBody(provider=answer(fields, "provider"),
                                                       postcode=answer(fields, "postcode").upper()),
-                    actor=worker, action="create", detail=_detail(found))
+                    actor=worker, action="create", detail=warnings_detail(found))
         return placement
 
     return make_once(store, worker, child_id, key, "placement", make)
@@ -100,20 +100,20 @@ def _end(store: Store, worker: Worker, child_id: str, fields: dict[str, Any]) ->
         child = store.child_for(session, worker, child_id)
         placement = session.get(Placement, current_id) if current_id else None
         if placement is None or placement.child_id != child.id or placement.end is not None:
-            raise _refused(session, worker, child, {"action": "There is no current placement to end."})
+            raise form_refused(session, worker, child, "placement", {"action": "There is no current placement to end."})
         placement.end = date.fromisoformat(answer(fields, "end"))
         placement.change_reason = answer(fields, "change_reason")
         born = store.opened(child).body.date_of_birth
         problem = date_problem(placement.end, CaseDates(born=born), "placement's end")
         if problem is not None:
-            raise _refused(session, worker, child, {"end": problem.message})
+            raise form_refused(session, worker, child, "placement", {"end": problem.message})
         found = _returns_problems(child, placement, born)
         _speak(session, worker, child, found, fields)
         refusal = policy.why_not_placement(placement)
         if refusal is not None:
-            raise _refused(session, worker, child, {"end": refusal.message})
+            raise form_refused(session, worker, child, "placement", {"end": refusal.message})
         store.write(session, placement, store.opened(placement).body, actor=worker, action="update",
-                    changed=["end", "change_reason"], detail=_detail(found))
+                    changed=["end", "change_reason"], detail=warnings_detail(found))
         ended.append(placement.id)
 
     if not decide_once(store, worker, key, "placement_end", current_id or "none", decide):
@@ -147,17 +147,6 @@ def _speak(session: Session, worker: Worker, child: Child, found: list[Problem],
     """The return's rules, said on the form: refused, or to be confirmed (nothing stored until it is)."""
     said, blocked = recording_problems(found, PLACEMENT.answer(fields, "returns_confirmed") == "yes")
     if blocked:
-        raise _refused(session, worker, child, said)
+        raise form_refused(session, worker, child, "placement", said)
     if said:
         raise FormInvalid(said)
-
-
-def _detail(found: list[Problem]) -> str | None:
-    return f"saved with return warnings {', '.join(p.code for p in found)}" if found else None
-
-
-def _refused(session: Session, worker: Worker, child: Child, problems: dict[str, str]) -> FormInvalid:
-    why = " ".join(problems.values())
-    audit.refuse(session, audit.Refusal(why, kind="placement", record_id=child.id, worker_id=worker.id,
-                                        child_id=child.id, detail=why))
-    return FormInvalid(problems)

@@ -15,13 +15,12 @@ from typing import Any
 
 from sqlmodel import Session
 
-from storage import audit
-from storage.child_forms import FormInvalid
+from storage.child_forms import FormInvalid, form_refused
 from storage.forms.review import REVIEW
 from storage.models import Child, Review, ReviewBody, Worker
 from storage.record_dates import CaseDates, date_problem
 from storage.returns.common import PlanRow, child_plans
-from storage.returns.rules import Problem, recording_problems, review_problems
+from storage.returns.rules import recording_problems, review_problems, warnings_detail
 from storage.store import Store
 from storage.submissions import key_of, make_once
 from storage.timescales.calendar import today_in_england
@@ -71,29 +70,17 @@ def record_review(store: Store, worker: Worker, child_id: str, fields: dict[str,
             if problem is not None:
                 problems["held_on"] = problem.message
         if problems:
-            raise _refused(session, worker, child, problems)
+            raise form_refused(session, worker, child, "review", problems)
         plans = child_plans(session, child)
         review = review_from(fields, child.id, plans, key)
         found = review_problems(review, born, plans)
         said, blocked = recording_problems(found, REVIEW.answer(fields, "returns_confirmed") == "yes")
         if blocked:
-            raise _refused(session, worker, child, said)
+            raise form_refused(session, worker, child, "review", said)
         if said:
             raise FormInvalid(said)  # asked to confirm: nothing refused, nothing stored yet
         store.write(session, review, ReviewBody(notes=REVIEW.answer(fields, "notes")), actor=worker,
-                    action="create", detail=_detail(found))
+                    action="create", detail=warnings_detail(found))
         return review
 
     return make_once(store, worker, child_id, key, "review", make)
-
-
-def _detail(found: list[Problem]) -> str | None:
-    """What the audit trail keeps of a record saved though a return would reject it: the rules' codes."""
-    return f"saved with return warnings {', '.join(p.code for p in found)}" if found else None
-
-
-def _refused(session: Session, worker: Worker, child: Child, problems: dict[str, str]) -> FormInvalid:
-    why = " ".join(problems.values())
-    audit.refuse(session, audit.Refusal(why, kind="review", record_id=child.id, worker_id=worker.id,
-                                        child_id=child.id, detail=why))
-    return FormInvalid(problems)

@@ -109,6 +109,11 @@ def review_problems(review: Review, date_of_birth: date | None, plans: Sequence[
     return found
 
 
+def warnings_detail(found: list[Problem]) -> str | None:
+    """What the audit trail keeps of a record saved though a return would reject it: the rules' codes."""
+    return f"saved with return warnings {', '.join(p.code for p in found)}" if found else None
+
+
 def placement_problems(placement: Placement, date_of_birth: date | None, followed: bool = True) -> list[Problem]:
     """What the SSDA903 return would reject in one placement (its episode's type, provider, URN, end and reason
     for the change). `followed`: whether another placement may follow it (on the Returns page, whether one
