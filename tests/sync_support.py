@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from sqlmodel import col, select
 
-from pwa.sync.client import SyncClient
+from pwa.sync.client import Phase, SyncClient
 from storage.db import make_engine
 from storage.models import (
     CarePlan,
@@ -124,6 +124,20 @@ def enrol(server: Store, node: Store, username: str, caseload: Caseload, *, http
 
 
 # ------------------------------------------------------------------------------------------------ edits on a node
+
+
+def device(server: Store, caseload: Caseload, url: str, tmp_path: Path, username: str) -> SyncClient:
+    """A worker's laptop node enrolled with the server at `url`, synced once."""
+    client = enrol(server, new_store(f"sqlite:///{tmp_path / f'{username}.db'}"), username, caseload, urls=[url])
+    assert client.sync_once().phase == Phase.idle
+    return client
+
+
+def worker(store: Store, worker_id: str) -> Worker:
+    with store.session() as session:
+        found = session.get(Worker, worker_id)
+    assert found is not None
+    return found
 
 
 def edit_action(node: Store, action_id: str, *, outcome: str | None = None, status: str | None = None) -> None:

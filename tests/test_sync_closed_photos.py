@@ -9,7 +9,6 @@ import os
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -25,7 +24,7 @@ from storage.photos import prepare_photo
 from storage.store import Store
 from storage.sync import node as sync_node
 from storage.sync import pull as sync_pull
-from tests.sync_support import Caseload, SyncServer, add_visit, enrol, new_store
+from tests.sync_support import SyncServer, add_visit, device, worker
 
 pytestmark = pytest.mark.postgres
 
@@ -51,19 +50,6 @@ def settings_here(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same settings for the pulls this process makes as for the server's."""
     monkeypatch.setenv("SEEN_DEVICE_PHOTOS", str(DEVICE_PHOTOS))
     monkeypatch.setenv("SEEN_CLOSED_CASE_DAYS", "30")
-
-
-def device(server: Store, caseload: Caseload, url: str, tmp_path: Path, username: str) -> SyncClient:
-    client = enrol(server, new_store(f"sqlite:///{tmp_path / f'{username}.db'}"), username, caseload, urls=[url])
-    assert client.sync_once().phase == Phase.idle
-    return client
-
-
-def worker(store: Store, worker_id: str) -> Worker:
-    with store.session() as session:
-        found = session.get(Worker, worker_id)
-    assert found is not None
-    return found
 
 
 def held_on(node: Store, model: type, record_id: str) -> bool:

@@ -10,7 +10,6 @@ import time
 import uuid
 from datetime import UTC, datetime
 from datetime import time as dt_time
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -23,22 +22,9 @@ from storage.sync import behind, moved
 from storage.sync import conflicts as sync_conflicts
 from storage.sync import node as sync_node
 from storage.timescales.calendar import LONDON
-from tests.sync_support import Caseload, add_visit, edit_action, enrol, new_store
+from tests.sync_support import Caseload, add_visit, device, edit_action, worker
 
 pytestmark = pytest.mark.postgres
-
-
-def device(server: Store, caseload: Caseload, url: str, tmp_path: Path, username: str) -> SyncClient:
-    client = enrol(server, new_store(f"sqlite:///{tmp_path / f'{username}.db'}"), username, caseload, urls=[url])
-    assert client.sync_once().phase == Phase.idle
-    return client
-
-
-def worker(store: Store, worker_id: str) -> Worker:
-    with store.session() as session:
-        found = session.get(Worker, worker_id)
-    assert found is not None
-    return found
 
 
 def later() -> None:
