@@ -76,6 +76,69 @@ async def run_in_threadpool(fn: Callable[..., T], *args: Any, **kwargs: Any) -> 
     return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=limiter)
 
 
+# A device's push waits for the pushes before it to be applied, then goes in with those that arrived meanwhile: one
+# transaction, one lock, one numbering and one commit for the group (`storage.sync.push.push_group`), which with
+# many devices syncing at once is most of what each push costs. A lone push goes in at once, on its own.
+GROUP_WORKERS = 2  # groups applied at once (each in a database thread)
+GROUP_BATCHES = 64  # at most this many devices' batches a group
+GROUP_CHANGES = messages.MAX_BATCH  # and no more changes than one device's largest batch (one is always taken)
+
+
+class _Groups:
+    """The pushes of one event loop waiting to be applied, taken a group at a time by up to `GROUP_WORKERS`
+    tasks; each push's request waits for its own outcome (or refusal)."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[sync_push.Pushed, asyncio.Future[Any]]] = []
+        self.workers: set[asyncio.Task[None]] = set()
+
+    async def apply(self, pushed: sync_push.Pushed) -> sync_push.PushOutcome:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting.append((pushed, future))
+        if len(self.workers) < GROUP_WORKERS:
+            task = asyncio.create_task(self._work())
+            self.workers.add(task)
+            task.add_done_callback(self.workers.discard)
+        result = await future
+        if isinstance(result, Exception):
+            raise result
+        assert isinstance(result, sync_push.PushOutcome)
+        return result
+
+    def _take(self) -> list[tuple[sync_push.Pushed, asyncio.Future[Any]]]:
+        group: list[tuple[sync_push.Pushed, asyncio.Future[Any]]] = []
+        changes = 0
+        while self.waiting and len(group) < GROUP_BATCHES and (
+                not group or changes + len(self.waiting[0][0].changes) <= GROUP_CHANGES):
+            changes += len(self.waiting[0][0].changes)
+            group.append(self.waiting.pop(0))
+        return group
+
+    async def _work(self) -> None:
+        while self.waiting:
+            group = self._take()
+            try:
+                results: list[Any] = await run_in_threadpool(
+                    sync_push.push_group, state.store(), [pushed for pushed, _future in group])
+            except Exception as e:  # noqa: BLE001 - the server's own failure: each request of the group answers it
+                results = [e] * len(group)
+            for (_pushed, future), result in zip(group, results, strict=True):
+                if not future.done():  # a request cancelled (its client gone) is not answered
+                    future.set_result(result)
+
+
+_groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Groups] = weakref.WeakKeyDictionary()
+
+
+async def apply_push(pushed: sync_push.Pushed) -> sync_push.PushOutcome:
+    """`sync_push.push` of a device's batch, applied with other devices' pushes waiting at the same time."""
+    loop = asyncio.get_running_loop()
+    groups = _groups.get(loop)
+    if groups is None:
+        groups = _groups[loop] = _Groups()
+    return await groups.apply(pushed)
+
+
 async def _token(authorization: Annotated[str | None, Header()] = None) -> str:
     # async: FastAPI runs a plain function dependency in a worker thread, a thread hop a request for nothing.
     if not authorization or not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
@@ -144,7 +207,7 @@ def _pull_page(page: sync_pull.PullPage) -> messages.PullPage:
 @router.post("/push", response_model=messages.PushResult, summary="Push a signed batch of changes")
 async def push(batch: messages.PushBatch, token: Token) -> messages.PushResult:
     key, wire, encoded = await _signed_changes(batch, token)
-    outcome = await run_in_threadpool(sync_push.push, state.store(), key, batch.batch_id, wire, encoded)
+    outcome = await apply_push(sync_push.Pushed(key, batch.batch_id, wire, encoded))
     return _push_result(outcome)
 
 
@@ -160,7 +223,7 @@ async def push_and_pull(request: messages.SyncRequest, token: Token) -> messages
     then = sync_pull.after_push(state.store(), len(wire), cursor=wanted.cursor, held=wanted.held, limit=wanted.limit,
                                 directory_version=wanted.directory_version,
                                 holds=wanted.holds.model_dump() if wanted.holds is not None else None)
-    outcome = await run_in_threadpool(sync_push.push, state.store(), key, batch.batch_id, wire, encoded, then=then)
+    outcome = await apply_push(sync_push.Pushed(key, batch.batch_id, wire, encoded, then))
     return messages.SyncResult(push=_push_result(outcome), pull=_pull_page(outcome.then))
 
 

@@ -172,110 +172,238 @@ def _deadlock(error: OperationalError) -> bool:
     return getattr(error.orig, "sqlstate", None) == "40P01"
 
 
+@dataclass
+class _Batch:
+    """One device's batch in a transaction: the changes not held already, and what merging them gave, until
+    it is numbered."""
+
+    caller: Caller
+    batch_id: str
+    todo: list[dict[str, Any]]
+    plain: dict[str, bytes]  # change id -> its canonical JSON, as the device signed it
+    outcome: PushOutcome
+    then: Then | None = None
+    log_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    late: list[LateChange] = field(default_factory=list)
+
+
+def _new_changes(caller: Caller, batch_id: str, changes: list[dict[str, Any]], encoded: list[bytes] | None,
+                 seen_ids: set[str], then: Then | None) -> _Batch:
+    """The batch with the changes the server holds already (`seen_ids`, the change log's) counted as duplicates."""
+    batch = _Batch(caller, batch_id, [], {}, PushOutcome(), then)
+    for i, change in enumerate(changes):
+        if change["change_id"] in seen_ids:
+            batch.outcome.duplicates.append(change["change_id"])
+            continue
+        seen_ids.add(change["change_id"])
+        batch.todo.append(change)
+        if encoded is not None:
+            batch.plain[change["change_id"]] = encoded[i]
+    return batch
+
+
+def _timed(changes: list[dict[str, Any]]) -> set[str]:
+    """The children whose clocks these changes could leave unworkable (their own record, or a placement)."""
+    return {i for i in (c["record_id"] if c["kind"] == "child" else (c.get("fields") or {}).get("child_id")
+                        for c in changes if c["kind"] in ("child", "placement")) if isinstance(i, str)}
+
+
 def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dict[str, Any]],
                  encoded: list[bytes] | None, then: Then | None, *, lock_first: bool) -> PushOutcome:
-    outcome = PushOutcome()
     with store.session() as session:
         caller = identified(session)  # refused here (unknown or revoked device) before anything is read
-        device, worker, teams = caller.device, caller.worker, caller.teams
-        assert device is not None  # a push always comes from a device
+        assert caller.device is not None  # a push always comes from a device
         if caller.waiting and store.engine.dialect.name == "postgresql":
             absorb_local_changes(store)  # writes made on the server itself reach the log first
         if lock_first:
             lock_log(session)
         seen_ids = {row[0] for row in LOGGED.rows(session, {"change_ids": [c["change_id"] for c in changes]})}
-        todo: list[dict[str, Any]] = []
-        plain: dict[str, bytes] = {}
-        for i, change in enumerate(changes):
-            if change["change_id"] in seen_ids:
-                outcome.duplicates.append(change["change_id"])
-                continue
-            seen_ids.add(change["change_id"])
-            todo.append(change)
-            if encoded is not None:
-                plain[change["change_id"]] = encoded[i]
+        batch = _new_changes(caller, batch_id, changes, encoded, seen_ids, then)
         records = Records(session)
-        records.prefetch(todo, for_update=True)
+        records.prefetch(batch.todo, for_update=True)
         # Children whose clocks this batch could leave unworkable, and whether they could be worked out before.
-        timed = {i for i in (c["record_id"] if c["kind"] == "child" else (c.get("fields") or {}).get("child_id")
-                             for c in todo if c["kind"] in ("child", "placement")) if isinstance(i, str)}
+        timed = _timed(batch.todo)
         unworkable_before = _unworkable(session, timed, today_in_england()) if timed else {}
-        refused: list[Refused] = []
-        log_rows: list[tuple[Any, ...]] = []
-        events: list[dict[str, str | None]] = []
         now = utcnow()
-        who = policy.actor(worker, teams)
-        births: dict[str, date | None] = {}
-        keys: dict[str, str] = {}  # submission key -> the record of this batch that carries it
-        server_ms = int(now.timestamp() * 1000)
-        judge = _judge(who, records, session, now)
-        late: list[LateChange] = []
-        for change in todo:
-            child_id = child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
-            no = _may_make(records, who, change)
-            moved = late_outcome(session, change, child_id, worker.id) if isinstance(child_id, str) and (
-                no is _NOT_SEEN or no is None and _closed(records, child_id)) else None
-            if moved is not None and isinstance(child_id, str):
-                row = _late_row(store, change, child_id, worker, device, moved)
-                if moved[0] == "held":
-                    if session.get(LateChange, row.change_id) is None:
-                        session.add(row)
-                    outcome.held[change["change_id"]] = moved[1]
-                    events.append({"action": "held", "kind": change["kind"], "record_id": change["record_id"],
-                                   "worker_id": worker.id, "device_id": device.id, "child_id": child_id,
-                                   "detail": "the child had left this worker: held for a manager"})
-                    continue
-                no = None
-                late.append(row)
-            no = no or (_stamp_refusal(change, server_ms)
-                        or _date_refusal(store, records, change, births) or _returns_refusal(store, records, change, births)
-                        or _key_refusal(records, change, keys))
-            if no is None:
-                try:
-                    merged = merge_change(store, session, change, judge_conflicts=True, records=records, judge=judge)
-                except NotPermitted as e:
-                    no = e.no
-            if no is not None:
-                refused.append(Refused(change["change_id"], change["kind"], change["record_id"],
-                                       child_id if isinstance(child_id, str) else None, no))
-                continue
-            log_rows.append(log_row(store, change, batch_id=batch_id, device_id=device.id, child_id=child_id,
-                                    at=now, encoded=plain.get(change["change_id"])))
-            for conflict in merged.conflicts:
-                log_rows.append(log_row(store, conflict_as_change(store, conflict), batch_id=batch_id,
-                                        device_id=device.id, child_id=conflict.child_id, at=now))
-            outcome.conflicts += len(merged.conflicts)
-            if not (merged.changed or merged.conflicts):
-                # Logged (so it is held once), but it changed nothing: the server holds a later write of all it
-                # carries. The device is told so, not that it was applied.
-                outcome.outdated.append(change["change_id"])
-                continue
-            events.append({"action": "sync", "kind": change["kind"], "record_id": change["record_id"],
-                           "worker_id": worker.id, "device_id": device.id, "child_id": child_id})
-            outcome.applied.append(change["change_id"])
+        refused = _merge_batch(store, session, records, batch, now, {})
         if refused:
             raise _refusal(refused)
-        for row in late:
+        _write(session, records, [batch])
+        if timed:
+            _refuse_unworkable(session, batch.todo, timed, unworkable_before)
+        _number(session, [batch], now, lock_first=lock_first)
+    return batch.outcome
+
+
+def _merge_batch(store: Store, session: Session, records: Records, batch: _Batch, now: datetime,
+                 keys: dict[str, str]) -> list[Refused]:
+    """Judges and merges a device's batch into `records`, filling its outcome, change-log rows, audit events
+    and late changes; returns the changes refused (then nothing of the batch may be written).
+    `keys` (submission key -> the record that carries it) is shared by the batches of one transaction."""
+    device, worker, teams, outcome = batch.caller.device, batch.caller.worker, batch.caller.teams, batch.outcome
+    assert device is not None
+    refused: list[Refused] = []
+    who = policy.actor(worker, teams)
+    births: dict[str, date | None] = {}
+    server_ms = int(now.timestamp() * 1000)
+    judge = _judge(who, records, session, now)
+    for change in batch.todo:
+        child_id = child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
+        no = _may_make(records, who, change)
+        moved = late_outcome(session, change, child_id, worker.id) if isinstance(child_id, str) and (
+            no is _NOT_SEEN or no is None and _closed(records, child_id)) else None
+        if moved is not None and isinstance(child_id, str):
+            row = _late_row(store, change, child_id, worker, device, moved)
+            if moved[0] == "held":
+                if session.get(LateChange, row.change_id) is None:
+                    session.add(row)
+                outcome.held[change["change_id"]] = moved[1]
+                batch.events.append({"action": "held", "kind": change["kind"], "record_id": change["record_id"],
+                                     "worker_id": worker.id, "device_id": device.id, "child_id": child_id,
+                                     "detail": "the child had left this worker: held for a manager"})
+                continue
+            no = None
+            batch.late.append(row)
+        no = no or (_stamp_refusal(change, server_ms)
+                    or _date_refusal(store, records, change, births) or _returns_refusal(store, records, change, births)
+                    or _key_refusal(records, change, keys))
+        if no is None:
+            try:
+                merged = merge_change(store, session, change, judge_conflicts=True, records=records, judge=judge)
+            except NotPermitted as e:
+                no = e.no
+        if no is not None:
+            refused.append(Refused(change["change_id"], change["kind"], change["record_id"],
+                                   child_id if isinstance(child_id, str) else None, no))
+            continue
+        batch.log_rows.append(log_row(store, change, batch_id=batch.batch_id, device_id=device.id,
+                                      child_id=child_id, at=now, encoded=batch.plain.get(change["change_id"])))
+        for conflict in merged.conflicts:
+            batch.log_rows.append(log_row(store, conflict_as_change(store, conflict), batch_id=batch.batch_id,
+                                          device_id=device.id, child_id=conflict.child_id, at=now))
+        outcome.conflicts += len(merged.conflicts)
+        if not (merged.changed or merged.conflicts):
+            # Logged (so it is held once), but it changed nothing: the server holds a later write of all it
+            # carries. The device is told so, not that it was applied.
+            outcome.outdated.append(change["change_id"])
+            continue
+        batch.events.append({"action": "sync", "kind": change["kind"], "record_id": change["record_id"],
+                             "worker_id": worker.id, "device_id": device.id, "child_id": child_id})
+        outcome.applied.append(change["change_id"])
+    return refused
+
+
+def _write(session: Session, records: Records, batches: list[_Batch]) -> None:
+    """The batches' late changes taken, and the records they made or changed written."""
+    for batch in batches:
+        for row in batch.late:
             if session.get(LateChange, row.change_id) is None:
                 session.add(row)
-        records.write_new()
-        if timed:
-            _refuse_unworkable(session, todo, timed, unworkable_before)
-        # The last step before commit, under the lock: numbering the changes and extending the audit
-        # chain. Seq order is then commit order, so a node pulling by cursor never skips a change.
-        if not lock_first:
-            lock_log_and_chain(session)
-        seqs = insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), log_rows, returning="seq")
-        # Under the lock, the batch's last number is the log's latest.
-        outcome.cursor = max(seqs) if seqs else latest_in(session)
-        if then is not None:
+    records.write_new()
+
+
+def _number(session: Session, batches: list[_Batch], now: datetime, *, lock_first: bool) -> None:
+    """The transaction's last step before commit, under the lock: numbering the batches' changes (in order)
+    and extending the audit chain. Seq order is then commit order, so a node pulling by cursor never skips a
+    change. Then each batch's pull, if it has one, and the audit events of all, in order."""
+    if not lock_first:
+        lock_log_and_chain(session)
+    rows = [row for batch in batches for row in batch.log_rows]
+    seqs = insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), rows, returning="seq") or []
+    # Under the lock, the last number is the log's latest.
+    latest = max(seqs) if seqs else latest_in(session)
+    at = 0
+    for batch in batches:
+        own = seqs[at:at + len(batch.log_rows)]
+        at += len(batch.log_rows)
+        batch.outcome.cursor = max(own) if own else latest
+    events: list[dict[str, Any]] = []
+    for batch in batches:
+        if batch.then is not None:
             # After the numbering, so the pull holds what this batch did (its conflicts too), as a pull sent
             # after the push would. The outbox was absorbed as the batch began, and is not looked at again here.
-            caller.latest, caller.waiting = outcome.cursor, False
-            outcome.then = then(session, caller, outcome, events)
-        audit.append_many(session, events, write=insert_rows)
-        session.flush()
-    return outcome
+            batch.caller.latest, batch.caller.waiting = latest, False
+            batch.outcome.then = batch.then(session, batch.caller, batch.outcome, batch.events)
+        events += batch.events
+    audit.append_many(session, events, write=insert_rows)
+    session.flush()
+
+
+class _Alone(Exception):
+    """A batch of a group that must be applied on its own: the group is rolled back and each applied alone."""
+
+
+@dataclass
+class Pushed:
+    """A device's batch for `push_group`: what `push` takes."""
+
+    key: str
+    batch_id: str
+    changes: list[dict[str, Any]]
+    encoded: list[bytes] | None = None
+    then: Then | None = None
+
+
+def push_group(store: Store, pushed: list[Pushed]) -> list[PushOutcome | Exception]:
+    """Several devices' batches, each as `push` applies it alone, in one transaction: one lock, one numbering,
+    one extension of the audit chain and one commit for all, which is what a server under many devices' syncs
+    spends most on. Each batch's outcome, or the refusal `push` would raise, in order.
+
+    Only batches that go in as they are share a transaction: if any is refused whole or in part, holds a change
+    for a manager, touches a child's clocks (a child or a placement), shares a change with another, or the
+    group meets a conflict in the database (a unique key, a deadlock), the group is rolled back and each batch
+    applied alone by `push`, with its refusals, retries and audit: so the result is always what `push` gives.
+    What `push` raises for a batch (a refusal, or the server's own failure) is given as that batch's result.
+    """
+    if len(pushed) > 1 and store.engine.dialect.name == "postgresql":
+        try:
+            return list(_apply_group(store, pushed))
+        except _Alone:
+            pass
+    out: list[PushOutcome | Exception] = []
+    for one in pushed:
+        try:
+            out.append(push(store, one.key, one.batch_id, one.changes, one.encoded, then=one.then))
+        except Exception as e:  # noqa: BLE001 - that batch's answer; the others are still applied
+            out.append(e)
+    return out
+
+
+def _apply_group(store: Store, pushed: list[Pushed]) -> list[PushOutcome]:
+    """The group in one transaction, or `_Alone` (rolled back, and nothing audited: `push` audits each batch's
+    refusals as it applies it alone)."""
+    with store.session() as session:
+        try:
+            return _group_in(store, session, pushed)
+        except Exception as e:
+            session.info.pop("refusals", None)
+            raise _Alone from e
+
+
+def _group_in(store: Store, session: Session, pushed: list[Pushed]) -> list[PushOutcome]:
+    callers = [caller_for(session, one.key, pulling=one.then is not None) for one in pushed]
+    if any(caller.waiting for caller in callers):
+        raise _Alone  # writes made on the server itself join the log first: `push` does that
+    every = [c["change_id"] for one in pushed for c in one.changes]
+    if len(set(every)) != len(every):
+        raise _Alone  # two devices sent the same change: the second is a duplicate of the first
+    seen_ids = {row[0] for row in LOGGED.rows(session, {"change_ids": every})}
+    batches = [_new_changes(caller, one.batch_id, one.changes, one.encoded, seen_ids, one.then)
+               for caller, one in zip(callers, pushed, strict=True)]
+    todo = [change for batch in batches for change in batch.todo]
+    if _timed(todo):
+        raise _Alone  # a child's clocks are checked before and after, batch by batch
+    records = Records(session)
+    records.prefetch(todo, for_update=True)
+    now = utcnow()
+    keys: dict[str, str] = {}
+    for batch in batches:
+        if _merge_batch(store, session, records, batch, now, keys) or batch.outcome.held or batch.late:
+            raise _Alone
+    _write(session, records, batches)
+    _number(session, batches, now, lock_first=False)
+    return [batch.outcome for batch in batches]
 
 
 def _closed(records: Records, child_id: str) -> bool:
