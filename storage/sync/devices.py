@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, literal_column, update
+from sqlalchemy import ARRAY, String, any_, bindparam, exists, func, literal_column, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -121,6 +121,7 @@ class Caller:
     waiting: bool = False  # whether the server's outbox holds writes not yet in the change log
     latest: int = 0  # the change log's latest number, as the request began
     fingerprint: str | None = None  # the directory's (`pull._directory_fingerprint`), when read with the caller
+    visible: set[str] | None = None  # the children the worker may see (`pull.visible_child_ids`), when read already
 
 
 _DEVICE, _WORKER, _MANAGED = (table_of(model) for model in (Device, Worker, ManagedTeam))
@@ -135,13 +136,18 @@ _WHO = (
                 exists(select(table_of(Outbox).c.seq)).label("waiting"),
                 select(func.max(table_of(ChangeLog).c.seq)).scalar_subquery().label("latest"))
     .select_from(_DEVICE.outerjoin(_WORKER, _WORKER.c.id == _DEVICE.c.worker_id)
-                 .outerjoin(_MANAGED, _MANAGED.c.manager_id == _DEVICE.c.worker_id))
-    .where(_DEVICE.c.token_hash == bindparam("token_hash")))
+                 .outerjoin(_MANAGED, _MANAGED.c.manager_id == _DEVICE.c.worker_id)))
+_WHO_MANY = _WHO.where(_DEVICE.c.token_hash == any_(bindparam("token_hashes", type_=ARRAY(String))))
+_WHO = _WHO.where(_DEVICE.c.token_hash == bindparam("token_hash"))
 _CALLER = Hot(_WHO)
 # For a pull, on PostgreSQL, with the directory's fingerprint as one more column: a device with nothing new
 # then costs two statements, this and the children it may see.
 _CALLER_PULLING = Hot(_WHO, _WHO.add_columns(literal_column(f"({FINGERPRINT_SQL})").label("fingerprint")))
 _SEEN_NOW = Hot(update(_DEVICE).where(_DEVICE.c.id == bindparam("device_id")).values(last_seen_at=bindparam("now")))
+# Several devices at once, for a group of pushes (storage/sync/push.py `push_group`), on PostgreSQL.
+_CALLERS = Hot(_WHO_MANY.add_columns(literal_column(f"({FINGERPRINT_SQL})").label("fingerprint")))
+_SEEN_NOW_MANY = Hot(update(_DEVICE).where(_DEVICE.c.id == any_(bindparam("device_ids", type_=ARRAY(String))))
+                     .values(last_seen_at=bindparam("now")))
 
 
 def _no_token() -> SyncRefused:
@@ -158,6 +164,37 @@ def caller_for(session: Session, key: str, *, pulling: bool = False) -> Caller:
     if not key:
         raise _no_token()
     rows = (_CALLER_PULLING if pulling else _CALLER).rows(session, {"token_hash": key})
+    caller, seen = _caller_of(session, key, rows)
+    if seen:
+        _SEEN_NOW.rows(session, {"device_id": seen, "now": caller.device.last_seen_at if caller.device else None})
+    return caller
+
+
+def callers_for(session: Session, keys: list[str]) -> list[Caller]:
+    """`caller_for` of several devices (a group of pushes, on PostgreSQL; each with the directory's fingerprint
+    as when pulling), with one query for all and one update of the devices' last sync: raises as `caller_for`
+    would for the first that is unknown or revoked."""
+    if not all(keys):
+        raise _no_token()
+    rows = _CALLERS.rows(session, {"token_hashes": sorted(set(keys))})
+    token_at = _DEVICE_COLUMNS.index("token_hash")
+    by_key: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_key.setdefault(row[token_at], []).append(row)
+    callers, seen = [], []
+    for key in keys:
+        caller, device_id = _caller_of(session, key, by_key.get(key, []))
+        callers.append(caller)
+        if device_id:
+            seen.append(device_id)
+    if seen:
+        _SEEN_NOW_MANY.rows(session, {"device_ids": sorted(set(seen)), "now": utcnow()})
+    return callers
+
+
+def _caller_of(session: Session, key: str, rows: list[tuple[Any, ...]]) -> tuple[Caller, str | None]:
+    """The caller the rows of `_WHO` for one token describe, and its device's id if its last sync is to be
+    written now (at most once a minute); a refusal, audited, if there are none or the device is revoked."""
     if not rows:
         # Audited by a fragment of the token's hash: repeated tries with one token read as one caller.
         audit.refuse(session, audit.Refusal("", kind="device_token", record_id=f"token-{key[:12]}",
@@ -173,8 +210,9 @@ def caller_for(session: Session, key: str, *, pulling: bool = False) -> Caller:
         raise SyncRefused("This device has been revoked. Seen has wiped its local records; "
                           "ask an administrator to enrol it again.", code=Reason.revoked, wipe=True)
     now = utcnow()
+    seen = None
     if found["last_seen_at"] is None or now - aware(found["last_seen_at"]) > timedelta(minutes=1):
-        _SEEN_NOW.rows(session, {"device_id": found["id"], "now": now})
+        seen = found["id"]
         found["last_seen_at"] = now
     # Snapshots for this request, made without the ORM's bookkeeping (a mapped row costs ~50 µs to make),
     # so they cannot be changed or added to a session.
@@ -184,7 +222,7 @@ def caller_for(session: Session, key: str, *, pulling: bool = False) -> Caller:
     if worker.role == Role.manager and worker.team_id:
         teams.add(worker.team_id)  # as Store.managed_team_ids: a manager sees their own team
     return Caller(device, worker, teams, waiting=bool(waiting), latest=int(latest or 0),
-                  fingerprint=fingerprint[0] if fingerprint else None)
+                  fingerprint=fingerprint[0] if fingerprint else None), seen
 
 
 def given_caller(store: Store, device: Device | None, worker: Worker) -> Any:

@@ -44,8 +44,9 @@ from storage.store import Store
 from storage.submissions import KEYED, key_refusal
 from storage.sync.bulk import insert_rows
 from storage.sync.changes import MODEL_OF, child_id_of, conflict_as_change
-from storage.sync.devices import Caller, caller_for, given_caller
+from storage.sync.devices import Caller, caller_for, callers_for, given_caller
 from storage.sync.merge import Judge, NotPermitted, Records, merge_change
+from storage.sync.pull import visible_to_each
 from storage.sync.refusal import Reason, SyncRefused
 from storage.sync.server_log import (
     LOG_COLUMNS,
@@ -382,7 +383,7 @@ def _apply_group(store: Store, pushed: list[Pushed]) -> list[PushOutcome]:
 
 
 def _group_in(store: Store, session: Session, pushed: list[Pushed]) -> list[PushOutcome]:
-    callers = [caller_for(session, one.key, pulling=one.then is not None) for one in pushed]
+    callers = callers_for(session, [one.key for one in pushed])
     if any(caller.waiting for caller in callers):
         raise _Alone  # writes made on the server itself join the log first: `push` does that
     every = [c["change_id"] for one in pushed for c in one.changes]
@@ -402,6 +403,9 @@ def _group_in(store: Store, session: Session, pushed: list[Pushed]) -> list[Push
         if _merge_batch(store, session, records, batch, now, keys) or batch.outcome.held or batch.late:
             raise _Alone
     _write(session, records, batches)
+    pulling = [batch.caller for batch in batches if batch.then is not None]
+    if pulling:
+        visible_to_each(session, pulling)  # the children each may see, read once for the group's pulls
     _number(session, batches, now, lock_first=False)
     return [batch.outcome for batch in batches]
 
