@@ -19,6 +19,8 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -157,19 +159,47 @@ class SyncClient:
         return report
 
     def _push_all(self, enrolment: Enrolment, report: SyncReport) -> list[dict[str, Any]]:
-        """Pushes every batch but the last, which is returned to go with the first pull (one request)."""
+        """Pushes every batch but the last, which is returned to go with the first pull (one request).
+
+        While the server applies a batch, the next is sent (two in flight at most), so the device's reading and
+        the network overlap the server's work, unless it refers to a record of the batch in flight (a visit of a
+        child that batch creates, a second edit of one record): the server may apply two batches in flight in
+        either order, so such a batch waits for the answer first. Answers are taken in the order sent."""
         key = messages.token_key(enrolment.token)
-        while changes := sync_node.pending_changes(self.store, self.batch_size):
-            if sync_node.holds(self.store)["waiting"] <= len(changes):
-                return changes
-            result = self._push(enrolment, key, changes, report)
-            if result is None and len(changes) > 1:
-                # The batch as a whole was not valid: send its changes one by one to set aside only the bad.
+        in_flight: tuple[list[dict[str, Any]], Future[dict[str, Any]]] | None = None
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="seen-sync-push") as sender:
+            while True:
+                sending = [c["change_id"] for c in in_flight[0]] if in_flight is not None else []
+                changes = sync_node.pending_changes(self.store, self.batch_size, skip=sending)
+                if not changes:
+                    break
+                last = sync_node.holds(self.store)["waiting"] <= len(changes) + len(sending)
+                if in_flight is not None and (last or refers_to(changes, in_flight[0])):
+                    self._settle(enrolment, key, *in_flight, report)
+                    in_flight = None
+                    continue  # what is waiting now, with the answer taken
+                if last:
+                    return changes
+                sent = sender.submit(self._send, enrolment, "/push", self._batch(key, changes))
+                if in_flight is not None:
+                    self._settle(enrolment, key, *in_flight, report)
+                in_flight = (changes, sent)
+            if in_flight is not None:
+                self._settle(enrolment, key, *in_flight, report)
+        return []
+
+    def _settle(self, enrolment: Enrolment, key: str, changes: list[dict[str, Any]],
+                sent: Future[dict[str, Any]], report: SyncReport) -> None:
+        """A pushed batch's answer taken (as `_push` takes it); a batch refused as a whole is sent again change by
+        change, so only the changes at fault are set aside."""
+        try:
+            answer = self._wiped_if_told(sent.result)
+        except _Refused as refused:
+            if self._push_refused(refused, changes, report) is None and len(changes) > 1:
                 for change in changes:
                     self._push(enrolment, key, [change], report)
-            elif result is None:
-                continue
-        return []
+            return
+        self._pushed(messages.PushResult.model_validate(answer), report)
 
     @staticmethod
     def _batch(key: str, changes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -300,9 +330,16 @@ class SyncClient:
     # ------------------------------------------------------------ talking to the server
 
     def _post(self, enrolment: Enrolment, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._wiped_if_told(lambda: self._send(enrolment, path, payload))
+
+    def _send(self, enrolment: Enrolment, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         url = self.rng.choice(self.urls) if self.urls else enrolment.server_url
+        return self._post_to(url, path, payload, token=enrolment.token)
+
+    def _wiped_if_told(self, answer: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """What `answer` gives; a device told it is revoked wipes itself (in the sync's own thread)."""
         try:
-            return self._post_to(url, path, payload, token=enrolment.token)
+            return answer()
         except _Refused as refused:
             if refused.body.wipe:
                 sync_node.wipe(self.store)
@@ -338,6 +375,23 @@ class _Refused(Exception):
 # ------------------------------------------------------------ in the app
 
 _clients: dict[int, SyncClient] = {}
+
+
+def refers_to(changes: list[dict[str, Any]], earlier: list[dict[str, Any]]) -> bool:
+    """Whether any of `changes` names a record of `earlier` (its own id, or any id among its fields and body)."""
+    ids = {c["record_id"] for c in earlier}
+    return any(value in ids for change in changes for value in _strings(change))
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
 
 
 def client_for(store: Store) -> SyncClient:

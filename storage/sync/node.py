@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,11 +70,16 @@ def load_enrolment(store: Store) -> Enrolment | None:
     return Enrolment(**store.open_payload("sync_enrolment", "enrolment", base64.b64decode(entry.value)))
 
 
-def pending_changes(store: Store, limit: int = 100, max_bytes: int = MESSAGE_BYTES) -> list[dict[str, Any]]:
+def pending_changes(store: Store, limit: int = 100, max_bytes: int = MESSAGE_BYTES, *,
+                    skip: Collection[str] = ()) -> list[dict[str, Any]]:
     """The oldest local changes not yet pushed (refused ones are kept aside, not re-sent): at most `limit`,
-    and no more once they reach `max_bytes` (at least one, however big), so photos make no huge request."""
+    and no more once they reach `max_bytes` (at least one, however big), so photos make no huge request.
+    `skip`: changes sent already and not yet answered (the batch the server is applying)."""
+    condition: Any = col(Outbox.sent_at).is_(None)
+    if skip:
+        condition = condition & col(Outbox.change_id).not_in(list(skip))
     with store.session() as session:
-        entries = session.exec(within_bytes(Outbox, col(Outbox.sent_at).is_(None), limit, max_bytes))
+        entries = session.exec(within_bytes(Outbox, condition, limit, max_bytes))
         return [{"change_id": e.change_id, **store.open_payload("outbox", e.change_id, e.sealed)} for e in entries]
 
 
