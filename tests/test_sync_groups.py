@@ -52,6 +52,13 @@ def devices_with_visits(server: Store, caseload: Caseload, server_url: str, tmp_
     return out
 
 
+def moments(server: Store, *batches: sync_push.Pushed) -> set[Any]:
+    """When the server applied these batches' changes: one moment if they went in one transaction."""
+    with server.session() as session:
+        return set(session.exec(select(ChangeLog.applied_at).where(
+            col(ChangeLog.batch_id).in_([b.batch_id for b in batches]))))
+
+
 def chain_ok(server: Store) -> None:
     with server.session() as session:
         verdict = audit.verify(session)
@@ -119,6 +126,8 @@ def test_a_refused_change_in_a_group_is_refused_as_alone_and_audited_once(seeded
         denied = session.exec(select(AuditEvent).where(AuditEvent.action == "denied",
                                                        AuditEvent.record_id == stray)).all()
     assert len(denied) == 1  # audited once: not once by the group and again alone
+    # chloe's batch went in alone; ben's and erin's were grouped again without it.
+    assert len(moments(server, ben, erin)) == 1 and not moments(server, ben, erin) & moments(server, chloe)
     assert all(n == 1 for n in log_counts(server, caseload).values())
     chain_ok(server)
 
@@ -138,6 +147,7 @@ def test_a_device_refused_whole_in_a_group_leaves_the_others_applied(seeded, ser
     assert isinstance(outcomes[0], sync_push.PushOutcome) and len(outcomes[0].applied) == 1
     with server.session() as session:
         assert session.get(Visit, laptops["chloe"][1][0]) is None
+    assert len(moments(server, ben, erin)) == 1  # the others still went in together
     chain_ok(server)
 
 

@@ -170,20 +170,25 @@ def caller_for(session: Session, key: str, *, pulling: bool = False) -> Caller:
     return caller
 
 
-def callers_for(session: Session, keys: list[str]) -> list[Caller]:
+def callers_for(session: Session, keys: list[str]) -> list[Caller | SyncRefused]:
     """`caller_for` of several devices (a group of pushes, on PostgreSQL; each with the directory's fingerprint
-    as when pulling), with one query for all and one update of the devices' last sync: raises as `caller_for`
-    would for the first that is unknown or revoked."""
-    if not all(keys):
-        raise _no_token()
-    rows = _CALLERS.rows(session, {"token_hashes": sorted(set(keys))})
+    as when pulling), with one query for all and one update of the devices' last sync. For a device unknown or
+    revoked, the refusal `caller_for` would raise (noted on the transaction for the audit, as it would be)."""
+    rows = _CALLERS.rows(session, {"token_hashes": sorted({key for key in keys if key})})
     token_at = _DEVICE_COLUMNS.index("token_hash")
     by_key: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
         by_key.setdefault(row[token_at], []).append(row)
-    callers, seen = [], []
+    callers: list[Caller | SyncRefused] = []
+    seen = []
     for key in keys:
-        caller, device_id = _caller_of(session, key, by_key.get(key, []))
+        try:
+            if not key:
+                raise _no_token()
+            caller, device_id = _caller_of(session, key, by_key.get(key, []))
+        except SyncRefused as refusal:
+            callers.append(refusal)
+            continue
         callers.append(caller)
         if device_id:
             seen.append(device_id)

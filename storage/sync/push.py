@@ -332,7 +332,13 @@ def _number(session: Session, batches: list[_Batch], now: datetime, *, lock_firs
 
 
 class _Alone(Exception):
-    """A batch of a group that must be applied on its own: the group is rolled back and each applied alone."""
+    """A group that cannot go in as one transaction: rolled back. `index`, when known, is the batch at fault (it is
+    applied alone and the rest grouped again); without it, every batch is applied alone."""
+
+    def __init__(self, index: int | None = None, *, after: bool = False) -> None:
+        super().__init__(index)
+        self.index = index
+        self.after = after  # applied alone once the rest has gone in (a repeat of a change of an earlier batch)
 
 
 @dataclass
@@ -349,26 +355,40 @@ class Pushed:
 def push_group(store: Store, pushed: list[Pushed]) -> list[PushOutcome | Exception]:
     """Several devices' batches, each as `push` applies it alone, in one transaction: one lock, one numbering,
     one extension of the audit chain and one commit for all, which is what a server under many devices' syncs
-    spends most on. Each batch's outcome, or the refusal `push` would raise, in order.
+    spends most on. Each batch's outcome, or what `push` raises for it (a refusal, or the server's own failure),
+    in order.
 
-    Only batches that go in as they are share a transaction: if any is refused whole or in part, holds a change
-    for a manager, touches a child's clocks (a child or a placement), shares a change with another, or the
-    group meets a conflict in the database (a unique key, a deadlock), the group is rolled back and each batch
-    applied alone by `push`, with its refusals, retries and audit: so the result is always what `push` gives.
-    What `push` raises for a batch (a refusal, or the server's own failure) is given as that batch's result.
+    Only batches that go in as they are share a transaction. A batch with a change refused, held for a manager or
+    touching a child's clocks (a child or a placement), from a device unknown or revoked, or repeating a change
+    of another batch of the group, is applied alone by `push` (with its refusals, retries and audit) and the
+    rest grouped again; if the group meets anything else (a unique key, a deadlock), it is rolled back and every
+    batch applied alone. So each device gets what `push` gives it, and the audit trail holds what it would.
     """
-    if len(pushed) > 1 and store.engine.dialect.name == "postgresql":
+    out: dict[int, PushOutcome | Exception] = {}
+    rest = list(range(len(pushed)))
+    later: list[int] = []
+    while len(rest) > 1 and store.engine.dialect.name == "postgresql":
         try:
-            return list(_apply_group(store, pushed))
-        except _Alone:
-            pass
-    out: list[PushOutcome | Exception] = []
-    for one in pushed:
-        try:
-            out.append(push(store, one.key, one.batch_id, one.changes, one.encoded, then=one.then))
-        except Exception as e:  # noqa: BLE001 - that batch's answer; the others are still applied
-            out.append(e)
-    return out
+            out.update(zip(rest, _apply_group(store, [pushed[i] for i in rest]), strict=True))
+            rest = []
+        except _Alone as alone:
+            if alone.index is None:
+                break
+            at = rest.pop(alone.index)
+            if alone.after:
+                later.append(at)
+            else:
+                out[at] = _alone(store, pushed[at])
+    for at in [*rest, *later]:
+        out[at] = _alone(store, pushed[at])
+    return [out[i] for i in range(len(pushed))]
+
+
+def _alone(store: Store, one: Pushed) -> PushOutcome | Exception:
+    try:
+        return push(store, one.key, one.batch_id, one.changes, one.encoded, then=one.then)
+    except Exception as e:  # noqa: BLE001 - that batch's answer; the others are still applied
+        return e
 
 
 def _apply_group(store: Store, pushed: list[Pushed]) -> list[PushOutcome]:
@@ -379,29 +399,34 @@ def _apply_group(store: Store, pushed: list[Pushed]) -> list[PushOutcome]:
             return _group_in(store, session, pushed)
         except Exception as e:
             session.info.pop("refusals", None)
-            raise _Alone from e
+            raise e if isinstance(e, _Alone) else _Alone() from e
 
 
 def _group_in(store: Store, session: Session, pushed: list[Pushed]) -> list[PushOutcome]:
     callers = callers_for(session, [one.key for one in pushed])
-    if any(caller.waiting for caller in callers):
-        raise _Alone  # writes made on the server itself join the log first: `push` does that
-    every = [c["change_id"] for one in pushed for c in one.changes]
-    if len(set(every)) != len(every):
-        raise _Alone  # two devices sent the same change: the second is a duplicate of the first
-    seen_ids = {row[0] for row in LOGGED.rows(session, {"change_ids": every})}
+    for at, caller in enumerate(callers):
+        if isinstance(caller, SyncRefused):
+            raise _Alone(at)  # unknown or revoked: refused (and audited) alone
+    if any(caller.waiting for caller in callers if isinstance(caller, Caller)):
+        raise _Alone()  # writes made on the server itself join the log first: `push` does that
+    held_by: dict[str, int] = {}
+    for at, one in enumerate(pushed):
+        for change in one.changes:
+            if held_by.setdefault(change["change_id"], at) != at:
+                raise _Alone(at, after=True)  # a change of an earlier batch of the group: told it is a duplicate
+    seen_ids = {row[0] for row in LOGGED.rows(session, {"change_ids": list(held_by)})}
     batches = [_new_changes(caller, one.batch_id, one.changes, one.encoded, seen_ids, one.then)
-               for caller, one in zip(callers, pushed, strict=True)]
-    todo = [change for batch in batches for change in batch.todo]
-    if _timed(todo):
-        raise _Alone  # a child's clocks are checked before and after, batch by batch
+               for caller, one in zip(callers, pushed, strict=True) if isinstance(caller, Caller)]
+    for at, batch in enumerate(batches):
+        if _timed(batch.todo):
+            raise _Alone(at)  # a child's clocks are checked before and after its batch
     records = Records(session)
-    records.prefetch(todo, for_update=True)
+    records.prefetch([change for batch in batches for change in batch.todo], for_update=True)
     now = utcnow()
     keys: dict[str, str] = {}
-    for batch in batches:
+    for at, batch in enumerate(batches):
         if _merge_batch(store, session, records, batch, now, keys) or batch.outcome.held or batch.late:
-            raise _Alone
+            raise _Alone(at)
     _write(session, records, batches)
     pulling = [batch.caller for batch in batches if batch.then is not None]
     if pulling:
