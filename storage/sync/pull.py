@@ -199,10 +199,14 @@ def visible_to_each(session: Session, callers: list[Caller]) -> None:
     on each caller (`Caller.visible`)."""
     workers = sorted({caller.worker.id for caller in callers})
     teams = sorted({team for caller in callers for team in caller.teams})
-    rows = _VISIBLE_TO_ANY.rows(session, {"worker_ids": workers, "teams": teams})
+    by_worker: dict[str, set[str]] = {}
+    by_team: dict[str, set[str]] = {}
+    for child_id, worker_id, team_id in _VISIBLE_TO_ANY.rows(session, {"worker_ids": workers, "teams": teams}):
+        by_worker.setdefault(worker_id, set()).add(child_id)
+        by_team.setdefault(team_id, set()).add(child_id)
     for caller in callers:
-        caller.visible = {child_id for child_id, worker_id, team_id in rows
-                          if worker_id == caller.worker.id or team_id in caller.teams}
+        caller.visible = set(by_worker.get(caller.worker.id, ())).union(
+            *(by_team.get(team, ()) for team in caller.teams))
 
 
 _VISIBLE_TO_ANY = Hot(*(select(_CHILD.c.id, _CHILD.c.worker_id, _CHILD.c.team_id).where(
