@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import operator
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -231,6 +232,7 @@ def append_many(session: Session, events: list[dict[str, Any]],
         EVENT_COLUMNS)
     rows = []
     prev_hash = head.value
+    row_of = operator.itemgetter(*columns)  # an event's values in the columns' order, as a tuple
     unnamed = _device(None) if any(e.get("device_id") is None for e in events) else None
     for fields in events:
         event = {"worker_id": None, "device_id": None, "child_id": None, "detail": "", "origin": None,
@@ -240,7 +242,7 @@ def append_many(session: Session, events: list[dict[str, Any]],
         if "at" not in fields:
             event["at"] = utcnow()
         prev_hash = event["hash"] = _hash(event, key)
-        rows.append(tuple(event[name] for name in columns))
+        rows.append(row_of(event))
     table = table_of(AuditEvent)
     if write is not None:
         write(session, table, columns, rows)  # in order: seq follows the chain

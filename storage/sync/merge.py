@@ -10,6 +10,7 @@ records. Only the server decides what was a conflict (two edits that crossed), k
 from __future__ import annotations
 
 import json
+import operator
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -161,8 +162,8 @@ class Records:
             for model in sorted(self.new, key=lambda m: KIND_RANK.get(KIND_OF.get(m, ""), 9)):
                 table = table_of(model)
                 names = [c.name for c in table.columns]
-                insert_rows(self.session, table, names, [tuple(getattr(row, n) for n in names)
-                                                         for row in self.new[model].values()])
+                values = operator.attrgetter(*names)  # a row's values in the columns' order, as a tuple
+                insert_rows(self.session, table, names, [values(row) for row in self.new[model].values()])
             insert_rows(self.session, table_of(RecordStamp), ["record_id", "kind", "clock"],  # the columns' names
                         [(record_id, kind, stamp) for record_id, (kind, stamp) in self.new_stamps.items()],
                         upsert="record_id")
