@@ -76,6 +76,8 @@ def _moment(value: datetime | None) -> datetime | None:
     # As the column's SQLAlchemy type binds it: UTCDateTime takes only aware datetimes, kept in UTC.
     if value is None:
         return None
+    if value.tzinfo is UTC:  # most are (utcnow): astimezone(UTC) would give the value itself
+        return value
     if value.utcoffset() is None:
         raise ValueError("A date and time in this batch has no time zone.")
     return value.astimezone(UTC)
