@@ -361,7 +361,7 @@ def _changed_fields(store: Store, records: Records, change: dict[str, Any], row:
     new_body = incoming_body if incoming_body is not None else {}
     if row is None:
         # Every clear field of a new record: the names `clear_fields` gives, without dumping the values (~5 us).
-        return (_clear_names(type(incoming)) | {f"body.{n}" for n in new_body}
+        return ({*_clear_names(type(incoming)), *(f"body.{n}" for n in new_body)}
                 | ({"body.image"} if image is not None else set()))
     incoming_clear = clear_fields(incoming)
     body = change.get("body")
