@@ -52,8 +52,8 @@ class Hot:
                 cursor.execute(self.sql, params)
                 # Whether it returned rows, from the result's status: `cursor.description` would build a
                 # Column object per column first (~110 µs for the caller's 40 columns).
-                answer = cursor.pgresult
-                return cursor.fetchall() if answer is not None and answer.status == TUPLES_OK else []
+                done = cursor.pgresult
+                return cursor.fetchall() if done is not None and done.status == TUPLES_OK else []
         except psycopg.Error as e:
             raise DBAPIError.instance(self.sql, params, e, psycopg.Error) from e
 
