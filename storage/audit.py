@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import operator
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from sqlalchemy import bindparam, insert, text, update
@@ -132,19 +134,45 @@ _OPTIONAL = ("origin", "received_at")  # hashed only when set: events without th
 
 def _hash(event: dict[str, Any], key: bytes | None) -> str:
     """An event's hash, from its fields (`HASHED`) as a dict."""
+    encoded = _encoded(event).encode()
+    if key is None:
+        return hashlib.sha256(encoded).hexdigest()
+    return hmac.digest(key, encoded, "sha256").hex()  # hmac.new(...).hexdigest() in one call to OpenSSL
+
+
+def _encoded(event: dict[str, Any]) -> str:
+    """The text an event's hash is made of: its fields (`HASHED`, the optional ones only when set), `at` and
+    `received_at` in ISO 8601, as `json.dumps(fields, sort_keys=True)` writes them."""
+    if event.get("origin") is None and event.get("received_at") is None:
+        # Most events (every one a sync push appends): the same text from a template in json's sorted order,
+        # each value written as json writes text and None (~40% of the hash's time, with the HMAC's call).
+        # A value of any other type takes json's own way below.
+        values = []
+        for name in _PLAIN:
+            value = event[name]
+            if name == "at":
+                value = value.isoformat()
+            if value is None:
+                values.append("null")
+            elif isinstance(value, str):
+                values.append(_json_text(value))
+            else:
+                break
+        else:
+            return _PLAIN_TEMPLATE % tuple(values)
     fields = {name: event[name] for name in HASHED if name not in _OPTIONAL}
     fields["at"] = event["at"].isoformat()
     if event.get("origin") is not None:
         fields["origin"] = event["origin"]
     if event.get("received_at") is not None:
         fields["received_at"] = event["received_at"].isoformat()
-    encoded = _ENCODER.encode(fields).encode()
-    if key is None:
-        return hashlib.sha256(encoded).hexdigest()
-    return hmac.new(key, encoded, hashlib.sha256).hexdigest()
+    return _ENCODER.encode(fields)
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True)  # json.dumps(fields, sort_keys=True), without an encoder a call
+_json_text = encode_basestring_ascii  # a string as _ENCODER writes it (ensure_ascii, quoted)
+_PLAIN = tuple(sorted(name for name in HASHED if name not in _OPTIONAL))
+_PLAIN_TEMPLATE = "{" + ", ".join(f'"{name}": %s' for name in _PLAIN) + "}"  # _ENCODER's separators
 
 
 def append(
@@ -204,6 +232,7 @@ def append_many(session: Session, events: list[dict[str, Any]],
         EVENT_COLUMNS)
     rows = []
     prev_hash = head.value
+    row_of = operator.itemgetter(*columns)  # an event's values in the columns' order, as a tuple
     unnamed = _device(None) if any(e.get("device_id") is None for e in events) else None
     for fields in events:
         event = {"worker_id": None, "device_id": None, "child_id": None, "detail": "", "origin": None,
@@ -213,7 +242,7 @@ def append_many(session: Session, events: list[dict[str, Any]],
         if "at" not in fields:
             event["at"] = utcnow()
         prev_hash = event["hash"] = _hash(event, key)
-        rows.append(tuple(event[name] for name in columns))
+        rows.append(row_of(event))
     table = table_of(AuditEvent)
     if write is not None:
         write(session, table, columns, rows)  # in order: seq follows the chain

@@ -242,4 +242,12 @@ BOUND_COLUMNS = ("child_id", "kind", "status")
 
 def binding(row: Any) -> dict[str, Any]:
     """The clear columns a record's sealed body is bound to, as the record has them now."""
-    return {name: getattr(row, name) for name in BOUND_COLUMNS if name in type(row).model_fields}
+    names = _BOUND_NAMES.get(type(row))
+    if names is None:
+        names = _BOUND_NAMES[type(row)] = tuple(name for name in BOUND_COLUMNS if name in type(row).model_fields)
+    return {name: getattr(row, name) for name in names}
+
+
+# Which of `BOUND_COLUMNS` each type of record has, known once a type: pydantic's `model_fields` costs ~0.5 us
+# each time it is asked for, three times a record sealed.
+_BOUND_NAMES: dict[type, tuple[str, ...]] = {}

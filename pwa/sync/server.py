@@ -177,8 +177,10 @@ async def _signed_changes(batch: messages.PushBatch, token: str) -> tuple[str, l
     # keeps of the token (its hash), so it is checked first, without the database.
     key = messages.token_key(token)
     # What was signed, and what is applied. A change's fields are JSON values already (parsed from JSON),
-    # so each change as a dict is its `model_dump(mode="json")`, made ~40x faster.
-    wire = [dict(c) for c in batch.changes]
+    # so each change as a dict is its `model_dump(mode="json")`, made ~40x faster. Its fields are its
+    # `__dict__` (a Change has no extra or private attributes): `dict(c)` gives the same, but asks pydantic for
+    # a `keys` it lacks first (an AttributeError raised and caught: 5.5 us a change, the copy 0.2).
+    wire = [c.__dict__.copy() for c in batch.changes]
     encoded = [messages.encode_change(c) for c in wire]
     if not messages.signature_ok(key, batch, encoded=encoded):
         # An unknown or revoked device is told so first (and that is audited); then the tampering is.

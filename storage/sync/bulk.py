@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,8 +35,6 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
         return None
     columns = ", ".join(f'"{n}"' for n in names)
     moments = [i for i, n in enumerate(names) if isinstance(table.c[n].type, UTCDateTime)]
-    if moments:
-        rows = [tuple(_moment(v) if i in moments else v for i, v in enumerate(row)) for row in rows]
     conflict = ""
     if upsert:
         conflict = f' ON CONFLICT ("{upsert}") DO UPDATE SET ' + ", ".join(
@@ -44,17 +43,21 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
     returned: list[Any] = []
     raw = psycopg_connection(session)
     per_statement = max(1, min(1000, 30000 // len(names)))
+    width = len(names)
+    values = [v for row in rows for v in row]
+    # Each date and time as the column's type binds it, replaced in the flat list of values: rebuilding every
+    # row around its one or two dates cost as much as the rest of this (a push's 2,000 rows, ~1.5 ms a batch).
+    for i in moments:
+        values[i::width] = [_moment(v) for v in values[i::width]]
     try:
         # One multi-row VALUES a chunk (rows keep their order, and serial numbers follow it), with
         # PostgreSQL's own $n placeholders: a raw cursor does not parse the long statement in Python.
         with psycopg.RawCursor(raw) as cursor:
             for start in range(0, len(rows), per_statement):
-                chunk = rows[start:start + per_statement]
-                width = len(names)
-                marks = ", ".join("(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")"
-                                  for r in range(len(chunk)))
+                chunk = min(per_statement, len(rows) - start)
+                marks = _marks(chunk, width)
                 statement = f'INSERT INTO "{table.name}" ({columns}) VALUES {marks}{conflict}{suffix}'  # noqa: S608
-                cursor.execute(statement, [v for row in chunk for v in row])
+                cursor.execute(statement, values[start * width:(start + chunk) * width])
                 if returning:
                     returned += [r[0] for r in cursor.fetchall()]
     except psycopg.Error as e:
@@ -62,10 +65,19 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
     return returned if returning else None
 
 
+@functools.lru_cache(maxsize=64)
+def _marks(rows: int, width: int) -> str:
+    """`($1, $2), ($3, $4)` for 2 rows of 2 columns: made once a shape (a push's batches have a few shapes,
+    and building the 5,500 placeholders of 500 audit events cost ~1 ms a batch)."""
+    return ", ".join("(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(rows))
+
+
 def _moment(value: datetime | None) -> datetime | None:
     # As the column's SQLAlchemy type binds it: UTCDateTime takes only aware datetimes, kept in UTC.
     if value is None:
         return None
+    if value.tzinfo is UTC:  # most are (utcnow): astimezone(UTC) would give the value itself
+        return value
     if value.utcoffset() is None:
         raise ValueError("A date and time in this batch has no time zone.")
     return value.astimezone(UTC)
