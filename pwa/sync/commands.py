@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import io
 import sys
@@ -33,6 +34,10 @@ def serve(host: str, port: int) -> None:
     state.set_store(_server_store(standalone=True))
     app = build_app()
     _start_scheduler(app)
+    # What is alive now (modules, the app, the store) lives as long as the server: kept out of the garbage
+    # collector's walks, which otherwise cost a push ~14 µs of CPU a change (3 µs once frozen).
+    gc.collect()
+    gc.freeze()
     print(f"Seen sync server at http://{host}:{port}/api/sync (OpenAPI: /openapi.json)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 

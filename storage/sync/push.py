@@ -244,6 +244,7 @@ def _merge_batch(store: Store, session: Session, records: Records, batch: _Batch
     `keys` (submission key -> the record that carries it) is shared by the batches of one transaction."""
     device, worker, teams, outcome = batch.caller.device, batch.caller.worker, batch.caller.teams, batch.outcome
     assert device is not None
+    device_id, worker_id = device.id, worker.id  # read once: each read of a model's attribute costs ~1 µs
     refused: list[Refused] = []
     who = policy.actor(worker, teams)
     births: dict[str, date | None] = {}
@@ -252,7 +253,7 @@ def _merge_batch(store: Store, session: Session, records: Records, batch: _Batch
     for change in batch.todo:
         child_id = child_id_of(change["kind"], change["record_id"], change.get("fields") or {})
         no = _may_make(records, who, change)
-        moved = late_outcome(session, change, child_id, worker.id) if isinstance(child_id, str) and (
+        moved = late_outcome(session, change, child_id, worker_id) if isinstance(child_id, str) and (
             no is _NOT_SEEN or no is None and _closed(records, child_id)) else None
         if moved is not None and isinstance(child_id, str):
             row = _late_row(store, change, child_id, worker, device, moved)
@@ -261,7 +262,7 @@ def _merge_batch(store: Store, session: Session, records: Records, batch: _Batch
                     session.add(row)
                 outcome.held[change["change_id"]] = moved[1]
                 batch.events.append({"action": "held", "kind": change["kind"], "record_id": change["record_id"],
-                                     "worker_id": worker.id, "device_id": device.id, "child_id": child_id,
+                                     "worker_id": worker_id, "device_id": device_id, "child_id": child_id,
                                      "detail": "the child had left this worker: held for a manager"})
                 continue
             no = None
@@ -278,11 +279,11 @@ def _merge_batch(store: Store, session: Session, records: Records, batch: _Batch
             refused.append(Refused(change["change_id"], change["kind"], change["record_id"],
                                    child_id if isinstance(child_id, str) else None, no))
             continue
-        batch.log_rows.append(log_row(store, change, batch_id=batch.batch_id, device_id=device.id,
+        batch.log_rows.append(log_row(store, change, batch_id=batch.batch_id, device_id=device_id,
                                       child_id=child_id, at=now, encoded=batch.plain.get(change["change_id"])))
         for conflict in merged.conflicts:
             batch.log_rows.append(log_row(store, conflict_as_change(store, conflict), batch_id=batch.batch_id,
-                                          device_id=device.id, child_id=conflict.child_id, at=now))
+                                          device_id=device_id, child_id=conflict.child_id, at=now))
         outcome.conflicts += len(merged.conflicts)
         if not (merged.changed or merged.conflicts):
             # Logged (so it is held once), but it changed nothing: the server holds a later write of all it
@@ -290,7 +291,7 @@ def _merge_batch(store: Store, session: Session, records: Records, batch: _Batch
             outcome.outdated.append(change["change_id"])
             continue
         batch.events.append({"action": "sync", "kind": change["kind"], "record_id": change["record_id"],
-                             "worker_id": worker.id, "device_id": device.id, "child_id": child_id})
+                             "worker_id": worker_id, "device_id": device_id, "child_id": child_id})
         outcome.applied.append(change["change_id"])
     return refused
 
