@@ -1,7 +1,8 @@
 """Real-browser fixtures: Seen running in its own process, and Debian's chromium driven by Playwright.
 
-`live_server` starts `seen run --demo` on a free loopback port with a fresh data directory; `page` is a
-phone-sized (360x740) page in a fresh browser context. Playwright never downloads a browser here: it
+`live_server` starts `seen run --demo` on a free loopback port with a fresh data directory holding a copy of
+the run's demo store (`demo_template`: what `seen run --demo` would make on its first start, made once per
+run); `page` is a phone-sized (360x740) page in a fresh browser context. Playwright never downloads a browser here: it
 drives /usr/bin/chromium.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -115,16 +117,20 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    with running_server(tmp_path / "server") as server:
+def live_server(tmp_path: Path, demo_template: Path) -> Iterator[LiveServer]:
+    with running_server(tmp_path / "server", demo=demo_template) as server:
         yield server
 
 
 @contextmanager
-def running_server(data_dir: Path, **env: str) -> Iterator[LiveServer]:
-    """Seen started in its own process on a new data directory, with `env` added to its environment."""
+def running_server(data_dir: Path, demo: Path | None = None, **env: str) -> Iterator[LiveServer]:
+    """Seen started in its own process on a new data directory, with `env` added to its environment. `demo`
+    (the `demo_template` fixture's file) is copied in as its store first: the demo caseload `seen run --demo`
+    would otherwise spend seconds making on its first start (it adds it only to an empty store)."""
     server = LiveServer(data_dir, extra_env=env)
     server.data_dir.mkdir()
+    if demo is not None:
+        shutil.copy(demo, server.data_dir / "seen.db")
     server.start()
     try:
         yield server
