@@ -80,15 +80,16 @@ class LiveServer:
             cwd=ROOT, env=self.env(), stdout=handle, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Seen exited on start:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/status", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        with httpx.Client(timeout=1) as http:  # one client: each `httpx.get` would set up TLS again
+            while time.time() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"Seen exited on start:\n{self.log.read_text()}")
+                try:
+                    if http.get(f"{self.url}/status").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
         raise RuntimeError(f"Seen did not start within 60 s:\n{self.log.read_text()}")
 
     def stop(self, kill: bool = False) -> None:
