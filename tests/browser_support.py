@@ -1,7 +1,8 @@
 """Real-browser fixtures: Seen running in its own process, and Debian's chromium driven by Playwright.
 
-`live_server` starts `seen run --demo` on a free loopback port with a fresh data directory; `page` is a
-phone-sized (360x740) page in a fresh browser context. Playwright never downloads a browser here: it
+`live_server` starts `seen run --demo` on a free loopback port with a fresh data directory holding a copy of
+the run's demo store (`demo_template`: what `seen run --demo` would make on its first start, made once per
+run); `page` is a phone-sized (360x740) page in a fresh browser context. Playwright never downloads a browser here: it
 drives /usr/bin/chromium.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -78,15 +80,16 @@ class LiveServer:
             cwd=ROOT, env=self.env(), stdout=handle, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Seen exited on start:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/status", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        with httpx.Client(timeout=1) as http:  # one client: each `httpx.get` would set up TLS again
+            while time.time() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"Seen exited on start:\n{self.log.read_text()}")
+                try:
+                    if http.get(f"{self.url}/status").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
         raise RuntimeError(f"Seen did not start within 60 s:\n{self.log.read_text()}")
 
     def stop(self, kill: bool = False) -> None:
@@ -115,16 +118,20 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    with running_server(tmp_path / "server") as server:
+def live_server(tmp_path: Path, demo_template: Path) -> Iterator[LiveServer]:
+    with running_server(tmp_path / "server", demo=demo_template) as server:
         yield server
 
 
 @contextmanager
-def running_server(data_dir: Path, **env: str) -> Iterator[LiveServer]:
-    """Seen started in its own process on a new data directory, with `env` added to its environment."""
+def running_server(data_dir: Path, demo: Path | None = None, **env: str) -> Iterator[LiveServer]:
+    """Seen started in its own process on a new data directory, with `env` added to its environment. `demo`
+    (the `demo_template` fixture's file) is copied in as its store first: the demo caseload `seen run --demo`
+    would otherwise spend seconds making on its first start (it adds it only to an empty store)."""
     server = LiveServer(data_dir, extra_env=env)
     server.data_dir.mkdir()
+    if demo is not None:
+        shutil.copy(demo, server.data_dir / "seen.db")
     server.start()
     try:
         yield server

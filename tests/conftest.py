@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import shutil
 import signal
@@ -10,7 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,10 +19,18 @@ from typing import TYPE_CHECKING
 import pytest
 from nicegui.testing.user import User
 from nicegui.testing.user_simulation import user_simulation
+from sqlalchemy import make_url
 
 from storage.demo import create_demo
 from storage.store import Store
-from tests.support import SERVER_KEY, postgres_reachable, postgres_schema, set_current_test_store, unavailable
+from tests.support import (
+    SERVER_KEY,
+    postgres_database,
+    postgres_reachable,
+    postgres_schema,
+    set_current_test_store,
+    unavailable,
+)
 
 if TYPE_CHECKING:
     from tests.sync_support import Caseload
@@ -93,29 +102,83 @@ DEMO_DAY = date(2026, 11, 23)
 PR_SET_CHILD_SUBREAPER = 36  # prctl(2), Linux
 
 
-@pytest.fixture
-def demo_store(store: Store) -> Store:
-    create_demo(store, today=DEMO_DAY)
-    return store
+class DemoTemplates:
+    """The demo caseload on DEMO_DAY, made once per run on each engine a test asks for (making one takes
+    seconds); each test gets a copy of its own: a copy of the SQLite file, or on PostgreSQL a new database
+    made from the template one (CREATE DATABASE ... TEMPLATE). A copy is the store the test would have made:
+    the same rows, the same data key, the outbox on."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.sqlite: Path | None = None
+        self.postgres: str | None = None  # the template database's name
+        self.cleanup = ExitStack()
+
+    @staticmethod
+    def build(url: str) -> None:
+        s = Store.open(url, outbox=True)
+        s.initialise_with_server_key(SERVER_KEY)
+        create_demo(s, today=DEMO_DAY)
+        s.engine.dispose()  # no connection left: SQLite checkpoints its WAL; PostgreSQL can copy the database
+
+    def sqlite_copy(self, path: Path) -> str:
+        if self.sqlite is None:
+            template = self.folder / "demo.db"
+            self.build(f"sqlite:///{template}")
+            assert not template.with_name("demo.db-wal").exists()
+            self.sqlite = template
+        shutil.copy(self.sqlite, path)
+        return f"sqlite:///{path}"
+
+    @contextmanager
+    def postgres_copy(self) -> Iterator[str]:
+        reason = postgres_reachable()
+        if reason:
+            unavailable(reason)
+        if self.postgres is None:
+            url = self.cleanup.enter_context(postgres_database())
+            self.build(url)
+            self.postgres = make_url(url).database
+        with postgres_database(template=self.postgres) as url:
+            yield url
+
+
+@pytest.fixture(scope="session")
+def demo_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoTemplates]:
+    templates = DemoTemplates(tmp_path_factory.mktemp("demo_day"))
+    with templates.cleanup:
+        yield templates
+
+
+@contextmanager
+def demo_copy(engine: str, templates: DemoTemplates, folder: Path) -> Iterator[Store]:
+    with ExitStack() as stack:
+        if engine == "sqlite":
+            url = templates.sqlite_copy(folder / "seen.db")
+        else:
+            url = stack.enter_context(templates.postgres_copy())
+        store = Store.open(url, outbox=True)
+        store.unlock_with_server_key(SERVER_KEY)
+        try:
+            yield store
+        finally:
+            store.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def demo_store(request: pytest.FixtureRequest, tmp_path: Path, demo_templates: DemoTemplates) -> Iterator[Store]:
+    """The demo caseload on DEMO_DAY, on each engine: the test's own copy."""
+    with demo_copy(request.param, demo_templates, tmp_path) as store:
+        yield store
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def module_demo_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """One demo caseload per engine for a whole test module (making one takes seconds): for modules whose
-    tests each use children, keys or records of their own, so they do not see each other's work."""
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp('module_demo') / 'seen.db'}"
-        else:
-            reason = postgres_reachable()
-            if reason:
-                unavailable(reason)
-            url = stack.enter_context(postgres_schema())
-        store = Store.open(url, outbox=True)
-        store.initialise_with_server_key(SERVER_KEY)
-        create_demo(store, today=DEMO_DAY)
+def module_demo_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                      demo_templates: DemoTemplates) -> Iterator[Store]:
+    """One demo caseload per engine for a whole test module: for modules whose tests each use children, keys or
+    records of their own, so they do not see each other's work."""
+    with demo_copy(request.param, demo_templates, tmp_path_factory.mktemp("module_demo")) as store:
         yield store
-        store.engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -190,6 +253,15 @@ def _descendants() -> dict[int, str]:
         return False
 
     return {pid: command[pid] for pid in parent if pid != me and descends(pid)}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Everything alive once the tests are collected (the modules, pytest's items) lives to the end of the run:
+    frozen (gc.freeze), so the garbage collector no longer walks it at every full collection. NiceGUI's User
+    fixture runs two full collections per test (nicegui.testing.general.nicegui_reset_globals): walking the
+    whole heap, they took about a second of every page test."""
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

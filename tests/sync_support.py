@@ -219,12 +219,14 @@ def wait_up(url: str, process_alive: Any, log: Path, timeout: float = 60) -> Non
 
 @dataclass
 class SyncServer:
-    """`seen server` in its own process on a free loopback port."""
+    """`seen server` in its own process on a free loopback port; with `today`, England's date there is that day
+    (tests/frozen_day.py), not the machine's."""
 
     db_url: str
     data_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    today: date | None = None
 
     @property
     def url(self) -> str:
@@ -233,8 +235,12 @@ class SyncServer:
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.data_dir / f"server-{self.port}.log"
+        if self.today is None:
+            code = "import sys; from pwa.cli import main; sys.exit(main())"
+        else:
+            code = f"import sys; from tests.frozen_day import run_server_on; sys.exit(run_server_on('{self.today}', sys.argv[1:]))"
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from pwa.cli import main; sys.exit(main())", "server", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-c", code, "server", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=ROOT, env=server_env(self.db_url, self.data_dir), stdout=log.open("w"), stderr=subprocess.STDOUT)
         wait_up(self.url, lambda: self.process is not None and self.process.poll() is None, log)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from tests.browser_support import (
     ben_and_child,
     check_screen,
     read_indexeddb,
+    running_server,
     sign_in,
     wait_connected,
     wait_for_worker,
@@ -28,6 +30,14 @@ from tests.browser_support import (
 from tests.push_service import Device, PushService
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, demo_template: Path) -> Iterator[LiveServer]:
+    # The server's own scheduler stays off: Ben's phone hears the child's flag, and only that, at any hour.
+    # Running, in England's notify hours (07:00-20:00) it would also send him the demo caseload's due visits.
+    with running_server(tmp_path / "server", demo=demo_template, SEEN_SCHEDULER_MINUTES="0") as server:
+        yield server
 
 WORDS = {"good_things": "My cat Biscuit", "worries": "Loud nights at home", "hopes": "Be a vet",
          "tell_worker": "Visit on Tuesdays", "tell_iro": "I want to see my brother", "tell_judge": "Let me stay here"}

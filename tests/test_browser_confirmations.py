@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlmodel import col, select
@@ -28,9 +29,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, demo_template: Path) -> Iterator[LiveServer]:
     # One server for the module: each test works on its own child, so they do not meet.
-    with running_server(tmp_path_factory.mktemp("confirmations") / "server") as live:
+    with running_server(tmp_path_factory.mktemp("confirmations") / "server", demo=demo_template) as live:
         yield live
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 
-from storage.demo import create_demo
 from storage.importer import ImportRejected, import_csv
 from storage.models import Child, Placement, Review, Visit
 from storage.store import Store
@@ -23,9 +22,8 @@ def _counts(store: Store) -> dict[str, int]:
 
 
 @pytest.fixture
-def workers_store(store: Store) -> Store:
-    create_demo(store, today=DEMO_DAY)  # the demo's workers (ben, ...) do the imported work
-    return store
+def workers_store(demo_store: Store) -> Store:  # the demo's workers (ben, ...) do the imported work
+    return demo_store
 
 
 def test_a_good_file_imports_children_placements_visits_and_reviews(workers_store: Store) -> None:

@@ -9,7 +9,6 @@ import pytest
 from sqlmodel import select
 
 from storage.cases import cases_for
-from storage.demo import create_demo
 from storage.importer import ImportRejected, import_text
 from storage.models import Child, MissingEpisode
 from storage.store import Store
@@ -27,9 +26,8 @@ GOOD = HEADER + (
 
 
 @pytest.fixture
-def workers_store(store: Store) -> Store:
-    create_demo(store, today=DEMO_DAY)
-    return store
+def workers_store(demo_store: Store) -> Store:
+    return demo_store
 
 
 def clocks_of(store: Store, ref: str) -> dict[str, date]:

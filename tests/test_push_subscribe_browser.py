@@ -83,9 +83,9 @@ STAND_IN_PUSH_SERVICE = """
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+def live_server(tmp_path: Path, demo_template: Path) -> Iterator[LiveServer]:
     # The server's own scheduler stays off: the test sends at a moment it chooses, with the app's sending code.
-    with running_server(tmp_path / "server", SEEN_SCHEDULER_MINUTES="0") as server:
+    with running_server(tmp_path / "server", demo=demo_template, SEEN_SCHEDULER_MINUTES="0") as server:
         yield server
 
 

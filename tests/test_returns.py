@@ -4,6 +4,7 @@ SSD's own names and strict yes/no values, and only a manager or administrator ex
 from __future__ import annotations
 
 import csv
+import shutil
 import stat
 from pathlib import Path
 
@@ -105,8 +106,15 @@ def test_only_a_manager_or_admin_exports_never_over_a_file_and_every_export_is_a
     assert (tmp_path / "annex_a-list6.csv").read_bytes() == before
 
 
-def test_the_commands_export_the_demo_and_an_imported_caseload(tmp_path: Path) -> None:
-    assert seen(tmp_path / "demo", "demo").returncode == 0
+def demo_data_dir(folder: Path, demo_template: Path) -> Path:
+    """A data directory holding what `seen demo` makes (tests/test_cli.py runs that command itself)."""
+    folder.mkdir()
+    shutil.copy(demo_template, folder / "seen.db")
+    return folder
+
+
+def test_the_commands_export_the_demo_and_an_imported_caseload(tmp_path: Path, demo_template: Path) -> None:
+    demo_data_dir(tmp_path / "demo", demo_template)
     for args in (["ssd", str(tmp_path / "ssd")], ["903", str(tmp_path / "903"), "--year", str(YEAR)],
                  ["annex-a", str(tmp_path / "annex.csv")]):
         done = seen(tmp_path / "demo", "export", *args, "--by", "admin")
@@ -120,8 +128,7 @@ def test_the_commands_export_the_demo_and_an_imported_caseload(tmp_path: Path) -
 
     # A caseload imported from a case management system exports too: its period of care comes from the
     # "looked after since" date.
-    imported = tmp_path / "imported"
-    assert seen(imported, "demo").returncode == 0  # the workers the file names
+    imported = demo_data_dir(tmp_path / "imported", demo_template)  # the workers the file names
     assert seen(imported, "import", str(DATA / "caseload_good.csv")).returncode == 0
     done = seen(imported, "export", "903", str(tmp_path / "i903"), "--year", str(YEAR), "--by", "admin")
     assert done.returncode == 0, done.stderr

@@ -1,6 +1,7 @@
 """What a device keeps (issue 19): a closed case stays on its worker's device for the days set, then leaves
 once nothing for it waits there; a device keeps the newest photos only, never one still to be sent. Through
-the real sync API: a `seen server` process on PostgreSQL, and the same pull in-process on a frozen day."""
+the real sync API: a `seen server` process on PostgreSQL whose England's date is TODAY, frozen there
+(tests/frozen_day.py), and the same pull in-process on the days the test names."""
 
 from __future__ import annotations
 
@@ -34,10 +35,10 @@ TODAY = date(2026, 11, 23)
 
 @pytest.fixture(scope="module")
 def server_url(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """This module's `seen server`, keeping at most DEVICE_PHOTOS photos on a device."""
+    """This module's `seen server`, keeping at most DEVICE_PHOTOS photos on a device, on England's date TODAY."""
     os.environ["SEEN_DEVICE_PHOTOS"] = str(DEVICE_PHOTOS)
     try:
-        running = SyncServer(pg_url, tmp_path_factory.mktemp("server"))
+        running = SyncServer(pg_url, tmp_path_factory.mktemp("server"), today=TODAY)
         running.start()
     finally:
         del os.environ["SEEN_DEVICE_PHOTOS"]
