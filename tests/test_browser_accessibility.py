@@ -95,6 +95,7 @@ def test_sign_off_queue_a_visit_to_sign_off_and_a_childs_audit_trail(page, live_
     check_screen(page, "a11y-signoff-queue")
     page.locator(f'[data-visit="{visit_id}"]').get_by_role("link").click()
     page.get_by_role("button", name="Sign off").wait_for()
+    wait_connected(page)  # the taps below go over NiceGUI's socket: on a busy machine it may not be up yet
     page.get_by_text("Return to the worker instead").click()
     page.get_by_role("button", name="Return to worker").click()  # no reason given: refused, in words
     page.get_by_text("Say why the visit is being returned").wait_for()
