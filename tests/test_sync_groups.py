@@ -8,6 +8,7 @@ each batch alone gives: refusals, duplicates and the audit trail included. On Po
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from typing import Any
@@ -16,7 +17,7 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from pwa.sync import messages
+from pwa.sync import messages, server
 from pwa.sync.client import SyncClient
 from pwa.sync.server import PREFIX
 from storage import audit
@@ -194,3 +195,21 @@ def test_devices_syncing_at_once_through_the_server_each_get_their_own_answer(se
             assert session.get(Visit, visits[0]) is not None
     assert all(n == 1 for n in log_counts(server, caseload).values())
     chain_ok(server)
+
+
+async def test_a_push_sent_as_the_last_group_ends_is_still_applied(monkeypatch):
+    """A device whose answer comes back sends its next batch at once: the worker that answered it is leaving,
+    and must not be counted as there to take the new one (the push would wait for a worker that has gone)."""
+    monkeypatch.setattr(server, "GROUP_WORKERS", 1)
+
+    async def applied(_fn: Any, _store: Any, pushed: list[sync_push.Pushed]) -> list[sync_push.PushOutcome]:
+        await asyncio.sleep(0)
+        return [sync_push.PushOutcome(applied=[one.batch_id]) for one in pushed]
+
+    monkeypatch.setattr(server, "run_in_threadpool", applied)
+    monkeypatch.setattr(server.state, "store", lambda: None)
+    groups = server._Groups()
+    async with asyncio.timeout(5):  # in this task: the second push is added in the step the first is answered
+        first = await groups.apply(sync_push.Pushed("key", "first", []))
+        second = await groups.apply(sync_push.Pushed("key", "second", []))
+    assert first.applied == ["first"] and second.applied == ["second"]

@@ -90,15 +90,17 @@ class _Groups:
 
     def __init__(self) -> None:
         self.waiting: list[tuple[sync_push.Pushed, asyncio.Future[Any]]] = []
-        self.workers: set[asyncio.Task[None]] = set()
+        self.working = 0  # workers running: counted down in the same step as they find nothing waiting
+        self.tasks: set[asyncio.Task[None]] = set()  # held, so a running worker is not garbage-collected
 
     async def apply(self, pushed: sync_push.Pushed) -> sync_push.PushOutcome:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.waiting.append((pushed, future))
-        if len(self.workers) < GROUP_WORKERS:
+        if self.working < GROUP_WORKERS:
+            self.working += 1
             task = asyncio.create_task(self._work())
-            self.workers.add(task)
-            task.add_done_callback(self.workers.discard)
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         result = await future
         if isinstance(result, Exception):
             raise result
@@ -115,16 +117,21 @@ class _Groups:
         return group
 
     async def _work(self) -> None:
-        while self.waiting:
-            group = self._take()
-            try:
-                results: list[Any] = await run_in_threadpool(
-                    sync_push.push_group, state.store(), [pushed for pushed, _future in group])
-            except Exception as e:  # noqa: BLE001 - the server's own failure: each request of the group answers it
-                results = [e] * len(group)
-            for (_pushed, future), result in zip(group, results, strict=True):
-                if not future.done():  # a request cancelled (its client gone) is not answered
-                    future.set_result(result)
+        # No await between finding nothing waiting and counting this worker out: a push added meanwhile would
+        # otherwise see every worker still counted and wait for a worker that has gone.
+        try:
+            while self.waiting:
+                group = self._take()
+                try:
+                    results: list[Any] = await run_in_threadpool(
+                        sync_push.push_group, state.store(), [pushed for pushed, _future in group])
+                except Exception as e:  # noqa: BLE001 - the server's own failure: each request of the group answers it
+                    results = [e] * len(group)
+                for (_pushed, future), result in zip(group, results, strict=True):
+                    if not future.done():  # a request cancelled (its client gone) is not answered
+                        future.set_result(result)
+        finally:
+            self.working -= 1
 
 
 _groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Groups] = weakref.WeakKeyDictionary()
