@@ -189,24 +189,26 @@ _LOG = table_of(ChangeLog)
 
 def visible_child_ids(session: Session, worker: Worker, teams: set[str]) -> set[str]:
     """The ids of `Store.visible_children`: open children on the worker's caseload or in their teams."""
-    if teams:
-        return {row[0] for row in _VISIBLE_IN_TEAMS.rows(session, {"worker_id": worker.id, "teams": sorted(teams)})}
-    return {row[0] for row in _VISIBLE_OWN.rows(session, {"worker_id": worker.id})}
+    return _visible_to(session, [(worker.id, teams)])[0]
 
 
 def visible_to_each(session: Session, callers: list[Caller]) -> None:
     """`visible_child_ids` of several callers (a group of pushes with their pulls), with one query for all: kept
     on each caller (`Caller.visible`)."""
-    workers = sorted({caller.worker.id for caller in callers})
-    teams = sorted({team for caller in callers for team in caller.teams})
+    for caller, visible in zip(callers, _visible_to(session, [(c.worker.id, c.teams) for c in callers]), strict=True):
+        caller.visible = visible
+
+
+def _visible_to(session: Session, who: list[tuple[str, set[str]]]) -> list[set[str]]:
+    """For each (worker id, their teams), the open children on the worker's caseload or in those teams: one query."""
+    workers = sorted({worker_id for worker_id, _teams in who})
+    teams = sorted({team for _worker_id, of in who for team in of})
     by_worker: dict[str, set[str]] = {}
     by_team: dict[str, set[str]] = {}
     for child_id, worker_id, team_id in _VISIBLE_TO_ANY.rows(session, {"worker_ids": workers, "teams": teams}):
         by_worker.setdefault(worker_id, set()).add(child_id)
         by_team.setdefault(team_id, set()).add(child_id)
-    for caller in callers:
-        caller.visible = set(by_worker.get(caller.worker.id, ())).union(
-            *(by_team.get(team, ()) for team in caller.teams))
+    return [set(by_worker.get(worker_id, ())).union(*(by_team.get(team, ()) for team in of)) for worker_id, of in who]
 
 
 _VISIBLE_TO_ANY = Hot(*(select(_CHILD.c.id, _CHILD.c.worker_id, _CHILD.c.team_id).where(
@@ -215,12 +217,6 @@ _VISIBLE_TO_ANY = Hot(*(select(_CHILD.c.id, _CHILD.c.worker_id, _CHILD.c.team_id
          _CHILD.c.team_id.in_(bindparam("teams", expanding=True))),
         (_CHILD.c.worker_id == any_(bindparam("worker_ids", type_=ARRAY(String))),
          _CHILD.c.team_id == any_(bindparam("teams", type_=ARRAY(String)))))))
-_VISIBLE_OWN = Hot(select(_CHILD.c.id).where(_CHILD.c.closed_on.is_(None),
-                                             _CHILD.c.worker_id == bindparam("worker_id")))
-_VISIBLE_IN_TEAMS = Hot(*(select(_CHILD.c.id).where(_CHILD.c.closed_on.is_(None),
-                                                    (_CHILD.c.worker_id == bindparam("worker_id")) | in_teams)
-                          for in_teams in (_CHILD.c.team_id.in_(bindparam("teams", expanding=True)),
-                                           _CHILD.c.team_id == any_(bindparam("teams", type_=ARRAY(String))))))
 
 
 def closed_case_days() -> int:
