@@ -165,8 +165,8 @@ def caller_for(session: Session, key: str, *, pulling: bool = False) -> Caller:
         raise _no_token()
     rows = (_CALLER_PULLING if pulling else _CALLER).rows(session, {"token_hash": key})
     caller, seen = _caller_of(session, key, rows)
-    if seen:
-        _SEEN_NOW.rows(session, {"device_id": seen, "now": caller.device.last_seen_at if caller.device else None})
+    if seen and caller.device is not None:
+        _SEEN_NOW.rows(session, {"device_id": seen, "now": caller.device.last_seen_at})
     return caller
 
 

@@ -404,11 +404,12 @@ def _apply_group(store: Store, pushed: list[Pushed]) -> list[PushOutcome]:
 
 
 def _group_in(store: Store, session: Session, pushed: list[Pushed]) -> list[PushOutcome]:
-    callers = callers_for(session, [one.key for one in pushed])
-    for at, caller in enumerate(callers):
+    callers: list[Caller] = []
+    for at, caller in enumerate(callers_for(session, [one.key for one in pushed])):
         if isinstance(caller, SyncRefused):
             raise _Alone(at)  # unknown or revoked: refused (and audited) alone
-    if any(caller.waiting for caller in callers if isinstance(caller, Caller)):
+        callers.append(caller)
+    if any(caller.waiting for caller in callers):
         raise _Alone()  # writes made on the server itself join the log first: `push` does that
     held_by: dict[str, int] = {}
     for at, one in enumerate(pushed):
@@ -417,7 +418,7 @@ def _group_in(store: Store, session: Session, pushed: list[Pushed]) -> list[Push
                 raise _Alone(at, after=True)  # a change of an earlier batch of the group: told it is a duplicate
     seen_ids = {row[0] for row in LOGGED.rows(session, {"change_ids": list(held_by)})}
     batches = [_new_changes(caller, one.batch_id, one.changes, one.encoded, seen_ids, one.then)
-               for caller, one in zip(callers, pushed, strict=True) if isinstance(caller, Caller)]
+               for caller, one in zip(callers, pushed, strict=True)]
     for at, batch in enumerate(batches):
         if _timed(batch.todo):
             raise _Alone(at)  # a child's clocks are checked before and after its batch
