@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -37,6 +38,24 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
 ]
+
+
+def wait_up(url: str, process_alive: Any, log: Path, timeout: float = 60, *, what: str = "The sync server") -> None:
+    """Until `url`/status answers 200; the process's log in the error if it exits first or is not up in time."""
+    deadline = time.time() + timeout
+    # One client for every try (each `httpx.get` sets one up again, ~30 ms), tried every 20 ms: the fault loop
+    # restarts a server hundreds of times.
+    with httpx.Client(timeout=1) as http:
+        while time.time() < deadline:
+            if not process_alive():
+                raise RuntimeError(f"{what} exited on start:\n{log.read_text()}")
+            try:
+                if http.get(f"{url}/status").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+    raise RuntimeError(f"{what} did not start within {timeout} s:\n{log.read_text()}")
 
 
 def free_port() -> int:
@@ -79,18 +98,8 @@ class LiveServer:
             [sys.executable, "-m", "pwa.cli", "run", "--demo", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=ROOT, env=self.env(), stdout=handle, stderr=subprocess.STDOUT,
         )
-        deadline = time.time() + 60
-        with httpx.Client(timeout=1) as http:  # one client: each `httpx.get` would set up TLS again
-            while time.time() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"Seen exited on start:\n{self.log.read_text()}")
-                try:
-                    if http.get(f"{self.url}/status").status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.05)
-        raise RuntimeError(f"Seen did not start within 60 s:\n{self.log.read_text()}")
+        process = self.process
+        wait_up(self.url, lambda: process.poll() is None, self.log, what="Seen")
 
     def stop(self, kill: bool = False) -> None:
         if self.process and self.process.poll() is None:

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from storage.models import (
 )
 from storage.store import Store, hash_password
 from storage.sync import changes, devices
-from tests.browser_support import free_port
+from tests.browser_support import free_port, wait_up
 from tests.support import SERVER_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,23 +200,6 @@ def server_env(db_url: str, data_dir: Path) -> dict[str, str]:
                 "SEEN_SCHEDULER_MINUTES": "0"})  # no due alerts from the test caseload
     env.pop("SEEN_NODE_MODE", None)
     return env
-
-
-def wait_up(url: str, process_alive: Any, log: Path, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    # One client for every try (each `httpx.get` sets one up again, ~30 ms), tried every 20 ms: the fault loop
-    # restarts a server hundreds of times.
-    with httpx.Client(timeout=1) as http:
-        while time.time() < deadline:
-            if not process_alive():
-                raise RuntimeError(f"The sync server exited on start:\n{log.read_text()}")
-            try:
-                if http.get(f"{url}/status").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.02)
-    raise RuntimeError(f"The sync server did not start within {timeout} s:\n{log.read_text()}")
 
 
 @dataclass
