@@ -10,7 +10,6 @@ maps our column to its name so a council can report from Seen as from its case m
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, cast
@@ -19,11 +18,13 @@ from pydantic import BaseModel
 from sqlalchemy import Column, LargeBinary, Table
 from sqlmodel import AutoString, Field, SQLModel
 
+from storage.sealing import random_bytes
+
 
 def new_id() -> str:
     """A random UUID (version 4) as text: `str(uuid.uuid4())`, made without the UUID object (1.6 us instead of
     5.8: a sync push makes one for each of its audit events)."""
-    value = int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR | _UUID4_SET  # RFC 4122's variant, version 4
+    value = int.from_bytes(random_bytes(16), "big") & _UUID4_CLEAR | _UUID4_SET  # RFC 4122's variant, version 4
     text = f"{value:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 

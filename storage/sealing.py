@@ -12,11 +12,13 @@ import base64
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -71,6 +73,43 @@ class TooSoon(Exception):
 # json.dumps(body, separators=(",", ":"), sort_keys=True, default=str), made once: `dumps` builds an encoder
 # a call, 40% of the time to encode a record's body.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str)
+# orjson writes what `_ENCODER` writes, read back the same by json.loads, ~10x faster (a visit's body: 17 us with
+# json, under 2 with orjson; a sync push seals one a change): dates, times, dataclasses and subclasses of str or
+# int are handed to `str` as json hands them. It writes text as UTF-8 where json escapes it, and a float that is
+# not finite as null (no body has one: a placement's distance is the only float, and the forms take a number).
+_ORJSON_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                   | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+
+def plain_json(body: Any) -> bytes:
+    """A body as the JSON it is sealed as: keys sorted, no spaces. A value orjson does not take (an integer past 64
+    bits) goes through json."""
+    try:
+        return orjson.dumps(body, default=str, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return _ENCODER.encode(body).encode()
+
+
+class _Random(threading.local):
+    """Random bytes for nonces and ids, read from the operating system 4 KiB at a time: each `os.urandom` is a
+    system call that lets another thread take the interpreter (three a pushed change, and with two pushes
+    applied at once, each one a hand-over). The same bytes as separate calls would give; a thread keeps its own,
+    and a forked process starts with none, so no two processes ever use the same bytes."""
+
+    buffer = b""
+
+
+_random = _Random()
+os.register_at_fork(after_in_child=lambda: _random.__dict__.clear())
+
+
+def random_bytes(n: int) -> bytes:
+    """`n` random bytes from the operating system's generator (as `os.urandom(n)`)."""
+    buffer = _random.buffer
+    if len(buffer) < n:
+        buffer = os.urandom(max(4096, n))
+    _random.buffer = buffer[n:]
+    return buffer[:n]
 
 
 def _aad(kind: str, record_id: str) -> bytes:
@@ -86,7 +125,7 @@ class Sealer:
         self._aead = AESGCM(data_key)
 
     def seal_bytes(self, kind: str, record_id: str, plain: bytes) -> bytes:
-        nonce = os.urandom(NONCE_BYTES)
+        nonce = random_bytes(NONCE_BYTES)
         return FORMAT + nonce + self._aead.encrypt(nonce, plain, _aad(kind, record_id))
 
     def open_bytes(self, kind: str, record_id: str, sealed: bytes) -> bytes:
@@ -101,8 +140,7 @@ class Sealer:
             ) from None
 
     def seal(self, kind: str, record_id: str, body: dict[str, Any]) -> bytes:
-        plain = _ENCODER.encode(body).encode()
-        return self.seal_bytes(kind, record_id, plain)
+        return self.seal_bytes(kind, record_id, plain_json(body))
 
     def open(self, kind: str, record_id: str, sealed: bytes) -> dict[str, Any]:
         return json.loads(self.open_bytes(kind, record_id, sealed))

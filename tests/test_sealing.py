@@ -1,5 +1,9 @@
 """Sealing: bodies open only on their own record, with the right key; wrong passphrases back off."""
 
+import json
+import os
+from datetime import UTC, date, datetime
+
 import pytest
 
 from storage import sealing
@@ -149,3 +153,31 @@ def test_a_keyring_wrapped_with_the_old_scrypt_cost_unlocks_and_is_stored_with_t
     with again.session() as session:
         assert json.loads(session.get(KeyringEntry, DATA_KEY).value)["salt"] == stored["salt"]
     again.engine.dispose()
+
+
+def test_a_body_opens_as_json_would_have_written_it() -> None:
+    # Bodies are written by orjson: whatever they hold opens as json's encoding of it would (dates as text, an
+    # integer past 64 bits, text outside ASCII, keys sorted).
+    sealer = sealing.Sealer(sealing.new_data_key())
+    body = {"words": "Je m’appelle Zoë 😀\x7f", "on": date(2026, 3, 1),
+            "at": datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+            "count": 2**70, "scores": [{"who": "Child", "score": 7}], "b": None}
+    expected = json.loads(json.dumps(body, default=str))
+    assert sealer.open("visit", "v1", sealer.seal("visit", "v1", body)) == expected
+
+
+def test_a_forked_process_never_reuses_the_parents_random_bytes() -> None:
+    # Nonces come from a buffer of random bytes: a child process that kept a copy would seal with the parent's
+    # nonces, which breaks AES-GCM.
+    sealing.random_bytes(1)  # the buffer is filled
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, sealing.random_bytes(64))
+        os._exit(0)
+    os.close(write)
+    theirs = os.read(read, 64)
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert len(theirs) == 64
+    assert theirs != sealing.random_bytes(64)

@@ -188,8 +188,8 @@ async def _signed_changes(batch: messages.PushBatch, token: str) -> tuple[str, l
     # `__dict__` (a Change has no extra or private attributes): `dict(c)` gives the same, but asks pydantic for
     # a `keys` it lacks first (an AttributeError raised and caught: 5.5 us a change, the copy 0.2).
     wire = [c.__dict__.copy() for c in batch.changes]
-    encoded = [messages.encode_change(c) for c in wire]
-    if not messages.signature_ok(key, batch, encoded=encoded):
+    encoded = messages.signed_encodings(key, batch, wire)
+    if encoded is None:
         # An unknown or revoked device is told so first (and that is audited); then the tampering is.
         await _audit_tampered(await device(token), batch.batch_id, "sync", "bad signature")
         raise SyncRefused("This batch was altered on the way (its signature does not match), so none of it "
