@@ -97,6 +97,7 @@ class _Random(threading.local):
     and a forked process starts with none, so no two processes ever use the same bytes."""
 
     buffer = b""
+    at = 0  # the bytes before `at` have been given out
 
 
 _random = _Random()
@@ -105,11 +106,12 @@ os.register_at_fork(after_in_child=lambda: _random.__dict__.clear())
 
 def random_bytes(n: int) -> bytes:
     """`n` random bytes from the operating system's generator (as `os.urandom(n)`)."""
-    buffer = _random.buffer
-    if len(buffer) < n:
-        buffer = os.urandom(max(4096, n))
-    _random.buffer = buffer[n:]
-    return buffer[:n]
+    local = _random
+    at = local.at
+    if at + n > len(local.buffer):
+        local.buffer, at = os.urandom(max(4096, n)), 0
+    local.at = at + n
+    return local.buffer[at:at + n]
 
 
 def _aad(kind: str, record_id: str) -> bytes:

@@ -360,9 +360,10 @@ def _changed_fields(store: Store, records: Records, change: dict[str, Any], row:
     `incoming_body` is the change's body validated and dumped as JSON values (None when it carries none)."""
     new_body = incoming_body if incoming_body is not None else {}
     if row is None:
-        # Every clear field of a new record: the names `clear_fields` gives, without dumping the values (~5 us).
-        return ({*_clear_names(type(incoming)), *(f"body.{n}" for n in new_body)}
-                | ({"body.image"} if image is not None else set()))
+        # Every clear field of a new record: the names `clear_fields` gives, without dumping the values (~5 us),
+        # and those of its body (the same few sets of names, made once: ~8 us a visit each time).
+        names = _new_names(type(incoming), tuple(new_body))
+        return set(names | {"body.image"}) if image is not None else set(names)
     incoming_clear = clear_fields(incoming)
     body = change.get("body")
     stored_body = store.opened(row).body.model_dump(mode="json") if type(row) in BODY_OF else {}
@@ -400,6 +401,18 @@ def _clear_names(model: type[BaseModel]) -> frozenset[str]:
     if model not in _CLEAR_NAMES:
         _CLEAR_NAMES[model] = frozenset(model.model_fields) - {"id", "sealed"}
     return _CLEAR_NAMES[model]
+
+
+_NEW_NAMES: dict[tuple[type[BaseModel], tuple[str, ...]], frozenset[str]] = {}
+
+
+def _new_names(model: type[BaseModel], body_names: tuple[str, ...]) -> frozenset[str]:
+    """What a new record of `model` with a body of these names changes: its clear fields and `body.<name>`s."""
+    key = (model, body_names)
+    names = _NEW_NAMES.get(key)
+    if names is None:
+        names = _NEW_NAMES[key] = _clear_names(model) | {f"body.{n}" for n in body_names}
+    return names
 
 
 _CLOCKED: dict[type, bool] = {}
