@@ -214,35 +214,85 @@ EVENT_COLUMNS = ("id", "at", "worker_id", "device_id", "action", "kind", "record
                  "prev_hash", "hash")
 
 
-def append_many(session: Session, events: list[dict[str, Any]],
+@dataclass
+class Prepared:
+    """Events made ready to join the chain (`prepare_many`), all but their place in it: each event's row with its
+    `prev_hash` and `hash` still to fill, and the text its hash is made of, split where its `prev_hash` goes."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    texts: list[tuple[str, str] | None]  # (before, after) its prev_hash; None: made whole once it is known
+    events: list[dict[str, Any]]
+
+    def __add__(self, other: Prepared) -> Prepared:
+        if other.columns != self.columns:
+            return prepare_many([*self.events, *other.events])
+        return Prepared(self.columns, [*self.rows, *other.rows], [*self.texts, *other.texts],
+                        [*self.events, *other.events])
+
+
+def prepare_many(events: list[dict[str, Any]]) -> Prepared:
+    """What `append_many` does to each event before it knows the chain's head: its id, time and device, its row
+    and the text its hash is made of (all but a few microseconds of an event's cost), so a sync push does this
+    before it takes the chain's lock and holds the lock only to link the events."""
+    # Only events a device sent have an origin and a time received: those columns are written only then.
+    columns = [*EVENT_COLUMNS, "origin", "received_at"] if any(e.get("origin") for e in events) else list(
+        EVENT_COLUMNS)
+    row_of = operator.itemgetter(*columns)  # an event's values in the columns' order, as a tuple
+    unnamed = _device(None) if any(e.get("device_id") is None for e in events) else None
+    prepared = Prepared(columns, [], [], [])
+    for fields in events:
+        event = {"worker_id": None, "device_id": None, "child_id": None, "detail": "", "origin": None,
+                 "received_at": None, **fields, "id": new_id(), "prev_hash": _PREV, "hash": ""}
+        if event["device_id"] is None:
+            event["device_id"] = unnamed
+        if "at" not in fields:
+            event["at"] = utcnow()
+        text = _encoded(event)
+        # Split at the one place the stand-in stands: none of the fields hashed after `prev_hash` (a record's id,
+        # a worker's id, a time) can hold it, so it is the last; if a field before it also holds it, the text
+        # is made whole later.
+        before, _, after = text.rpartition(_PREV_TEXT)
+        prepared.texts.append((before, after) if text.count(_PREV_TEXT) == 1 else None)
+        prepared.rows.append(list(row_of(event)))
+        prepared.events.append(event)
+    return prepared
+
+
+# A stand-in for an event's prev_hash while its text is made, before the chain's head is known: no hash is like it.
+_PREV = "\x00prev_hash\x00"
+_PREV_TEXT = encode_basestring_ascii(_PREV)
+
+
+def append_many(session: Session, events: list[dict[str, Any]] | Prepared,
                 write: Callable[[Session, Any, list[str], list[tuple[Any, ...]]], object] | None = None) -> None:
-    """Adds many events (each `append`'s arguments as a dict) to the chain, in order, with one insert.
+    """Adds many events (each `append`'s arguments as a dict, or made ready by `prepare_many`) to the chain, in
+    order, with one insert.
 
     The same chain as `append` one at a time; for a sync batch, which audits every change it applies.
     An event may also give `at` (when it happened, in UTC; now by default) and `origin` (see AuditEvent).
     `write(session, table, columns, rows)` inserts the rows in order (by default SQLAlchemy's insert).
     """
-    if not events:
+    prepared = events if isinstance(events, Prepared) else prepare_many(events)
+    if not prepared.rows:
         return
     key = _key(session)
     head = _head(session)
     session.flush()  # events `append` left pending come first in the chain, as in the table
-    # Only events a device sent have an origin and a time received: those columns are written only then.
-    columns = [*EVENT_COLUMNS, "origin", "received_at"] if any(e.get("origin") for e in events) else list(
-        EVENT_COLUMNS)
+    columns = prepared.columns
+    at_prev, at_hash = columns.index("prev_hash"), columns.index("hash")
     rows = []
     prev_hash = head.value
-    row_of = operator.itemgetter(*columns)  # an event's values in the columns' order, as a tuple
-    unnamed = _device(None) if any(e.get("device_id") is None for e in events) else None
-    for fields in events:
-        event = {"worker_id": None, "device_id": None, "child_id": None, "detail": "", "origin": None,
-                 "received_at": None, **fields, "id": new_id(), "prev_hash": prev_hash}
-        if event["device_id"] is None:
-            event["device_id"] = unnamed
-        if "at" not in fields:
-            event["at"] = utcnow()
-        prev_hash = event["hash"] = _hash(event, key)
-        rows.append(row_of(event))
+    for row, around, event in zip(prepared.rows, prepared.texts, prepared.events, strict=True):
+        row[at_prev] = prev_hash
+        if around is None:
+            prev_hash = _hash({**event, "prev_hash": prev_hash}, key)
+        else:
+            encoded = (around[0] + ("null" if prev_hash is None else _json_text(prev_hash)) + around[1]).encode()
+            prev_hash = (hashlib.sha256(encoded).hexdigest() if key is None
+                         else hmac.digest(key, encoded, "sha256").hex())
+        row[at_hash] = prev_hash
+        rows.append(tuple(row))
     table = table_of(AuditEvent)
     if write is not None:
         write(session, table, columns, rows)  # in order: seq follows the chain

@@ -193,3 +193,26 @@ def test_a_laptop_nodes_chain_is_keyed_by_its_passphrase_and_verify_asks_for_it(
     assert right.returncode == 0 and "Audit chain intact: 1 events." in right.stdout, right.stdout + right.stderr
     wrong = run("not the passphrase")
     assert wrong.returncode == 2 and "cannot be checked without it" in wrong.stderr
+
+
+def test_events_made_ready_before_the_head_is_known_link_into_a_chain_that_verifies(store: Store) -> None:
+    # A sync push makes its events ready before it takes the chain's lock, and links them once it holds it. An
+    # event with a field that is the very stand-in for its prev_hash is linked the long way (SQLite only:
+    # PostgreSQL takes no NUL in text); every hash still verifies, whatever was appended in between.
+    nul = store.engine.dialect.name == "sqlite"
+    with store.session() as session:
+        ready = audit.prepare_many([
+            {"action": "sync", "kind": "visit", "record_id": "v1", "worker_id": "w1", "child_id": "c1"},
+            {"action": "sync", "kind": "visit", "record_id": "v2", "worker_id": "w1",
+             "detail": "\x00prev_hash\x00" if nul else "odd text"},
+            {"action": "sync", "kind": "visit", "record_id": "v3", "detail": "odd \x00prev_hash\x00" if nul else "x"},
+            {"action": "read", "kind": "child", "record_id": "c1", "detail": "Zoë’s file"},
+        ])
+        assert (ready.texts[1] is None) == nul and None not in (ready.texts[0], ready.texts[2], ready.texts[3])
+        audit.append(session, "read", "child", "c2", worker_id="w2")  # the head moves after they were made ready
+        audit.append_many(session, ready)
+    with store.session() as session:
+        assert audit.verify(session).ok
+    chained = events(store)[-4:]
+    assert [e.record_id for e in chained] == ["v1", "v2", "v3", "c1"]
+    assert [row.prev_hash for row in chained[1:]] == [row.hash for row in chained[:-1]]

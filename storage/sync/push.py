@@ -187,6 +187,7 @@ class _Batch:
     log_rows: list[tuple[Any, ...]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     late: list[LateChange] = field(default_factory=list)
+    prepared: audit.Prepared | None = None  # `events` made ready for the chain before its lock is taken
 
 
 def _new_changes(caller: Caller, batch_id: str, changes: list[dict[str, Any]], encoded: list[bytes] | None,
@@ -297,11 +298,13 @@ def _merge_batch(store: Store, session: Session, records: Records, batch: _Batch
 
 
 def _write(session: Session, records: Records, batches: list[_Batch]) -> None:
-    """The batches' late changes taken, and the records they made or changed written."""
+    """The batches' late changes taken, the records they made or changed written, and their audit events made
+    ready for the chain (all but linking them, which waits for the lock: `_number`)."""
     for batch in batches:
         for row in batch.late:
             if session.get(LateChange, row.change_id) is None:
                 session.add(row)
+        batch.prepared = audit.prepare_many(batch.events)
     records.write_new()
 
 
@@ -320,15 +323,17 @@ def _number(session: Session, batches: list[_Batch], now: datetime, *, lock_firs
         own = seqs[at:at + len(batch.log_rows)]
         at += len(batch.log_rows)
         batch.outcome.cursor = max(own) if own else latest
-    events: list[dict[str, Any]] = []
+    events: audit.Prepared | None = None
     for batch in batches:
+        ready = batch.prepared or audit.prepare_many([])
         if batch.then is not None:
             # After the numbering, so the pull holds what this batch did (its conflicts too), as a pull sent
             # after the push would. The outbox was absorbed as the batch began, and is not looked at again here.
             batch.caller.latest, batch.caller.waiting = latest, False
             batch.outcome.then = batch.then(session, batch.caller, batch.outcome, batch.events)
-        events += batch.events
-    audit.append_many(session, events, write=insert_rows)
+            ready += audit.prepare_many(batch.events[len(ready.events):])  # what the pull added
+        events = ready if events is None else events + ready
+    audit.append_many(session, events or [], write=insert_rows)
     session.flush()
 
 
