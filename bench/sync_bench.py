@@ -344,7 +344,8 @@ def _push_two_in_flight(http: httpx.Client, url: str, headers: dict[str, str], b
     """The batches posted as SyncClient posts them: the next sent while the server applies one (two in flight),
     unless it names a record of the one in flight (`refers_to`); answers taken in order."""
     def post(batch: dict[str, Any]) -> None:
-        response = http.post(url, json=batch, headers=headers)
+        response = http.post(url, content=messages.request_body(batch),
+                             headers={**headers, "Content-Type": "application/json"})
         if response.status_code != 200:
             raise RuntimeError(f"push refused: HTTP {response.status_code} {response.text[:300]}")
 

@@ -349,7 +349,8 @@ class SyncClient:
     def _post_to(self, url: str, path: str, payload: dict[str, Any], *, token: str) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            response = self.http.post(f"{url}{PREFIX}{path}", json=payload, headers=headers)
+            response = self.http.post(f"{url}{PREFIX}{path}", content=messages.request_body(payload),
+                                      headers={**headers, "Content-Type": "application/json"})
         except httpx.HTTPError as e:
             raise SyncUnavailable(f"The sync server could not be reached ({e.__class__.__name__}); "
                                   "Seen will try again.") from e
