@@ -323,17 +323,17 @@ def _number(session: Session, batches: list[_Batch], now: datetime, *, lock_firs
         own = seqs[at:at + len(batch.log_rows)]
         at += len(batch.log_rows)
         batch.outcome.cursor = max(own) if own else latest
-    events: audit.Prepared | None = None
+    events = audit.prepare_many([])
     for batch in batches:
-        ready = batch.prepared or audit.prepare_many([])
+        ready = batch.prepared or audit.prepare_many(batch.events)
         if batch.then is not None:
             # After the numbering, so the pull holds what this batch did (its conflicts too), as a pull sent
             # after the push would. The outbox was absorbed as the batch began, and is not looked at again here.
             batch.caller.latest, batch.caller.waiting = latest, False
             batch.outcome.then = batch.then(session, batch.caller, batch.outcome, batch.events)
             ready += audit.prepare_many(batch.events[len(ready.events):])  # what the pull added
-        events = ready if events is None else events + ready
-    audit.append_many(session, events or [], write=insert_rows)
+        events += ready
+    audit.append_many(session, events, write=insert_rows)
     session.flush()
 
 
