@@ -276,6 +276,19 @@ def append_many(session: Session, events: list[dict[str, Any]] | Prepared,
     prepared = events if isinstance(events, Prepared) else prepare_many(events)
     if not prepared.rows:
         return
+    rows, head_value = link(session, prepared)
+    table = table_of(AuditEvent)
+    if write is not None:
+        write(session, table, prepared.columns, rows)  # in order: seq follows the chain
+    else:
+        session.execute(insert(table), [dict(zip(prepared.columns, row, strict=True)) for row in rows])
+    _move_head(session, _head(session), head_value)
+
+
+def link(session: Session, prepared: Prepared) -> tuple[list[tuple[Any, ...]], str]:
+    """The events' rows linked into the chain after its head (read once a transaction, under the chain's lock),
+    and what the head then is: each row's `prev_hash` and `hash` filled in. The caller inserts the rows, in
+    order, and moves the head (`append_many`, or `head_moved_with` in the same statement)."""
     key = _key(session)
     head = _head(session)
     session.flush()  # events `append` left pending come first in the chain, as in the table
@@ -293,12 +306,18 @@ def append_many(session: Session, events: list[dict[str, Any]] | Prepared,
                          else hmac.digest(key, encoded, "sha256").hex())
         row[at_hash] = prev_hash
         rows.append(tuple(row))
-    table = table_of(AuditEvent)
-    if write is not None:
-        write(session, table, columns, rows)  # in order: seq follows the chain
-    else:
-        session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
-    _move_head(session, head, prev_hash)
+    return rows, prev_hash
+
+
+def head_moved_with(session: Session, value: str) -> tuple[str, str] | None:
+    """The chain's head moved to `value` by a statement the caller sends with others: (the table, the name of
+    the head's row), to be updated with `value` in that statement, or None when the head has no row yet (then
+    `append_many`'s way). The head is taken as moved once given."""
+    head = _head(session)
+    if not head.stored:
+        return None
+    head.value = value
+    return _KEYRING.name, HEAD_KEY
 
 
 def hold_chain(session: Session, *, locked: bool = False) -> None:

@@ -23,6 +23,7 @@ from pwa.sync.server import PREFIX
 from storage import audit
 from storage.models import AuditEvent, ChangeLog, Visit
 from storage.store import Store
+from storage.sync import bulk
 from storage.sync import node as sync_node
 from storage.sync import push as sync_push
 from storage.sync.refusal import SyncRefused
@@ -66,7 +67,12 @@ def chain_ok(server: Store) -> None:
     assert verdict.ok, verdict
 
 
-def test_a_group_applies_each_devices_batch_as_alone_numbered_in_order(seeded, server_url, tmp_path):
+# The change log's rows, the audit events and the chain's head go in one statement; rows too many for one go
+# one statement a table (here, any: no statement may hold more than 10 values). Either way, the same outcome.
+@pytest.mark.parametrize("max_parameters", [bulk.MAX_PARAMETERS, 10], ids=["one statement", "one a table"])
+def test_a_group_applies_each_devices_batch_as_alone_numbered_in_order(seeded, server_url, tmp_path, monkeypatch,
+                                                                      max_parameters):
+    monkeypatch.setattr(bulk, "MAX_PARAMETERS", max_parameters)
     server, caseload = seeded
     laptops = devices_with_visits(server, caseload, server_url, tmp_path)
     pushed = [batch_of(client) for client, _visits in laptops.values()]

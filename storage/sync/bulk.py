@@ -34,7 +34,6 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
         session.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
         return None
     columns = ", ".join(f'"{n}"' for n in names)
-    moments = [i for i, n in enumerate(names) if isinstance(table.c[n].type, UTCDateTime)]
     conflict = ""
     if upsert:
         conflict = f' ON CONFLICT ("{upsert}") DO UPDATE SET ' + ", ".join(
@@ -44,11 +43,7 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
     raw = psycopg_connection(session)
     per_statement = max(1, min(1000, 30000 // len(names)))
     width = len(names)
-    values = [v for row in rows for v in row]
-    # Each date and time as the column's type binds it, replaced in the flat list of values: rebuilding every
-    # row around its one or two dates cost as much as the rest of this (a push's 2,000 rows, ~1.5 ms a batch).
-    for i in moments:
-        values[i::width] = [_moment(v) for v in values[i::width]]
+    values = _flat(table, names, rows)
     try:
         # One multi-row VALUES a chunk (rows keep their order, and serial numbers follow it), with
         # PostgreSQL's own $n placeholders: a raw cursor does not parse the long statement in Python.
@@ -65,11 +60,65 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
     return returned if returning else None
 
 
+# The most parameters one PostgreSQL statement takes.
+MAX_PARAMETERS = 65535
+
+
+def insert_rows_together(session: Session, inserts: list[tuple[Any, list[str], list[tuple[Any, ...]]]], *,
+                         returning: str, update: tuple[str, str, str, str, Any]) -> list[Any]:
+    """Several tables' rows, each as `insert_rows` inserts them, and one row's column updated, on PostgreSQL in
+    one statement: a round trip instead of one a table (a push holds its lock for these). (table, names, rows)
+    for each insert; the first's `returning` column is returned, in the order of its rows. `update` is (table,
+    key column, key, column, value). Rows too many for one statement go one insert a table, as `insert_rows`."""
+    table_name, key_column, key, column, value = update
+    update_sql = f'UPDATE "{table_name}" SET "{column}" = ${{}} WHERE "{key_column}" = ${{}}'
+    if sum(len(names) * len(rows) for _table, names, rows in inserts) + 2 > MAX_PARAMETERS or any(
+            not rows for _table, _names, rows in inserts):
+        returned = insert_rows(session, *inserts[0], returning=returning) or []
+        for table, names, rows in inserts[1:]:
+            insert_rows(session, table, names, rows)
+        _execute(session, update_sql.format(1, 2), [value, key], returning=False)
+        return returned
+    parts: list[str] = []
+    values: list[Any] = []
+    for at, (table, names, rows) in enumerate(inserts):
+        columns = ", ".join(f'"{n}"' for n in names)
+        suffix = f' RETURNING "{returning}"' if at == 0 else ""
+        marks = _marks(len(rows), len(names), len(values))
+        parts.append(f'i{at} AS (INSERT INTO "{table.name}" ({columns}) VALUES {marks}{suffix})')
+        values += _flat(table, names, rows)
+    parts.append("u AS (" + update_sql.format(len(values) + 1, len(values) + 2) + ")")
+    values += [value, key]
+    statement = f'WITH {", ".join(parts)} SELECT "{returning}" FROM i0 ORDER BY "{returning}"'  # noqa: S608
+    return [r[0] for r in _execute(session, statement, values, returning=True)]
+
+
+def _flat(table: Any, names: list[str], rows: list[tuple[Any, ...]]) -> list[Any]:
+    """The rows' values in one list, each date and time as the column's type binds it (replaced in the flat list:
+    rebuilding every row around its one or two dates cost as much as the rest of an insert)."""
+    width = len(names)
+    values = [v for row in rows for v in row]
+    for i, name in enumerate(names):
+        if isinstance(table.c[name].type, UTCDateTime):
+            values[i::width] = [_moment(v) for v in values[i::width]]
+    return values
+
+
+def _execute(session: Session, statement: str, values: list[Any], *, returning: bool) -> list[tuple[Any, ...]]:
+    try:
+        with psycopg.RawCursor(psycopg_connection(session)) as cursor:
+            cursor.execute(statement, values)
+            return cursor.fetchall() if returning else []
+    except psycopg.Error as e:
+        raise DBAPIError.instance(statement[:200], None, e, psycopg.Error) from e
+
+
 @functools.lru_cache(maxsize=64)
-def _marks(rows: int, width: int) -> str:
-    """`($1, $2), ($3, $4)` for 2 rows of 2 columns: made once a shape (a push's batches have a few shapes,
-    and building the 5,500 placeholders of 500 audit events cost ~1 ms a batch)."""
-    return ", ".join("(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(rows))
+def _marks(rows: int, width: int, start: int = 0) -> str:
+    """`($1, $2), ($3, $4)` for 2 rows of 2 columns (from `$start + 1`): made once a shape (a push's batches have a
+    few shapes, and building the 5,500 placeholders of 500 audit events cost ~1 ms a batch)."""
+    return ", ".join("(" + ", ".join(f"${start + r * width + c + 1}" for c in range(width)) + ")"
+                     for r in range(rows))
 
 
 def _moment(value: datetime | None) -> datetime | None:

@@ -27,6 +27,7 @@ from storage import audit, hlc, policy
 from storage.allocations import late_outcome
 from storage.cases import cases_for, local_date
 from storage.models import (
+    AuditEvent,
     ChangeLog,
     Child,
     Device,
@@ -42,7 +43,7 @@ from storage.record_dates import CaseDates, date_problem
 from storage.returns.rules import placement_problems, review_problems
 from storage.store import Store
 from storage.submissions import KEYED, key_refusal
-from storage.sync.bulk import insert_rows
+from storage.sync.bulk import insert_rows, insert_rows_together
 from storage.sync.changes import MODEL_OF, child_id_of, conflict_as_change
 from storage.sync.devices import Caller, caller_for, callers_for, given_caller
 from storage.sync.merge import Judge, NotPermitted, Records, merge_change
@@ -315,7 +316,11 @@ def _number(session: Session, batches: list[_Batch], now: datetime, *, lock_firs
     if not lock_first:
         lock_log_and_chain(session)
     rows = [row for batch in batches for row in batch.log_rows]
-    seqs = insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), rows, returning="seq") or []
+    pulls = any(batch.then is not None for batch in batches)
+    if pulls or session.get_bind().dialect.name != "postgresql":
+        seqs = insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), rows, returning="seq") or []
+    else:
+        seqs = _log_and_audit(session, batches, rows)
     # Under the lock, the last number is the log's latest.
     latest = max(seqs) if seqs else latest_in(session)
     at = 0
@@ -323,18 +328,38 @@ def _number(session: Session, batches: list[_Batch], now: datetime, *, lock_firs
         own = seqs[at:at + len(batch.log_rows)]
         at += len(batch.log_rows)
         batch.outcome.cursor = max(own) if own else latest
+    if pulls or session.get_bind().dialect.name != "postgresql":
+        events = audit.prepare_many([])
+        for batch in batches:
+            ready = batch.prepared or audit.prepare_many(batch.events)
+            if batch.then is not None:
+                # After the numbering, so the pull holds what this batch did (its conflicts too), as a pull sent
+                # after the push would. The outbox was absorbed as the batch began, and is not looked at again.
+                batch.caller.latest, batch.caller.waiting = latest, False
+                batch.outcome.then = batch.then(session, batch.caller, batch.outcome, batch.events)
+                ready += audit.prepare_many(batch.events[len(ready.events):])  # what the pull added
+            events += ready
+        audit.append_many(session, events, write=insert_rows)
+    session.flush()
+
+
+def _log_and_audit(session: Session, batches: list[_Batch], rows: list[tuple[Any, ...]]) -> list[int]:
+    """The change log's rows (their numbers returned, in order), the batches' audit events linked into the chain
+    and the chain's head moved, in one statement: a round trip where there were three, each a wait for the
+    interpreter while another push merges. For batches with no pull to run between the numbering and the audit."""
     events = audit.prepare_many([])
     for batch in batches:
-        ready = batch.prepared or audit.prepare_many(batch.events)
-        if batch.then is not None:
-            # After the numbering, so the pull holds what this batch did (its conflicts too), as a pull sent
-            # after the push would. The outbox was absorbed as the batch began, and is not looked at again here.
-            batch.caller.latest, batch.caller.waiting = latest, False
-            batch.outcome.then = batch.then(session, batch.caller, batch.outcome, batch.events)
-            ready += audit.prepare_many(batch.events[len(ready.events):])  # what the pull added
-        events += ready
+        events += batch.prepared or audit.prepare_many(batch.events)
+    if rows and events.rows:
+        linked, head = audit.link(session, events)
+        where = audit.head_moved_with(session, head)
+        if where is not None:  # else the chain's first events: its head has no row yet
+            return insert_rows_together(
+                session, [(table_of(ChangeLog), list(LOG_COLUMNS), rows), (table_of(AuditEvent), events.columns, linked)],
+                returning="seq", update=(where[0], "name", where[1], "value", head))
+    seqs = insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), rows, returning="seq") or []
     audit.append_many(session, events, write=insert_rows)
-    session.flush()
+    return seqs
 
 
 class _Alone(Exception):
