@@ -8,6 +8,7 @@ real sync API on PostgreSQL; the device's requests pass a transport that counts 
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from typing import Any
@@ -17,10 +18,10 @@ import pytest
 from sqlmodel import col, select
 
 from pwa.sync.client import Phase, SyncClient, refers_to
-from storage.models import ChangeLog, Conflict, Visit
+from storage.models import CarePlanAction, ChangeLog, Conflict, Visit
 from storage.store import Store
 from storage.sync import node as sync_node
-from tests.sync_support import Caseload, add_visit, device, edit_action, new_store
+from tests.sync_support import Caseload, SyncServer, add_visit, device, edit_action, new_store
 
 pytestmark = pytest.mark.postgres
 
@@ -35,6 +36,7 @@ class CountingTransport(httpx.HTTPTransport):
         self.now = 0
         self.most = 0
         self.pushes = 0
+        self.ports: set[int | None] = set()  # the servers pushed to
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not request.url.path.endswith("/push"):
@@ -42,6 +44,7 @@ class CountingTransport(httpx.HTTPTransport):
         with self.lock:
             self.now += 1
             self.pushes += 1
+            self.ports.add(request.url.port)
             self.most = max(self.most, self.now)
         try:
             time.sleep(0.3)
@@ -94,10 +97,48 @@ def test_a_batch_that_edits_a_record_of_the_batch_in_flight_waits_for_its_answer
         assert not session.exec(select(Conflict).where(Conflict.record_id == action)).all()
     other = device(server, caseload, server_url, tmp_path / "other", "ben")
     with other.store.session() as session:
-        from storage.models import CarePlanAction
-
         row = session.get(CarePlanAction, action)
         assert row is not None and other.store.opened(row).body.outcome == "Edit 3"
+
+
+def test_batches_in_flight_to_two_servers_are_each_held_once_and_edits_still_wait(seeded, server_url, pg_url,
+                                                                                   tmp_path):
+    # Behind a load balancer the two batches in flight may reach two server processes, which apply them at the
+    # same time: each change is still held once, and a batch editing a record of the one in flight still waits.
+    server, caseload = seeded
+    second = SyncServer(pg_url, tmp_path / "second")
+    second.start()
+    try:
+        transport = CountingTransport()
+        ben = laptop(server, caseload, server_url, tmp_path, "ben", transport)
+        ben.urls, ben.rng = [server_url, second.url], random.Random(4)
+        action = caseload.actions["Alfie"]
+        visits = []
+        for n in range(2):  # batches of 6: five visits and an edit of one action, twice, then eight visits
+            visits += [add_visit(ben.store, caseload.children[("Alfie", "Bella")[i % 2]], caseload.workers["ben"],
+                                 f"Visit {n}.{i}") for i in range(5)]
+            edit_action(ben.store, action, outcome=f"Edit {n}")
+            time.sleep(0.01)
+        visits += [add_visit(ben.store, caseload.children["Bella"], caseload.workers["ben"], f"Visit {i}")
+                   for i in range(8)]
+        ben.batch_size = 6
+
+        report = ben.sync_once()
+
+        assert report.phase == Phase.idle and report.pushed == 20 and report.refused == 0
+        assert len(transport.ports) == 2 and transport.most == 2
+        with server.session() as session:
+            assert all(session.get(Visit, v) is not None for v in visits)
+            logged = session.exec(select(ChangeLog.change_id).where(
+                col(ChangeLog.record_id).in_([*visits, action]))).all()
+            assert not session.exec(select(Conflict).where(Conflict.record_id == action)).all()
+        assert len(logged) == len(set(logged)) == 20
+        other = device(server, caseload, server_url, tmp_path / "other", "ben")
+        with other.store.session() as session:
+            row = session.get(CarePlanAction, action)
+            assert row is not None and other.store.opened(row).body.outcome == "Edit 1"
+    finally:
+        second.kill()
 
 
 def test_what_a_batch_names_of_the_batch_before_is_found_in_fields_and_body(tmp_path):
