@@ -255,6 +255,19 @@ def _descendants() -> dict[int, str]:
     return {pid: command[pid] for pid in parent if pid != me and descends(pid)}
 
 
+# The slowest modules (the long fault-injection loops, the bench's real processes), started first when the suite
+# runs on several workers (./test: pytest-xdist, a whole module to a worker), so none is left running alone at the end.
+SLOWEST_FIRST = ("test_browser_capture_random.py", "test_sync_api.py", "test_sync_faults.py", "test_bench_smoke.py",
+                 "test_browser_accessibility.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hasattr(config, "workerinput"):  # one process: the files' own order
+        return
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Everything alive once the tests are collected (the modules, pytest's items) lives to the end of the run:
     frozen (gc.freeze), so the garbage collector no longer walks it at every full collection. NiceGUI's User
@@ -271,7 +284,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """The suite leaves nothing running: a server, zygote or browser a test started and did not stop fails the run."""
+    """The suite leaves nothing running: a server, zygote or browser a test started and did not stop fails the run.
+    Under pytest-xdist each worker checks what it started; the controller's descendants are the workers."""
+    if session.config.pluginmanager.has_plugin("dsession"):
+        return
     left: dict[int, str] = {}
     for _ in range(50):  # processes told to stop get a few seconds to go
         while True:  # reap orphans that have ended

@@ -254,7 +254,7 @@ class Zygote:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(json.dumps({"port": port}) + "\n")
         pid = int(self.process.stdout.readline())
-        wait_up(f"http://127.0.0.1:{port}", lambda: _alive(pid), self.log)
+        wait_up(f"http://127.0.0.1:{port}", lambda: alive(pid), self.log)
         return pid
 
     def close(self) -> None:
@@ -270,7 +270,8 @@ class Zygote:
                 self.process.wait(10)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether `pid` is running: not gone, and not a zombie."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

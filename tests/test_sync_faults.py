@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.browser_support import free_port
 from tests.support import postgres_reachable, postgres_schema, unavailable
 from tests.sync_support import (
     add_visit,
+    alive,
     edit_action,
     log_counts,
     new_store,
@@ -37,6 +39,16 @@ from tests.sync_support import (
 
 pytestmark = pytest.mark.postgres
 KILLS = {"small": 50, "full": 200}[os.environ.get("SEEN_FAULT_SIZE", "small")]
+
+
+def wait_dead(pid: int) -> None:
+    """Until the SIGKILLed server `pid` has died (a zombie its zygote has not reaped yet counts as dead)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"the server {pid} did not die within 10 s of SIGKILL")
 
 
 @pytest.fixture
@@ -82,9 +94,12 @@ def test_server_killed_at_random_holds_every_change_exactly_once(pg_url: str, tm
             victim = rng.randrange(2)
             threading.Event().wait(rng.uniform(0.0, 0.25))  # somewhere in a push or a pull
             os.kill(pids[victim], signal.SIGKILL)
+            # Back on its port as soon as it is dead (its socket closes as it dies), while the syncs still under
+            # way carry on: they may reach the new server too, as a device does when a server comes back.
+            wait_dead(pids[victim])
+            pids[victim] = forks.spawn(ports[victim])
             for thread in syncing:
                 thread.join(60)
-            pids[victim] = forks.spawn(ports[victim])
 
         for _ in range(3):
             for _, client in clients:
