@@ -309,15 +309,15 @@ def link(session: Session, prepared: Prepared) -> tuple[list[tuple[Any, ...]], s
     return rows, prev_hash
 
 
-def head_moved_with(session: Session, value: str) -> tuple[str, str] | None:
-    """The chain's head moved to `value` by a statement the caller sends with others: (the table, the name of
-    the head's row), to be updated with `value` in that statement, or None when the head has no row yet (then
-    `append_many`'s way). The head is taken as moved once given."""
+def head_moved_with(session: Session, value: str) -> tuple[str, str, str, str, str] | None:
+    """The chain's head moved to `value` by a statement the caller sends with others: the update to send, as
+    (table, key column, key, column, value) (`bulk.insert_rows_together`), or None when the head has no row yet
+    (then `append_many`'s way). The head is taken as moved once given."""
     head = _head(session)
     if not head.stored:
         return None
     head.value = value
-    return _KEYRING.name, HEAD_KEY
+    return _KEYRING.name, _KEYRING.c.name.name, HEAD_KEY, _KEYRING.c.value.name, value
 
 
 def hold_chain(session: Session, *, locked: bool = False) -> None:

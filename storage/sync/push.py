@@ -316,11 +316,13 @@ def _number(session: Session, batches: list[_Batch], now: datetime, *, lock_firs
     if not lock_first:
         lock_log_and_chain(session)
     rows = [row for batch in batches for row in batch.log_rows]
-    pulls = any(batch.then is not None for batch in batches)
-    if pulls or session.get_bind().dialect.name != "postgresql":
-        seqs = insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), rows, returning="seq") or []
-    else:
+    # With no pull to run between the numbering and the audit, on PostgreSQL: both in one statement.
+    together = (session.get_bind().dialect.name == "postgresql"
+                and all(batch.then is None for batch in batches))
+    if together:
         seqs = _log_and_audit(session, batches, rows)
+    else:
+        seqs = insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), rows, returning="seq") or []
     # Under the lock, the last number is the log's latest.
     latest = max(seqs) if seqs else latest_in(session)
     at = 0
@@ -328,7 +330,7 @@ def _number(session: Session, batches: list[_Batch], now: datetime, *, lock_firs
         own = seqs[at:at + len(batch.log_rows)]
         at += len(batch.log_rows)
         batch.outcome.cursor = max(own) if own else latest
-    if pulls or session.get_bind().dialect.name != "postgresql":
+    if not together:
         events = audit.prepare_many([])
         for batch in batches:
             ready = batch.prepared or audit.prepare_many(batch.events)
@@ -352,11 +354,11 @@ def _log_and_audit(session: Session, batches: list[_Batch], rows: list[tuple[Any
         events += batch.prepared or audit.prepare_many(batch.events)
     if rows and events.rows:
         linked, head = audit.link(session, events)
-        where = audit.head_moved_with(session, head)
-        if where is not None:  # else the chain's first events: its head has no row yet
+        moved = audit.head_moved_with(session, head)
+        if moved is not None:  # else the chain's first events: its head has no row yet
             return insert_rows_together(
                 session, [(table_of(ChangeLog), list(LOG_COLUMNS), rows), (table_of(AuditEvent), events.columns, linked)],
-                returning="seq", update=(where[0], "name", where[1], "value", head))
+                returning="seq", update=moved)
     seqs = insert_rows(session, table_of(ChangeLog), list(LOG_COLUMNS), rows, returning="seq") or []
     audit.append_many(session, events, write=insert_rows)
     return seqs
