@@ -97,6 +97,11 @@ def test_sign_off_queue_a_visit_to_sign_off_and_a_childs_audit_trail(page, live_
     page.get_by_role("button", name="Sign off").wait_for()
     wait_connected(page)  # the taps below go over NiceGUI's socket: on a busy machine it may not be up yet
     page.get_by_text("Return to the worker instead").click()
+    # Tapped once the section has opened, on a page still connected (on a busy machine the tap was once lost
+    # while the section opened: the server never heard it).
+    page.get_by_label("Why it is being returned").wait_for()
+    page.locator('[aria-expanded="true"]', has_text="Return to the worker instead").wait_for()
+    wait_connected(page)
     page.get_by_role("button", name="Return to worker").click()  # no reason given: refused, in words
     page.get_by_text("Say why the visit is being returned").wait_for()
     check_screen(page, "a11y-signoff-visit")
