@@ -114,7 +114,7 @@ def bench_database() -> Iterator[str]:
 def _server(url: str) -> Iterator[SyncServer]:
     """One `seen server` process on a free loopback port, on the database `url` names."""
     with tempfile.TemporaryDirectory(prefix="seen-bench-server-") as tmp:
-        server = SyncServer(url, Path(tmp))
+        server = SyncServer(url, Path(tmp), processes=-1)  # as `seen server` runs by default
         server.start()
         try:
             yield server
@@ -142,11 +142,32 @@ def shared_server() -> tuple[str, SyncServer]:
 
 
 def _cpu_seconds(server: SyncServer) -> float:
-    """The CPU time the server process has used (user and system, from /proc): steadier on a shared
-    machine than the wall-clock figures, which move with everyone else's load."""
+    """The CPU time the server has used (user and system, from /proc): its process and its apply processes
+    (pwa/sync/processes.py). Steadier on a shared machine than the wall-clock figures, which move with everyone
+    else's load."""
     assert server.process is not None
-    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = 0
+    for pid in _process_tree(server.process.pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # gone since it was listed
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants, from /proc."""
+    out, todo = [], [pid]
+    while todo:
+        at = todo.pop()
+        out.append(at)
+        for task in Path(f"/proc/{at}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except FileNotFoundError:
+                pass
+    return out
 
 
 def _visit_body(rng: random.Random) -> VisitBody:

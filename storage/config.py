@@ -33,6 +33,9 @@ class Settings:
     # The most photos a device holds: the newest of its children's (storage/sync/pull.py, storage/sync/node.py).
     device_photos: int = field(default_factory=lambda: _int("SEEN_DEVICE_PHOTOS", 500))
 
+    # `seen server`'s apply processes (pwa/sync/processes.py): by default one a core on PostgreSQL, none on SQLite.
+    sync_processes: int = field(default_factory=lambda: _int("SEEN_SYNC_PROCESSES", -1))
+
     @property
     def url(self) -> str:
         if self.database_url:

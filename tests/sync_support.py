@@ -193,11 +193,15 @@ def log_counts(store: Store, caseload: Caseload | None = None) -> dict[str, int]
 # ------------------------------------------------------------------------------------------------ server processes
 
 
-def server_env(db_url: str, data_dir: Path) -> dict[str, str]:
+def server_env(db_url: str, data_dir: Path, processes: int = 0) -> dict[str, str]:
+    """A test server's environment. It applies requests in its own process unless given apply `processes`
+    (pwa/sync/processes.py; -1: as many as `seen server` starts by default): most tests are about what is applied,
+    and tests/test_sync_processes.py is about where."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NICEGUI_"))}
     env.update({"SEEN_DATA_DIR": str(data_dir), "SEEN_DATABASE_URL": db_url,
                 "SEEN_SERVER_KEY": base64.b64encode(SERVER_KEY).decode(), "PYTHONPATH": str(ROOT),
-                "SEEN_SCHEDULER_MINUTES": "0"})  # no due alerts from the test caseload
+                "SEEN_SCHEDULER_MINUTES": "0",  # no due alerts from the test caseload
+                "SEEN_SYNC_PROCESSES": str(processes)})
     env.pop("SEEN_NODE_MODE", None)
     return env
 
@@ -212,6 +216,7 @@ class SyncServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     today: date | None = None
+    processes: int = 0  # apply processes (`server_env`)
 
     @property
     def url(self) -> str:
@@ -226,7 +231,8 @@ class SyncServer:
             code = f"import sys; from tests.frozen_day import run_server_on; sys.exit(run_server_on('{self.today}', sys.argv[1:]))"
         self.process = subprocess.Popen(
             [sys.executable, "-c", code, "server", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, env=server_env(self.db_url, self.data_dir), stdout=log.open("w"), stderr=subprocess.STDOUT)
+            cwd=ROOT, env=server_env(self.db_url, self.data_dir, self.processes), stdout=log.open("w"),
+            stderr=subprocess.STDOUT)
         wait_up(self.url, lambda: self.process is not None and self.process.poll() is None, log)
 
     def kill(self) -> None:

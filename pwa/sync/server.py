@@ -424,11 +424,32 @@ class HotRoutes:
         await response(scope, receive, send)
 
 
+class Forward:
+    """ASGI middleware: in `seen server` with apply processes (pwa/sync/processes.py), a POST to /push, /sync or
+    /pull is handed to one of them, which answers it with this same app; anywhere else, and while none is ready,
+    the request passes through."""
+
+    pool: Any = None  # the server's `processes.Pool`, once it has one
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        pool = Forward.pool
+        process = (pool.pick() if pool is not None and scope["type"] == "http" and scope["method"] == "POST"
+                   and scope["path"] in _HOT else None)
+        if process is None:
+            await self.app(scope, receive, send)
+        else:
+            await pool.forward(process, scope, receive, send)
+
+
 def mount(app: FastAPI) -> None:
     """Mounts the sync API on an app (NiceGUI's, or the bare one `seen server` runs), once."""
     if not any(getattr(r, "path", "").startswith(PREFIX) for r in app.router.routes):
         app.include_router(router)
         app.add_middleware(HotRoutes)
+        app.add_middleware(Forward)
         app.add_middleware(BodyLimit)  # added last, so it runs first: no route reads a body past the limit
     _handlers(app)
 

@@ -1,0 +1,154 @@
+"""`seen server`'s apply processes (pwa/sync/processes.py): a device's pushes answered by processes of their own,
+so one server uses every core, without a change lost or held twice when one of them stops.
+
+Through the real sync API on PostgreSQL, with a real `seen server` started with two apply processes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from pwa.sync import messages
+from pwa.sync.client import Phase
+from pwa.sync.commands import apply_processes
+from storage.models import AuditEvent, ChangeLog, Visit
+from storage.store import Store
+from storage.sync import node as sync_node
+from tests.sync_support import Caseload, SyncServer, add_visit, alive, device, seed, server_store
+
+pytestmark = pytest.mark.postgres
+
+
+def apply_pids(server: SyncServer) -> list[int]:
+    """The server's apply processes running now (its children running `serve_apply`)."""
+    assert server.process is not None
+    pids = []
+    for children in Path(f"/proc/{server.process.pid}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            try:
+                if b"serve_apply" in Path(f"/proc/{pid}/cmdline").read_bytes() and alive(int(pid)):
+                    pids.append(int(pid))
+            except FileNotFoundError:
+                continue
+    return sorted(pids)
+
+
+def wait_for(what: str, check: object, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what} after {seconds} s")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def seeded(pg_url: str) -> Iterator[tuple[Store, Caseload]]:
+    """The server's store with a small caseload of its own (no module server: each test starts its own)."""
+    server = server_store(pg_url)
+    yield server, seed(server, suffix="-" + uuid.uuid4().hex[:6])
+    server.engine.dispose()
+
+
+@pytest.fixture
+def served(pg_url: str, tmp_path: Path) -> Iterator[SyncServer]:
+    running = SyncServer(pg_url, tmp_path / "server", processes=2)
+    running.start()  # it listens once its apply processes are ready
+    try:
+        yield running
+    finally:
+        running.kill()
+
+
+def test_a_server_starts_its_apply_processes_and_a_device_push_is_held_once(served, seeded, tmp_path):
+    server, caseload = seeded
+    assert len(apply_pids(served)) == 2
+    ben = device(server, caseload, served.url, tmp_path, "ben")
+    ben.batch_size = 5  # five batches, two in flight
+    visits = [add_visit(ben.store, caseload.children[("Alfie", "Bella")[i % 2]], caseload.workers["ben"],
+                        f"Visit {i}") for i in range(23)]
+
+    report = ben.sync_once()
+
+    assert report.phase == Phase.idle and report.pushed == 23 and report.refused == 0
+    with server.session() as session:
+        assert all(session.get(Visit, v) is not None for v in visits)
+        logged = session.exec(select(ChangeLog.change_id).where(col(ChangeLog.record_id).in_(visits))).all()
+    assert len(logged) == len(set(logged)) == 23
+
+
+def test_a_push_whose_apply_process_stops_is_answered_503_and_sent_again_with_nothing_lost(served, seeded,
+                                                                                             tmp_path):
+    server, caseload = seeded
+    ben = device(server, caseload, served.url, tmp_path, "ben")
+    visits = [add_visit(ben.store, caseload.children["Alfie"], caseload.workers["ben"], f"Visit {i}")
+              for i in range(3)]
+    before = apply_pids(served)
+    for pid in before:
+        os.kill(pid, signal.SIGSTOP)  # each takes the push and does nothing with it
+    reports = []
+    sending = threading.Thread(target=lambda: reports.append(ben.sync_once()))
+    sending.start()
+    time.sleep(1.0)
+    assert sending.is_alive()  # the push is in an apply process's hands, not the server's
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    sending.join(60)
+
+    assert reports[0].phase == Phase.backing_off and "HTTP 503" in reports[0].message
+    assert sync_node.sync_status(ben.store).waiting == 3  # still on the device, to be sent again
+    wait_for("two new apply processes", lambda: len(set(apply_pids(served)) - set(before)) == 2)
+    report = ben.sync_once()
+    assert report.phase == Phase.idle and report.pushed == 3
+    with server.session() as session:
+        logged = session.exec(select(ChangeLog.change_id).where(col(ChangeLog.record_id).in_(visits))).all()
+    assert len(logged) == len(set(logged)) == 3
+
+
+def test_a_refusal_answered_by_an_apply_process_is_the_servers_own_and_audited(served, seeded, tmp_path):
+    server, caseload = seeded
+    client = device(server, caseload, served.url, tmp_path, "ben")
+    node = client.store
+    enrolment = sync_node.load_enrolment(node)
+    assert enrolment is not None
+    token = enrolment.token
+    visit = add_visit(node, caseload.children["Alfie"], caseload.workers["ben"], "Altered")
+    changes = sync_node.pending_changes(node, 10)
+    wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in changes]
+    batch_id = str(uuid.uuid4())
+    signature = messages.batch_signature(messages.token_key(token), batch_id, wire)
+    wire[0]["fields"]["status"] = "draft"  # altered after it was signed
+
+    answer = httpx.post(f"{served.url}/api/sync/push", timeout=30, headers={"Authorization": f"Bearer {token}"},
+                        json={"batch_id": batch_id, "changes": wire, "signature": signature})
+
+    assert answer.status_code == 400 and answer.json()["code"] == "tampered"
+    with server.session() as session:
+        assert session.get(Visit, visit) is None
+        denied = session.exec(select(AuditEvent).where(AuditEvent.record_id == batch_id)).all()
+    assert [(e.action, e.detail) for e in denied] == [("denied", "bad signature")]
+
+
+def test_apply_processes_stop_with_the_server_even_when_it_is_killed(pg_url, tmp_path):
+    running = SyncServer(pg_url, tmp_path / "server", processes=2)
+    running.start()
+    pids = apply_pids(running)
+    assert len(pids) == 2
+    running.kill()  # SIGKILL: no chance to stop them itself
+    wait_for("the apply processes to stop", lambda: not any(alive(pid) for pid in pids), 20)
+
+
+def test_how_many_apply_processes_a_server_starts():
+    assert apply_processes(-1, "postgresql") == (os.cpu_count() or 1)  # by default, one a core
+    assert apply_processes(3, "postgresql") == 3
+    assert apply_processes(0, "postgresql") == 0  # every request answered by the server itself
+    assert apply_processes(4, "sqlite") == 0  # one writer at a time: processes would only queue
