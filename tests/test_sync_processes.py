@@ -114,6 +114,24 @@ def test_a_push_whose_apply_process_stops_is_answered_503_and_sent_again_with_no
     assert len(logged) == len(set(logged)) == 3
 
 
+def test_a_push_whose_apply_processes_stop_while_its_body_arrives_is_answered_503_not_left_waiting(served):
+    pids = apply_pids(served)
+
+    def slow_body() -> Iterator[bytes]:
+        yield b'{"batch_id": "'
+        for pid in pids:  # the server has chosen a process for this request; now none is left
+            os.kill(pid, signal.SIGKILL)
+        wait_for("the apply processes to be gone", lambda: not any(alive(pid) for pid in pids), 20)
+        time.sleep(0.5)  # and the server to have noticed
+        yield b'x", "changes": [], "signature": ""}'
+
+    answer = httpx.post(f"{served.url}/api/sync/push", content=slow_body(), timeout=30,
+                        headers={"Authorization": "Bearer not-a-token", "Content-Type": "application/json"})
+
+    assert answer.status_code == 503 and answer.json()["code"] == "unavailable"
+    assert "Nothing on the device was lost" in answer.json()["message"]
+
+
 def test_a_refusal_answered_by_an_apply_process_is_the_servers_own_and_audited(served, seeded, tmp_path):
     server, caseload = seeded
     client = device(server, caseload, served.url, tmp_path, "ben")

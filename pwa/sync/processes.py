@@ -160,17 +160,21 @@ class Pool:
             body += message.get("body", b"")
             if not message.get("more_body", False):
                 break
+        if not process.ready.is_set() or process.writer is None:
+            process = self.pick() or process  # it stopped while the body was read; if all have, it answers 503
         request_id = next(self.ids)
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         process.held[request_id] = future
         request: Request = (request_id, scope["method"], scope["path"], scope.get("query_string", b""),
                             list(scope.get("headers") or []), scope.get("client"), bytes(body))
-        assert process.writer is not None
-        process.writer.write(_frame(request))
         try:
+            if process.writer is None or not process.ready.is_set():
+                raise _Stopped
+            process.writer.write(_frame(request))
             await process.writer.drain()
             status, headers, content = await future
-        except _Stopped:
+        except (_Stopped, ConnectionError, OSError):
+            process.held.pop(request_id, None)
             content = _LOST.model_dump_json().encode()
             status, headers = 503, [(b"content-type", b"application/json")]
         headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
