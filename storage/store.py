@@ -104,7 +104,10 @@ class Store:
         self._sealer: sealing.Sealer | None = None
         self._ref_key: bytes | None = None
         self._lock = threading.Lock()
-        self.hlc = ChangeStamper(self.node_id())  # stamps this node's writes for sync
+        # Stamps this node's writes for sync. Each opening of the store stamps as a node of its own (the database's
+        # node id and a suffix), so two processes on one database (a server's apply processes, several servers)
+        # never give two writes made in the same millisecond the same stamp.
+        self.hlc = ChangeStamper(f"{self.node_id()}.{uuid.uuid4().hex[:6]}")
 
     # ------------------------------------------------------------ opening and keys
 

@@ -165,6 +165,19 @@ def test_apply_processes_stop_with_the_server_even_when_it_is_killed(pg_url, tmp
     wait_for("the apply processes to stop", lambda: not any(alive(pid) for pid in pids), 20)
 
 
+def test_two_processes_on_one_database_never_stamp_two_writes_alike(pg_url):
+    one, two = server_store(pg_url), server_store(pg_url)  # as two apply processes open it
+    try:
+        for store in (one, two):
+            store.hlc._device_ms = lambda: 1_795_000_000_000  # the same millisecond in both
+        stamps = [one.hlc.stamp(), two.hlc.stamp(), one.hlc.stamp()]
+    finally:
+        one.engine.dispose()
+        two.engine.dispose()
+    assert len(set(stamps)) == 3
+    assert stamps[0] < stamps[2]  # one process's own stamps still in order
+
+
 def test_how_many_apply_processes_a_server_starts():
     assert apply_processes(-1, "postgresql") == (os.cpu_count() or 1)  # by default, one a core
     assert apply_processes(3, "postgresql") == 3
