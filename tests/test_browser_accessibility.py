@@ -195,8 +195,13 @@ def test_a_workers_screens_with_the_menu_open_and_each_forms_error_summary(page,
     page.goto(f"/child/{child_id}")
     page.get_by_role("heading", name="Timeline").wait_for()
     check_screen(page, "a11y-child")
-    # The review form, opened and refused: its problems in the error summary, each linked to its field.
+    # The review form, opened and refused: its problems in the error summary, each linked to its field. Tapped once
+    # the section has opened, on a connected page (in a two-worker CI run the tap on Save was once lost).
+    wait_connected(page)
     page.get_by_text("Record a review").click()
+    page.locator('[aria-expanded="true"]', has_text="Record a review").wait_for()
+    page.get_by_role("button", name="Save the review").wait_for()
+    wait_connected(page)
     page.get_by_role("button", name="Save the review").click()
     page.get_by_role("heading", name="There is a problem").wait_for()
     check_screen(page, "a11y-child-review-error-summary")
@@ -219,6 +224,9 @@ def test_a_workers_screens_with_the_menu_open_and_each_forms_error_summary(page,
     page.goto(f"/child/{child_id}/care-plan")
     wait_connected(page)
     page.get_by_text("Add a plan").click()
+    page.locator('[aria-expanded="true"]', has_text="Add a plan").wait_for()
+    page.get_by_role("button", name="Add the plan").wait_for()
+    wait_connected(page)
     page.get_by_role("button", name="Add the plan").click()
     page.get_by_role("heading", name="There is a problem").wait_for()
     check_screen(page, "a11y-care-plan-error-summary")
