@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -42,7 +43,7 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store, hash_password
-from storage.sync import changes, devices
+from storage.sync import changes, devices, node
 from tests.browser_support import free_port, wait_up
 from tests.support import SERVER_KEY
 
@@ -188,6 +189,38 @@ def log_counts(store: Store, caseload: Caseload | None = None) -> dict[str, int]
         for change_id in session.exec(query):
             counts[change_id] = counts.get(change_id, 0) + 1
     return counts
+
+
+@dataclass
+class FaultRounds:
+    """What two devices wrote over a fault test's rounds (the server killed, or one of its apply processes): each
+    round some visits of Alfie and an edit of Bella's action, by each; and the check that it all arrived once."""
+
+    caseload: Caseload
+    made: set[str] = field(default_factory=set)  # every change id written
+    visits: list[str] = field(default_factory=list)  # every visit's id
+
+    def write(self, clients: list[tuple[str, SyncClient]], rng: random.Random, round_: int,
+              visits: tuple[int, int]) -> None:
+        """Each device's edits for one round: between `visits[0]` and `visits[1]` visits, and the action's edit."""
+        for username, client in clients:
+            for _ in range(rng.randint(*visits)):
+                self.visits.append(add_visit(client.store, self.caseload.children["Alfie"],
+                                             self.caseload.workers[username], f"{username} round {round_}"))
+            edit_action(client.store, self.caseload.actions["Bella"], outcome=f"{username} {round_}")
+            self.made.update(c["change_id"] for c in node.pending_changes(client.store, 1000))
+
+    def assert_each_held_once(self, server: Store, clients: list[tuple[str, SyncClient]]) -> None:
+        """Every change in the server's log once, every visit once, and the server and devices alike."""
+        counts = log_counts(server, self.caseload)
+        assert self.made <= set(counts) and all(n == 1 for n in counts.values())
+        with server.session() as session:
+            held = list(session.exec(select(Visit.id).where(col(Visit.child_id) == self.caseload.children["Alfie"])))
+        assert sorted(held) == sorted(self.visits)  # every visit, once
+        ids = {self.caseload.children["Alfie"], self.caseload.children["Bella"]}
+        states = [{k: v for k, v in state_of(s).items() if v[0].get("child_id", v[0].get("id")) in ids}
+                  for s in (server, clients[0][1].store, clients[1][1].store)]
+        assert states[0] == states[1] == states[2]
 
 
 # ------------------------------------------------------------------------------------------------ server processes

@@ -17,23 +17,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlmodel import col, select
 
 from pwa.sync.client import Phase, SyncClient
-from storage.models import Visit
 from storage.sync import devices
 from storage.sync import node as sync_node
 from tests.browser_support import free_port
 from tests.support import postgres_reachable, postgres_schema, unavailable
 from tests.sync_support import (
-    add_visit,
+    FaultRounds,
     alive,
-    edit_action,
-    log_counts,
     new_store,
     seed,
     server_store,
-    state_of,
     zygote,
 )
 
@@ -79,15 +74,9 @@ def test_server_killed_at_random_holds_every_change_exactly_once(pg_url: str, tm
             assert client.sync_once().phase == Phase.idle
             clients.append((username, client))
 
-        made: set[str] = set()
-        visits: list[str] = []
+        rounds = FaultRounds(caseload)
         for round_ in range(KILLS):
-            for username, client in clients:
-                for _ in range(rng.randint(1, 3)):
-                    visits.append(add_visit(client.store, caseload.children["Alfie"], caseload.workers[username],
-                                            f"{username} round {round_}"))
-                edit_action(client.store, caseload.actions["Bella"], outcome=f"{username} {round_}")
-                made.update(c["change_id"] for c in sync_node.pending_changes(client.store, 1000))
+            rounds.write(clients, rng, round_, visits=(1, 3))
             syncing = [threading.Thread(target=c.sync_once) for _, c in clients]
             for thread in syncing:
                 thread.start()
@@ -108,13 +97,5 @@ def test_server_killed_at_random_holds_every_change_exactly_once(pg_url: str, tm
             assert sync_node.sync_status(client.store).waiting == 0
             assert sync_node.sync_status(client.store).refused == 0
 
-    counts = log_counts(server, caseload)
-    assert made <= set(counts) and all(n == 1 for n in counts.values())
-    with server.session() as session:
-        held = list(session.exec(select(Visit.id).where(col(Visit.child_id) == caseload.children["Alfie"])))
-    assert sorted(held) == sorted(visits)  # every visit, once
-    ids = {caseload.children["Alfie"], caseload.children["Bella"]}
-    states = [{k: v for k, v in state_of(s).items() if v[0].get("child_id", v[0].get("id")) in ids}
-              for s in (server, clients[0][1].store, clients[1][1].store)]
-    assert states[0] == states[1] == states[2]
+    rounds.assert_each_held_once(server, clients)
     server.engine.dispose()

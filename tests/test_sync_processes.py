@@ -27,15 +27,13 @@ from storage.store import Store
 from storage.sync import node as sync_node
 from tests.sync_support import (
     Caseload,
+    FaultRounds,
     SyncServer,
     add_visit,
     alive,
     device,
-    edit_action,
-    log_counts,
     seed,
     server_store,
-    state_of,
 )
 
 pytestmark = pytest.mark.postgres
@@ -159,16 +157,10 @@ def test_apply_processes_killed_at_random_mid_sync_lose_nothing_and_hold_nothing
         client = device(server, caseload, served.url, tmp_path, username)
         client.batch_size = 20
         clients.append((username, client))
-    made: set[str] = set()
-    visits: list[str] = []
+    rounds = FaultRounds(caseload)
     for round_ in range(KILLS):
         wait_for("two apply processes", lambda: len(apply_pids(served)) == 2)
-        for username, client in clients:
-            for _ in range(rng.randint(30, 50)):
-                visits.append(add_visit(client.store, caseload.children["Alfie"], caseload.workers[username],
-                                        f"{username} round {round_}"))
-            edit_action(client.store, caseload.actions["Bella"], outcome=f"{username} {round_}")
-            made.update(c["change_id"] for c in sync_node.pending_changes(client.store, 1000))
+        rounds.write(clients, rng, round_, visits=(30, 50))
         syncing = [threading.Thread(target=c.sync_once) for _, c in clients]
         for thread in syncing:
             thread.start()
@@ -183,15 +175,7 @@ def test_apply_processes_killed_at_random_mid_sync_lose_nothing_and_hold_nothing
             assert client.sync_once().phase == Phase.idle
     for _, client in clients:
         assert sync_node.sync_status(client.store).waiting == 0 and sync_node.sync_status(client.store).refused == 0
-    counts = log_counts(server, caseload)
-    assert made <= set(counts) and all(n == 1 for n in counts.values())
-    with server.session() as session:
-        held = list(session.exec(select(Visit.id).where(col(Visit.child_id) == caseload.children["Alfie"])))
-    assert sorted(held) == sorted(visits)
-    ids = {caseload.children["Alfie"], caseload.children["Bella"]}
-    states = [{k: v for k, v in state_of(s).items() if v[0].get("child_id", v[0].get("id")) in ids}
-              for s in (server, clients[0][1].store, clients[1][1].store)]
-    assert states[0] == states[1] == states[2]
+    rounds.assert_each_held_once(server, clients)
 
 
 def test_a_refusal_answered_by_an_apply_process_is_the_servers_own_and_audited(served, seeded, tmp_path):
