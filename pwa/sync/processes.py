@@ -78,6 +78,11 @@ class _Process:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     held: dict[int, asyncio.Future[Answer]] = field(default_factory=dict)  # request id -> its answer, to come
 
+    @property
+    def open(self) -> bool:
+        """Ready, and attached: a request can be handed to it."""
+        return self.ready.is_set() and self.writer is not None
+
 
 class Pool:
     """The server's apply processes. `start` them before the server runs, `attach` them on its event loop (it
@@ -147,7 +152,7 @@ class Pool:
 
     def pick(self) -> _Process | None:
         """The ready process with the fewest requests in hand (the first of those, on a tie), if any is ready."""
-        ready = [p for p in self.processes if p.ready.is_set() and p.writer is not None]
+        ready = [p for p in self.processes if p.open]
         return min(ready, key=lambda p: len(p.held)) if ready else None
 
     async def forward(self, process: _Process, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -160,7 +165,7 @@ class Pool:
             body += message.get("body", b"")
             if not message.get("more_body", False):
                 break
-        if not process.ready.is_set() or process.writer is None:
+        if not process.open:
             process = self.pick() or process  # it stopped while the body was read; if all have, it answers 503
         request_id = next(self.ids)
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
@@ -168,10 +173,11 @@ class Pool:
         request: Request = (request_id, scope["method"], scope["path"], scope.get("query_string", b""),
                             list(scope.get("headers") or []), scope.get("client"), bytes(body))
         try:
-            if process.writer is None or not process.ready.is_set():
+            writer = process.writer if process.open else None
+            if writer is None:
                 raise _Stopped
-            process.writer.write(_frame(request))
-            await process.writer.drain()
+            writer.write(_frame(request))
+            await writer.drain()
             status, headers, content = await future
         except (_Stopped, ConnectionError, OSError):
             process.held.pop(request_id, None)
