@@ -68,11 +68,15 @@ def chain_ok(server: Store) -> None:
 
 
 # The change log's rows, the audit events and the chain's head go in one statement; rows too many for one go
-# one statement a table (here, any: no statement may hold more than 10 values). Either way, the same outcome.
-@pytest.mark.parametrize("max_parameters", [bulk.MAX_PARAMETERS, 10], ids=["one statement", "one a table"])
+# one statement a table (here, any: no statement may hold more than 10 values); many rows are copied (here, any
+# from one). Every way, the same outcome.
+@pytest.mark.parametrize(("max_parameters", "copy_from"), [(bulk.MAX_PARAMETERS, bulk.COPY_FROM), (10, bulk.COPY_FROM),
+                                                           (bulk.MAX_PARAMETERS, 1)],
+                         ids=["one statement", "one a table", "copied"])
 def test_a_group_applies_each_devices_batch_as_alone_numbered_in_order(seeded, server_url, tmp_path, monkeypatch,
-                                                                      max_parameters):
+                                                                      max_parameters, copy_from):
     monkeypatch.setattr(bulk, "MAX_PARAMETERS", max_parameters)
+    monkeypatch.setattr(bulk, "COPY_FROM", copy_from)
     server, caseload = seeded
     laptops = devices_with_visits(server, caseload, server_url, tmp_path)
     pushed = [batch_of(client) for client, _visits in laptops.values()]

@@ -28,9 +28,9 @@ from storage.models import (
     Worker,
 )
 from storage.store import Store
+from storage.sync import bulk, devices, server_log
 from storage.sync import changes as sync_changes
 from storage.sync import conflicts as sync_conflicts
-from storage.sync import devices, server_log
 from storage.sync import node as sync_node
 from storage.sync import pull as sync_pull
 from tests.sync_support import (
@@ -291,14 +291,17 @@ def test_two_server_processes_on_one_postgresql(seeded, servers, tmp_path):
             assert {c.id for c in session.exec(select(Conflict))} == on_server
 
 
+# A batch of 60 visits is copied in (storage.sync.bulk.copy_rows); one of 20 goes in statements.
+@pytest.mark.parametrize("visits", [20, 60], ids=["in statements", "copied"])
 def test_same_batch_pushed_to_both_servers_at_once_is_held_once_and_the_audit_chain_holds(seeded, servers,
-                                                                                          tmp_path):
+                                                                                          tmp_path, visits):
+    assert (visits >= bulk.COPY_FROM) == (visits == 60)
     server, caseload = seeded
     ben = enrol(server, node(tmp_path, "ben"), "ben", caseload, urls=[servers[0].url])
     assert ben.sync_once().phase == Phase.idle
     enrolment = sync_node.load_enrolment(ben.store)
     headers = {"Authorization": f"Bearer {enrolment.token}"}
-    for i in range(20):
+    for i in range(visits):
         add_visit(ben.store, caseload.children["Alfie" if i % 2 else "Bella"], caseload.workers["ben"], f"visit {i}")
     edit_action(ben.store, caseload.actions["Alfie"], outcome="Raced")
     wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in sync_node.pending_changes(ben.store)]

@@ -11,7 +11,7 @@ from storage import audit, policy
 from storage.allocations import once_allocated
 from storage.models import AuditEvent, Child, Device, Worker, utcnow
 from storage.store import Store
-from storage.sync.bulk import insert_rows
+from storage.sync.bulk import copy_rows
 from storage.sync.changes import in_utc
 from storage.sync.pull import visible_child_ids
 from storage.sync.refusal import Reason, SyncRefused
@@ -75,5 +75,5 @@ def record_device_audit(store: Store, device: Device, worker: Worker, batch_id: 
                         "record_id": event["record_id"], "child_id": event.get("child_id"),
                         "detail": event.get("detail") or "", "origin": origin, "received_at": now})
             outcome.recorded.append(event["id"])
-        audit.append_many(session, new, write=insert_rows)
+        audit.append_many(session, new, write=copy_rows)
     return outcome

@@ -60,6 +60,48 @@ def insert_rows(session: Session, table: Any, names: list[str], rows: list[tuple
     return returned if returning else None
 
 
+# Rows from which `copy_rows` copies: fewer go in one statement, a round trip (a COPY takes two).
+COPY_FROM = 50
+
+
+def copy_rows(session: Session, table: Any, names: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Inserts rows in the caller's transaction, in order (serial numbers follow it). On PostgreSQL, from
+    `COPY_FROM` rows, with a binary COPY: no statement to parse, plan and bind, and each row written in C. For a
+    laptop's batch of visits that took under half the CPU of a multi-row insert in Seen's process, and a third less
+    in PostgreSQL's. Fewer rows, and elsewhere, as `insert_rows`. (No upsert and nothing returned: COPY has neither.)"""
+    if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM:
+        insert_rows(session, table, names, rows)
+        return
+    raw = psycopg_connection(session)
+    types = _column_types(raw, table.name, tuple(names))
+    columns = ", ".join(f'"{n}"' for n in names)
+    statement = f'COPY "{table.name}" ({columns}) FROM STDIN (FORMAT BINARY)'
+    values = _flat(table, names, rows)
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.set_types(types)
+            for row in zip(*[iter(values)] * len(names), strict=True):  # the flat values, a row at a time
+                copy.write_row(row)
+    except psycopg.Error as e:
+        raise DBAPIError.instance(statement, None, e, psycopg.Error) from e
+
+
+_COLUMN_TYPES: dict[tuple[str, str, tuple[str, ...]], list[int]] = {}
+
+
+def _column_types(raw: psycopg.Connection[Any], table: str, names: tuple[str, ...]) -> list[int]:
+    """The types of a table's columns, as PostgreSQL holds them (a binary COPY must give each exactly), read once a
+    database."""
+    key = (raw.info.dbname, table, names)
+    if key not in _COLUMN_TYPES:
+        with raw.cursor() as cursor:
+            cursor.execute("SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = %s::regclass "
+                           "AND attnum > 0 AND NOT attisdropped", (f'"{table}"',))
+            held = dict(cursor.fetchall())
+        _COLUMN_TYPES[key] = [held[n] for n in names]
+    return _COLUMN_TYPES[key]
+
+
 # The most parameters one PostgreSQL statement takes.
 MAX_PARAMETERS = 65535
 
@@ -91,6 +133,16 @@ def insert_rows_together(session: Session, inserts: list[tuple[Any, list[str], l
     values += [value, key]
     statement = f'WITH {", ".join(parts)} SELECT "{returning}" FROM i0 ORDER BY "{returning}"'  # noqa: S608
     return [r[0] for r in _execute(session, statement, values, returning=True)]
+
+
+def numbers_for(session: Session, table: Any, column: str, n: int, *,
+                update: tuple[str, str, str, str, Any]) -> list[int]:
+    """`n` new numbers from the serial `column` of `table` (PostgreSQL), in order, for rows `copy_rows` then
+    inserts; and, in the same statement, one row's column updated (as `insert_rows_together` takes it)."""
+    table_name, key_column, key, updated, value = update
+    statement = (f'WITH u AS (UPDATE "{table_name}" SET "{updated}" = $1 WHERE "{key_column}" = $2) '  # noqa: S608
+                 f"SELECT nextval(pg_get_serial_sequence($3, $4)) AS n FROM generate_series(1, $5::int) ORDER BY n")
+    return [r[0] for r in _execute(session, statement, [value, key, table.name, column, n], returning=True)]
 
 
 def _flat(table: Any, names: list[str], rows: list[tuple[Any, ...]]) -> list[Any]:

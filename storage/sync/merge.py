@@ -36,7 +36,7 @@ from storage.models import (
 )
 from storage.photos import image_from_sync
 from storage.store import Store, same_value
-from storage.sync.bulk import insert_rows
+from storage.sync.bulk import copy_rows, insert_rows
 from storage.sync.changes import CONFLICT_NS, KIND_RANK, MODEL_OF, aware, child_id_of, clear_fields
 
 
@@ -163,7 +163,7 @@ class Records:
                 table = table_of(model)
                 names = [c.name for c in table.columns]
                 values = operator.attrgetter(*names)  # a row's values in the columns' order, as a tuple
-                insert_rows(self.session, table, names, [values(row) for row in self.new[model].values()])
+                copy_rows(self.session, table, names, [values(row) for row in self.new[model].values()])
             insert_rows(self.session, table_of(RecordStamp), ["record_id", "kind", "clock"],  # the columns' names
                         [(record_id, kind, stamp) for record_id, (kind, stamp) in self.new_stamps.items()],
                         upsert="record_id")
