@@ -96,6 +96,62 @@ def test_a_server_starts_its_apply_processes_and_a_device_push_is_held_once(serv
     assert len(logged) == len(set(logged)) == 23
 
 
+def signed_push(node: Store) -> tuple[str, dict[str, object]]:
+    """A device's waiting changes as one signed push: (its token, the request's JSON)."""
+    enrolment = sync_node.load_enrolment(node)
+    assert enrolment is not None
+    wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in sync_node.pending_changes(node, 10)]
+    batch_id = str(uuid.uuid4())
+    return enrolment.token, {"batch_id": batch_id, "changes": wire,
+                             "signature": messages.batch_signature(messages.token_key(enrolment.token), batch_id, wire)}
+
+
+def test_pushes_that_arrive_together_go_to_different_apply_processes(served, seeded, tmp_path):
+    # Two pushes whose bodies arrive at once each go to the process with the fewest requests in hand when its body
+    # is whole. (Each was given the one least busy as it began: both to the same one, the other left idle.)
+    server, caseload = seeded
+    pushes = []
+    for username, child in (("ben", "Alfie"), ("chloe", "Caleb")):
+        client = device(server, caseload, served.url, tmp_path, username)
+        add_visit(client.store, caseload.children[child], caseload.workers[username], f"{username}'s visit")
+        pushes.append(signed_push(client.store))
+    pids = apply_pids(served)
+    answers: list[httpx.Response] = []
+    both_begun = threading.Barrier(2)
+
+    def send(token: str, batch: dict[str, object]) -> None:
+        body = messages.request_body(batch)
+
+        def arriving() -> Iterator[bytes]:
+            yield body[:10]
+            both_begun.wait(30)  # each body has begun to arrive before either is whole
+            time.sleep(0.2)
+            yield body[10:]
+
+        answers.append(httpx.post(f"{served.url}/api/sync/push", content=arriving(), timeout=60,
+                                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}))
+
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)  # each takes what it is given and does nothing with it yet
+    sending = [threading.Thread(target=send, args=push) for push in pushes]
+    try:
+        for thread in sending:
+            thread.start()
+        time.sleep(1.0)  # both pushes read whole and handed on
+        os.kill(pids[0], signal.SIGCONT)
+        wait_for("one push answered", lambda: len(answers) >= 1, 30)
+        time.sleep(1.0)
+        assert len(answers) == 1  # the other is in the other process's hands
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+        for thread in sending:
+            thread.join(60)
+
+    assert [a.status_code for a in answers] == [200, 200]
+    assert all(len(a.json()["applied"]) == 1 for a in answers)
+
+
 def test_a_push_whose_apply_process_stops_is_answered_503_and_sent_again_with_nothing_lost(served, seeded,
                                                                                              tmp_path):
     server, caseload = seeded

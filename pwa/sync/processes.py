@@ -156,7 +156,8 @@ class Pool:
         return min(ready, key=lambda p: len(p.held)) if ready else None
 
     async def forward(self, process: _Process, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """The request, read whole, answered by `process`; 503 if the process stops before it answers."""
+        """The request, read whole, answered by the ready process with the fewest in hand by then (`process`, the
+        first picked, if none is ready); 503 if the process stops before it answers."""
         body = bytearray()
         while True:
             message = await receive()
@@ -165,8 +166,10 @@ class Pool:
             body += message.get("body", b"")
             if not message.get("more_body", False):
                 break
-        if not process.open:
-            process = self.pick() or process  # it stopped while the body was read; if all have, it answers 503
+        # Picked again now the request is whole: the one with the fewest in hand now. (Requests that arrive together
+        # all found the same one least busy as they began; and a process may have stopped while the body was read:
+        # if all have, the one first picked answers 503.)
+        process = self.pick() or process
         request_id = next(self.ids)
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         process.held[request_id] = future
