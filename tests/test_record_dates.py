@@ -208,6 +208,27 @@ def test_a_sync_push_of_a_visit_before_birth_is_refused_with_the_reason_and_the_
     assert len(outcome.applied) == 1 and count(small, Visit) == 2
 
 
+# A visit's day is its day in England (British Summer Time in May), whatever offset the device wrote it with.
+@pytest.mark.parametrize(("visited_at", "taken"), [
+    ("2011-05-13T23:30:00Z", True),  # 00:30 on the day of birth in England
+    ("2011-05-13T22:30:00Z", False),  # 23:30 the day before
+    ("2011-05-14T00:30:00+02:00", False),  # the day of birth where it was written, the day before in England
+    ("2011-05-15T01:00:00+14:00", True),  # the day after where it was written, the day of birth in England
+    ("2011-05-12T23:00:00-12:00", False),  # 12:00 on the 13th in England
+])
+def test_a_synced_visit_is_judged_by_its_day_in_england(small: Store, visited_at: str, taken: bool) -> None:
+    ben, child_id = ben_and_alfie(small)
+    _device, _, token = enrol_device(small, issue_enrolment_code(small, ben.id, ben.id), "Laptop")
+    change = _visit_change(child_id, ben.id, date(2026, 11, 20))
+    change["fields"]["visited_at"] = visited_at
+    good = _visit_change(child_id, ben.id, date(2026, 11, 20))
+
+    outcome = push(small, token_hash(token), "batch", [good, change])
+
+    assert (change["change_id"] in outcome.applied) is taken
+    assert (BIRTH_WORDS in outcome.refused.get(change["change_id"], "")) is not taken
+
+
 def test_the_import_refuses_a_last_visit_before_the_childs_birth(store: Store) -> None:
     with store.session() as session:
         team = Team(name="CiC")

@@ -112,8 +112,10 @@ class Records:
         wanted = sorted({i for i in ids if i not in self.stamps})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
+            # Which have one first (a new record has none), then only those are read as rows.
+            present = [row[0] for row in _probe(table_of(RecordStamp), "record_id").rows(self.session, {"ids": chunk})]
             found = {c.record_id: c for c in self.session.exec(
-                select(RecordStamp).where(col(RecordStamp.record_id).in_(chunk)))}
+                select(RecordStamp).where(col(RecordStamp.record_id).in_(present)))} if present else {}
             for record_id in chunk:
                 self.stamps[record_id] = found.get(record_id)
 
@@ -147,7 +149,8 @@ class Records:
         return entry.stamp if entry is not None else None
 
     def set_stamp(self, record_id: str, kind: str, stamp: str) -> None:
-        """The change stamp of a record's write; a record new here gets its stamp by upsert (not read first)."""
+        """The change stamp of a record's write. A record with none yet gets its stamp when the new records are
+        written: inserted if it was looked up (`load_stamps`), else by upsert (not read first)."""
         entry = self.stamps.get(record_id)
         if entry is None:
             self.new_stamps[record_id] = (kind, stamp)
@@ -164,9 +167,16 @@ class Records:
                 names = [c.name for c in table.columns]
                 values = operator.attrgetter(*names)  # a row's values in the columns' order, as a tuple
                 copy_rows(self.session, table, names, [values(row) for row in self.new[model].values()])
-            insert_rows(self.session, table_of(RecordStamp), ["record_id", "kind", "clock"],  # the columns' names
-                        [(record_id, kind, stamp) for record_id, (kind, stamp) in self.new_stamps.items()],
-                        upsert="record_id")
+            # A stamp for a record known to have none is inserted; one for a record not looked up, upserted.
+            known: list[tuple[str, str, str]] = []
+            unknown: list[tuple[str, str, str]] = []
+            for record_id, (kind, stamp) in self.new_stamps.items():
+                (known if record_id in self.stamps else unknown).append((record_id, kind, stamp))
+            names = ["record_id", "kind", "clock"]  # the columns' names
+            copy_rows(self.session, table_of(RecordStamp), names, known)
+            insert_rows(self.session, table_of(RecordStamp), names, unknown, upsert="record_id")
+            for record_id, _kind, _stamp in known:
+                del self.stamps[record_id]  # it has one now: a later write here upserts it
         self.new = {}
         self.new_stamps = {}
         self.session.flush()
@@ -185,8 +195,8 @@ class Records:
         for kind in sorted(by_kind, key=lambda k: KIND_RANK.get(k, 9)):
             self.load(MODEL_OF[kind], by_kind[kind], for_update=for_update)
         self.load_read_only(Child, child_ids)  # the children a batch refers to (those it changes are loaded)
-        self.load_stamps(i for k, ids in by_kind.items() if not issubclass(MODEL_OF[k], MutableRecord) for i in ids
-                         if self.rows[(MODEL_OF[k], i)] is not None)
+        # Those of new records too: a record known to have none is given its stamp by COPY, not by upsert.
+        self.load_stamps(i for k, ids in by_kind.items() if not issubclass(MODEL_OF[k], MutableRecord) for i in ids)
         conflicts = [c["record_id"] for c in changes if c["kind"] == "conflict"]
         if conflicts:
             self.load(Conflict, conflicts)
@@ -195,11 +205,13 @@ class Records:
 _PROBES: dict[Any, Hot] = {}
 
 
-def _probe(table: Any) -> Hot:
-    """Which of some ids a table holds, as a plain statement (prefetching runs before anything is pending)."""
+def _probe(table: Any, key: str = "id") -> Hot:
+    """Which of some ids a table holds (in its column `key`), as a plain statement (prefetching runs before anything
+    is pending)."""
     if table not in _PROBES:
-        _PROBES[table] = Hot(select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True))),
-                             select(table.c.id).where(table.c.id == any_(bindparam("ids", type_=ARRAY(String)))))
+        column = table.c[key]
+        _PROBES[table] = Hot(select(column).where(column.in_(bindparam("ids", expanding=True))),
+                             select(column).where(column == any_(bindparam("ids", type_=ARRAY(String)))))
     return _PROBES[table]
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
@@ -587,18 +587,25 @@ def _date_refusal(store: Store, records: Records, change: dict[str, Any],
     fields = change.get("fields") or {}
     try:
         if name == "visited_at":
-            day = local_date(datetime.fromisoformat(str(fields[name])))
+            moment = datetime.fromisoformat(str(fields[name]))
+            # Its day in England is the day it gives, or the next or the day before (its offset is within a day):
+            # a moment whose day is after the birth needs no time zone worked out (~2 us a visit).
+            soonest = moment.date() - timedelta(days=1)
         else:
-            day = date.fromisoformat(str(fields[name])[:10])
+            soonest = date.fromisoformat(str(fields[name])[:10])
     except (KeyError, ValueError):
         return None  # no date, or not one: the merge says what is wrong with the record
     held = records.get(MODEL_OF[kind], record_id)
+    day = local_date(moment) if name == "visited_at" and held is not None else soonest
     if held is not None and getattr(held, name) is not None and _day_of(getattr(held, name)) == day:
         return None
     child = _child_born(store, records, fields, births)
-    if child is None:
+    born = births[child.id] if child is not None else None
+    if born is None or soonest >= born:
         return None
-    problem = date_problem(day, CaseDates(born=births[child.id]), what)
+    if name == "visited_at":
+        day = local_date(moment)
+    problem = date_problem(day, CaseDates(born=born), what)
     if problem is None:
         return None
     return policy.No("before_birth", f"The {kind.replace('_', ' ')} {record_id} cannot be taken: {problem.message}")
