@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
+from storage.hot import Hot
 from storage.models import (
     AuditEvent,
     CarePlanAction,
@@ -202,14 +203,39 @@ def decide_once(store: Store, worker: Worker, key: str, kind: str, record_id: st
         return False
 
 
+def key_holders(session: Session, wanted: dict[str, set[str]]) -> dict[tuple[str, str], str]:
+    """Which of these keys (by kind) a record of that kind holds already: (kind, key) -> the record's id. One indexed
+    query a kind, for a sync batch's records together (one a record cost ~0.2 ms each)."""
+    held: dict[tuple[str, str], str] = {}
+    for kind, keys in sorted(wanted.items()):
+        if kind in KEYED and keys:
+            for key, record_id in _holders(KEYED[kind]).rows(session, {"keys": sorted(keys)}):
+                held[(kind, key)] = record_id
+    return held
+
+
+_HOLDERS: dict[Any, Hot] = {}
+
+
+def _holders(model: Any) -> Hot:
+    if model not in _HOLDERS:
+        table = table_of(model)
+        columns = (table.c.submission_key, table.c.id)
+        _HOLDERS[model] = Hot(
+            sa.select(*columns).where(table.c.submission_key.in_(sa.bindparam("keys", expanding=True))),
+            sa.select(*columns).where(table.c.submission_key == sa.any_(sa.bindparam("keys", type_=sa.ARRAY(sa.String)))))
+    return _HOLDERS[model]
+
+
 def key_refusal(session: Session, kind: str, record_id: str, key: Any, row: Any,
-                taken: dict[str, str]) -> str | None:
+                taken: dict[str, str], held: dict[tuple[str, str], str] | None = None) -> str | None:
     """Why a record sync brings (`kind`, `record_id`, carrying `key`; `row` the record held, or None) cannot be
     taken, or None.
 
     A key is held once: a different record with a key the server holds already (or one earlier in the same
     batch, in `taken`: key -> record id, which this adds to) would be the same submission stored twice. A
-    record's key never changes.
+    record's key never changes. `held`, when given, is `key_holders` of every key of the batch: else the key is
+    looked up here.
     """
     if kind not in KEYED:
         return None
@@ -223,6 +249,8 @@ def key_refusal(session: Session, kind: str, record_id: str, key: Any, row: Any,
     if row is not None:
         return None  # the record held already, with this key
     holder = taken.get(key)
+    if holder is None and held is not None:
+        holder = held.get((kind, key)) or record_id
     if holder is None:
         # One indexed look-up of the record's own kind: the unique index another record would collide with.
         model: Any = KEYED[kind]

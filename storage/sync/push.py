@@ -42,7 +42,7 @@ from storage.models import (
 from storage.record_dates import CaseDates, date_problem
 from storage.returns.rules import placement_problems, review_problems
 from storage.store import Store
-from storage.submissions import KEYED, key_refusal
+from storage.submissions import KEYED, key_holders, key_refusal
 from storage.sync import bulk
 from storage.sync.bulk import copy_rows, insert_rows, insert_rows_together, numbers_for
 from storage.sync.changes import MODEL_OF, child_id_of, conflict_as_change
@@ -226,11 +226,12 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
         batch = _new_changes(caller, batch_id, changes, encoded, seen_ids, then)
         records = Records(session)
         records.prefetch(batch.todo, for_update=True)
+        held = _held_keys(session, batch.todo)
         # Children whose clocks this batch could leave unworkable, and whether they could be worked out before.
         timed = _timed(batch.todo)
         unworkable_before = _unworkable(session, timed, today_in_england()) if timed else {}
         now = utcnow()
-        refused = _merge_batch(store, session, records, batch, now, {})
+        refused = _merge_batch(store, session, records, batch, now, {}, held)
         if refused:
             raise _refusal(refused)
         _write(session, records, [batch])
@@ -241,10 +242,11 @@ def _apply_batch(store: Store, identified: Any, batch_id: str, changes: list[dic
 
 
 def _merge_batch(store: Store, session: Session, records: Records, batch: _Batch, now: datetime,
-                 keys: dict[str, str]) -> list[Refused]:
+                 keys: dict[str, str], held: dict[tuple[str, str], str]) -> list[Refused]:
     """Judges and merges a device's batch into `records`, filling its outcome, change-log rows, audit events
     and late changes; returns the changes refused (then nothing of the batch may be written).
-    `keys` (submission key -> the record that carries it) is shared by the batches of one transaction."""
+    `keys` (submission key -> the record that carries it) is shared by the batches of one transaction; `held` is
+    which of their submission keys the server held already (`_held_keys`)."""
     device, worker, teams, outcome = batch.caller.device, batch.caller.worker, batch.caller.teams, batch.outcome
     assert device is not None
     device_id, worker_id = device.id, worker.id  # read once: each read of a model's attribute costs ~1 µs
@@ -272,7 +274,7 @@ def _merge_batch(store: Store, session: Session, records: Records, batch: _Batch
             batch.late.append(row)
         no = no or (_stamp_refusal(change, server_ms)
                     or _date_refusal(store, records, change, births) or _returns_refusal(store, records, change, births)
-                    or _key_refusal(records, change, keys))
+                    or _key_refusal(records, change, keys, held))
         if no is None:
             try:
                 merged = merge_change(store, session, change, judge_conflicts=True, records=records, judge=judge)
@@ -465,10 +467,11 @@ def _group_in(store: Store, session: Session, pushed: list[Pushed]) -> list[Push
             raise _Alone(at)  # a child's clocks are checked before and after its batch
     records = Records(session)
     records.prefetch([change for batch in batches for change in batch.todo], for_update=True)
+    held = _held_keys(session, [change for batch in batches for change in batch.todo])
     now = utcnow()
     keys: dict[str, str] = {}
     for at, batch in enumerate(batches):
-        if _merge_batch(store, session, records, batch, now, keys) or batch.outcome.held or batch.late:
+        if _merge_batch(store, session, records, batch, now, keys, held) or batch.outcome.held or batch.late:
             raise _Alone(at)
     _write(session, records, batches)
     pulling = [batch.caller for batch in batches if batch.then is not None]
@@ -664,7 +667,8 @@ def _placement_age_refusal(store: Store, records: Records, change: dict[str, Any
         if blocking else None
 
 
-def _key_refusal(records: Records, change: dict[str, Any], keys: dict[str, str]) -> policy.No | None:
+def _key_refusal(records: Records, change: dict[str, Any], keys: dict[str, str],
+                 held: dict[tuple[str, str], str]) -> policy.No | None:
     """A record made by a form holds its submission key as the screens' records do: a second record with a key
     the server holds already is the same form stored twice, and is refused (storage/submissions.py)."""
     kind = change["kind"]
@@ -672,8 +676,19 @@ def _key_refusal(records: Records, change: dict[str, Any], keys: dict[str, str])
         return None
     fields = change.get("fields") or {}
     row = records.get(MODEL_OF[kind], change["record_id"])
-    why = key_refusal(records.session, kind, change["record_id"], fields.get("submission_key"), row, keys)
+    why = key_refusal(records.session, kind, change["record_id"], fields.get("submission_key"), row, keys, held)
     return policy.No("submission_key", why) if why else None
+
+
+def _held_keys(session: Session, changes: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """The submission keys of these changes' records that the server holds already, looked up together (a form's
+    records each carry one: a visit, wishes and feelings...)."""
+    wanted: dict[str, set[str]] = {}
+    for change in changes:
+        key = (change.get("fields") or {}).get("submission_key")
+        if change["kind"] in KEYED and isinstance(key, str):
+            wanted.setdefault(change["kind"], set()).add(key)
+    return key_holders(session, wanted) if wanted else {}
 
 
 def _day_of(value: date | datetime) -> date:
