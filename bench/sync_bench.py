@@ -179,6 +179,11 @@ def _visit_body(rng: random.Random) -> VisitBody:
         safety_scale=[SafetyScore(who="Child", score=rng.randint(4, 10))], actions=["Book a dental check-up"])
 
 
+def _key(rng: random.Random) -> str:
+    """A submission key, as the visit form gives each visit it makes (storage/submissions.py)."""
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
 def _at(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 10, 0, tzinfo=UTC)
 
@@ -254,7 +259,7 @@ def _history(store: Store, worker_id: str, child_id: str, rng: random.Random) ->
         day = first + timedelta(days=3)
         while day < TODAY and made < 96:
             visit = Visit(child_id=child_id, worker_id=worker_id, visited_at=_at(day), status="submitted",
-                          seen_alone=True, bedroom_seen=True)
+                          seen_alone=True, bedroom_seen=True, submission_key=_key(rng))
             store.write(session, visit, _visit_body(rng), action="create")
             made += 1
             day += timedelta(days=10)
@@ -399,7 +404,7 @@ def sync_push(size: str) -> list[Figure]:
             for i in range(n):
                 child_id = org.children[worker_id][i % 20]
                 visit = Visit(child_id=child_id, worker_id=worker_id, visited_at=_at(TODAY - timedelta(days=i % 700)),
-                              status="submitted", seen_alone=True)
+                              status="submitted", seen_alone=True, submission_key=_key(rng))
                 node.write(session, visit, _visit_body(rng), action="create")
         batches = []
         while changes := sync_node.pending_changes(node, BATCH):  # as SyncClient takes them, batch by batch
@@ -564,7 +569,7 @@ def sync_load(size: str) -> list[Figure]:
             for worker_id in org.workers:  # one new visit per device and round, made before the clock starts
                 with node.session() as session:
                     visit = Visit(child_id=org.children[worker_id][0], worker_id=worker_id, visited_at=_at(TODAY),
-                                  status="submitted", seen_alone=True)
+                                  status="submitted", seen_alone=True, submission_key=_key(rng))
                     node.write(session, visit, _visit_body(rng), action="create")
                 batches[worker_id] = _signed(tokens[worker_id], sync_node.pending_changes(node, 10))
                 sync_node.mark_pushed(node, [c["change_id"] for c in batches[worker_id]["changes"]])
