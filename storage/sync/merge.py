@@ -36,6 +36,7 @@ from storage.models import (
 )
 from storage.photos import image_from_sync
 from storage.store import Store, same_value
+from storage.sync import bulk
 from storage.sync.bulk import copy_rows, insert_rows
 from storage.sync.changes import CONFLICT_NS, KIND_RANK, MODEL_OF, aware, child_id_of, clear_fields
 
@@ -195,8 +196,13 @@ class Records:
         for kind in sorted(by_kind, key=lambda k: KIND_RANK.get(k, 9)):
             self.load(MODEL_OF[kind], by_kind[kind], for_update=for_update)
         self.load_read_only(Child, child_ids)  # the children a batch refers to (those it changes are loaded)
-        # Those of new records too: a record known to have none is given its stamp by COPY, not by upsert.
-        self.load_stamps(i for k, ids in by_kind.items() if not issubclass(MODEL_OF[k], MutableRecord) for i in ids)
+        stamped = [(MODEL_OF[k], i) for k, ids in by_kind.items() if not issubclass(MODEL_OF[k], MutableRecord)
+                   for i in ids]
+        held = [i for model, i in stamped if self.rows[(model, i)] is not None]
+        new = [i for model, i in stamped if self.rows[(model, i)] is None]
+        # Those of new records too when there are enough to copy: one known to have none is inserted by COPY, which
+        # is cheaper than the upsert they are otherwise given unread (`write_new`).
+        self.load_stamps(held + new if len(new) >= bulk.COPY_FROM else held)
         conflicts = [c["record_id"] for c in changes if c["kind"] == "conflict"]
         if conflicts:
             self.load(Conflict, conflicts)
