@@ -591,7 +591,7 @@ def _date_refusal(store: Store, records: Records, change: dict[str, Any],
     try:
         if name == "visited_at":
             moment = datetime.fromisoformat(str(fields[name]))
-            # Its day in England is the day it gives, or the next or the day before (its offset is within a day):
+            # Its day in England is no earlier than the day before the one it gives (its offset is under a day):
             # a moment whose day is after the birth needs no time zone worked out (~2 us a visit).
             soonest = moment.date() - timedelta(days=1)
         else:
