@@ -219,11 +219,15 @@ def test_a_new_deployment_takes_over_without_a_stale_page(page, live_server: Liv
     page.wait_for_function("(old) => document.querySelector('meta[name=seen-pwa-version]')?.content !== old",
                            arg=old, timeout=45000)
     new = page.locator('meta[name="seen-pwa-version"]').get_attribute("content")
-    for _ in range(300):  # the new worker precaches, activates and claims the page
+    # The new worker precaches, activates and claims the page: within a minute (on a loaded two-core CI run, 30 s
+    # was once not enough, and the failure could not say why: now it says what the registration holds).
+    for _ in range(600):
         if page.evaluate("navigator.serviceWorker.controller !== null") and worker_version(page) == new:
             break
         page.wait_for_timeout(100)
-    assert worker_version(page) == new
+    registration = page.evaluate("""navigator.serviceWorker.getRegistration().then((r) => r && {
+        installing: r.installing?.state ?? null, waiting: r.waiting?.state ?? null, active: r.active?.state ?? null})""")
+    assert worker_version(page) == new, registration
     assert new != old
     page.get_by_role("heading", name="My caseload").wait_for()
     # The old worker's caches go as the new one activates (controlled pages switch at its start, so wait).
