@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import psycopg
+from sqlalchemy import ARRAY, String, any_, bindparam
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError
@@ -56,6 +57,13 @@ class Hot:
                 return cursor.fetchall() if done is not None and done.status == TUPLES_OK else []
         except psycopg.Error as e:
             raise DBAPIError.instance(self.sql, params, e, psycopg.Error) from e
+
+    @classmethod
+    def one_of(cls, query: Any, column: Any, name: str) -> Hot:
+        """`query` for the rows whose `column` is one of the list parameter `name`: an IN list of one parameter a
+        value where the Core statement runs (SQLite), one array parameter with `= ANY` on PostgreSQL."""
+        return cls(query.where(column.in_(bindparam(name, expanding=True))),
+                   query.where(column == any_(bindparam(name, type_=ARRAY(String)))))
 
     def value(self, session: Session, params: dict[str, Any] | None = None) -> Any:
         """The first column of the first row, or None."""

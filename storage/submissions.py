@@ -221,9 +221,7 @@ def _holders(model: Any) -> Hot:
     if model not in _HOLDERS:
         table = table_of(model)
         columns = (table.c.submission_key, table.c.id)
-        _HOLDERS[model] = Hot(
-            sa.select(*columns).where(table.c.submission_key.in_(sa.bindparam("keys", expanding=True))),
-            sa.select(*columns).where(table.c.submission_key == sa.any_(sa.bindparam("keys", type_=sa.ARRAY(sa.String)))))
+        _HOLDERS[model] = Hot.one_of(sa.select(*columns), table.c.submission_key, "keys")
     return _HOLDERS[model]
 
 

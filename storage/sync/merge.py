@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model
-from sqlalchemy import ARRAY, String, any_, bindparam
 from sqlmodel import Session, SQLModel, col, select
 
 from storage import policy
@@ -114,7 +113,7 @@ class Records:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             # Which have one first (a new record has none), then only those are read as rows.
-            present = [row[0] for row in _probe(table_of(RecordStamp), "record_id").rows(self.session, {"ids": chunk})]
+            present = [row[0] for row in _probe(table_of(RecordStamp)).rows(self.session, {"ids": chunk})]
             found = {c.record_id: c for c in self.session.exec(
                 select(RecordStamp).where(col(RecordStamp.record_id).in_(present)))} if present else {}
             for record_id in chunk:
@@ -211,13 +210,12 @@ class Records:
 _PROBES: dict[Any, Hot] = {}
 
 
-def _probe(table: Any, key: str = "id") -> Hot:
-    """Which of some ids a table holds (in its column `key`), as a plain statement (prefetching runs before anything
-    is pending)."""
+def _probe(table: Any) -> Hot:
+    """Which of some ids a table holds (in its key: `id`, or a stamp's `record_id`), as a plain statement
+    (prefetching runs before anything is pending)."""
     if table not in _PROBES:
-        column = table.c[key]
-        _PROBES[table] = Hot(select(column).where(column.in_(bindparam("ids", expanding=True))),
-                             select(column).where(column == any_(bindparam("ids", type_=ARRAY(String)))))
+        (key,) = table.primary_key.columns
+        _PROBES[table] = Hot.one_of(select(key), key, "ids")
     return _PROBES[table]
 
 
@@ -229,8 +227,7 @@ def _read_rows(model: type[SQLModel]) -> Hot:
     if model not in _READS:
         table = table_of(model)
         columns = [table.c.id, *(c for c in table.columns if c.name != "id")]
-        _READS[model] = Hot(select(*columns).where(table.c.id.in_(bindparam("ids", expanding=True))),
-                            select(*columns).where(table.c.id == any_(bindparam("ids", type_=ARRAY(String)))))
+        _READS[model] = Hot.one_of(select(*columns), table.c.id, "ids")
     return _READS[model]
 
 

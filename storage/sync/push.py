@@ -598,17 +598,18 @@ def _date_refusal(store: Store, records: Records, change: dict[str, Any],
             soonest = date.fromisoformat(str(fields[name])[:10])
     except (KeyError, ValueError):
         return None  # no date, or not one: the merge says what is wrong with the record
+
+    def day() -> date:  # the exact day, in England: worked out only when needed
+        return local_date(moment) if name == "visited_at" else soonest
+
     held = records.get(MODEL_OF[kind], record_id)
-    day = local_date(moment) if name == "visited_at" and held is not None else soonest
-    if held is not None and getattr(held, name) is not None and _day_of(getattr(held, name)) == day:
+    if held is not None and getattr(held, name) is not None and _day_of(getattr(held, name)) == day():
         return None
     child = _child_born(store, records, fields, births)
     born = births[child.id] if child is not None else None
     if born is None or soonest >= born:
         return None
-    if name == "visited_at":
-        day = local_date(moment)
-    problem = date_problem(day, CaseDates(born=born), what)
+    problem = date_problem(day(), CaseDates(born=born), what)
     if problem is None:
         return None
     return policy.No("before_birth", f"The {kind.replace('_', ' ')} {record_id} cannot be taken: {problem.message}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, String, any_, bindparam, func, text
+from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
 from storage import audit
@@ -40,8 +40,7 @@ def log_row(store: Store, change: dict[str, Any], *, batch_id: str, device_id: s
 
 
 _CHANGE_ID = table_of(ChangeLog).c.change_id
-LOGGED = Hot(select(_CHANGE_ID).where(_CHANGE_ID.in_(bindparam("change_ids", expanding=True))),
-             select(_CHANGE_ID).where(_CHANGE_ID == any_(bindparam("change_ids", type_=ARRAY(String)))))
+LOGGED = Hot.one_of(select(_CHANGE_ID), _CHANGE_ID, "change_ids")
 
 
 def _log(store: Store, session: Session, change: dict[str, Any], *, batch_id: str, device_id: str | None,
