@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -96,7 +97,7 @@ def test_a_server_starts_its_apply_processes_and_a_device_push_is_held_once(serv
     assert len(logged) == len(set(logged)) == 23
 
 
-def signed_push(node: Store) -> tuple[str, dict[str, object]]:
+def signed_push(node: Store) -> tuple[str, dict[str, Any]]:
     """A device's waiting changes as one signed push: (its token, the request's JSON)."""
     enrolment = sync_node.load_enrolment(node)
     assert enrolment is not None
@@ -118,8 +119,9 @@ def test_pushes_that_arrive_together_go_to_different_apply_processes(served, see
     pids = apply_pids(served)
     answers: list[httpx.Response] = []
     both_begun = threading.Barrier(2)
+    sent_whole: list[str] = []
 
-    def send(token: str, batch: dict[str, object]) -> None:
+    def send(token: str, batch: dict[str, Any]) -> None:
         body = messages.request_body(batch)
 
         def arriving() -> Iterator[bytes]:
@@ -127,6 +129,7 @@ def test_pushes_that_arrive_together_go_to_different_apply_processes(served, see
             both_begun.wait(30)  # each body has begun to arrive before either is whole
             time.sleep(0.2)
             yield body[10:]
+            sent_whole.append(token)  # the client asks for more once the last chunk is sent
 
         answers.append(httpx.post(f"{served.url}/api/sync/push", content=arriving(), timeout=60,
                                   headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}))
@@ -137,7 +140,8 @@ def test_pushes_that_arrive_together_go_to_different_apply_processes(served, see
     try:
         for thread in sending:
             thread.start()
-        time.sleep(1.0)  # both pushes read whole and handed on
+        wait_for("both bodies sent whole", lambda: len(sent_whole) == 2, 30)
+        time.sleep(1.0)  # and read by the server, which hands each on at once
         os.kill(pids[0], signal.SIGCONT)
         wait_for("one push answered", lambda: len(answers) >= 1, 30)
         time.sleep(1.0)
@@ -237,19 +241,13 @@ def test_apply_processes_killed_at_random_mid_sync_lose_nothing_and_hold_nothing
 def test_a_refusal_answered_by_an_apply_process_is_the_servers_own_and_audited(served, seeded, tmp_path):
     server, caseload = seeded
     client = device(server, caseload, served.url, tmp_path, "ben")
-    node = client.store
-    enrolment = sync_node.load_enrolment(node)
-    assert enrolment is not None
-    token = enrolment.token
-    visit = add_visit(node, caseload.children["Alfie"], caseload.workers["ben"], "Altered")
-    changes = sync_node.pending_changes(node, 10)
-    wire = [messages.Change.model_validate(c).model_dump(mode="json") for c in changes]
-    batch_id = str(uuid.uuid4())
-    signature = messages.batch_signature(messages.token_key(token), batch_id, wire)
-    wire[0]["fields"]["status"] = "draft"  # altered after it was signed
+    visit = add_visit(client.store, caseload.children["Alfie"], caseload.workers["ben"], "Altered")
+    token, batch = signed_push(client.store)
+    batch_id = batch["batch_id"]
+    batch["changes"][0]["fields"]["status"] = "draft"  # altered after it was signed
 
     answer = httpx.post(f"{served.url}/api/sync/push", timeout=30, headers={"Authorization": f"Bearer {token}"},
-                        json={"batch_id": batch_id, "changes": wire, "signature": signature})
+                        json=batch)
 
     assert answer.status_code == 400 and answer.json()["code"] == "tampered"
     with server.session() as session:
